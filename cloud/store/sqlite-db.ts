@@ -1,0 +1,67 @@
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { EdgekdError } from '../../shared/errors';
+import { SerialQueue } from './serial-queue';
+import type { SqlDb, SqlRow, SqlValue } from './sql-db';
+
+function bind(params: readonly SqlValue[]): unknown[] {
+  return params.map((p) => (typeof p === 'boolean' ? (p ? 1 : 0) : p instanceof Uint8Array ? Buffer.from(p.buffer, p.byteOffset, p.byteLength) : p));
+}
+
+/**
+ * SQLite through better-sqlite3. The driver is synchronous, so every statement runs inside a
+ * serial queue: a transaction holds the queue, and statements from other callers wait for it
+ * rather than joining it by accident. WAL mode keeps readers and the writer apart on disk and
+ * makes a crash lose at most the transaction in flight.
+ */
+export function openSqlite(path: string): SqlDb {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  let db: Database.Database;
+  try {
+    db = new Database(path);
+  } catch (e) {
+    throw new EdgekdError('EDGEKD_STORE_UNAVAILABLE', `cannot open SQLite database at ${path}: ${(e as Error).message}`, { cause: e });
+  }
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('foreign_keys = ON');
+  db.defaultSafeIntegers(false);
+  const queue = new SerialQueue();
+
+  const direct = (inTx: boolean): SqlDb => ({
+    dialect: 'sqlite',
+    async query<T extends SqlRow>(sql: string, params: readonly SqlValue[] = []) {
+      const run = (): T[] => db.prepare(sql).all(...bind(params)) as T[];
+      return inTx ? run() : queue.run(async () => run());
+    },
+    async exec(sql: string, params: readonly SqlValue[] = []) {
+      const run = (): number => {
+        if (params.length === 0 && !/\?/.test(sql) && sql.trim().split(';').filter((s) => s.trim()).length > 1) {
+          db.exec(sql);
+          return 0;
+        }
+        return db.prepare(sql).run(...bind(params)).changes;
+      };
+      return inTx ? run() : queue.run(async () => run());
+    },
+    async transaction<T>(fn: (tx: SqlDb) => Promise<T>): Promise<T> {
+      if (inTx) return fn(direct(true));
+      return queue.run(async () => {
+        db.exec('BEGIN IMMEDIATE');
+        try {
+          const out = await fn(direct(true));
+          db.exec('COMMIT');
+          return out;
+        } catch (e) {
+          db.exec('ROLLBACK');
+          throw e;
+        }
+      });
+    },
+    async close() {
+      await queue.run(async () => db.close());
+    },
+  });
+  return direct(false);
+}
