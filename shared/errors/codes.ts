@@ -96,6 +96,8 @@ export const ErrorCodes = {
   EDGEKD_RATE_LIMITED: spec('resource', true, 'Too many requests; retry after the indicated delay.'),
   EDGEKD_JOB_FAILED: spec('internal', true, 'A background job failed; its record holds the cause.'),
   EDGEKD_STORE_UNAVAILABLE: spec('transport', true, 'The SQLite or PostgreSQL store cannot be reached.'),
+  EDGEKD_FEATURE_UNAVAILABLE: spec('compatibility', false, 'This cloud was started without the component that serves the request.'),
+  EDGEKD_JOB_STATE: spec('conflict', false, 'The job or run is not in a state that allows this action (cancel, resume).'),
 } as const satisfies Record<`EDGEKD_${string}`, ErrorCodeSpec>;
 
 export type ErrorCode = keyof typeof ErrorCodes;
