@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest';
+import { balancedTargets, defaultModulation, modulate } from './modulating';
+import { DistillRng } from './rng';
+
+const C = 3;
+function probs(rows: number[][]): Float32Array {
+  return Float32Array.from(rows.flat());
+}
+
+describe('modulating function φ', () => {
+  it('has mean 1 over the batch', () => {
+    const p = probs([[0.9, 0.05, 0.05], [0.4, 0.3, 0.3], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6]]);
+    const phi = modulate(p, C, [0, 0, 0], defaultModulation);
+    expect(phi.reduce((a, b) => a + b, 0) / phi.length).toBeCloseTo(1, 5);
+  });
+
+  it('weights samples of an over-represented class lower (diversity term)', () => {
+    const p = probs([[0.9, 0.05, 0.05], [0.05, 0.9, 0.05]]);
+    const phi = modulate(p, C, [100, 0, 0], { ...defaultModulation, difficulty: false });
+    expect(phi[0]).toBeLessThan(phi[1]!);
+  });
+
+  it('weights samples the teacher is unsure of higher (difficulty term)', () => {
+    const p = probs([[0.98, 0.01, 0.01], [0.5, 0.25, 0.25]]);
+    const phi = modulate(p, C, [0, 0, 0], { ...defaultModulation, diversity: false });
+    expect(phi[1]).toBeGreaterThan(phi[0]!);
+    // focal form: ((1-0.5+0.1)/(1-0.98+0.1))^2 = 25, clipped at maxWeight before renormalising
+    expect(phi[1]! / phi[0]!).toBeGreaterThan(4);
+  });
+
+  it('is all ones with both terms off', () => {
+    const p = probs([[0.9, 0.05, 0.05], [0.05, 0.9, 0.05]]);
+    expect(Array.from(modulate(p, C, [5, 0, 0], { ...defaultModulation, diversity: false, difficulty: false }))).toEqual([1, 1]);
+  });
+
+  it('draws synthesis targets towards the classes the buffer lacks', () => {
+    const rng = new DistillRng(3);
+    const y = balancedTargets([1000, 0, 0], C, 3000, () => rng.next());
+    const counts = [0, 0, 0];
+    y.forEach((c) => counts[c]!++);
+    expect(counts[0]).toBeLessThan(20);
+    expect(Math.abs(counts[1]! - counts[2]!)).toBeLessThan(250);
+  });
+});
