@@ -3,7 +3,6 @@ import { isEdgekdError } from '../errors';
 import { decode, decodeAs, encode, parseTopic, topicFilter, topicFor } from './codec';
 import { writeChunkFrame } from './chunk-frame';
 import type { Offer, Presence, StatusReport } from './index';
-import { compareModelVersions } from './version-order';
 
 const sha = 'a'.repeat(64);
 const ts = '2026-11-28T15:00:00.000Z';
@@ -17,8 +16,9 @@ const status: StatusReport = {
 };
 const offer: Offer = {
   schema: 'edgekd.offer/1', deploymentId: 'dep-1', rolloutId: 'r-1', issuedAt: ts,
-  model: { name: 'mnist-student', version: '2', sha256: sha },
+  model: { name: 'mnist-student', version: 2, sha256: sha },
   manifest: { anything: 'signed' },
+  signature: { algorithm: 'Ed25519', keyId: 'abcd', signature: 'c2ln' },
   delivery: { sizeBytes: 2048, sha256: sha, chunkBytes: 1024, chunkSha256: [sha, sha] },
 };
 
@@ -109,9 +109,4 @@ describe('protocol codec', () => {
     expectCode(() => encode('status', 'dev-1', { ...status, seq: 1.5 }), 'EDGEKD_MESSAGE_INVALID');
   });
 
-  it('orders model versions numerically per segment', () => {
-    expect(compareModelVersions('1.10', '1.9')).toBe(1);
-    expect(compareModelVersions('2', '2.0')).toBe(0);
-    expect(compareModelVersions('3', '12')).toBe(-1);
-  });
 });

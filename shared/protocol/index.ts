@@ -11,4 +11,3 @@ export * from './messages/command';
 export * from './messages/inference';
 export * from './messages/drift';
 export * from './messages/ack';
-export * from './version-order';

@@ -28,15 +28,15 @@ export const NonNegativeInt = Type.Integer({ minimum: 0 });
 export const PositiveInt = Type.Integer({ minimum: 1 });
 
 /**
- * A model version as the package manifest states it: dot-separated non-negative integers
- * ("3", "1.4.0"). Ordering compares segment by segment numerically; missing segments are 0.
+ * A model version as the package manifest states it: an integer ≥ 1, monotonic per model name
+ * (`shared/package/manifest.ts`). A device refuses a version not greater than the active one.
  */
-export const ModelVersion = Type.String({ minLength: 1, maxLength: 64, pattern: '^\\d+(\\.\\d+){0,3}$' });
+export const ModelVersion = Type.Integer({ minimum: 1 });
 export type ModelVersion = Static<typeof ModelVersion>;
 
 /** Identity of one model build: which version and which bytes. */
 export const ModelRef = Type.Object({
-  name: Type.String({ minLength: 1, maxLength: 128 }),
+  name: Type.String({ pattern: '^[a-z0-9][a-z0-9._-]{0,63}$' }),
   version: ModelVersion,
   sha256: Sha256Hex,
 });

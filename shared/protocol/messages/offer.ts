@@ -24,7 +24,7 @@ export const Delivery = Type.Object({
   sizeBytes: PositiveInt,
   sha256: Sha256Hex,
   chunkBytes: Type.Integer({ minimum: 1024, maximum: 1_048_576 }),
-  chunkSha256: Type.Array(Sha256Hex, { minItems: 1, maxItems: 65_536 }),
+  chunkSha256: Type.Array(Sha256Hex, { minItems: 1, maxItems: 16_384 }),
   http: Type.Optional(
     Type.Object({
       url: Type.String({ minLength: 1, maxLength: 2048 }),
@@ -78,6 +78,14 @@ export const Activation = Type.Object({
 });
 export type Activation = Static<typeof Activation>;
 
+export const ManifestSignatureDoc = Type.Object({
+  algorithm: Type.Literal('Ed25519'),
+  keyId: Type.String({ minLength: 1, maxLength: 128 }),
+  /** 64-byte signature, base64. */
+  signature: Type.String({ minLength: 1, maxLength: 256 }),
+});
+export type ManifestSignatureDoc = Static<typeof ManifestSignatureDoc>;
+
 export const Offer = Type.Object({
   schema: Type.Literal('edgekd.offer/1'),
   deploymentId: Id,
@@ -91,8 +99,11 @@ export const Offer = Type.Object({
    * The device verifies it against its trusted keys before anything else.
    */
   manifest: Type.Record(Type.String(), Type.Unknown()),
-  /** Detached manifest signature, when the package format keeps it outside the manifest. */
-  manifestSignature: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  /**
+   * The package's detached signature document (`manifest.sig` of `shared/package/`):
+   * Ed25519 over "edgekd-manifest-v1\n" + canonical JSON of `manifest`.
+   */
+  signature: ManifestSignatureDoc,
   delivery: Delivery,
   activation: Type.Optional(Activation),
   timeoutsMs: Type.Optional(StepTimeoutsMs),
