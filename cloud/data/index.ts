@@ -1,0 +1,19 @@
+export { createSeededRng, deriveSeed, permutation, randomInt, type Rng } from './seeded-rng';
+export { PROVENANCE_TAG, markReal, isRealData, assertNotReal, type Provenance } from './provenance';
+export {
+  STANDARD_NORMALIZATION,
+  FASHION_MNIST_INFO,
+  MNIST_INFO,
+  builtinDatasets,
+  isBuiltinDataset,
+  getDatasetInfo,
+  normalizePixel,
+  denormalizePixel,
+  type BuiltinDataset,
+  type DatasetInfo,
+  type Normalization,
+} from './dataset-info';
+export { makeSplit, selectFromSplit, evenSubset, countPerClass, type LabelledSplit, type LoadedDataset } from './labelled-split';
+export { loadFashionMnist, loadMnist, loadBuiltinDataset, type NpmDatasetOptions } from './npm-datasets';
+export { loadImageFolder, decodePng, resizeBilinear, type ImageFolderOptions } from './image-folder';
+export { iterateBatches, batchCount, augmentInPlace, batchToTensors, type RealBatch, type Augmentation, type BatchOptions } from './batches';
