@@ -77,11 +77,28 @@ export const FeatureStatisticReference = Type.Object({
   layer: Type.String({ minLength: 1, maxLength: 200 }),
   /** Where the statistics come from: the teacher's BN running statistics, or a field baseline. */
   source: Type.Union([Type.Literal('teacher-batchnorm'), Type.Literal('student-batchnorm'), Type.Literal('field-baseline')]),
-  /** ONNX output names, in the package's model or in its probe model (`probeModel`). */
-  meanOutput: Type.String({ minLength: 1, maxLength: 200 }),
+  /**
+   * ONNX output names, in the package's model or in its probe model (`probeModel`). Absent when
+   * the probe is carried inline (`probe`) and computed in JavaScript on the edge.
+   */
+  meanOutput: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
   meanSquareOutput: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
   /** Path inside the package of a separate probe model, when the outputs are not in the main model. */
   probeModel: Type.Optional(Type.String({ minLength: 1, maxLength: 500 })),
+  /**
+   * Inline probe: the teacher's convolution feeding this BN (HWIO kernel, before BN), small enough
+   * to run per inference in JavaScript (a first layer). Used when no ONNX probe output exists.
+   */
+  probe: Type.Optional(
+    Type.Object({
+      kind: Type.Literal('conv2d'),
+      kernelShape: Type.Tuple([Type.Integer({ minimum: 1 }), Type.Integer({ minimum: 1 }), Type.Integer({ minimum: 1 }), Type.Integer({ minimum: 1 })]),
+      kernel: Type.Array(Type.Number(), { minItems: 1, maxItems: 65536 }),
+      bias: Type.Optional(Type.Array(Type.Number(), { maxItems: 4096 })),
+      strides: Type.Integer({ minimum: 1 }),
+      padding: Type.Union([Type.Literal('same'), Type.Literal('valid')]),
+    }),
+  ),
   runningMean: Type.Array(Type.Number(), { minItems: 1, maxItems: 4096 }),
   runningVariance: Type.Array(NonNegative, { minItems: 1, maxItems: 4096 }),
   /**
