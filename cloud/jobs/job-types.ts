@@ -46,7 +46,7 @@ export type JobRecord = Static<typeof JobRecord>;
 
 /** A progress event as the handler emits it: a `type` plus any JSON fields. */
 export const JobEventData = Type.Object({ type: Type.String() }, { additionalProperties: true });
-export type JobEventData = Static<typeof JobEventData>;
+export type JobEventData = Static<typeof JobEventData> & Record<string, unknown>;
 
 /** A stored progress event; `seq` increases by one per job, across attempts. */
 export const JobEvent = Type.Object({

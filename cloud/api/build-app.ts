@@ -1,0 +1,131 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import fastifyStatic from '@fastify/static';
+import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { EdgekdError } from '../../shared/errors';
+import { createAuthenticator, requireRole, type Principal, type Role } from './auth';
+import { sendError } from './errors';
+import { createApiMetrics, type ApiMetrics } from './metrics';
+import type { ApiDeps, ApiOptions } from './ports';
+import { registerSystemRoutes } from './routes/system-routes';
+import { registerTeacherRoutes } from './routes/teacher-routes';
+import { registerRunRoutes } from './routes/run-routes';
+import { registerJobRoutes } from './routes/job-routes';
+import { registerPackageRoutes } from './routes/package-routes';
+import { registerFleetRoutes } from './routes/fleet-routes';
+import { registerDriftRoutes } from './routes/drift-routes';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Least role that may call the route (default: viewer for GET, operator otherwise). */
+    role?: Role;
+    /** No token needed (health, the console's files, the OpenAPI document). */
+    public?: boolean;
+    /** Event-stream route: also accepts `?access_token=` (EventSource cannot send headers). */
+    sse?: boolean;
+  }
+  interface FastifyRequest {
+    principal: Principal | null;
+  }
+}
+
+export type App = FastifyInstance;
+export interface BuiltApp {
+  readonly app: App;
+  readonly metrics: ApiMetrics;
+}
+
+/**
+ * Builds the cloud's HTTP app without listening: the API under /api, OpenAPI at /docs, Prometheus
+ * at /metrics, the console at /. Tests call `app.inject()`; `edgekd cloud` calls `listen`.
+ */
+export async function buildApp(deps: ApiDeps, options: ApiOptions = {}): Promise<BuiltApp> {
+  const app = Fastify({
+    logger: { level: options.logLevel ?? process.env.EDGEKD_LOG_LEVEL ?? 'info', name: 'edgekd-api' },
+    bodyLimit: options.bodyLimitBytes ?? 64 * 1024 * 1024,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+  const metrics = createApiMetrics();
+  const authenticate = createAuthenticator(deps.tokens);
+
+  app.decorateRequest('principal', null);
+  app.setErrorHandler((err, req, reply) => sendError(reply, err, req.log));
+  app.setNotFoundHandler((req, reply) => sendError(reply, new EdgekdError('EDGEKD_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`)));
+
+  await app.register(rateLimit, {
+    global: true,
+    max: options.rateLimitPerMinute ?? 600,
+    timeWindow: 60_000,
+    // The console's static files and /docs are not rate limited; the API is, per token.
+    allowList: (req) => !req.url.startsWith('/api/') && !req.url.startsWith('/metrics'),
+    keyGenerator: (req) => (typeof req.headers.authorization === 'string' ? req.headers.authorization : req.ip),
+    errorResponseBuilder: (_req, ctx) =>
+      Object.assign(new EdgekdError('EDGEKD_RATE_LIMITED', `rate limit of ${ctx.max} requests per minute reached; retry in ${ctx.after}`, { details: { retryAfter: ctx.after } }), { statusCode: 429 }),
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'edgekd cloud API', version: options.version ?? '0.1.0', description: 'Distillation runs, model packages, fleet rollouts and drift. Errors are {code, message, category, retryable}; see docs/errors.md.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
+
+  app.addHook('onRequest', async (req) => {
+    const url = req.url;
+    if (!url.startsWith('/api/') && !url.startsWith('/metrics')) return;
+    const cfg = req.routeOptions.config ?? {};
+    if (cfg.public) return;
+    const principal = authenticate(req, cfg.sse === true);
+    requireRole(principal, cfg.role ?? (req.method === 'GET' || req.method === 'HEAD' ? 'viewer' : 'operator'));
+    req.principal = principal;
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    if (!route.startsWith('/api/') && route !== '/metrics') return;
+    metrics.requests.inc({ method: req.method, route, status: String(reply.statusCode) });
+    metrics.duration.observe({ method: req.method, route }, reply.elapsedTime / 1000);
+  });
+
+  metrics.gauge('edgekd_jobs', 'Jobs by kind state', ['state'], async () =>
+    Object.entries(await deps.jobs.countByState()).map(([state, value]) => ({ labels: { state }, value })),
+  );
+  metrics.gauge('edgekd_jobs_running_here', 'Job child processes running in this cloud process', [], async () => [{ labels: {}, value: deps.jobs.running() }]);
+  if (deps.fleet) {
+    const fleet = deps.fleet;
+    metrics.gauge('edgekd_devices', 'Devices by presence', ['online'], async () => {
+      const devices = await fleet.listDevices();
+      const on = devices.filter((d) => d.online).length;
+      return [{ labels: { online: 'true' }, value: on }, { labels: { online: 'false' }, value: devices.length - on }];
+    });
+  }
+
+  const ctx = { deps, options, metrics };
+  await app.register(async (api) => {
+    registerSystemRoutes(api, ctx);
+    registerTeacherRoutes(api, ctx);
+    registerRunRoutes(api, ctx);
+    registerJobRoutes(api, ctx);
+    registerPackageRoutes(api, ctx);
+    registerFleetRoutes(api, ctx);
+    registerDriftRoutes(api, ctx);
+  });
+  for (const plugin of options.plugins ?? []) await app.register(plugin);
+
+  if (options.consoleDir) {
+    await app.register(fastifyStatic, { root: options.consoleDir, prefix: '/', index: ['index.html'] });
+    // chart.js is served from node_modules as the maintained charting library (no build step).
+    const chartDir = dirname(createRequire(import.meta.url).resolve('chart.js'));
+    await app.register(fastifyStatic, { root: chartDir, prefix: '/vendor/chart.js/', decorateReply: false });
+  }
+  await app.ready();
+  return { app: app as unknown as App, metrics };
+}
+
+export type RouteContext = { deps: ApiDeps; options: ApiOptions; metrics: ApiMetrics };

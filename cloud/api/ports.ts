@@ -1,0 +1,69 @@
+import type { JobRunner } from '../jobs/job-runner';
+import type { ApiToken } from './auth';
+import type { Device, DriftRecord, ModelPackage, Rollout, RolloutCreate, Teacher, TeacherUpload } from './schemas';
+
+/**
+ * What the API needs from the rest of the cloud, as small interfaces. The cloud assembly
+ * (`cloud/api/assemble-cloud.ts`) adapts the real components to them; a port left undefined makes
+ * its routes answer 503 EDGEKD_FEATURE_UNAVAILABLE. Implementations throw EdgekdError (not found,
+ * invalid input, state conflicts) and the API maps the code to an HTTP status.
+ */
+export interface TeacherCatalog {
+  list(): Promise<Teacher[]>;
+  get(id: string): Promise<Teacher>;
+  upload(upload: TeacherUpload, by: string): Promise<Teacher>;
+}
+
+export interface PackageCatalog {
+  list(): Promise<ModelPackage[]>;
+  get(id: string): Promise<ModelPackage>;
+}
+
+export interface FleetPort {
+  listDevices(): Promise<Device[]>;
+  getDevice(id: string): Promise<Device>;
+  listRollouts(): Promise<Rollout[]>;
+  getRollout(id: string): Promise<Rollout>;
+  createRollout(request: RolloutCreate, by: string): Promise<Rollout>;
+  pauseRollout(id: string, by: string): Promise<Rollout>;
+  resumeRollout(id: string, by: string): Promise<Rollout>;
+  abortRollout(id: string, reason: string, by: string): Promise<Rollout>;
+}
+
+export interface DriftPort {
+  devices(): Promise<DriftRecord[]>;
+  device(id: string): Promise<DriftRecord>;
+  cohorts(): Promise<DriftRecord[]>;
+  alarms(): Promise<DriftRecord[]>;
+}
+
+export interface RetrainPort {
+  getPolicy(): Promise<Record<string, unknown>>;
+  setPolicy(policy: Record<string, unknown>, by: string): Promise<Record<string, unknown>>;
+  /** Automatic retrains: which alarm triggered which run and which package, with reasons. */
+  history(): Promise<DriftRecord[]>;
+}
+
+export interface ApiDeps {
+  readonly jobs: JobRunner;
+  readonly teachers?: TeacherCatalog;
+  readonly packages?: PackageCatalog;
+  readonly fleet?: FleetPort;
+  readonly drift?: DriftPort;
+  readonly retrain?: RetrainPort;
+  readonly tokens: readonly ApiToken[];
+}
+
+export interface ApiOptions {
+  /** Folder of the console's static files; omitted: no console. */
+  readonly consoleDir?: string;
+  /** Requests per token (or IP) per minute on /api. */
+  readonly rateLimitPerMinute?: number;
+  readonly version?: string;
+  readonly logLevel?: string;
+  /** Largest request body (teacher uploads are base64 JSON). */
+  readonly bodyLimitBytes?: number;
+  readonly sseHeartbeatMs?: number;
+  /** Extra plugins (for example the fleet's HTTP model download route). */
+  readonly plugins?: ReadonlyArray<(app: import('fastify').FastifyInstance) => Promise<void>>;
+}

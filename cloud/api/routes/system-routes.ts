@@ -1,0 +1,36 @@
+import { Type } from 'typebox';
+import type { FastifyInstance } from 'fastify';
+import type { RouteContext } from '../build-app';
+import { errorResponses } from '../errors';
+import { Health, Me } from '../schemas';
+
+export function registerSystemRoutes(app: FastifyInstance, { deps, options, metrics }: RouteContext): void {
+  app.get('/api/health', {
+    config: { public: true },
+    schema: { tags: ['system'], summary: 'Liveness, and which components this cloud runs', security: [], response: { 200: Health } },
+  }, async () => ({
+    status: 'ok' as const,
+    version: options.version ?? '0.1.0',
+    components: {
+      jobs: true,
+      distill: deps.jobs.kinds.includes('distill'),
+      teachers: Boolean(deps.teachers),
+      packages: Boolean(deps.packages),
+      fleet: Boolean(deps.fleet),
+      drift: Boolean(deps.drift),
+      retrain: Boolean(deps.retrain),
+    },
+  }));
+
+  app.get('/api/me', {
+    schema: { tags: ['system'], summary: 'The calling token’s name and role', response: { 200: Me, ...errorResponses } },
+  }, async (req) => ({ name: req.principal!.name, role: req.principal!.role }));
+
+  app.get('/metrics', {
+    config: { role: 'viewer' },
+    schema: { tags: ['system'], summary: 'Prometheus metrics (text exposition format)', response: { 200: Type.String(), ...errorResponses } },
+  }, async (_req, reply) => {
+    reply.type(metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
+}

@@ -1,0 +1,194 @@
+import { Type, type Static } from 'typebox';
+
+/**
+ * Response and request shapes of the HTTP API. Records that other components own (devices,
+ * rollouts, drift) carry their core fields here and let the rest through (`additionalProperties`),
+ * so the console can show what the component reports without this file pinning its every field.
+ */
+const Open = { additionalProperties: true } as const;
+const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
+
+export const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 200 }) });
+export type IdParams = Static<typeof IdParams>;
+
+export const Teacher = Type.Object(
+  {
+    id: Type.String(),
+    name: Type.String(),
+    format: Type.Union([Type.Literal('tfjs'), Type.Literal('onnx')]),
+    status: Type.Union([Type.Literal('ready'), Type.Literal('importing'), Type.Literal('failed')]),
+    source: Type.String({ description: 'bundled, upload or import' }),
+    path: Type.String({ description: 'folder on the cloud host holding the TensorFlow.js model' }),
+    sha256: Type.String(),
+    createdAt: Type.Number(),
+    importJobId: Nullable(Type.String()),
+    info: Type.Record(Type.String(), Type.Unknown()),
+  },
+);
+export type Teacher = Static<typeof Teacher>;
+
+export const TeacherUpload = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9._-]+$' }),
+    format: Type.Union([Type.Literal('tfjs'), Type.Literal('onnx')]),
+    /**
+     * File name → base64 content. tfjs: `model.json` plus every weights file its manifest names;
+     * onnx: one `*.onnx` file (imported into a trainable TensorFlow.js model by a job).
+     */
+    files: Type.Record(Type.String({ pattern: '^[A-Za-z0-9._-]+$' }), Type.String({ contentEncoding: 'base64' })),
+  },
+  { additionalProperties: false },
+);
+export type TeacherUpload = Static<typeof TeacherUpload>;
+
+export const JobErrorBody = Type.Object({ code: Type.String(), message: Type.String(), category: Type.String(), retryable: Type.Boolean() });
+
+export const Run = Type.Object({
+  id: Type.String(),
+  state: Type.String(),
+  teacherId: Nullable(Type.String()),
+  student: Nullable(Type.String()),
+  method: Nullable(Type.String()),
+  params: Type.Unknown(),
+  progress: Nullable(Type.Record(Type.String(), Type.Unknown())),
+  result: Type.Unknown(),
+  error: Nullable(JobErrorBody),
+  attempt: Type.Number(),
+  createdAt: Type.Number(),
+  startedAt: Nullable(Type.Number()),
+  finishedAt: Nullable(Type.Number()),
+});
+export type Run = Static<typeof Run>;
+
+export const RunCreate = Type.Object(
+  {
+    teacherId: Type.String({ minLength: 1 }),
+    student: Type.String({ minLength: 1, description: 'zoo architecture of the student' }),
+    method: Type.Optional(Type.String({ default: 'ssdkd' })),
+    budget: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1 })),
+    epochs: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
+    seed: Type.Optional(Type.Integer({ minimum: 0 })),
+    /** Further engine settings, passed to the distillation engine which validates them. */
+    config: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    /** After training: export, quantize to int8 and sign a package. */
+    export: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+export type RunCreate = Static<typeof RunCreate>;
+
+export const Job = Type.Object({
+  id: Type.String(),
+  kind: Type.String(),
+  state: Type.String(),
+  params: Type.Unknown(),
+  result: Type.Unknown(),
+  error: Nullable(JobErrorBody),
+  progress: Nullable(Type.Record(Type.String(), Type.Unknown())),
+  attempt: Type.Number(),
+  resume: Type.Boolean(),
+  cancelRequested: Type.Boolean(),
+  owner: Nullable(Type.String()),
+  createdAt: Type.Number(),
+  updatedAt: Type.Number(),
+  startedAt: Nullable(Type.Number()),
+  finishedAt: Nullable(Type.Number()),
+});
+
+export const JobEvent = Type.Object({ jobId: Type.String(), seq: Type.Number(), at: Type.Number(), type: Type.String(), data: Type.Record(Type.String(), Type.Unknown()) });
+export const EventsQuery = Type.Object({
+  after: Type.Optional(Type.Integer({ minimum: 0 })),
+  type: Type.Optional(Type.String()),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000 })),
+});
+export const StreamQuery = Type.Object({
+  after: Type.Optional(Type.Integer({ minimum: 0 })),
+  follow: Type.Optional(Type.Boolean()),
+  access_token: Type.Optional(Type.String()),
+});
+
+export const ModelPackage = Type.Object(
+  {
+    id: Type.String(),
+    name: Type.String(),
+    version: Type.Number(),
+    sha256: Type.String(),
+    bytes: Type.Number(),
+    precision: Type.String(),
+    createdAt: Type.Number(),
+    runId: Nullable(Type.String()),
+    teacherId: Nullable(Type.String()),
+    parentId: Nullable(Type.String()),
+    metrics: Type.Record(Type.String(), Type.Unknown()),
+  },
+  Open,
+);
+export type ModelPackage = Static<typeof ModelPackage> & Record<string, unknown>;
+
+export const LineageNode = Type.Object({
+  id: Type.String(),
+  kind: Type.Union([Type.Literal('teacher'), Type.Literal('run'), Type.Literal('student'), Type.Literal('package'), Type.Literal('rollout'), Type.Literal('drift-alarm')]),
+  label: Type.String(),
+  state: Type.Optional(Type.String()),
+  at: Type.Optional(Type.Number()),
+});
+export const LineageEdge = Type.Object({ from: Type.String(), to: Type.String(), label: Type.String() });
+export const LineageGraph = Type.Object({ nodes: Type.Array(LineageNode), edges: Type.Array(LineageEdge) });
+export type LineageNode = Static<typeof LineageNode>;
+export type LineageEdge = Static<typeof LineageEdge>;
+export type LineageGraph = Static<typeof LineageGraph>;
+
+export const Device = Type.Object(
+  {
+    id: Type.String(),
+    online: Type.Boolean(),
+    state: Type.String(),
+    modelVersion: Nullable(Type.Union([Type.String(), Type.Number()])),
+    executionProvider: Nullable(Type.String()),
+    lastSeen: Nullable(Type.Number()),
+  },
+  Open,
+);
+export type Device = Static<typeof Device> & Record<string, unknown>;
+
+export const Rollout = Type.Object(
+  {
+    id: Type.String(),
+    status: Type.String(),
+    createdAt: Type.Number(),
+    updatedAt: Type.Number(),
+  },
+  Open,
+);
+export type Rollout = Static<typeof Rollout> & Record<string, unknown>;
+
+export const RolloutCreate = Type.Object(
+  {
+    packageId: Type.String({ minLength: 1 }),
+    target: Type.Object(
+      {
+        groups: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+        tags: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+        devices: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+      },
+      { additionalProperties: false },
+    ),
+  },
+  { additionalProperties: true, description: 'waves, gates, bakeMs, timeouts, rollbackScope, delivery: checked by the fleet controller' },
+);
+export type RolloutCreate = Static<typeof RolloutCreate>;
+
+export const AbortBody = Type.Object({ reason: Type.Optional(Type.String({ maxLength: 500 })) });
+
+export const DriftRecord = Type.Object({ id: Type.String() }, Open);
+export type DriftRecord = Static<typeof DriftRecord> & Record<string, unknown>;
+
+export const RetrainPolicy = Type.Record(Type.String(), Type.Unknown(), { description: 'checked by the retrain component' });
+
+export const Health = Type.Object({
+  status: Type.Literal('ok'),
+  version: Type.String(),
+  components: Type.Record(Type.String(), Type.Boolean()),
+});
+
+export const Me = Type.Object({ name: Type.String(), role: Type.String() });
