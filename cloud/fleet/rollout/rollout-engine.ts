@@ -82,7 +82,8 @@ export interface RolloutState {
 
 export type EngineEvent =
   | { type: 'start' }
-  | { type: 'progress'; deviceId: string; step: string }
+  /** `health` (e.g. shadow metrics reported on the way) is merged into what the device reported so far. */
+  | { type: 'progress'; deviceId: string; step: string; health?: Partial<HealthSample> }
   | { type: 'outcome'; deviceId: string; outcome: 'committed' | 'failed' | 'rejected' | 'rolled_back'; errorCode?: string; health?: HealthSample }
   | { type: 'health'; deviceId: string; health: HealthSample }
   | { type: 'tick' }
@@ -151,14 +152,14 @@ export function applyEvent(s: RolloutState, event: EngineEvent, now: number): En
       else startWave(ctx, 0);
       break;
     case 'progress':
-      onProgress(ctx, event.deviceId, event.step);
+      onProgress(ctx, event.deviceId, event.step, event.health);
       break;
     case 'outcome':
       onOutcome(ctx, event.deviceId, event.outcome, event.errorCode, event.health);
       break;
     case 'health': {
       const d = s.devices[event.deviceId];
-      if (d && d.state === 'committed') d.health = event.health;
+      if (d && d.state === 'committed') mergeHealth(d, event.health);
       break;
     }
     case 'tick':
@@ -218,10 +219,16 @@ function startWave(ctx: Ctx, index: number): void {
   }
 }
 
-function onProgress(ctx: Ctx, deviceId: string, step: string): void {
+function mergeHealth(d: DeviceExecution, h: Partial<HealthSample> | undefined): void {
+  if (!h) return;
+  d.health = { inferences: 0, errors: 0, ...d.health, ...h };
+}
+
+function onProgress(ctx: Ctx, deviceId: string, step: string, health?: Partial<HealthSample>): void {
   const d = ctx.s.devices[deviceId];
   if (!d) return;
   if (d.state === 'offered' || d.state === 'in_progress') {
+    mergeHealth(d, health);
     // A repeated step still resets the timer: the device is alive and working on it.
     setDevice(ctx, deviceId, d, 'in_progress', { step });
   } else if (d.state === 'rolling_back') {
@@ -234,18 +241,20 @@ function onOutcome(ctx: Ctx, deviceId: string, outcome: 'committed' | 'failed' |
   if (!d) return;
   const extra = errorCode === undefined ? {} : { errorCode };
   if (d.state === 'offered' || d.state === 'in_progress') {
-    if (health) d.health = health;
+    mergeHealth(d, health);
     if (outcome === 'committed') setDevice(ctx, deviceId, d, 'committed', extra);
     else if (outcome === 'rejected') setDevice(ctx, deviceId, d, 'rejected', extra);
     // The agent rolled itself back (its own bake check failed): a failure of this device.
     else setDevice(ctx, deviceId, d, 'failed', outcome === 'rolled_back' ? { errorCode: errorCode ?? 'EDGEKD_GATE_FAILED' } : extra);
     checkAbortThreshold(ctx);
   } else if (d.state === 'rolling_back') {
-    if (outcome === 'rolled_back') setDevice(ctx, deviceId, d, 'rolled_back');
-    else if (outcome === 'failed' || outcome === 'rejected') setDevice(ctx, deviceId, d, 'rollback_failed', extra);
-    // `committed` here is the install that raced the rollback command; the command is still queued.
-  } else if (d.state === 'committed' && health) {
-    d.health = health;
+    // A device answers a rollback with `rolled_back`, or with `failed`/`rejected` when the
+    // deployment had not activated anything (protocol invariant: failed = the previous model
+    // serves). Both mean the previous model serves again. `committed` here is an install that
+    // raced the rollback command; the command is still on its way, so keep waiting.
+    if (outcome !== 'committed') setDevice(ctx, deviceId, d, 'rolled_back', extra);
+  } else if (d.state === 'committed') {
+    mergeHealth(d, health);
   }
 }
 

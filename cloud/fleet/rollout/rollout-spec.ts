@@ -1,5 +1,6 @@
 import { Type, type Static } from 'typebox';
 import { createParser } from '../../../shared/contracts/parse';
+import { Activation, StepTimeoutsMs } from '../../../shared/protocol/messages/offer';
 
 /**
  * What an operator asks for when creating a rollout. Everything except the target and the
@@ -82,6 +83,12 @@ export const RolloutSpec = Type.Object(
     delivery: Type.Union([Type.Literal('mqtt'), Type.Literal('http')]),
     /** Bytes per second shared by all devices of this rollout (token bucket); 0 = unlimited. */
     bandwidthBytesPerSecond: Type.Integer({ minimum: 0 }),
+    /** Passed to each device in the offer: warm-up, shadow evaluation, device-side bake and its gates. */
+    activation: Type.Optional(Activation),
+    /** Per-step deadlines the device applies (the cloud's `timeouts` watch from outside). */
+    deviceTimeoutsMs: Type.Optional(StepTimeoutsMs),
+    /** A deliberate return to an older version (otherwise devices reject it as a downgrade). */
+    allowDowngrade: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false },
 );
@@ -99,6 +106,9 @@ export const RolloutRequest = Type.Object(
     rollbackScope: Type.Optional(Type.Union([Type.Literal('wave'), Type.Literal('rollout')])),
     delivery: Type.Optional(Type.Union([Type.Literal('mqtt'), Type.Literal('http')])),
     bandwidthBytesPerSecond: Type.Optional(Type.Integer({ minimum: 0 })),
+    activation: Type.Optional(Activation),
+    deviceTimeoutsMs: Type.Optional(StepTimeoutsMs),
+    allowDowngrade: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false },
 );
@@ -128,5 +138,8 @@ export function withDefaults(request: RolloutRequest): RolloutSpec {
     rollbackScope: r.rollbackScope ?? DEFAULT_ROLLOUT.rollbackScope,
     delivery: r.delivery ?? DEFAULT_ROLLOUT.delivery,
     bandwidthBytesPerSecond: r.bandwidthBytesPerSecond ?? DEFAULT_ROLLOUT.bandwidthBytesPerSecond,
+    ...(r.activation ? { activation: r.activation } : {}),
+    ...(r.deviceTimeoutsMs ? { deviceTimeoutsMs: r.deviceTimeoutsMs } : {}),
+    ...(r.allowDowngrade !== undefined ? { allowDowngrade: r.allowDowngrade } : {}),
   };
 }

@@ -1,0 +1,71 @@
+import { afterAll, beforeAll, describe as plainDescribe, expect, it } from 'vitest';
+import { randomUUID } from 'node:crypto';
+import { describeWithPostgres, POSTGRES_URL } from '../../../test/helpers/services';
+import { openSqlite } from '../../store/sqlite-db';
+import { openPostgres } from '../../store/postgres-db';
+import type { SqlDb } from '../../store/sql-db';
+import { FleetStore } from './fleet-store';
+import { applyEvent, createRolloutState } from '../rollout/rollout-engine';
+import { withDefaults } from '../rollout/rollout-spec';
+
+function suite(name: string, open: () => Promise<SqlDb>, d: typeof plainDescribe | typeof plainDescribe.skip): void {
+  d(`FleetStore on ${name}`, () => {
+    let db: SqlDb;
+    let store: FleetStore;
+    beforeAll(async () => {
+      db = await open();
+      store = await FleetStore.open(db);
+    });
+    afterAll(async () => db?.close());
+
+    it('stores a provisioned device once and lists it with its labels', async () => {
+      expect(await store.insertDevice({ deviceId: 'cam-1', passwordHash: 'h', tags: ['prod'], groups: ['eu'], createdAt: 1 })).toBe(true);
+      expect(await store.insertDevice({ deviceId: 'cam-1', passwordHash: 'x', tags: [], groups: [], createdAt: 2 })).toBe(false);
+      const d = await store.getDevice('cam-1');
+      expect(d).toMatchObject({ deviceId: 'cam-1', tags: ['prod'], groups: ['eu'], presence: 'unknown' });
+    });
+
+    it('ignores a presence document older than the current session (late last will)', async () => {
+      expect(await store.applyPresence({ deviceId: 'cam-1', presence: 'online', bootSeq: 2, sessionSeq: 3, at: 10 })).toBe(true);
+      expect(await store.applyPresence({ deviceId: 'cam-1', presence: 'offline', bootSeq: 2, sessionSeq: 2, at: 11 })).toBe(false);
+      expect((await store.getDevice('cam-1'))?.presence).toBe('online');
+      expect(await store.applyPresence({ deviceId: 'cam-1', presence: 'offline', bootSeq: 2, sessionSeq: 3, at: 12 })).toBe(true);
+      expect((await store.getDevice('cam-1'))?.presence).toBe('offline');
+    });
+
+    it('logs a report once per idempotency key and replays reports after a sequence number', async () => {
+      const a = await store.logReport({ idempotencyKey: 'k1', deviceId: 'cam-1', rolloutId: 'r1', kind: 'status', body: { state: 'downloading' }, receivedAt: 1 });
+      const dup = await store.logReport({ idempotencyKey: 'k1', deviceId: 'cam-1', rolloutId: 'r1', kind: 'status', body: { state: 'downloading' }, receivedAt: 2 });
+      const b = await store.logReport({ idempotencyKey: 'k2', deviceId: 'cam-1', rolloutId: 'r1', kind: 'status', body: { state: 'committed' }, receivedAt: 3 });
+      expect(a).not.toBeNull();
+      expect(dup).toBeNull();
+      expect(b!).toBeGreaterThan(a!);
+      const after = await store.reportsAfter('r1', a!);
+      expect(after.map((r) => r.idempotencyKey)).toEqual(['k2']);
+      expect(after[0]!.body).toEqual({ state: 'committed' });
+    });
+
+    it('keeps package bytes intact', async () => {
+      const model = new Uint8Array(70_000).map((_, i) => (i * 7) & 0xff);
+      await store.insertPackage({ packageId: 'm@1', name: 'm', version: 1, sha256: 'a'.repeat(64), sizeBytes: model.length, manifest: { a: 1 }, signature: { s: 1 }, createdAt: 5, model });
+      expect(Buffer.from((await store.getPackageBytes('m@1'))!).equals(Buffer.from(model))).toBe(true);
+      expect((await store.getPackage('m@1'))?.manifest).toEqual({ a: 1 });
+    });
+
+    it('saves and reloads a rollout state with its applied report sequence', async () => {
+      const s = createRolloutState('r1', withDefaults({ packageId: 'm@1', target: { devices: ['a', 'b'] } }), ['a', 'b'], 100);
+      applyEvent(s, { type: 'start' }, 100);
+      await store.saveRollout(s, 7);
+      applyEvent(s, { type: 'pause' }, 200);
+      await store.saveRollout(s, 9);
+      const [loaded] = await store.loadRollouts({ activeOnly: true });
+      expect(loaded?.appliedReportSeq).toBe(9);
+      expect(loaded?.state.status).toBe('paused');
+      expect(loaded?.state.devices.a?.state).toBe('offered');
+    });
+  });
+}
+
+suite('SQLite', async () => openSqlite(':memory:'), plainDescribe);
+const pg = await describeWithPostgres();
+suite('PostgreSQL', async () => openPostgres(POSTGRES_URL, { schema: `fleet_${randomUUID().slice(0, 8)}` }), pg);

@@ -1,0 +1,243 @@
+import type { SqlDb } from '../../store/sql-db';
+import { migrate } from '../../store/sql-db';
+import type { RolloutState } from '../rollout/rollout-engine';
+import { fleetMigrations } from './migrations';
+
+export interface DeviceRecord {
+  deviceId: string;
+  passwordHash: string;
+  tags: string[];
+  groups: string[];
+  createdAt: number;
+  presence: 'online' | 'offline' | 'unknown';
+  presenceBootSeq: number;
+  presenceSessionSeq: number;
+  lastSeen: number | null;
+  activeModel: unknown;
+  agentVersion: string | null;
+  heartbeat: unknown;
+}
+
+export interface PackageRecord {
+  packageId: string;
+  name: string;
+  version: number;
+  sha256: string;
+  sizeBytes: number;
+  manifest: Record<string, unknown>;
+  signature: Record<string, unknown>;
+  createdAt: number;
+}
+
+export interface StoredReport {
+  seq: number;
+  idempotencyKey: string;
+  deviceId: string;
+  rolloutId: string | null;
+  kind: string;
+  body: unknown;
+  receivedAt: number;
+}
+
+export interface PresenceUpdate {
+  deviceId: string;
+  presence: 'online' | 'offline';
+  bootSeq: number;
+  sessionSeq: number;
+  at: number;
+  activeModel?: unknown;
+  agentVersion?: string;
+}
+
+export interface HeartbeatUpdate {
+  deviceId: string;
+  at: number;
+  heartbeat: unknown;
+  activeModel: unknown;
+  agentVersion: string;
+}
+
+/**
+ * The fleet's persistence on top of SqlDb (SQLite or PostgreSQL, same statements). Rollouts are
+ * stored as the engine's JSON state plus `applied_report_seq`: on restart the state is loaded and
+ * every report logged after that sequence number is applied again (report log = write-ahead log).
+ */
+export class FleetStore {
+  private constructor(readonly db: SqlDb) {}
+
+  static async open(db: SqlDb): Promise<FleetStore> {
+    await migrate(db, fleetMigrations);
+    return new FleetStore(db);
+  }
+
+  // ── devices ──────────────────────────────────────────────────────────────
+  async insertDevice(d: { deviceId: string; passwordHash: string; tags: string[]; groups: string[]; createdAt: number }): Promise<boolean> {
+    const n = await this.db.exec(
+      `INSERT INTO fleet_devices (device_id, password_hash, tags, groups_json, created_at, presence, presence_boot_seq, presence_session_seq)
+       VALUES (?, ?, ?, ?, ?, 'unknown', -1, -1) ON CONFLICT (device_id) DO NOTHING`,
+      [d.deviceId, d.passwordHash, JSON.stringify(d.tags), JSON.stringify(d.groups), d.createdAt],
+    );
+    return n === 1;
+  }
+
+  async updateDeviceLabels(deviceId: string, tags: string[], groups: string[]): Promise<boolean> {
+    return (await this.db.exec('UPDATE fleet_devices SET tags = ?, groups_json = ? WHERE device_id = ?', [JSON.stringify(tags), JSON.stringify(groups), deviceId])) === 1;
+  }
+
+  async updateDevicePassword(deviceId: string, passwordHash: string): Promise<boolean> {
+    return (await this.db.exec('UPDATE fleet_devices SET password_hash = ? WHERE device_id = ?', [passwordHash, deviceId])) === 1;
+  }
+
+  async deleteDevice(deviceId: string): Promise<boolean> {
+    return (await this.db.exec('DELETE FROM fleet_devices WHERE device_id = ?', [deviceId])) === 1;
+  }
+
+  async getDevice(deviceId: string): Promise<DeviceRecord | null> {
+    const rows = await this.db.query('SELECT * FROM fleet_devices WHERE device_id = ?', [deviceId]);
+    return rows[0] ? toDevice(rows[0]) : null;
+  }
+
+  async listDevices(): Promise<DeviceRecord[]> {
+    return (await this.db.query('SELECT * FROM fleet_devices ORDER BY device_id')).map(toDevice);
+  }
+
+  /**
+   * Applies a presence document only if its (bootSeq, sessionSeq) is not older than the stored
+   * one, so a late last will of a previous connection cannot mark a reconnected device offline.
+   */
+  async applyPresence(p: PresenceUpdate): Promise<boolean> {
+    const n = await this.db.exec(
+      `UPDATE fleet_devices SET presence = ?, presence_boot_seq = ?, presence_session_seq = ?, last_seen = ?,
+         active_model = COALESCE(?, active_model), agent_version = COALESCE(?, agent_version)
+       WHERE device_id = ? AND (presence_boot_seq < ? OR (presence_boot_seq = ? AND presence_session_seq < ?)
+         OR (presence_boot_seq = ? AND presence_session_seq = ? AND ? = 'offline'))`,
+      [
+        p.presence, p.bootSeq, p.sessionSeq, p.at,
+        p.activeModel === undefined ? null : JSON.stringify(p.activeModel), p.agentVersion ?? null,
+        p.deviceId, p.bootSeq, p.bootSeq, p.sessionSeq, p.bootSeq, p.sessionSeq, p.presence,
+      ],
+    );
+    return n === 1;
+  }
+
+  async applyHeartbeats(updates: readonly HeartbeatUpdate[]): Promise<void> {
+    if (updates.length === 0) return;
+    await this.db.transaction(async (tx) => {
+      for (const u of updates) {
+        await tx.exec('UPDATE fleet_devices SET last_seen = ?, heartbeat = ?, active_model = ?, agent_version = ? WHERE device_id = ?', [
+          u.at, JSON.stringify(u.heartbeat), JSON.stringify(u.activeModel), u.agentVersion, u.deviceId,
+        ]);
+      }
+    });
+  }
+
+  // ── trusted keys ─────────────────────────────────────────────────────────
+  async putTrustedKey(keyId: string, entry: unknown, at: number): Promise<void> {
+    await this.db.exec('INSERT INTO fleet_trusted_keys (key_id, entry, created_at) VALUES (?, ?, ?) ON CONFLICT (key_id) DO UPDATE SET entry = excluded.entry', [keyId, JSON.stringify(entry), at]);
+  }
+
+  async listTrustedKeys(): Promise<unknown[]> {
+    return (await this.db.query<{ entry: string }>('SELECT entry FROM fleet_trusted_keys ORDER BY created_at, key_id')).map((r) => JSON.parse(r.entry));
+  }
+
+  // ── packages ─────────────────────────────────────────────────────────────
+  async insertPackage(p: PackageRecord & { model: Uint8Array }): Promise<boolean> {
+    const n = await this.db.exec(
+      `INSERT INTO fleet_packages (package_id, name, version, sha256, size_bytes, manifest, signature, model, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (package_id) DO NOTHING`,
+      [p.packageId, p.name, p.version, p.sha256, p.sizeBytes, JSON.stringify(p.manifest), JSON.stringify(p.signature), p.model, p.createdAt],
+    );
+    return n === 1;
+  }
+
+  async getPackage(packageId: string): Promise<PackageRecord | null> {
+    const rows = await this.db.query('SELECT package_id, name, version, sha256, size_bytes, manifest, signature, created_at FROM fleet_packages WHERE package_id = ?', [packageId]);
+    return rows[0] ? toPackage(rows[0]) : null;
+  }
+
+  async getPackageBytes(packageId: string): Promise<Uint8Array | null> {
+    const rows = await this.db.query<{ model: Uint8Array }>('SELECT model FROM fleet_packages WHERE package_id = ?', [packageId]);
+    const m = rows[0]?.model;
+    return m ? new Uint8Array(m.buffer, m.byteOffset, m.byteLength) : null;
+  }
+
+  async listPackages(): Promise<PackageRecord[]> {
+    return (await this.db.query('SELECT package_id, name, version, sha256, size_bytes, manifest, signature, created_at FROM fleet_packages ORDER BY name, version')).map(toPackage);
+  }
+
+  // ── rollouts ─────────────────────────────────────────────────────────────
+  async saveRollout(s: RolloutState, appliedReportSeq: number): Promise<void> {
+    await this.db.exec(
+      `INSERT INTO fleet_rollouts (rollout_id, package_id, status, state, applied_report_seq, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (rollout_id) DO UPDATE SET status = excluded.status, state = excluded.state, applied_report_seq = excluded.applied_report_seq, updated_at = excluded.updated_at`,
+      [s.id, s.spec.packageId, s.status, JSON.stringify(s), appliedReportSeq, s.createdAt, s.updatedAt],
+    );
+  }
+
+  async loadRollouts(filter: { activeOnly?: boolean } = {}): Promise<Array<{ state: RolloutState; appliedReportSeq: number }>> {
+    const where = filter.activeOnly ? "WHERE status NOT IN ('completed', 'rolled_back', 'aborted', 'failed')" : '';
+    const rows = await this.db.query<{ state: string; applied_report_seq: number }>(`SELECT state, applied_report_seq FROM fleet_rollouts ${where} ORDER BY created_at`);
+    return rows.map((r) => ({ state: JSON.parse(r.state) as RolloutState, appliedReportSeq: Number(r.applied_report_seq) }));
+  }
+
+  async getRollout(rolloutId: string): Promise<RolloutState | null> {
+    const rows = await this.db.query<{ state: string }>('SELECT state FROM fleet_rollouts WHERE rollout_id = ?', [rolloutId]);
+    return rows[0] ? (JSON.parse(rows[0].state) as RolloutState) : null;
+  }
+
+  // ── report log (dedup on idempotency key) ────────────────────────────────
+  /** Logs a device report once. Returns its sequence number, or null if the key was seen before. */
+  async logReport(r: Omit<StoredReport, 'seq'>): Promise<number | null> {
+    const rows = await this.db.query<{ seq: number }>(
+      `INSERT INTO fleet_reports (idempotency_key, device_id, rollout_id, kind, body, received_at) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (idempotency_key) DO NOTHING RETURNING seq`,
+      [r.idempotencyKey, r.deviceId, r.rolloutId, r.kind, JSON.stringify(r.body), r.receivedAt],
+    );
+    return rows[0] ? Number(rows[0].seq) : null;
+  }
+
+  async reportsAfter(rolloutId: string, seq: number): Promise<StoredReport[]> {
+    const rows = await this.db.query('SELECT * FROM fleet_reports WHERE rollout_id = ? AND seq > ? ORDER BY seq', [rolloutId, seq]);
+    return rows.map((r) => ({
+      seq: Number(r.seq), idempotencyKey: String(r.idempotency_key), deviceId: String(r.device_id), rolloutId: (r.rollout_id as string | null) ?? null,
+      kind: String(r.kind), body: JSON.parse(String(r.body)), receivedAt: Number(r.received_at),
+    }));
+  }
+
+  async countReports(deviceId?: string): Promise<number> {
+    const rows = deviceId
+      ? await this.db.query<{ n: number }>('SELECT COUNT(*) AS n FROM fleet_reports WHERE device_id = ?', [deviceId])
+      : await this.db.query<{ n: number }>('SELECT COUNT(*) AS n FROM fleet_reports');
+    return Number(rows[0]?.n ?? 0);
+  }
+}
+
+function toDevice(r: Record<string, unknown>): DeviceRecord {
+  return {
+    deviceId: String(r.device_id),
+    passwordHash: String(r.password_hash),
+    tags: JSON.parse(String(r.tags)) as string[],
+    groups: JSON.parse(String(r.groups_json)) as string[],
+    createdAt: Number(r.created_at),
+    presence: r.presence as DeviceRecord['presence'],
+    presenceBootSeq: Number(r.presence_boot_seq),
+    presenceSessionSeq: Number(r.presence_session_seq),
+    lastSeen: r.last_seen === null || r.last_seen === undefined ? null : Number(r.last_seen),
+    activeModel: r.active_model ? JSON.parse(String(r.active_model)) : null,
+    agentVersion: (r.agent_version as string | null) ?? null,
+    heartbeat: r.heartbeat ? JSON.parse(String(r.heartbeat)) : null,
+  };
+}
+
+function toPackage(r: Record<string, unknown>): PackageRecord {
+  return {
+    packageId: String(r.package_id),
+    name: String(r.name),
+    version: Number(r.version),
+    sha256: String(r.sha256),
+    sizeBytes: Number(r.size_bytes),
+    manifest: JSON.parse(String(r.manifest)) as Record<string, unknown>,
+    signature: JSON.parse(String(r.signature)) as Record<string, unknown>,
+    createdAt: Number(r.created_at),
+  };
+}

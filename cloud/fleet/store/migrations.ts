@@ -1,0 +1,65 @@
+import type { Migration, SqlDb } from '../../store/sql-db';
+
+/**
+ * Fleet tables. Portable SQL (see cloud/store/sql-db.ts): TEXT ids and JSON, BIGINT ms times.
+ * Only the report log's auto-increment and the blob type differ between the dialects.
+ */
+const blob = (db: SqlDb): string => (db.dialect === 'postgres' ? 'BYTEA' : 'BLOB');
+const serial = (db: SqlDb): string => (db.dialect === 'postgres' ? 'BIGSERIAL PRIMARY KEY' : 'INTEGER PRIMARY KEY AUTOINCREMENT');
+
+export const fleetMigrations: Migration[] = [
+  {
+    id: 'fleet-001',
+    async up(db) {
+      await db.exec(`CREATE TABLE fleet_devices (
+        device_id TEXT PRIMARY KEY,
+        password_hash TEXT NOT NULL,
+        tags TEXT NOT NULL,
+        groups_json TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        presence TEXT NOT NULL,
+        presence_boot_seq BIGINT NOT NULL,
+        presence_session_seq BIGINT NOT NULL,
+        last_seen BIGINT,
+        active_model TEXT,
+        agent_version TEXT,
+        heartbeat TEXT
+      )`);
+      await db.exec(`CREATE TABLE fleet_trusted_keys (
+        key_id TEXT PRIMARY KEY,
+        entry TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+      )`);
+      await db.exec(`CREATE TABLE fleet_packages (
+        package_id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        version BIGINT NOT NULL,
+        sha256 TEXT NOT NULL,
+        size_bytes BIGINT NOT NULL,
+        manifest TEXT NOT NULL,
+        signature TEXT NOT NULL,
+        model ${blob(db)} NOT NULL,
+        created_at BIGINT NOT NULL
+      )`);
+      await db.exec(`CREATE TABLE fleet_rollouts (
+        rollout_id TEXT PRIMARY KEY,
+        package_id TEXT NOT NULL,
+        status TEXT NOT NULL,
+        state TEXT NOT NULL,
+        applied_report_seq BIGINT NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+      )`);
+      await db.exec(`CREATE TABLE fleet_reports (
+        seq ${serial(db)},
+        idempotency_key TEXT NOT NULL UNIQUE,
+        device_id TEXT NOT NULL,
+        rollout_id TEXT,
+        kind TEXT NOT NULL,
+        body TEXT NOT NULL,
+        received_at BIGINT NOT NULL
+      )`);
+      await db.exec('CREATE INDEX fleet_reports_rollout ON fleet_reports (rollout_id, seq)');
+    },
+  },
+];
