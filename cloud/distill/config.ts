@@ -1,0 +1,188 @@
+import { EdgekdError } from '../../shared/errors';
+import type { AugmentConfig } from './augment';
+import { defaultModulation, type ModulationConfig } from './modulating';
+import type { MetaSynthesisConfig, PixelSynthesisConfig } from './synthesizer';
+
+/**
+ * Every knob of a distillation run. Defaults: [V] = Fast-DFKD's published value, [R] = a
+ * reconstruction or a CPU-scale choice (see README.md). Methods are presets over this object.
+ */
+export const dataFreeMethods = ['noise', 'deepinv', 'fast', 'fast-budget', 'ssdkd', 'ssdkd-no-modulation', 'ssdkd-no-priority', 'ssdkd-no-eviction'] as const;
+export const realDataMethods = ['real-kd', 'student-real'] as const;
+export const allMethods = [...realDataMethods, ...dataFreeMethods] as const;
+export type DataFreeMethod = (typeof dataFreeMethods)[number];
+export type RealDataMethod = (typeof realDataMethods)[number];
+export type DistillMethod = (typeof allMethods)[number];
+
+export interface KdConfig {
+  /** [V] 20 */
+  temperature: number;
+  /** [V] SGD lr 0.2, momentum 0.9, weight decay 1e-4, cosine to etaMin after warm-up. */
+  lr: number;
+  momentum: number;
+  weightDecay: number;
+  etaMin: number;
+}
+
+export interface BufferConfig {
+  /** Capacity as a fraction of the samples generated over the run (1 = keep everything). */
+  capacityFraction: number;
+  /** Fraction of each synthesised batch offered for insertion. */
+  insertFraction: number;
+  ordered: boolean;
+  balanced: boolean;
+  evict: boolean;
+  prioritized: boolean;
+  /** PER α [R, PER default 0.6]. */
+  alpha: number;
+  /** PER β₀, annealed linearly to 1 over the KD steps [R, PER default 0.4]. */
+  beta0: number;
+  epsilon: number;
+}
+
+export interface ModulationUse extends ModulationConfig {
+  inSynthesis: boolean;
+  inInsertion: boolean;
+  inKd: boolean;
+  /** Draw synthesis targets against the buffer's class imbalance (uniform when off, as Fast). */
+  balancedTargets: boolean;
+}
+
+export interface DistillConfig {
+  epochs: number;
+  /** Epochs of synthesis only, before KD starts [V: 20 of 220]. */
+  warmupEpochs: number;
+  kdStepsPerEpoch: number;
+  batchSize: number;
+  /** Synthetic samples generated over the run, as a fraction of `trainSetSize`. In (0, 1]. */
+  budget: number;
+  /** Size of the teacher's (unseen) training set, read from its model card; scales the budget. */
+  trainSetSize: number;
+  synthesis: { kind: 'meta' | 'pixel' | 'none' } & MetaSynthesisConfig;
+  pixel: PixelSynthesisConfig;
+  generator: { nz: number; ngf: number };
+  kd: KdConfig;
+  buffer: BufferConfig;
+  modulation: ModulationUse;
+  augment: AugmentConfig;
+  /** Draws fresh Gaussian noise as KD input instead of a buffer (the `noise` baseline). */
+  noiseInput: boolean;
+  evalEveryEpochs: number;
+  checkpointEveryEpochs: number;
+}
+
+export const defaultConfig: DistillConfig = {
+  epochs: 60,
+  warmupEpochs: 2,
+  kdStepsPerEpoch: 100,
+  batchSize: 128,
+  budget: 0.1,
+  trainSetSize: 60_000,
+  synthesis: { kind: 'meta', batchSize: 128, gSteps: 2, lrG: 5e-3, lrZ: 0.015, bnWeight: 10, ohWeight: 0.5, advWeight: 1.0, bnMomentum: 0.9 },
+  pixel: { batchSize: 128, steps: 20, lr: 0.1, tvWeight: 0.05, bnWeight: 10, ohWeight: 0.5, advWeight: 1.0, bnMomentum: 0 },
+  generator: { nz: 64, ngf: 8 },
+  kd: { temperature: 20, lr: 0.1, momentum: 0.9, weightDecay: 1e-4, etaMin: 2e-4 },
+  buffer: { capacityFraction: 1, insertFraction: 1, ordered: false, balanced: false, evict: false, prioritized: false, alpha: 0.6, beta0: 0.4, epsilon: 1e-3 },
+  modulation: { ...defaultModulation, inSynthesis: false, inInsertion: false, inKd: false, balancedTargets: false },
+  augment: { pad: 2, flip: true, groups: 8 },
+  noiseInput: false,
+  evalEveryEpochs: 1,
+  checkpointEveryEpochs: 1,
+};
+
+type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
+export type DistillConfigInput = DeepPartial<DistillConfig>;
+
+const ssdkdParts: DistillConfigInput = {
+  buffer: { capacityFraction: 0.5, insertFraction: 0.75, ordered: true, balanced: true, evict: true, prioritized: true },
+  modulation: { inSynthesis: true, inInsertion: true, inKd: true, balancedTargets: true, diversity: true, difficulty: true },
+};
+
+/** What each method changes relative to `defaultConfig`. */
+export function methodPreset(method: DataFreeMethod): DistillConfigInput {
+  switch (method) {
+    case 'noise':
+      return { synthesis: { kind: 'none' }, noiseInput: true, warmupEpochs: 0 };
+    case 'deepinv':
+      return { synthesis: { kind: 'pixel' }, budget: 1 };
+    case 'fast':
+      // Fast-DFKD: a memory bank that keeps every synthetic sample, at the full training-set scale.
+      return { budget: 1 };
+    case 'fast-budget':
+      return {};
+    case 'ssdkd':
+      return ssdkdParts;
+    case 'ssdkd-no-modulation':
+      return merge(ssdkdParts, { buffer: { ordered: false }, modulation: { inSynthesis: false, inInsertion: false, inKd: false, balancedTargets: false } });
+    case 'ssdkd-no-priority':
+      return merge(ssdkdParts, { buffer: { prioritized: false } });
+    case 'ssdkd-no-eviction':
+      return merge(ssdkdParts, { buffer: { evict: false } });
+  }
+}
+
+export function isDataFreeMethod(m: string): m is DataFreeMethod {
+  return (dataFreeMethods as readonly string[]).includes(m);
+}
+
+export function isMethod(m: string): m is DistillMethod {
+  return (allMethods as readonly string[]).includes(m);
+}
+
+/** Deep merge of plain objects; arrays and scalars in `b` replace those in `a`. */
+export function merge<T>(a: T, b: DeepPartial<T> | undefined): T {
+  if (b === undefined) return a;
+  const out: Record<string, unknown> = { ...(a as Record<string, unknown>) };
+  for (const [k, v] of Object.entries(b as Record<string, unknown>)) {
+    if (v === undefined) continue;
+    const cur = out[k];
+    out[k] = v !== null && typeof v === 'object' && !Array.isArray(v) && cur !== null && typeof cur === 'object' ? merge(cur, v as never) : v;
+  }
+  return out as T;
+}
+
+/**
+ * Resolves method preset + caller overrides. For `fast` and `deepinv` the method's own budget
+ * (the full bank) wins over a caller's budget unless `forceBudget` is set.
+ */
+export function resolveConfig(method: DataFreeMethod, overrides: DistillConfigInput = {}, opts: { forceBudget?: boolean } = {}): DistillConfig {
+  const preset = methodPreset(method);
+  const cfg = merge(merge(defaultConfig, overrides), preset);
+  if (overrides.budget !== undefined && (preset.budget === undefined || opts.forceBudget)) cfg.budget = overrides.budget;
+  validateConfig(cfg);
+  return cfg;
+}
+
+export function validateConfig(cfg: DistillConfig): void {
+  if (!(cfg.budget > 0 && cfg.budget <= 1)) {
+    throw new EdgekdError('EDGEKD_BUDGET_OUT_OF_RANGE', `budget must be in (0, 1] (a fraction of the training-set size ${cfg.trainSetSize}), got ${cfg.budget}`);
+  }
+  const positiveInts: Array<[string, number]> = [
+    ['epochs', cfg.epochs],
+    ['kdStepsPerEpoch', cfg.kdStepsPerEpoch],
+    ['batchSize', cfg.batchSize],
+    ['synthesis.batchSize', cfg.synthesis.batchSize],
+    ['synthesis.gSteps', cfg.synthesis.gSteps],
+    ['trainSetSize', cfg.trainSetSize],
+  ];
+  for (const [name, v] of positiveInts) {
+    if (!Number.isInteger(v) || v < 1) throw new EdgekdError('EDGEKD_CONFIG_INVALID', `${name} must be a positive integer, got ${v}`);
+  }
+  if (!Number.isInteger(cfg.warmupEpochs) || cfg.warmupEpochs < 0 || cfg.warmupEpochs >= cfg.epochs) {
+    throw new EdgekdError('EDGEKD_CONFIG_INVALID', `warmupEpochs must be in [0, epochs), got ${cfg.warmupEpochs}`);
+  }
+  if (!(cfg.buffer.capacityFraction > 0 && cfg.buffer.capacityFraction <= 1)) throw new EdgekdError('EDGEKD_CONFIG_INVALID', 'buffer.capacityFraction must be in (0, 1]');
+  if (!(cfg.buffer.insertFraction > 0 && cfg.buffer.insertFraction <= 1)) throw new EdgekdError('EDGEKD_CONFIG_INVALID', 'buffer.insertFraction must be in (0, 1]');
+}
+
+/** Synthetic samples the run generates, rounded up to whole synthesis batches. */
+export function synthesisRounds(cfg: DistillConfig): number {
+  if (cfg.synthesis.kind === 'none') return 0;
+  const batch = cfg.synthesis.kind === 'pixel' ? cfg.pixel.batchSize : cfg.synthesis.batchSize;
+  return Math.max(1, Math.ceil((cfg.budget * cfg.trainSetSize) / batch));
+}
+
+/** Rounds that fall in epoch e when R rounds are spread evenly over E epochs. */
+export function roundsInEpoch(totalRounds: number, epochs: number, e: number): number {
+  return Math.floor((totalRounds * (e + 1)) / epochs) - Math.floor((totalRounds * e) / epochs);
+}
