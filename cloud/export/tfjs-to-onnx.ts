@@ -461,7 +461,9 @@ function reduceMeanSpatial(ctx: Ctx, x: string, outName: string): string {
 }
 
 /** Emits one extra output; the last node's output gets exactly `spec.name`. */
-function emitExtraOutput(ctx: Ctx, v: Val, spec: ExtraOutputSpec): Array<number | string> {
+function emitExtraOutput(mainCtx: Ctx, v: Val, spec: ExtraOutputSpec): Array<number | string> {
+  // Statistic branches stay in float in quantized models.
+  const ctx: Ctx = { ...mainCtx, floatOnly: true };
   let src = v.name;
   if (v.affine) {
     // Undo the folded BatchNorm: x = (y − t) / s per channel, on this branch only.
