@@ -21,7 +21,7 @@ describe('quantization arithmetic', () => {
     expect(p.scale).toBeCloseTo(0.02, 6);
   });
   it('quantizes weights per output channel into [-127, 127]', () => {
-    const w = new Float32Array([1, -0.5, 0.25, 0.0102, -0.02, 0.005]);
+    const w = new Float32Array([1, -0.5, 0.25, 0.0101, -0.02, 0.005]);
     const { q, scales } = quantizeWeightsPerChannel(w, 2);
     expect(scales[0]).toBeCloseTo(1 / 127, 8);
     expect(scales[1]).toBeCloseTo(0.02 / 127, 8);
