@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { EdgekdError } from '../../shared/errors';
 import { createLogger, type Logger } from '../../shared/log/logger';
 import { convGradKernelsRegistered, registerConvGradKernels } from './register-kernels';
+import { registerWasmSpeedups } from './wasm-speedups';
 
 export type ComputeBackend = 'tensorflow' | 'wasm' | 'cpu';
 export const COMPUTE_BACKENDS: readonly ComputeBackend[] = ['tensorflow', 'wasm', 'cpu'];
@@ -27,6 +28,12 @@ export interface InitComputeOptions {
   env?: Record<string, string | undefined>;
   /** How optional packages are loaded; injectable so a test can simulate tfjs-node. */
   importOptional?: (name: string) => Promise<unknown>;
+  /**
+   * wasm only: also replace Tile and leading-axis Sum with the faster versions of
+   * wasm-speedups.ts (default true; false exists to measure their effect). Once registered in a
+   * process they stay.
+   */
+  wasmSpeedups?: boolean;
 }
 
 /** Native TensorFlow bindings, best first. Never dependencies: a user installs one on purpose. */
@@ -55,7 +62,7 @@ async function loadTensorflow(importOptional: (name: string) => Promise<unknown>
   return { ok: false, why: failures.join('; ') };
 }
 
-async function activateWasm(): Promise<{ simd: boolean }> {
+async function activateWasm(speedups: boolean): Promise<{ simd: boolean }> {
   const wasm = await import('@tensorflow/tfjs-backend-wasm');
   // In Node the backend looks for its .wasm files next to the calling script; point it at the
   // package's dist folder instead (the trailing slash makes it a prefix).
@@ -63,6 +70,7 @@ async function activateWasm(): Promise<{ simd: boolean }> {
   const dist = dirname(require.resolve('@tensorflow/tfjs-backend-wasm'));
   if (!tf.engine().registry['wasm']) wasm.setWasmPaths(join(dist, '/'));
   registerConvGradKernels('wasm');
+  if (speedups) registerWasmSpeedups('wasm');
   if (!(await tf.setBackend('wasm'))) throw new Error('tf.setBackend("wasm") returned false');
   await tf.ready();
   const simd = Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'));
@@ -94,7 +102,7 @@ export async function initCompute(options: InitComputeOptions = {}): Promise<Com
     await tf.setBackend('cpu');
     choice = { backend: 'cpu', reason: `forced by ${forcedBy} (pure-JS reference backend, slow)` };
   } else if (forced === 'wasm') {
-    choice = { backend: 'wasm', reason: `forced by ${forcedBy}`, ...(await activateWasmOrThrow()) };
+    choice = { backend: 'wasm', reason: `forced by ${forcedBy}`, ...(await activateWasmOrThrow(options.wasmSpeedups ?? true)) };
   } else {
     const already = tf.getBackend() === 'tensorflow';
     const native = already ? ({ ok: true, pkg: 'already active' } as const) : await loadTensorflow(importOptional);
@@ -107,16 +115,16 @@ export async function initCompute(options: InitComputeOptions = {}): Promise<Com
         `backend tensorflow was forced by ${forcedBy} but cannot be loaded (${native.why}); install @tensorflow/tfjs-node or @tensorflow/tfjs-node-gpu (see cloud/compute/README.md)`,
       );
     } else {
-      choice = { backend: 'wasm', reason: `no native TensorFlow (${native.why}); wasm with edgekd training kernels`, ...(await activateWasmOrThrow()) };
+      choice = { backend: 'wasm', reason: `no native TensorFlow (${native.why}); wasm with edgekd training kernels`, ...(await activateWasmOrThrow(options.wasmSpeedups ?? true)) };
     }
   }
   log.info({ backend: choice.backend, reason: choice.reason, simd: choice.simd }, `compute backend: ${choice.backend}`);
   return choice;
 }
 
-async function activateWasmOrThrow(): Promise<{ simd: boolean }> {
+async function activateWasmOrThrow(speedups: boolean): Promise<{ simd: boolean }> {
   try {
-    return await activateWasm();
+    return await activateWasm(speedups);
   } catch (err) {
     throw new EdgekdError('EDGEKD_BACKEND_UNAVAILABLE', `the wasm backend failed to start: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }

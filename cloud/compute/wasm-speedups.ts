@@ -1,0 +1,121 @@
+import * as tf from '@tensorflow/tfjs';
+import { registerKernels } from './register-kernels';
+
+/**
+ * Faster wasm versions of two generic kernels that dominate training once the convolution
+ * gradients are fast (measured in bench/compute.ts, profile of one ResNet-8 step at batch 64):
+ *
+ * - Tile: the BatchNorm input gradient tiles a [1,1,1,C] vector to the activation's full shape.
+ *   wasm's Tile computes an index per element (~300 ms for [64,28,28,16] across one step). Tile
+ *   is pure replication, so it is written here as one copy of the input followed by doubling
+ *   `copyWithin`s (memmove) per axis, directly on the wasm heap.
+ * - Sum over leading axes (BatchNorm statistics and their gradients reduce [N,H,W] of NHWC):
+ *   wasm's Sum first transposes the reduced axes to the inside. Summing the rows of the
+ *   [outer, inner] view in place avoids the transpose; each output element is accumulated in
+ *   the same order every time (deterministic), in float64 (more accurate than float32 sums).
+ *
+ * Both keep wasm's own kernel for every case they do not handle (other dtypes, other axes).
+ */
+
+interface WasmBackendLike {
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  typedArrayFromHeap(info: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
+}
+
+function fastTile(x: tf.TensorInfo, reps: number[], backend: WasmBackendLike): tf.TensorInfo {
+  const rank = x.shape.length;
+  const outShape = x.shape.map((d, i) => d * reps[i]!);
+  const out = backend.makeOutput(outShape, x.dtype);
+  // Views taken after makeOutput: allocating may grow (and so replace) the wasm heap.
+  const src = backend.typedArrayFromHeap(x);
+  const dst = backend.typedArrayFromHeap(out);
+  const inStride = new Array<number>(rank).fill(1);
+  const outSizeFrom = new Array<number>(rank + 1).fill(1);
+  for (let i = rank - 2; i >= 0; i--) inStride[i] = inStride[i + 1]! * x.shape[i + 1]!;
+  for (let i = rank - 1; i >= 0; i--) outSizeFrom[i] = outSizeFrom[i + 1]! * outShape[i]!;
+  // Writes the tiled image of x[so…] at axis `axis` to dst[dstOff…]; its length is outSizeFrom[axis].
+  const fill = (axis: number, so: number, dstOff: number): void => {
+    let len: number;
+    if (axis === rank - 1) {
+      len = x.shape[axis]!;
+      dst.set(src.subarray(so, so + len), dstOff);
+    } else {
+      len = 0;
+      const block = outSizeFrom[axis + 1]!;
+      for (let i = 0; i < x.shape[axis]!; i++, len += block) fill(axis + 1, so + i * inStride[axis]!, dstOff + len);
+    }
+    const total = len * reps[axis]!;
+    for (let filled = len; filled < total; ) {
+      const n = Math.min(filled, total - filled);
+      dst.copyWithin(dstOff + filled, dstOff, dstOff + n);
+      filled += n;
+    }
+  };
+  if (rank === 0 || outSizeFrom[0] === 0) return out;
+  fill(0, 0, 0);
+  return out;
+}
+
+/** Sum over axes [0, k) of a float32 tensor, as rows of an [outer, inner] matrix. */
+function sumLeadingAxes(x: tf.TensorInfo, k: number, keepDims: boolean, backend: WasmBackendLike): tf.TensorInfo {
+  const outer = x.shape.slice(0, k).reduce((a, b) => a * b, 1);
+  const innerShape = x.shape.slice(k);
+  const inner = innerShape.reduce((a, b) => a * b, 1);
+  const acc = new Float64Array(inner);
+  const src = backend.typedArrayFromHeap(x);
+  for (let r = 0, off = 0; r < outer; r++, off += inner) for (let c = 0; c < inner; c++) acc[c]! += src[off + c]!;
+  const out = backend.makeOutput(keepDims ? [...x.shape.slice(0, k).map(() => 1), ...innerShape] : innerShape, 'float32');
+  (backend.typedArrayFromHeap(out) as Float32Array).set(acc);
+  return out;
+}
+
+function leadingAxesCount(axis: number | number[], rank: number): number {
+  const axes = [...new Set((Array.isArray(axis) ? axis : [axis]).map((a) => (a < 0 ? a + rank : a)))].sort((a, b) => a - b);
+  return axes.every((a, i) => a === i) ? axes.length : 0;
+}
+
+export function wasmSpeedupConfigs(backendName = 'wasm'): tf.KernelConfig[] {
+  const original = (name: string): tf.KernelConfig => {
+    const k = tf.getKernel(name, backendName);
+    if (!k) throw new Error(`backend ${backendName} has no ${name} kernel to fall back to`);
+    return k;
+  };
+  // The fallbacks' setup functions (which bind their wasm exports) must keep running when the
+  // backend is activated, so the replacements carry them.
+  const tile = original('Tile');
+  const sum = original('Sum');
+  const tileFallback = tile.kernelFunc;
+  const sumFallback = sum.kernelFunc;
+  return [
+    {
+      kernelName: 'Tile',
+      backendName,
+      ...(tile.setupFunc ? { setupFunc: tile.setupFunc } : {}),
+      kernelFunc: (args) => {
+        const x = args.inputs.x!;
+        const reps = (args.attrs as { reps: number[] }).reps;
+        if (x.dtype === 'string' || reps.length !== x.shape.length) return tileFallback(args);
+        return fastTile(x, reps, args.backend as unknown as WasmBackendLike);
+      },
+    },
+    {
+      kernelName: 'Sum',
+      backendName,
+      ...(sum.setupFunc ? { setupFunc: sum.setupFunc } : {}),
+      kernelFunc: (args) => {
+        const x = args.inputs.x!;
+        const { axis, keepDims } = args.attrs as { axis: number | number[]; keepDims: boolean };
+        const k = leadingAxesCount(axis, x.shape.length);
+        // Reducing the innermost axes is what wasm's kernel does well; take only leading-prefix
+        // reductions that leave something inside.
+        if (x.dtype !== 'float32' || k === 0 || k === x.shape.length) return sumFallback(args);
+        return sumLeadingAxes(x, k, keepDims, args.backend as unknown as WasmBackendLike);
+      },
+    },
+  ];
+}
+
+/** Registers the faster Tile and Sum on `backendName` (idempotent). */
+export function registerWasmSpeedups(backendName = 'wasm'): string[] {
+  return registerKernels(wasmSpeedupConfigs(backendName));
+}
