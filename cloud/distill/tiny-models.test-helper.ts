@@ -35,6 +35,6 @@ export function tinyStudent(seed: number, opts: { size?: number; classes?: numbe
 export function probeImages(n: number, seed: number, size = 8): tf.Tensor4D {
   return tf.tidy(() => {
     const coarse = tf.randomUniform([n, 4, 4, 1], -1, 1, 'float32', seed);
-    return tf.image.resizeBilinear(coarse, [size, size]) as tf.Tensor4D;
+    return tf.image.resizeBilinear(coarse as tf.Tensor4D, [size, size]);
   });
 }
