@@ -73,10 +73,10 @@ export async function renderRun(main, { params: [id] }) {
   const phases = h('ul', { id: 'phases' });
   main.append(section('Synthetic samples from the replay buffer', gallery), section('Phases', phases));
 
-  const loss = chart(lossBox, { type: 'line', data: { labels: [], datasets: [] }, options: { scales: { x: { title: { display: true, text: 'step' } } }, elements: { point: { radius: 0 } } } });
+  const loss = chart(lossBox, { type: 'line', data: { datasets: [] }, options: { scales: { x: { type: 'linear', title: { display: true, text: 'step' } } }, elements: { point: { radius: 0 } } } });
   const acc = chart(accBox, { type: 'line', data: { labels: [], datasets: [{ label: 'accuracy', data: [], borderColor: PALETTE[2] }] }, options: { scales: { y: { min: 0, max: 1 } } } });
   const hist = chart(histBox, { type: 'bar', data: { labels: [], datasets: [{ label: 'samples in buffer', data: [], backgroundColor: PALETTE[0] }] } });
-  const prio = chart(prioBox, { type: 'line', data: { labels: [], datasets: [] }, options: { elements: { point: { radius: 0 } } } });
+  const prio = chart(prioBox, { type: 'line', data: { datasets: [] }, options: { scales: { x: { type: 'linear', title: { display: true, text: 'epoch' } } } } });
   const series = (c, name) => {
     let ds = c.data.datasets.find((d) => d.label === name);
     if (!ds) c.data.datasets.push((ds = { label: name, data: [], borderColor: PALETTE[c.data.datasets.length % PALETTE.length], borderWidth: 1.5 }));
@@ -88,8 +88,8 @@ export async function renderRun(main, { params: [id] }) {
   const es = stream(`/api/runs/${id}/stream`, {
     state: (job) => setHead({ ...run, ...job, teacherId: run.teacherId, student: run.student, method: run.method }),
     step: (e) => {
-      loss.data.labels.push(e.step ?? e.seq);
-      for (const [name, v] of Object.entries(e.losses || {})) if (typeof v === 'number') series(loss, name).data.push(v);
+      // Synthesis and KD steps interleave; each series keeps its own points on one step axis.
+      for (const [name, v] of Object.entries(e.losses || {})) if (typeof v === 'number') series(loss, name).data.push({ x: e.x ?? e.seq, y: v });
       dirty.add(loss);
     },
     epoch: (e) => {
@@ -98,8 +98,7 @@ export async function renderRun(main, { params: [id] }) {
     buffer: (e) => {
       if (Array.isArray(e.histogram)) { hist.data.labels = e.histogram.map((_, i) => (e.labels && e.labels[i]) || String(i)); hist.data.datasets[0].data = e.histogram; dirty.add(hist); }
       if (e.priority) {
-        prio.data.labels.push(e.step ?? e.seq);
-        for (const [k, v] of Object.entries(e.priority)) if (typeof v === 'number') series(prio, k).data.push(v);
+        for (const [k, v] of Object.entries(e.priority)) if (typeof v === 'number') series(prio, k).data.push({ x: e.epoch ?? e.seq, y: v });
         dirty.add(prio);
       }
     },

@@ -1,0 +1,146 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createLogger, type Logger } from '../../shared/log/logger';
+import { openDb } from '../store/open-store';
+import type { SqlDb } from '../store/sql-db';
+import { createJobRunner, type JobKindSpec, type JobRunner } from '../jobs/job-runner';
+import type { FleetController } from '../fleet/fleet-controller';
+import { buildApp, type App } from './build-app';
+import type { ApiToken } from './auth';
+import { createTeacherCatalog } from './teacher-catalog';
+import { fleetPortOf, packageCatalogOf } from './fleet-adapter';
+import type { DriftPort, RetrainPort } from './ports';
+
+const here = (p: string): string => fileURLToPath(new URL(p, import.meta.url));
+export const REPO_ROOT = here('../../');
+export const DEFAULT_TEACHER_DIR = join(REPO_ROOT, 'models/teachers/fashion-mnist-lenet5-bn');
+
+/**
+ * Job kinds and the source files each needs. A kind whose files are not all present is not
+ * registered, so its routes answer 503 EDGEKD_FEATURE_UNAVAILABLE instead of failing in a child.
+ */
+const JOB_KINDS: Record<string, { module: string; requires: string[] }> = {
+  distill: { module: here('../jobs/handlers/distill-job.ts'), requires: ['cloud/distill/distill.ts', 'cloud/zoo/model-io.ts', 'cloud/compute/index.ts'] },
+  export: { module: here('../jobs/handlers/export-job.ts'), requires: ['cloud/jobs/handlers/export-job.ts'] },
+  'teacher-import': { module: here('../jobs/handlers/teacher-import-job.ts'), requires: ['cloud/jobs/handlers/teacher-import-job.ts'] },
+};
+
+export function availableJobKinds(root = REPO_ROOT): Record<string, JobKindSpec> {
+  const out: Record<string, JobKindSpec> = {};
+  for (const [kind, spec] of Object.entries(JOB_KINDS)) {
+    if (spec.requires.every((f) => existsSync(join(root, f)))) out[kind] = { module: spec.module };
+  }
+  return out;
+}
+
+export interface CloudOptions {
+  /** Where the SQLite file, job folders and uploaded teachers live. */
+  readonly dataDir: string;
+  /** `sqlite:PATH` or `postgres://…`; default `sqlite:<dataDir>/cloud.db`. */
+  readonly db?: string;
+  /** An external MQTT broker (Mosquitto, EMQX, HiveMQ); default: the embedded aedes broker. */
+  readonly brokerUrl?: string;
+  readonly brokerPort?: number;
+  readonly host?: string;
+  readonly port?: number;
+  /** Default: one admin token, generated. */
+  readonly tokens?: readonly ApiToken[];
+  readonly concurrency?: number;
+  readonly teacherDir?: string;
+  /** Run without the fleet (no broker, no controller): fleet routes answer 503. */
+  readonly noFleet?: boolean;
+  /** Stable job-runner id so a restarted cloud takes its running jobs back at once. */
+  readonly runnerId?: string;
+  readonly logger?: Logger;
+  readonly logLevel?: string;
+  /** Extra environment for job child processes (e.g. EDGEKD_BACKEND). */
+  readonly jobEnv?: NodeJS.ProcessEnv;
+  readonly drift?: DriftPort;
+  readonly retrain?: RetrainPort;
+}
+
+export interface RunningCloud {
+  readonly url: string;
+  readonly brokerUrl: string | null;
+  readonly tokens: readonly ApiToken[];
+  readonly app: App;
+  readonly db: SqlDb;
+  readonly jobs: JobRunner;
+  readonly fleet: FleetController | null;
+  /** Why a component is absent, by name (shown by `edgekd cloud` at start). */
+  readonly absent: Readonly<Record<string, string>>;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the whole cloud in this process: store, (embedded) broker, fleet controller, job runner,
+ * teacher catalog, API and console. Closing stops them in reverse order; running jobs go back to
+ * the queue and resume on the next start.
+ */
+export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
+  const log = opts.logger ?? createLogger('cloud', opts.logLevel);
+  const dataDir = resolve(opts.dataDir);
+  mkdirSync(dataDir, { recursive: true });
+  const absent: Record<string, string> = {};
+  const closers: Array<() => Promise<void>> = [];
+  const closeAll = async (): Promise<void> => {
+    for (const c of closers.splice(0).reverse()) await c().catch((e) => log.warn({ err: e }, 'error while stopping'));
+  };
+
+  try {
+    const db = await openDb(opts.db ?? `sqlite:${join(dataDir, 'cloud.db')}`);
+    closers.push(() => db.close());
+
+    const kinds = availableJobKinds();
+    for (const k of Object.keys(JOB_KINDS)) if (!kinds[k]) absent[`job:${k}`] = 'its module is not in this build';
+    const jobs = createJobRunner({ db, kinds, concurrency: opts.concurrency ?? 1, dataDir: join(dataDir, 'jobs'), owner: opts.runnerId ?? 'cloud', env: opts.jobEnv, log: log.child({ module: 'jobs' }) });
+    await jobs.start();
+    closers.push(() => jobs.stop());
+
+    const teachers = await createTeacherCatalog({ db, dataDir, jobs });
+    const teacherDir = opts.teacherDir ?? DEFAULT_TEACHER_DIR;
+    if (existsSync(join(teacherDir, 'model.json'))) await teachers.registerFolder(teacherDir, 'fashion-mnist-lenet5-bn', 'bundled');
+    else absent['default teacher'] = `${teacherDir} has no model.json`;
+
+    let brokerUrl: string | null = null;
+    let fleet: FleetController | null = null;
+    if (!opts.noFleet) {
+      if (opts.brokerUrl) brokerUrl = opts.brokerUrl;
+      else {
+        const { startEmbeddedBroker } = await import('../broker/embedded-broker');
+        // The MQTT port devices expect (1883) when it is free, else any free port (Mosquitto may hold 1883).
+        const start = (port: number) => startEmbeddedBroker({ host: '127.0.0.1', port, logger: log.child({ module: 'broker' }) });
+        const broker = opts.brokerPort !== undefined ? await start(opts.brokerPort) : await start(1883).catch(() => start(0));
+        closers.push(() => broker.close());
+        brokerUrl = broker.url;
+      }
+      const { createFleetController } = await import('../fleet/fleet-controller');
+      fleet = await createFleetController({ db, brokerUrl, mqttClientId: `edgekd-cloud-${opts.runnerId ?? 'cloud'}`, protocolVersion: opts.brokerUrl ? 5 : 4, logger: log.child({ module: 'fleet' }) });
+      const f = fleet;
+      closers.push(() => f.close());
+    } else absent.fleet = 'started with --no-fleet';
+    if (!opts.drift) absent.drift = 'drift aggregation is not wired in this build';
+    if (!opts.retrain) absent.retrain = 'the retrain policy is not wired in this build';
+
+    const tokens = opts.tokens ?? [{ token: randomBytes(18).toString('base64url'), role: 'admin' as const, name: 'admin' }];
+    const { app } = await buildApp(
+      {
+        jobs,
+        teachers,
+        tokens,
+        ...(fleet ? { fleet: fleetPortOf(fleet), packages: packageCatalogOf(fleet) } : {}),
+        ...(opts.drift ? { drift: opts.drift } : {}),
+        ...(opts.retrain ? { retrain: opts.retrain } : {}),
+      },
+      { consoleDir: here('../console'), logLevel: opts.logLevel ?? 'warn', plugins: fleet ? [fleet.httpPlugin() as never] : [] },
+    );
+    closers.push(() => app.close());
+    const url = await app.listen({ host: opts.host ?? '127.0.0.1', port: opts.port ?? 0 });
+    return { url, brokerUrl, tokens, app, db, jobs, fleet, absent, close: closeAll };
+  } catch (e) {
+    await closeAll();
+    throw e;
+  }
+}

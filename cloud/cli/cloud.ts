@@ -1,0 +1,84 @@
+import { parseCommandArgs, numberFlag } from '../../shared/cli/args';
+import { EdgekdError } from '../../shared/errors';
+import type { ApiToken, Role } from '../api/auth';
+import { startCloud } from '../api/start-cloud';
+
+const HELP = `usage: edgekd cloud [options]
+
+Runs the cloud: store, MQTT broker (embedded unless --broker), fleet controller, job runner,
+API (OpenAPI at /docs) and console. Prints the console URL with an admin token. Ctrl-C stops
+everything; running jobs resume on the next start.
+
+options:
+  --data DIR        state folder (SQLite file, job folders, uploads)   [.edgekd/cloud]
+  --db URL          sqlite:PATH or postgres://user@host/db              [sqlite:DIR/cloud.db]
+  --broker URL      external MQTT broker (mqtt://127.0.0.1:1883 = Mosquitto, MQTT 5)
+  --mqtt-port N     port of the embedded broker                         [1883 if free, else random]
+  --host HOST       HTTP listen address                                 [127.0.0.1]
+  --port N          HTTP port                                           [8080]
+  --token ROLE:TOKEN  an API token (repeatable; roles viewer, operator, admin) [one generated admin token]
+  --concurrency N   jobs running at once                                [1]
+  --teacher DIR     the bundled teacher folder                          [models/teachers/fashion-mnist-lenet5-bn]
+  --no-fleet        run without broker and fleet controller`;
+
+export function parseTokens(values: readonly string[] | undefined): ApiToken[] | undefined {
+  if (!values || values.length === 0) return undefined;
+  return values.map((v) => {
+    const i = v.indexOf(':');
+    const role = v.slice(0, i) as Role;
+    const token = v.slice(i + 1);
+    if (i < 1 || !['viewer', 'operator', 'admin'].includes(role) || token.length < 8) {
+      throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', `--token must be ROLE:TOKEN with a role of viewer, operator or admin and a token of 8+ characters, got '${v}'`);
+    }
+    return { role, token, name: role };
+  });
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const { values, help } = parseCommandArgs(argv, {
+    data: { type: 'string' },
+    db: { type: 'string' },
+    broker: { type: 'string' },
+    'mqtt-port': { type: 'string' },
+    host: { type: 'string' },
+    port: { type: 'string' },
+    token: { type: 'string', multiple: true },
+    concurrency: { type: 'string' },
+    teacher: { type: 'string' },
+    'no-fleet': { type: 'boolean' },
+  }, HELP);
+  if (help) return 0;
+  const cloud = await startCloud({
+    dataDir: values.data ?? '.edgekd/cloud',
+    db: values.db,
+    brokerUrl: values.broker,
+    brokerPort: values['mqtt-port'] ? numberFlag(values['mqtt-port'], 'mqtt-port', 0, { min: 0, max: 65535 }) : undefined,
+    host: values.host,
+    port: numberFlag(values.port, 'port', 8080, { min: 0, max: 65535 }),
+    tokens: parseTokens(values.token),
+    concurrency: numberFlag(values.concurrency, 'concurrency', 1, { min: 1, max: 64 }),
+    teacherDir: values.teacher,
+    noFleet: values['no-fleet'],
+  });
+  const admin = cloud.tokens.find((t) => t.role === 'admin') ?? cloud.tokens[0]!;
+  console.log(`edgekd cloud is up
+  console   ${cloud.url}/?token=${admin.token}
+  API docs  ${cloud.url}/docs   (Authorization: Bearer ${admin.token})
+  metrics   ${cloud.url}/metrics
+  broker    ${cloud.brokerUrl ?? 'none (--no-fleet)'}`);
+  for (const [what, why] of Object.entries(cloud.absent)) console.log(`  absent    ${what}: ${why}`);
+  console.log('Ctrl-C stops.');
+  await new Promise<void>((resolve) => {
+    const stop = (): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  console.log('stopping…');
+  await cloud.close();
+  console.log('stopped.');
+  return 0;
+}

@@ -1,0 +1,155 @@
+/**
+ * Job kind `distill`: one data-free distillation run in a job child process, with the engine's
+ * typed progress mapped to the console's event types:
+ *   phase   {phase, message}                       run start, export, package, done
+ *   step    {x, epoch, losses: {name: value}}      synthesis losses (bn, oh, adv, total) and KD loss
+ *   epoch   {epoch, accuracy, bestAccuracy, samplesGenerated, bufferSize}
+ *   buffer  {epoch, histogram, labels, size, capacity, priority}
+ *   samples {epoch, images: [{label, labelName, png}]}  from the buffer saved with each checkpoint
+ * The teacher and student are read from disk; the only dataset access is the test-split evaluator
+ * (a score, no images), as the engine requires.
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Type, type Static } from 'typebox';
+import { createParser } from '../../../shared/contracts/parse';
+import type { JobContext } from '../job-types';
+import { pickGalleryIndices, samplesToPngDataUrls } from './sample-gallery';
+
+export const DistillJobParams = Type.Object(
+  {
+    teacherPath: Type.String({ minLength: 1 }),
+    teacherId: Type.Optional(Type.String()),
+    student: Type.String({ minLength: 1 }),
+    method: Type.String({ minLength: 1 }),
+    budget: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1 })),
+    epochs: Type.Optional(Type.Integer({ minimum: 1 })),
+    seed: Type.Optional(Type.Integer({ minimum: 0 })),
+    config: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    /** Test images used by the evaluator (an even subset of the test split). */
+    evalSamples: Type.Optional(Type.Integer({ minimum: 100 })),
+    export: Type.Optional(Type.Boolean()),
+    /** Warm start (automatic retrain): previous student folder and its saved buffer. */
+    warmStartFrom: Type.Optional(Type.String()),
+  },
+  { additionalProperties: true },
+);
+export type DistillJobParams = Static<typeof DistillJobParams>;
+const parseParams = createParser(DistillJobParams, 'distill job parameters', 'EDGEKD_INVALID_ARGUMENT');
+
+export async function run(raw: unknown, ctx: JobContext): Promise<unknown> {
+  const p = parseParams.parse(raw);
+  const [{ initCompute }, zoo, io, distill, evaluatorMod, data, bufferFile] = await Promise.all([
+    import('../../compute'),
+    import('../../zoo'),
+    import('../../zoo/model-io'),
+    import('../../distill/distill'),
+    import('../../distill/evaluator'),
+    import('../../data'),
+    import('../../distill/buffer-file'),
+  ]);
+  const { isDataFreeMethod } = await import('../../distill/config');
+  const compute = await initCompute();
+  ctx.emit({ type: 'phase', phase: 'start', message: `backend ${compute.backend}; loading teacher ${p.teacherId ?? p.teacherPath}` });
+
+  if (!isDataFreeMethod(p.method)) {
+    const { EdgekdError } = await import('../../../shared/errors');
+    throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', `method '${p.method}' is not a data-free method`);
+  }
+  const teacher = await io.loadTeacher(p.teacherPath);
+  const card = teacher.card;
+  const seed = p.seed ?? 1;
+  const student = p.warmStartFrom
+    ? await io.loadModel(p.warmStartFrom)
+    : zoo.buildModel(p.student, { inputShape: card.inputShape, numClasses: card.numClasses, seed });
+  const dataset = data.loadBuiltinDataset(card.dataset.name);
+  const evaluator = evaluatorMod.createTestEvaluator(data.evenSubset(dataset.test, p.evalSamples ?? 2000));
+  const range = { low: card.normalization.low, high: card.normalization.high };
+
+  let x = 0;
+  const gallery = (dir: string, epoch: number | null): void => {
+    try {
+      const buf = bufferFile.loadBuffer(dir);
+      const labels = buf.labelsOf(Array.from({ length: buf.size }, (_, i) => i));
+      const idx = pickGalleryIndices(labels, card.numClasses, 3);
+      const pngs = samplesToPngDataUrls(buf.gather(idx), card.inputShape, range);
+      ctx.emit({ type: 'samples', epoch, images: idx.map((i, k) => ({ label: labels[i], labelName: card.classNames[labels[i]!] ?? String(labels[i]), png: pngs[k] })) });
+    } catch {
+      // No buffer in this checkpoint (a method without one): no gallery, not an error.
+    }
+  };
+
+  const config = { ...(p.config ?? {}), ...(p.epochs ? { epochs: p.epochs } : {}), ...(p.budget ? { budget: p.budget } : {}) };
+  const checkpointDir = join(ctx.workDir, 'checkpoint');
+  mkdirSync(checkpointDir, { recursive: true });
+  const warmStart = p.warmStartFrom && existsSync(join(p.warmStartFrom, 'buffer.json')) ? { buffer: bufferFile.loadBuffer(p.warmStartFrom) } : undefined;
+  const result = await distill.distillDataFree({
+    teacher: teacher.model,
+    student,
+    method: p.method,
+    seed,
+    input: { range, flipInvariant: false },
+    config: config as never,
+    evaluator,
+    checkpointDir,
+    resume: ctx.resume,
+    signal: ctx.signal,
+    warmStart,
+    onEvent: (e) => {
+      switch (e.type) {
+        case 'start':
+          ctx.emit({ type: 'phase', phase: 'distill', message: `${e.method}: ${e.epochs} epochs, budget ${e.budgetSamples} samples, buffer ${e.bufferCapacity}${e.resumedFromEpoch !== null ? `, resumed from epoch ${e.resumedFromEpoch}` : ''}` });
+          break;
+        case 'synthesis':
+          ctx.emit({ type: 'step', x: ++x, epoch: e.epoch, losses: { 'synthesis bn': e.losses.bn, 'synthesis class': e.losses.oh, 'synthesis adv': e.losses.adv }, samplesGenerated: e.samplesGenerated });
+          break;
+        case 'kd-step':
+          ctx.emit({ type: 'step', x: ++x, epoch: e.epoch, losses: { kd: e.loss } });
+          break;
+        case 'epoch':
+          ctx.emit({ type: 'epoch', epoch: e.epoch, epochs: e.epochs, accuracy: e.testAccuracy, bestAccuracy: e.bestAccuracy, samplesGenerated: e.samplesGenerated, bufferSize: e.bufferSize, elapsedSeconds: e.elapsedSeconds });
+          ctx.emit({ type: 'buffer', epoch: e.epoch, histogram: e.classHistogram, labels: card.classNames, size: e.bufferSize, capacity: e.bufferCapacity, priority: e.priority });
+          break;
+        case 'checkpoint':
+          gallery(e.dir, e.epoch);
+          break;
+        case 'done':
+          ctx.emit({ type: 'phase', phase: 'distilled', message: `final accuracy ${e.finalAccuracy ?? 'n/a'} after ${e.totalSeconds.toFixed(1)} s, ${e.samplesGenerated} samples` });
+          break;
+      }
+    },
+  });
+  if (!result.finished) throw new Error('distillation stopped before its last epoch');
+
+  const studentDir = join(ctx.workDir, 'student');
+  const { countParams, countMacs } = zoo;
+  const params = countParams(student);
+  await io.saveModel(student, studentDir, {
+    ...card,
+    name: `${p.student}-from-${card.name}`,
+    architecture: p.student,
+    accuracy: result.finalAccuracy === null ? null : { test: result.finalAccuracy, samples: evaluator.samples },
+    params: { total: params.total, trainable: params.trainable },
+    macs: countMacs(student),
+    training: { command: `distill ${p.method}`, seed, epochs: result.epochsCompleted, backend: compute.backend, durationSec: result.totalSeconds },
+    createdAt: new Date().toISOString(),
+    notes: `data-free ${p.method} from teacher ${p.teacherId ?? p.teacherPath}`,
+  });
+  if (result.buffer) {
+    bufferFile.saveBuffer(studentDir, result.buffer, { runJobId: ctx.jobId });
+    gallery(studentDir, result.epochsCompleted);
+  }
+  return {
+    studentDir,
+    method: p.method,
+    teacherId: p.teacherId ?? null,
+    finalAccuracy: result.finalAccuracy,
+    bestAccuracy: result.bestAccuracy,
+    teacherAccuracy: card.accuracy?.test ?? null,
+    samplesGenerated: result.samplesGenerated,
+    bufferCapacity: result.bufferCapacity,
+    epochs: result.epochsCompleted,
+    totalSeconds: result.totalSeconds,
+    backend: compute.backend,
+  };
+}
