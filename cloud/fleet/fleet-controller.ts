@@ -183,6 +183,9 @@ export async function createFleetController(opts: FleetControllerOptions): Promi
     resubscribe: true,
   });
   client.on('error', (e) => log.warn({ err: e.message }, 'mqtt error'));
+  // Many small QoS 1 messages and acks in both directions: Nagle plus delayed ACK would add ~40 ms
+  // to every exchange on this one connection and serialise the whole fleet behind it.
+  client.on('connect', () => (client.stream as { setNoDelay?: (v: boolean) => void }).setNoDelay?.(true));
   client.on('offline', () => log.info('mqtt offline, reconnecting'));
 
   function publish(kind: TopicKind, deviceId: string, message: unknown): void {

@@ -33,6 +33,8 @@ export async function startScriptedDevice(o: ScriptedDeviceOptions): Promise<Scr
     protocolVersion: 4, clientId: o.username ?? o.deviceId, clean: true, reconnectPeriod: 200,
     ...(o.username ? { username: o.username, password: o.password } : {}),
   });
+  (client.stream as { setNoDelay?: (v: boolean) => void }).setNoDelay?.(true);
+  client.on('connect', () => (client.stream as { setNoDelay?: (v: boolean) => void }).setNoDelay?.(true));
   const bootId = randomUUID();
   let seq = 0;
   let received = 0;

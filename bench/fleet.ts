@@ -1,0 +1,232 @@
+/**
+ * Fleet rollout benchmark: a 200 KB signed package rolled out to N simulated agents through the
+ * embedded broker (aedes, in the cloud process) and through Mosquitto (127.0.0.1:1883), one wave
+ * of all N devices, no bake, MQTT chunk delivery (64 KiB chunks).
+ *
+ *   npm run bench:fleet               100, 1,000 and 5,000 agents on both brokers
+ *   npm run bench:fleet -- --quick    100 and 1,000 agents (under 5 minutes)
+ *   … -- --agents 200 --brokers embedded --impl scripted
+ *
+ * Measured in the cloud process: time from createRollout until every device is terminal, per-device
+ * time from offer to committed (cloud clock), messages and bytes through the cloud's MQTT client,
+ * and the cloud process's CPU time (process.cpuUsage; with the embedded broker that includes the
+ * broker). Agents run in child processes (2 by default, this machine has 2 cores shared with them).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import mqtt from 'mqtt';
+import { startEmbeddedBroker } from '../cloud/broker/embedded-broker';
+import { openSqlite } from '../cloud/store/sqlite-db';
+import { createFleetController } from '../cloud/fleet/fleet-controller';
+import { isTerminal } from '../cloud/fleet/rollout/rollout-engine';
+import { percentile } from '../cloud/fleet/rollout/gates';
+import { createLogger } from '../shared/log/logger';
+import { topicFor } from '../shared/protocol/codec';
+import { sizedPackage } from '../test/fleet/helpers/sized-package';
+import { MOSQUITTO_URL, tcpReachable } from '../test/helpers/services';
+import { markdownTable, writeBenchReport } from './report';
+
+const root = resolve(import.meta.dirname, '..');
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    agents: { type: 'string' },
+    brokers: { type: 'string', default: 'embedded,mosquitto' },
+    impl: { type: 'string', default: 'edge' },
+    processes: { type: 'string', default: '2' },
+    'timeout-s': { type: 'string', default: '120' },
+    'no-report': { type: 'boolean', default: false },
+  },
+});
+
+export interface FleetBenchRow {
+  broker: 'embedded' | 'mosquitto';
+  agents: number;
+  agentImpl: string;
+  packageBytes: number;
+  allCommittedSeconds: number | null;
+  p50Seconds: number | null;
+  p99Seconds: number | null;
+  committed: number;
+  failed: number;
+  messages: number;
+  messagesPerSecond: number;
+  bytesSent: number;
+  cloudCpuSeconds: number;
+  cloudCpuPercentOfOneCore: number;
+  agentStartSeconds: number;
+}
+
+const PACKAGE_BYTES = 200_000;
+const log = createLogger('bench-fleet', process.env.EDGEKD_LOG_LEVEL ?? 'warn');
+
+interface Launched {
+  child: ChildProcess;
+  ready: Promise<void>;
+}
+
+function launch(impl: string, url: string, prefix: string, from: number, count: number, workDir: string, trustedKeysFile: string): Launched {
+  const args =
+    impl === 'scripted'
+      ? [join(root, 'bin/run-ts.mjs'), join(root, 'test/fleet/helpers/scripted-fleet-process.ts'), url, prefix, String(from), String(count)]
+      : [join(root, 'bin/edgekd.mjs'), 'fleet', 'simulate', '--agents', String(count), '--broker', url, '--id-prefix', prefix, '--first-index', String(from),
+          '--state-dir', join(workDir, `agents-${from}`), '--trusted-keys', trustedKeysFile, '--ready-line'];
+  const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, EDGEKD_LOG_LEVEL: 'warn' } });
+  let err = '';
+  child.stderr!.on('data', (b: Buffer) => (err = (err + b.toString()).slice(-4000)));
+  const ready = new Promise<void>((res, rej) => {
+    let out = '';
+    child.stdout!.on('data', (b: Buffer) => {
+      out += b.toString();
+      if (/^ready$/m.test(out)) res();
+    });
+    child.once('exit', (code) => rej(new Error(`agent process exited with ${code} before ready: ${err}`)));
+  });
+  return { child, ready };
+}
+
+async function runOne(broker: 'embedded' | 'mosquitto', agents: number, impl: string, processes: number, timeoutS: number): Promise<FleetBenchRow> {
+  const work = mkdtempSync(join(tmpdir(), 'edgekd-bench-fleet-'));
+  const embedded = broker === 'embedded' ? await startEmbeddedBroker({ port: 0 }) : null;
+  const url = embedded?.url ?? MOSQUITTO_URL;
+  const db = openSqlite(join(work, 'fleet.db'));
+  const cloud = await createFleetController({ db, brokerUrl: url, logger: log, protocolVersion: broker === 'mosquitto' ? 5 : 4, tickMs: 100 });
+  const children: ChildProcess[] = [];
+  const prefix = `bench${Date.now().toString(36)}`;
+  try {
+    const fx = sizedPackage({ targetBytes: PACKAGE_BYTES, version: 1, name: 'bench-model' });
+    await cloud.addTrustedKey(fx.trustedKeys.keys[0]!);
+    const trustedKeysFile = join(work, 'trusted-keys.json');
+    writeFileSync(trustedKeysFile, JSON.stringify(fx.trustedKeys));
+    const pkg = await cloud.registerPackage({ manifest: fx.pkg.manifest, signature: fx.pkg.signature, model: fx.pkg.model });
+    const ids: string[] = [];
+    for (let i = 0; i < agents; i++) {
+      ids.push(`${prefix}-${i}`);
+      await cloud.provisionDevice({ deviceId: `${prefix}-${i}` });
+    }
+    const t0Agents = performance.now();
+    const per = Math.ceil(agents / processes);
+    const launched: Launched[] = [];
+    for (let p = 0; p < processes && p * per < agents; p++) launched.push(launch(impl, url, prefix, p * per, Math.min(per, agents - p * per), work, trustedKeysFile));
+    children.push(...launched.map((l) => l.child));
+    await Promise.all(launched.map((l) => l.ready));
+    const agentStartSeconds = (performance.now() - t0Agents) / 1000;
+
+    const cpu0 = process.cpuUsage();
+    const s0 = cloud.stats();
+    const t0 = performance.now();
+    const r = await cloud.createRollout({
+      packageId: pkg.packageId,
+      target: { devices: ids },
+      waves: { canaryDevices: 0, firstWaveDevices: agents, growthFactor: 1 },
+      bakeMs: 0,
+      gates: { abortFailurePercent: 100, minInstallSuccessPercent: 0 },
+      timeouts: { offeredMs: timeoutS * 1000, stepMs: timeoutS * 1000, rollbackMs: 10_000 },
+    });
+    let state = (await cloud.getRolloutState(r.id))!;
+    const deadline = t0 + timeoutS * 1000;
+    while (!isTerminal(state.status) && performance.now() < deadline) {
+      await new Promise((res) => setTimeout(res, 50));
+      state = (await cloud.getRolloutState(r.id))!;
+    }
+    const t1 = performance.now();
+    const cpu = process.cpuUsage(cpu0);
+    const s1 = cloud.stats();
+    const devs = Object.values(state.devices);
+    const committed = devs.filter((d) => d.state === 'committed');
+    const lat = committed.map((d) => ((d.finishedAt ?? 0) - (d.offeredAt ?? 0)) / 1000);
+    const seconds = (t1 - t0) / 1000;
+    const messages = s1.messagesIn - s0.messagesIn + (s1.messagesOut - s0.messagesOut);
+    const cpuSeconds = (cpu.user + cpu.system) / 1e6;
+    return {
+      broker,
+      agents,
+      agentImpl: impl,
+      packageBytes: fx.pkg.model.byteLength,
+      allCommittedSeconds: committed.length === agents ? round(seconds) : null,
+      p50Seconds: lat.length ? round(percentile(lat, 50)!) : null,
+      p99Seconds: lat.length ? round(percentile(lat, 99)!) : null,
+      committed: committed.length,
+      failed: agents - committed.length,
+      messages,
+      messagesPerSecond: Math.round(messages / seconds),
+      bytesSent: s1.bytesOut - s0.bytesOut,
+      cloudCpuSeconds: round(cpuSeconds),
+      cloudCpuPercentOfOneCore: Math.round((100 * cpuSeconds) / seconds),
+      agentStartSeconds: round(agentStartSeconds),
+    };
+  } finally {
+    for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
+    await Promise.all(children.map((c) => (c.exitCode === null ? new Promise((res) => c.once('exit', res)) : undefined)));
+    await cloud.close();
+    await db.close();
+    if (broker === 'mosquitto') await clearRetained(url, prefix, agents);
+    await embedded?.close();
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** Leaves the shared Mosquitto as it was: clears the retained presence and offers of the bench devices. */
+async function clearRetained(url: string, prefix: string, agents: number): Promise<void> {
+  const c = await mqtt.connectAsync(url, { protocolVersion: 4, reconnectPeriod: 0 });
+  for (let i = 0; i < agents; i++) {
+    await c.publishAsync(topicFor('presence', `${prefix}-${i}`), '', { qos: 1, retain: true });
+    await c.publishAsync(topicFor('offer', `${prefix}-${i}`), '', { qos: 1, retain: true });
+  }
+  await c.endAsync();
+}
+
+const round = (x: number): number => Math.round(x * 1000) / 1000;
+
+async function main(): Promise<void> {
+  const sizes = values.agents ? values.agents.split(',').map(Number) : values.quick ? [100, 1000] : [100, 1000, 5000];
+  const brokers = values.brokers!.split(',') as Array<'embedded' | 'mosquitto'>;
+  const mosquittoUp = await tcpReachable(new URL(MOSQUITTO_URL).hostname, Number(new URL(MOSQUITTO_URL).port || 1883));
+  const rows: FleetBenchRow[] = [];
+  const skipped: string[] = [];
+  for (const broker of brokers) {
+    if (broker === 'mosquitto' && !mosquittoUp) {
+      skipped.push(`mosquitto (${MOSQUITTO_URL} not reachable)`);
+      continue;
+    }
+    for (const n of sizes) {
+      const row = await runOne(broker, n, values.impl!, Number(values.processes), Number(values['timeout-s']));
+      console.log(JSON.stringify(row));
+      rows.push(row);
+    }
+  }
+  const command = `npm run bench:fleet${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
+  const goal = rows.find((r) => r.agents === 1000 && r.broker === 'embedded');
+  const table = markdownTable(rows, [
+    ['broker', (r) => r.broker],
+    ['agents', (r) => r.agents],
+    ['agent', (r) => r.agentImpl],
+    ['package bytes', (r) => r.packageBytes],
+    ['all committed (s)', (r) => r.allCommittedSeconds ?? `not all (${r.committed})`],
+    ['p50 (s)', (r) => r.p50Seconds ?? '–'],
+    ['p99 (s)', (r) => r.p99Seconds ?? '–'],
+    ['failed', (r) => r.failed],
+    ['msgs/s', (r) => r.messagesPerSecond],
+    ['MB sent', (r) => (r.bytesSent / 1e6).toFixed(1)],
+    ['cloud CPU s (% of 1 core)', (r) => `${r.cloudCpuSeconds} (${r.cloudCpuPercentOfOneCore}%)`],
+  ]);
+  const markdown = [
+    `One wave of all agents, no bake, MQTT chunks of 64 KiB, agents in ${values.processes} child processes on the same 2-core machine as the cloud (they compete for CPU). ` +
+      `Per-device time is offer → committed on the cloud clock. Messages and bytes are counted at the cloud's MQTT client (in + out; bytes = payload bytes the cloud published). ` +
+      `Cloud CPU is process.cpuUsage of the cloud process during the rollout (it includes the broker when embedded).`,
+    '',
+    table,
+    '',
+    goal
+      ? `Goal (1,000 agents, all committed in ≤ 20 s, zero failed): ${goal.allCommittedSeconds !== null && goal.allCommittedSeconds <= 20 && goal.failed === 0 ? 'met' : 'NOT met'} (${goal.allCommittedSeconds ?? 'not all committed'} s, ${goal.failed} failed, embedded broker).`
+      : 'Goal row (1,000 agents, embedded) not measured in this run.',
+    ...(skipped.length ? ['', `Skipped: ${skipped.join('; ')}.`] : []),
+  ].join('\n');
+  if (!values['no-report']) writeBenchReport({ name: 'fleet', command, rows, markdown });
+  console.log(markdown);
+}
+
+await main();
