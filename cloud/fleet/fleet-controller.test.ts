@@ -11,6 +11,9 @@ import { sizedPackage } from '../../test/fleet/helpers/sized-package';
 import { topicFor } from '../../shared/protocol/codec';
 import { startScriptedDevice, type ScriptedDevice } from '../../test/fleet/helpers/scripted-device';
 import { createLogger } from '../../shared/log/logger';
+import { randomUUID } from 'node:crypto';
+import { openPostgres } from '../store/postgres-db';
+import { describeWithPostgres, POSTGRES_URL } from '../../test/helpers/services';
 
 const logger = createLogger('fleet-test', 'silent');
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -36,13 +39,13 @@ interface World {
   devices: ScriptedDevice[];
 }
 
-async function world(n: number, device: (i: number) => Partial<Parameters<typeof startScriptedDevice>[0]> = () => ({})): Promise<World> {
+async function world(n: number, device: (i: number) => Partial<Parameters<typeof startScriptedDevice>[0]> = () => ({}), openDb?: () => Promise<SqlDb>): Promise<World> {
   const dir = mkdtempSync(join(tmpdir(), 'edgekd-fleet-'));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   const broker = await startEmbeddedBroker({ port: 0 });
   cleanups.push(() => broker.close());
   const dbPath = join(dir, 'fleet.db');
-  const db = openSqlite(dbPath);
+  const db = openDb ? await openDb() : openSqlite(dbPath);
   cleanups.push(() => db.close());
   const cloud = await createFleetController({ db, brokerUrl: broker.url, logger, tickMs: 50, chunkBytes: 1024 });
   cleanups.push(() => cloud.close());
@@ -195,5 +198,37 @@ describe('fleet controller over the embedded broker', () => {
     const seconds = (Date.now() - t0) / 1000;
     expect(seconds).toBeGreaterThan((2 * size - rate) / rate - 0.2);
     expect(w.devices[0]!.chunkRequests + w.devices[1]!.chunkRequests).toBeGreaterThan((2 * size) / 1024);
+  });
+});
+
+describe('fleet controller: broker restart', () => {
+  it('finishes a rollout when the embedded broker restarts mid-download (offers republished, chunks re-requested)', async () => {
+    const w = await world(3);
+    const r = await w.cloud.createRollout({ packageId: w.packageId, target: { groups: ['lab'] }, bakeMs: 0, bandwidthBytesPerSecond: 8_000, waves: { canaryDevices: 0, firstWaveDevices: 3 } });
+    await until(async () => (await w.cloud.getRollout(r.id))?.counts.in_progress === 3, 10_000, 'downloads started');
+    const port = w.broker.port;
+    await w.broker.close();
+    await new Promise((res) => setTimeout(res, 500));
+    const broker2 = await startEmbeddedBroker({ port });
+    cleanups.push(() => broker2.close());
+    await until(async () => (await w.cloud.getRollout(r.id))?.status === 'completed', 30_000, 'completed after broker restart');
+    expect((await w.cloud.getRollout(r.id))!.counts.committed).toBe(3);
+  });
+});
+
+const pg = await describeWithPostgres();
+pg('fleet controller on PostgreSQL', () => {
+  it('rolls out and resumes after a cloud restart with PostgreSQL as the store', async () => {
+    const schema = `fleetc_${randomUUID().slice(0, 8)}`;
+    const w = await world(2, () => ({}), () => openPostgres(POSTGRES_URL, { schema }));
+    const r = await w.cloud.createRollout({ packageId: w.packageId, target: { groups: ['lab'] }, bakeMs: 800 });
+    await until(async () => (await w.cloud.getRollout(r.id))?.waves[0]?.phase === 'baking', 10_000, 'canary baking');
+    await w.cloud.close();
+    const db2 = await openPostgres(POSTGRES_URL, { schema });
+    cleanups.push(() => db2.close());
+    const cloud2 = await createFleetController({ db: db2, brokerUrl: w.broker.url, logger, tickMs: 50 });
+    cleanups.push(() => cloud2.close());
+    await until(async () => (await cloud2.getRollout(r.id))?.status === 'completed', 15_000, 'completed after restart');
+    expect((await cloud2.getRollout(r.id))!.counts.committed).toBe(2);
   });
 });

@@ -425,7 +425,22 @@ export async function createFleetController(opts: FleetControllerOptions): Promi
     void store.applyHeartbeats(batch).catch((e) => log.warn({ err: (e as Error).message }, 'heartbeat write failed'));
   }, 1_000);
 
+  // ── connect ────────────────────────────────────────────────────────────
+  let firstConnect = true;
+  // Registered before resuming rollouts: the first CONNACK may arrive while the store is read.
+  client.on('connect', () => {
+    const filters = Object.fromEntries(REPORT_KINDS.map((k) => [topicFilter(k), { qos: 1 as const }]));
+    client.subscribe(filters, (err) => {
+      if (err) log.error({ err: err.message }, 'subscribe failed');
+      // Offers are retained, but an embedded broker restarted without persistence has lost them.
+      republishInFlight();
+    });
+    if (!firstConnect) log.info('mqtt reconnected');
+    firstConnect = false;
+  });
   // ── resume after a restart ─────────────────────────────────────────────
+  // Inside the report queue: reports arriving meanwhile wait until their rollout is loaded.
+  await reportQueue.run(async () => {
   for (const { state, appliedReportSeq } of await store.loadRollouts({ activeOnly: true })) {
     const pkg = await loadPackage(state.spec.packageId);
     const ar: ActiveRollout = { state, appliedSeq: appliedReportSeq, dirty: false, pkg, bucket: bucketFor(state), lastSeq: new Map() };
@@ -437,26 +452,18 @@ export async function createFleetController(opts: FleetControllerOptions): Promi
     apply(ar, { type: 'tick' });
     log.info({ rolloutId: state.id, status: state.status }, 'resumed rollout');
   }
-  await snapshot();
+  await saveDirty();
+  });
 
   function bucketFor(s: RolloutState): TokenBucket | null {
     const rate = s.spec.bandwidthBytesPerSecond;
     return rate > 0 ? new TokenBucket(rate, Math.max(rate, chunkBytes), now()) : null;
   }
 
-  // ── connect ────────────────────────────────────────────────────────────
-  let firstConnect = true;
-  client.on('connect', () => {
-    const filters = Object.fromEntries(REPORT_KINDS.map((k) => [topicFilter(k), { qos: 1 as const }]));
-    client.subscribe(filters, (err) => {
-      if (err) log.error({ err: err.message }, 'subscribe failed');
-      // Offers are retained, but an embedded broker restarted without persistence has lost them.
-      republishInFlight();
-    });
-    if (!firstConnect) log.info('mqtt reconnected');
-    firstConnect = false;
-  });
-  await new Promise<void>((resolve, reject) => {
+  if (client.connected) republishInFlight(); // connected while resuming: offers of resumed rollouts go out now
+
+  // The connection may already be up (resuming rollouts above can take longer than connecting).
+  if (!client.connected) await new Promise<void>((resolve, reject) => {
     const t = setTimeout(() => {
       client.end(true);
       clearInterval(snapshotTimer);
@@ -597,7 +604,10 @@ export async function createFleetController(opts: FleetControllerOptions): Promi
       await snapshot().catch(() => undefined);
       await store.applyHeartbeats([...heartbeats.values()]).catch(() => undefined);
       closed = true;
-      await client.endAsync();
+      // Let in-flight QoS 1 publishes (acks, clears) finish, but never hang on a broker that is gone.
+      const graceful = client.connected ? client.endAsync(false).then(() => true) : Promise.resolve(false);
+      const done = await Promise.race([graceful, new Promise<boolean>((r) => setTimeout(() => r(false), 2_000))]);
+      if (!done) await client.endAsync(true);
     },
   };
   return controller;

@@ -64,7 +64,13 @@ export async function startScriptedDevice(o: ScriptedDeviceOptions): Promise<Scr
       const got = new Promise<{ data: Uint8Array; header: MessageMap['chunkResponse']['header'] }>((resolve) => waiting.set(requestId, (data, header) => resolve({ data, header })));
       chunkRequests++;
       await send('chunkRequest', { schema: 'edgekd.chunk-request/1', requestId, deploymentId: offer.deploymentId, sha256: offer.delivery.sha256, index });
-      const { data, header } = await got;
+      // A lost answer (broker restart, dropped connection) is asked for again, as the protocol says.
+      const answer = await Promise.race([got, new Promise<null>((r) => setTimeout(() => r(null), 1_000))]);
+      if (!answer) {
+        waiting.delete(requestId);
+        continue;
+      }
+      const { data, header } = answer;
       if (header.error) {
         await new Promise((r) => setTimeout(r, header.retryAfterMs ?? 100));
         continue;
