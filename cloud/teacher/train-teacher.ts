@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EdgekdError } from '../../shared/errors';
 import type { Logger } from '../../shared/log/logger';
@@ -121,6 +121,8 @@ export async function trainTeacher(cfg: TeacherTrainConfig, deps: TeacherTrainDe
   let elapsedBefore = 0;
   let history: EpochRecord[] = [];
   let resumedFromEpoch: number | null = null;
+  let command = cfg.command;
+  const resumes: number[] = [];
   if (ckptDir && cfg.resume) {
     const ck = await readCheckpoint(ckptDir);
     assertSameRun(ck.state.run, run, ckptDir);
@@ -131,6 +133,12 @@ export async function trainTeacher(cfg: TeacherTrainConfig, deps: TeacherTrainDe
     elapsedBefore = ck.state.elapsedSec;
     history = [...ck.state.history];
     resumedFromEpoch = startEpoch;
+    // The card names the command that started the run (from the log); resumes are listed in notes.
+    const earlier = readLogEvents(logPath);
+    const start = earlier.filter((e) => e.event === 'start').at(-1);
+    if (typeof start?.command === 'string') command = start.command;
+    for (const e of earlier) if (e.event === 'resume' && typeof e.fromEpoch === 'number') resumes.push(e.fromEpoch);
+    resumes.push(startEpoch);
     writeLog({ event: 'resume', at: new Date().toISOString(), fromEpoch: startEpoch, epochs: cfg.epochs, backend: cfg.backend });
     deps.log.info({ fromEpoch: startEpoch, checkpoint: ckptDir }, `resuming after epoch ${startEpoch}`);
   } else {
@@ -252,7 +260,7 @@ export async function trainTeacher(cfg: TeacherTrainConfig, deps: TeacherTrainDe
     params,
     macs: countMacs(model),
     training: {
-      command: cfg.command,
+      command,
       seed: cfg.seed,
       epochs: cfg.epochs,
       batchSize: cfg.batchSize,
@@ -262,6 +270,7 @@ export async function trainTeacher(cfg: TeacherTrainConfig, deps: TeacherTrainDe
       durationSec: Math.round((elapsedBefore + (now() - runStart) / 1000) * 10) / 10,
     },
     createdAt: new Date().toISOString(),
+    ...(resumes.length > 0 ? { notes: `interrupted and continued with --resume after epoch ${resumes.join(', ')} (see ${TRAINING_LOG})` } : {}),
   };
   await saveModel(model, cfg.outDir, card);
   writeLog({ event: 'done', at: new Date().toISOString(), testAccuracy: final.accuracy, testSamples: final.samples, durationSec: card.training.durationSec });
@@ -269,4 +278,18 @@ export async function trainTeacher(cfg: TeacherTrainConfig, deps: TeacherTrainDe
   model.dispose();
   optimizer.dispose();
   return { card, history, resumedFromEpoch };
+}
+
+function readLogEvents(path: string): Array<{ event?: string; command?: unknown; fromEpoch?: unknown }> {
+  if (!existsSync(path)) return [];
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .flatMap((l) => {
+      try {
+        return [JSON.parse(l) as { event?: string }];
+      } catch {
+        return []; // a line cut short by a kill
+      }
+    });
 }
