@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createLogger, type Logger } from '../../shared/log/logger';
 import { openDb } from '../store/open-store';
@@ -101,7 +101,7 @@ export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
 
     const teachers = await createTeacherCatalog({ db, dataDir, jobs });
     const teacherDir = opts.teacherDir ?? DEFAULT_TEACHER_DIR;
-    if (existsSync(join(teacherDir, 'model.json'))) await teachers.registerFolder(teacherDir, 'fashion-mnist-lenet5-bn', 'bundled');
+    if (existsSync(join(teacherDir, 'model.json'))) await teachers.registerFolder(teacherDir, basename(resolve(teacherDir)), 'bundled');
     else absent['default teacher'] = `${teacherDir} has no model.json`;
 
     let brokerUrl: string | null = null;

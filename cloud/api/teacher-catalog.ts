@@ -47,7 +47,7 @@ function checkTfjsModel(modelJson: unknown, present: ReadonlySet<string>): Recor
   const m = modelJson as { modelTopology?: unknown; weightsManifest?: Array<{ paths?: string[] }>; format?: string };
   if (!m || typeof m !== 'object' || !m.modelTopology) throw new EdgekdError('EDGEKD_MODEL_LOAD_FAILED', 'model.json has no modelTopology: not a TensorFlow.js layers model');
   if (!Array.isArray(m.weightsManifest)) throw new EdgekdError('EDGEKD_MODEL_LOAD_FAILED', 'model.json has no weightsManifest');
-  const needed = m.weightsManifest.flatMap((g) => g.paths ?? []);
+  const needed = m.weightsManifest.flatMap((g) => g.paths ?? []).map((p) => p.replace(/^\.\//, ''));
   const missing = needed.filter((p) => !present.has(p));
   if (missing.length) throw new EdgekdError('EDGEKD_MODEL_LOAD_FAILED', `weights files named by model.json are missing: ${missing.join(', ')}`);
   const text = JSON.stringify(m.modelTopology);

@@ -12,13 +12,13 @@ export async function render(main, { health }) {
   const pkgs = health.components.packages ? await api('/api/packages') : [];
   const form = h('form', { class: 'inline', id: 'new-rollout', onsubmit: async (e) => {
     e.preventDefault();
-    const f = e.target;
+    const f = e.target.elements; // by name (form.method, form.action would be the form's own properties)
     const target = f.group.value ? { groups: [f.group.value] } : { devices: f.devices.value.split(',').map((s) => s.trim()).filter(Boolean) };
     try {
       const ro = await api('/api/rollouts', { method: 'POST', body: { packageId: f.package.value, target, bakeMs: Number(f.bake.value) } });
       location.hash = `#/rollouts/${ro.id}`;
     } catch (err) {
-      f.querySelector('.error').textContent = err.message;
+      e.target.querySelector('.error').textContent = err.message;
     }
   } },
   h('label', {}, 'package', pkgs.length

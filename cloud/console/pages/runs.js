@@ -1,6 +1,13 @@
 import { api, stream } from '../api.js';
 import { PALETTE, ago, badge, chart, fmt, h, section, table } from '../ui.js';
 
+// Run sizes: `quick` is a minutes-long CPU demo (few KD steps, small batches); `full` uses the
+// engine's defaults (see cloud/distill/config.ts).
+const SIZES = {
+  quick: { warmupEpochs: 0, kdStepsPerEpoch: 8, batchSize: 32, trainSetSize: 2000, synthesis: { batchSize: 32 } },
+  full: {},
+};
+
 export async function render(main, { health }) {
   if (!health.components.distill) {
     main.append(section('Runs', h('p', { class: 'muted' }, 'Distillation is not available in this cloud.')));
@@ -9,20 +16,21 @@ export async function render(main, { health }) {
   const teachers = health.components.teachers ? await api('/api/teachers') : [];
   const form = h('form', { class: 'inline', id: 'new-run', onsubmit: async (e) => {
     e.preventDefault();
-    const f = e.target;
-    const body = { teacherId: f.teacher.value, student: f.student.value, method: f.method.value, budget: Number(f.budget.value), epochs: Number(f.epochs.value), export: f.export.checked };
+    const f = e.target.elements; // by name (form.method, form.action would be the form's own properties)
+    const body = { teacherId: f.teacher.value, student: f.student.value, method: f.method.value, budget: Number(f.budget.value), epochs: Number(f.epochs.value), export: f.export.checked, config: SIZES[f.size.value] };
     try {
       const run = await api('/api/runs', { method: 'POST', body });
       location.hash = `#/runs/${run.id}`;
     } catch (err) {
-      f.querySelector('.error').textContent = err.message;
+      e.target.querySelector('.error').textContent = err.message;
     }
   } },
   h('label', {}, 'teacher', h('select', { name: 'teacher' }, teachers.filter((t) => t.status === 'ready').map((t) => h('option', { value: t.id }, t.name)))),
   h('label', {}, 'student', h('input', { name: 'student', value: 'lenet5-half', size: 14 })),
   h('label', {}, 'method', h('select', { name: 'method' }, ['ssdkd', 'fast', 'fast-budget', 'deepinv', 'noise'].map((m) => h('option', {}, m)))),
-  h('label', {}, 'budget', h('input', { name: 'budget', type: 'number', step: '0.01', min: '0.001', max: '1', value: '0.1', size: 5 })),
+  h('label', {}, 'budget', h('input', { name: 'budget', type: 'number', step: '0.01', min: '0.01', max: '1', value: '0.1', size: 5 })),
   h('label', {}, 'epochs', h('input', { name: 'epochs', type: 'number', min: '1', value: '2', size: 4 })),
+  h('label', {}, 'size', h('select', { name: 'size' }, Object.keys(SIZES).map((k) => h('option', {}, k)))),
   h('label', {}, 'export int8', h('input', { name: 'export', type: 'checkbox', checked: true })),
   h('button', { type: 'submit' }, 'Start run'), h('span', { class: 'error' }));
   main.append(section('New distillation run', form));

@@ -121,24 +121,20 @@ export async function run(raw: unknown, ctx: JobContext): Promise<unknown> {
   });
   if (!result.finished) throw new Error('distillation stopped before its last epoch');
 
+  // The same output folder as `edgekd distill --out`: student, model card, buffer, run record.
   const studentDir = join(ctx.workDir, 'student');
-  const { countParams, countMacs } = zoo;
-  const params = countParams(student);
-  await io.saveModel(student, studentDir, {
-    ...card,
-    name: `${p.student}-from-${card.name}`,
-    architecture: p.student,
-    accuracy: result.finalAccuracy === null ? null : { test: result.finalAccuracy, samples: evaluator.samples },
-    params: { total: params.total, trainable: params.trainable },
-    macs: countMacs(student),
-    training: { command: `distill ${p.method}`, seed, epochs: result.epochsCompleted, backend: compute.backend, durationSec: result.totalSeconds },
-    createdAt: new Date().toISOString(),
-    notes: `data-free ${p.method} from teacher ${p.teacherId ?? p.teacherPath}`,
+  const { writeDistillOutput } = await import('../../distill/run-output');
+  const record = await writeDistillOutput({
+    dir: studentDir,
+    student,
+    studentArch: p.student,
+    teacherCard: card,
+    teacherDir: p.teacherPath,
+    result,
+    command: `edgekd cloud job ${ctx.jobId} (distill ${p.method})`,
+    warmStart: { buffer: Boolean(warmStart), studentWeights: Boolean(p.warmStartFrom) },
   });
-  if (result.buffer) {
-    bufferFile.saveBuffer(studentDir, result.buffer, { runJobId: ctx.jobId });
-    gallery(studentDir, result.epochsCompleted);
-  }
+  if (result.buffer) gallery(studentDir, result.epochsCompleted);
   return {
     studentDir,
     method: p.method,
@@ -146,6 +142,7 @@ export async function run(raw: unknown, ctx: JobContext): Promise<unknown> {
     finalAccuracy: result.finalAccuracy,
     bestAccuracy: result.bestAccuracy,
     teacherAccuracy: card.accuracy?.test ?? null,
+    teacherSha256: record.teacher.sha256,
     samplesGenerated: result.samplesGenerated,
     bufferCapacity: result.bufferCapacity,
     epochs: result.epochsCompleted,

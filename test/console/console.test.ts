@@ -1,0 +1,101 @@
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { startCloud, DEFAULT_TEACHER_DIR, type RunningCloud } from '../../cloud/api/start-cloud';
+import { consoleFleetAvailable, startConsoleFleet, type ConsoleFleet } from './console-fleet';
+
+/**
+ * The console in real headless Chromium against a real cloud (SQLite, job runner with a real
+ * SSD-KD child process, embedded broker, fleet controller). Screenshots go to test-artifacts/.
+ * The browser console must stay free of errors.
+ */
+const CHROMIUM = '/usr/bin/chromium';
+const ARTIFACTS = join(process.cwd(), 'test-artifacts', 'console');
+const ADMIN = 'console-test-admin-token';
+const describeIfChromium = existsSync(CHROMIUM) ? describe : describe.skip;
+
+describeIfChromium('console in headless Chromium', () => {
+  let dir: string;
+  let cloud: RunningCloud;
+  let context: BrowserContext;
+  let page: Page;
+  let fleet: ConsoleFleet | null = null;
+  const browserErrors: string[] = [];
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'edgekd-console-'));
+    mkdirSync(ARTIFACTS, { recursive: true });
+    // The committed default teacher when present; otherwise an untrained LeNet-5-BN written by the
+    // helper (this test checks what the console shows, not the student's accuracy).
+    const teacherDir = existsSync(join(DEFAULT_TEACHER_DIR, 'model.json')) ? DEFAULT_TEACHER_DIR : await (await import('./untrained-teacher')).writeUntrainedTeacher(join(dir, 'untrained-lenet5-bn'));
+    cloud = await startCloud({ dataDir: join(dir, 'cloud'), port: 0, brokerPort: 0, teacherDir, tokens: [{ token: ADMIN, role: 'admin', name: 'tester' }], logLevel: 'warn', jobEnv: { EDGEKD_LOG_LEVEL: 'warn' } });
+    context = await chromium.launchPersistentContext(join(dir, 'chromium-profile'), {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      viewport: { width: 1400, height: 1000 },
+    });
+    page = context.pages()[0] ?? (await context.newPage());
+    page.on('console', (m) => {
+      if (m.type() === 'error') browserErrors.push(m.text());
+    });
+    page.on('pageerror', (e) => browserErrors.push(`pageerror: ${e.message}`));
+  }, 60_000);
+
+  afterAll(async () => {
+    await context?.close();
+    await fleet?.close();
+    await cloud?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const pointsOf = (selector: string) =>
+    page.evaluate((sel) => {
+      const canvas = document.querySelector(`${sel} canvas`) as HTMLCanvasElement | null;
+      const chart = canvas ? (window as unknown as { Chart: { getChart(c: HTMLCanvasElement): { data: { datasets: { data: unknown[] }[] } } | undefined } }).Chart.getChart(canvas) : undefined;
+      return chart ? chart.data.datasets.reduce((n, d) => n + d.data.length, 0) : -1;
+    }, selector);
+
+  it('starts a run and shows its loss curve moving, with buffer histogram and samples', async () => {
+    await page.goto(`${cloud.url}/?token=${ADMIN}#/runs`);
+    await page.waitForSelector('#new-run select[name=teacher] option', { state: 'attached' });
+    expect(page.url()).not.toContain('token=');
+    await page.selectOption('#new-run select[name=size]', 'quick');
+    await page.fill('#new-run input[name=epochs]', '2');
+    await page.click('#new-run button[type=submit]');
+    await page.waitForFunction(() => /^#\/runs\/[0-9a-f-]+$/.test(location.hash) || document.querySelector('#new-run .error')?.textContent);
+    expect(await page.locator('#new-run .error').count() ? await page.locator('#new-run .error').textContent() : '').toBe('');
+    await page.waitForFunction(() => document.querySelector('#loss-chart canvas') !== null);
+    await expect.poll(() => pointsOf('#loss-chart'), { timeout: 60_000, interval: 250 }).toBeGreaterThan(1);
+    const first = await pointsOf('#loss-chart');
+    await expect.poll(() => pointsOf('#loss-chart'), { timeout: 30_000, interval: 250 }).toBeGreaterThan(first);
+    await expect.poll(() => pointsOf('#buffer-chart'), { timeout: 60_000, interval: 500 }).toBeGreaterThan(0);
+    await page.waitForSelector('#gallery img', { timeout: 30_000 });
+    await page.screenshot({ path: join(ARTIFACTS, 'run.png'), fullPage: true });
+    expect(browserErrors).toEqual([]);
+  }, 120_000);
+
+  // Reported as skipped (not passed) while the edge agent is not in the build.
+  it.skipIf(!consoleFleetAvailable())('starts a rollout and shows the devices commit', async () => {
+    fleet = await startConsoleFleet(cloud, dir);
+    await page.goto(`${cloud.url}/#/fleet`);
+    await expect.poll(() => page.locator('#devices tbody tr').count(), { timeout: 30_000 }).toBe(fleet.deviceIds.length);
+    await page.selectOption('#new-rollout select[name=package]', fleet.packageId);
+    await page.fill('#new-rollout input[name=group]', fleet.group);
+    await page.fill('#new-rollout input[name=bake]', '500');
+    await page.click('#new-rollout button[type=submit]');
+    await page.waitForFunction(() => location.hash.startsWith('#/rollouts/'));
+    await expect.poll(() => page.locator('#rollout-devices .state.committed').count(), { timeout: 60_000, interval: 250 }).toBe(fleet.deviceIds.length);
+    await expect.poll(() => page.locator('#rollout-head .state').first().textContent(), { timeout: 30_000 }).toBe('completed');
+    await page.screenshot({ path: join(ARTIFACTS, 'rollout.png'), fullPage: true });
+    await page.goto(`${cloud.url}/#/fleet`);
+    await expect.poll(() => page.locator('#devices .state.serving').count(), { timeout: 20_000 }).toBe(fleet.deviceIds.length);
+    await page.screenshot({ path: join(ARTIFACTS, 'fleet.png'), fullPage: true });
+    await page.goto(`${cloud.url}/#/models`);
+    await page.waitForSelector('#lineage .node');
+    await page.screenshot({ path: join(ARTIFACTS, 'models.png'), fullPage: true });
+    expect(browserErrors).toEqual([]);
+  }, 120_000);
+});
