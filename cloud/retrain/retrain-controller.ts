@@ -1,0 +1,265 @@
+import { randomUUID } from 'node:crypto';
+import type { SqlDb } from '../store/sql-db';
+import { createLogger, type Logger } from '../../shared/log/logger';
+import { EdgekdError, toEdgekdError } from '../../shared/errors';
+import type { DriftService, CohortAlarm } from '../drift/drift-service';
+import { decideRetrain, DEFAULT_RETRAIN_POLICY, type RetrainDecision, type RetrainPolicy } from './policy';
+import type { PackageRef, RetrainContext, RetrainSteps } from './steps';
+
+export type RunState = 'distilling' | 'packaging' | 'rolling-out' | 'promoted' | 'rolled-back' | 'failed' | 'cancelled';
+
+export interface StepRecord {
+  name: 'distill' | 'package' | 'rollout';
+  startedAt: number;
+  finishedAt: number | null;
+  ms: number;
+  summary?: Record<string, unknown>;
+  error?: string;
+}
+
+export interface RetrainRun {
+  id: string;
+  cohort: string;
+  modelName: string;
+  modelVersion: string;
+  cohortAlarmId: string | null;
+  state: RunState;
+  startedAt: number;
+  finishedAt: number | null;
+  computeMs: number;
+  triggerReports: string[];
+  steps: StepRecord[];
+  packageRef: PackageRef | null;
+  outcome: string | null;
+  error: string | null;
+}
+
+export interface RetrainControllerDeps {
+  db: SqlDb;
+  clock: () => number;
+  drift: DriftService;
+  steps: RetrainSteps;
+  policy?: Partial<RetrainPolicy>;
+  logger?: Logger;
+  newId?: () => string;
+}
+
+export interface RetrainController {
+  /** Evaluates the fleet, applies the policy per open cohort alarm and starts runs (not awaited). */
+  tick(): Promise<Array<{ cohort: string; modelName: string; decision: RetrainDecision; runId?: string }>>;
+  /** Resolves when every run started by this controller has ended. */
+  idle(): Promise<void>;
+  pause(reason: string, actor: string): Promise<void>;
+  resume(reason: string, actor: string): Promise<void>;
+  paused(): Promise<{ paused: boolean; reason?: string; actor?: string; at?: number }>;
+  runs(limit?: number): Promise<RetrainRun[]>;
+  run(id: string): Promise<RetrainRun | null>;
+  /** Which reports triggered a run and which package it produced. */
+  lineage(runId: string): Promise<{ run: RetrainRun; reports: Array<{ id: string; deviceId: string; receivedAt: number }>; package: PackageRef | null } | null>;
+}
+
+const SCOPE = 'retrain';
+const DAY_MS = 86_400_000;
+
+/**
+ * The automatic retrain loop: fleet verdict → policy → pipeline (re-distil, package, canary) →
+ * promote or roll back, with no human in between. Every decision that changes something, and every
+ * pause/resume, is written to the drift action log with its reason; runs and their lineage
+ * (trigger reports → run → package) are persisted.
+ */
+export function createRetrainController(deps: RetrainControllerDeps): RetrainController {
+  const { db, clock, drift, steps } = deps;
+  const policy: RetrainPolicy = { ...DEFAULT_RETRAIN_POLICY, ...deps.policy };
+  const log = deps.logger ?? createLogger('retrain');
+  const newId = deps.newId ?? randomUUID;
+  const inFlight = new Map<string, { promise: Promise<void>; abort: AbortController }>();
+  const lastReason = new Map<string, string>();
+
+  const toRun = (r: Record<string, unknown>): RetrainRun => ({
+    id: String(r.id),
+    cohort: String(r.cohort),
+    modelName: String(r.model_name),
+    modelVersion: String(r.model_version),
+    cohortAlarmId: r.cohort_alarm_id === null || r.cohort_alarm_id === undefined ? null : String(r.cohort_alarm_id),
+    state: String(r.state) as RunState,
+    startedAt: Number(r.started_at),
+    finishedAt: r.finished_at === null || r.finished_at === undefined ? null : Number(r.finished_at),
+    computeMs: Number(r.compute_ms),
+    triggerReports: JSON.parse(String(r.trigger_reports)) as string[],
+    steps: JSON.parse(String(r.steps)) as StepRecord[],
+    packageRef: r.package_ref ? (JSON.parse(String(r.package_ref)) as PackageRef) : null,
+    outcome: r.outcome === null || r.outcome === undefined ? null : String(r.outcome),
+    error: r.error === null || r.error === undefined ? null : String(r.error),
+  });
+
+  async function pausedState(): Promise<{ paused: boolean; reason?: string; actor?: string; at?: number }> {
+    const rows = await db.query('SELECT * FROM drift_controls WHERE scope = ?', [SCOPE]);
+    const r = rows[0];
+    if (!r) return { paused: false };
+    return { paused: Number(r.paused) === 1, reason: String(r.reason), actor: String(r.actor), at: Number(r.updated_at) };
+  }
+
+  async function setPaused(paused: boolean, reason: string, actor: string): Promise<void> {
+    if (!reason.trim()) throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', 'pausing or resuming needs a reason');
+    await db.exec(
+      `INSERT INTO drift_controls (scope, paused, reason, actor, updated_at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (scope) DO UPDATE SET paused = excluded.paused, reason = excluded.reason, actor = excluded.actor, updated_at = excluded.updated_at`,
+      [SCOPE, paused ? 1 : 0, reason, actor, clock()],
+    );
+    await drift.recordAction({ actor, kind: paused ? 'retrain-paused' : 'retrain-resumed', reason, details: { inFlight: [...inFlight.keys()] } });
+    if (paused) for (const f of inFlight.values()) f.abort.abort(new EdgekdError('EDGEKD_RUN_CANCELLED', `paused: ${reason}`));
+  }
+
+  async function saveRun(r: RetrainRun): Promise<void> {
+    await db.exec(
+      `UPDATE drift_retrain_runs SET state = ?, finished_at = ?, compute_ms = ?, steps = ?, package_ref = ?, outcome = ?, error = ? WHERE id = ?`,
+      [r.state, r.finishedAt, r.computeMs, JSON.stringify(r.steps), r.packageRef ? JSON.stringify(r.packageRef) : null, r.outcome, r.error, r.id],
+    );
+  }
+
+  async function execute(run: RetrainRun, ctx: RetrainContext): Promise<void> {
+    const step = async <T extends { summary: Record<string, unknown> }>(name: StepRecord['name'], state: RunState, fn: () => Promise<T>): Promise<T> => {
+      if (ctx.signal.aborted) throw ctx.signal.reason ?? new EdgekdError('EDGEKD_RUN_CANCELLED', 'cancelled');
+      const rec: StepRecord = { name, startedAt: clock(), finishedAt: null, ms: 0 };
+      run.steps.push(rec);
+      run.state = state;
+      await saveRun(run);
+      try {
+        const out = await fn();
+        rec.summary = out.summary;
+        return out;
+      } catch (e) {
+        rec.error = toEdgekdError(e).message;
+        throw e;
+      } finally {
+        rec.finishedAt = clock();
+        rec.ms = rec.finishedAt - rec.startedAt;
+        run.computeMs += rec.ms;
+        await saveRun(run);
+      }
+    };
+    try {
+      const d = await step('distill', 'distilling', () => steps.distill(ctx));
+      const p = await step('package', 'packaging', () => steps.package(ctx, d));
+      run.packageRef = p.package;
+      const r = await step('rollout', 'rolling-out', () => steps.rollout(ctx, p));
+      run.state = r.outcome;
+      run.outcome = r.outcome;
+      run.finishedAt = clock();
+      await saveRun(run);
+      await drift.recordAction({
+        actor: 'auto',
+        kind: r.outcome === 'promoted' ? 'retrain-promoted' : 'retrain-rolled-back',
+        reason: r.outcome === 'promoted' ? `package ${p.package.name} v${p.package.version} passed the canary gates and was promoted` : `package ${p.package.name} v${p.package.version} failed the canary gates and was rolled back`,
+        details: { runId: run.id, package: p.package, rolloutId: r.rolloutId, summary: r.summary },
+      });
+    } catch (e) {
+      const err = toEdgekdError(e);
+      run.state = err.code === 'EDGEKD_RUN_CANCELLED' ? 'cancelled' : 'failed';
+      run.error = `${err.code}: ${err.message}`;
+      run.finishedAt = clock();
+      await saveRun(run);
+      await drift.recordAction({ actor: 'auto', kind: run.state === 'cancelled' ? 'retrain-cancelled' : 'retrain-failed', reason: run.error, details: { runId: run.id, steps: run.steps.map((s) => s.name) } });
+    }
+  }
+
+  async function start(alarm: CohortAlarm, decision: RetrainDecision): Promise<string> {
+    const id = newId();
+    const triggerReports = alarm.evidence.slice();
+    const featureTargets = await drift.fieldFeatureTargets(triggerReports);
+    const run: RetrainRun = {
+      id,
+      cohort: alarm.cohort,
+      modelName: alarm.modelName,
+      modelVersion: alarm.modelVersion,
+      cohortAlarmId: alarm.id,
+      state: 'distilling',
+      startedAt: clock(),
+      finishedAt: null,
+      computeMs: 0,
+      triggerReports,
+      steps: [],
+      packageRef: null,
+      outcome: null,
+      error: null,
+    };
+    await db.exec(
+      `INSERT INTO drift_retrain_runs (id, cohort, model_name, model_version, cohort_alarm_id, state, started_at, finished_at, compute_ms, trigger_reports, steps, package_ref, outcome, error)
+       VALUES (?, ?, ?, ?, ?, ?, ?, NULL, 0, ?, '[]', NULL, NULL, NULL)`,
+      [id, run.cohort, run.modelName, run.modelVersion, run.cohortAlarmId, run.state, run.startedAt, JSON.stringify(triggerReports)],
+    );
+    await drift.recordAction({ actor: 'auto', kind: 'retrain-started', reason: decision.reason, details: { runId: id, cohort: run.cohort, model: `${run.modelName}@${run.modelVersion}`, triggerReports, featureTargets: featureTargets.map((f) => f.layer) } });
+    const abort = new AbortController();
+    const ctx: RetrainContext = { runId: id, cohort: run.cohort, model: { name: run.modelName, version: run.modelVersion }, triggerReports, featureTargets, signal: abort.signal };
+    const promise = execute(run, ctx)
+      .catch((e) => log.error({ err: e, runId: id }, 'retrain run crashed'))
+      .finally(() => inFlight.delete(id));
+    inFlight.set(id, { promise, abort });
+    return id;
+  }
+
+  return {
+    async tick() {
+      await drift.evaluate();
+      const alarms = await drift.cohortAlarms({ openOnly: true });
+      const out: Array<{ cohort: string; modelName: string; decision: RetrainDecision; runId?: string }> = [];
+      const now = clock();
+      const paused = await pausedState();
+      const used = await db.query<{ total: number | null }>('SELECT SUM(compute_ms) AS total FROM drift_retrain_runs WHERE started_at >= ?', [now - DAY_MS]);
+      let computeUsed = Number(used[0]?.total ?? 0);
+      for (const alarm of alarms) {
+        const last = await db.query<{ started_at: number }>(
+          "SELECT started_at FROM drift_retrain_runs WHERE cohort = ? AND model_name = ? AND state <> 'cancelled' ORDER BY started_at DESC LIMIT 1",
+          [alarm.cohort, alarm.modelName],
+        );
+        const decision = decideRetrain(policy, {
+          now,
+          paused,
+          alarm: { id: alarm.id, openedAt: alarm.openedAt, discoveries: alarm.lastVerdict.discoveries.length, devices: alarm.lastVerdict.devices },
+          lastRunStartedAt: last[0] ? Number(last[0].started_at) : null,
+          computeUsedLastDayMs: computeUsed,
+          runningRuns: inFlight.size,
+        });
+        const key = `${alarm.cohort}\u0000${alarm.modelName}`;
+        const entry: { cohort: string; modelName: string; decision: RetrainDecision; runId?: string } = { cohort: alarm.cohort, modelName: alarm.modelName, decision };
+        if (decision.action === 'start') {
+          entry.runId = await start(alarm, decision);
+          computeUsed += policy.estimatedRunMs;
+          lastReason.delete(key);
+        } else if (lastReason.get(key) !== decision.reason) {
+          // Waiting is logged once per distinct reason, not on every tick.
+          lastReason.set(key, decision.reason);
+          await drift.recordAction({ actor: 'auto', kind: 'retrain-deferred', reason: decision.reason, details: { cohort: alarm.cohort, model: alarm.modelName, alarmId: alarm.id } });
+        }
+        out.push(entry);
+      }
+      return out;
+    },
+
+    async idle() {
+      while (inFlight.size > 0) await Promise.all([...inFlight.values()].map((f) => f.promise));
+    },
+
+    pause: (reason, actor) => setPaused(true, reason, actor),
+    resume: (reason, actor) => setPaused(false, reason, actor),
+    paused: pausedState,
+
+    async runs(limit = 50) {
+      const rows = await db.query('SELECT * FROM drift_retrain_runs ORDER BY started_at DESC, id LIMIT ?', [Math.min(500, Math.max(1, limit))]);
+      return rows.map(toRun);
+    },
+
+    async run(id) {
+      const rows = await db.query('SELECT * FROM drift_retrain_runs WHERE id = ?', [id]);
+      return rows[0] ? toRun(rows[0]) : null;
+    },
+
+    async lineage(runId) {
+      const rows = await db.query('SELECT * FROM drift_retrain_runs WHERE id = ?', [runId]);
+      if (!rows[0]) return null;
+      const run = toRun(rows[0]);
+      const reports = await drift.reports({ ids: run.triggerReports });
+      return { run, reports: reports.map((r) => ({ id: r.id, deviceId: r.deviceId, receivedAt: r.receivedAt })), package: run.packageRef };
+    },
+  };
+}
