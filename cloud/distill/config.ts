@@ -78,8 +78,11 @@ export const defaultConfig: DistillConfig = {
   batchSize: 128,
   budget: 0.1,
   trainSetSize: 60_000,
-  synthesis: { kind: 'meta', batchSize: 128, gSteps: 2, lrG: 5e-3, lrZ: 0.015, bnWeight: 10, ohWeight: 0.5, advWeight: 1.0, bnMomentum: 0.9 },
-  pixel: { batchSize: 128, steps: 20, lr: 0.1, tvWeight: 0.05, bnWeight: 10, ohWeight: 0.5, advWeight: 1.0, bnMomentum: 0 },
+  // Fast-2's loss weights and inner-step count [V]; batch 32 and lr_g 0.02 / lr_z 0.05 are CPU-scale
+  // choices [R]: at a 10% budget the generator gets few updates, and smaller batches with a larger
+  // step learned faster on the probe runs (bn loss 22 → 13 in 20 rounds vs 29 → 25 at batch 128).
+  synthesis: { kind: 'meta', batchSize: 32, gSteps: 2, lrG: 0.02, lrZ: 0.05, bnWeight: 10, ohWeight: 0.5, advWeight: 1.0, bnMomentum: 0.9 },
+  pixel: { batchSize: 64, steps: 20, lr: 0.1, tvWeight: 0.05, bnWeight: 10, ohWeight: 0.5, advWeight: 1.0, bnMomentum: 0 },
   generator: { nz: 64, ngf: 8 },
   kd: { temperature: 20, lr: 0.1, momentum: 0.9, weightDecay: 1e-4, etaMin: 2e-4 },
   buffer: { capacityFraction: 1, insertFraction: 1, ordered: false, balanced: false, evict: false, prioritized: false, alpha: 0.6, beta0: 0.4, epsilon: 1e-3 },
