@@ -36,10 +36,10 @@ export function isTerminalState(s: DeploymentState): boolean {
 /** What the shadow step measured: the candidate ran beside the active model on the same live inputs. */
 export const ShadowMetrics = Type.Object({
   inferences: NonNegativeInt,
-  /** Fraction of inputs where both models chose the same top-1 class (0..1). */
-  agreement: Type.Number({ minimum: 0, maximum: 1 }),
-  /** Mean max-probability of the candidate minus that of the active model (−1..1). */
-  confidenceShift: Type.Number({ minimum: -1, maximum: 1 }),
+  /** Fraction of inputs where both models chose the same top-1 class (0..1); null with no inferences. */
+  agreement: Type.Union([Type.Number({ minimum: 0, maximum: 1 }), Type.Null()]),
+  /** Mean max-probability of the candidate minus that of the active model (−1..1); null with no inferences. */
+  confidenceShift: Type.Union([Type.Number({ minimum: -1, maximum: 1 }), Type.Null()]),
   candidateP95LatencyMs: Type.Optional(Type.Number({ minimum: 0 })),
   activeP95LatencyMs: Type.Optional(Type.Number({ minimum: 0 })),
 });
