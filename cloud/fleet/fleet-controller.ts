@@ -163,7 +163,14 @@ export async function createFleetController(opts: FleetControllerOptions): Promi
         const record = await store.getPackage(packageId);
         const bytes = await store.getPackageBytes(packageId);
         if (!record || !bytes) throw new EdgekdError('EDGEKD_NOT_FOUND', `package '${packageId}' is not registered`);
-        return { record, bytes, plan: planChunks(bytes, chunkBytes) };
+        const plan = planChunks(bytes, chunkBytes);
+        if (plan.sha256 !== record.sha256) {
+          // The stored bytes changed after registration (storage corruption or tampering). The offer
+          // still announces the signed manifest's hash, so every device refuses the file
+          // (EDGEKD_HASH_MISMATCH); chunk hashes only protect the transport.
+          log.error({ packageId, stored: plan.sha256, manifest: record.sha256 }, 'stored model bytes do not match the signed manifest');
+        }
+        return { record, bytes, plan: { ...plan, sha256: record.sha256 } };
       })();
       p.catch(() => packages.delete(packageId));
       packages.set(packageId, p);
