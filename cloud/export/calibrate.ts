@@ -186,6 +186,10 @@ export function entropyRange(s: TensorStats, levels: number): [number, number] {
     const centre = Math.abs(s.min + (i + 0.5) * w);
     a[Math.min(bins - 1, Math.floor((centre / absmax) * bins))]! += src[i]!;
   }
+  // Post-ReLU tensors hold a spike of exact zeros that dominates the normalised distributions and
+  // makes clipping the informative tail look cheap; it is quantized exactly anyway (zero is
+  // representable), so it is left out of the divergence.
+  if (s.min >= 0) a[0] = 0;
   let best = bins;
   let bestKl = Infinity;
   for (let i = levels; i <= bins; i += Math.max(1, Math.floor(levels / 8))) {
@@ -236,12 +240,20 @@ function klDivergence(p: Float64Array, q: Float64Array): number {
   return kl;
 }
 
-/** Turns statistics into ranges with the chosen method. */
-export function rangesFromStats(stats: Map<string, TensorStats>, method: CalibrationMethod, options: { percentile?: number; signedLevels?: boolean } = {}): Map<string, [number, number]> {
+/**
+ * Turns statistics into ranges with the chosen method. Tensors named in `exact` (the graph
+ * input: its domain is the normalised pixel range, and Fashion-MNIST's background sits exactly at
+ * its minimum) always keep their full min/max; clipping them would move every background pixel.
+ */
+export function rangesFromStats(
+  stats: Map<string, TensorStats>,
+  method: CalibrationMethod,
+  options: { percentile?: number; signedLevels?: boolean; exact?: readonly string[] } = {},
+): Map<string, [number, number]> {
   const out = new Map<string, [number, number]>();
   for (const [name, s] of stats) {
     if (!Number.isFinite(s.min) || !Number.isFinite(s.max)) continue;
-    if (method === 'minmax') out.set(name, [s.min, s.max]);
+    if (method === 'minmax' || options.exact?.includes(name)) out.set(name, [s.min, s.max]);
     else if (method === 'percentile') out.set(name, percentileRange(s, options.percentile ?? 99.99));
     else out.set(name, entropyRange(s, options.signedLevels || s.min < 0 ? 128 : 256));
   }
@@ -256,6 +268,6 @@ export async function calibrate(g: IrGraph, samples: CalibrationSamples, options
     method: options.method,
     samples: samples.shape[0],
     ...(options.method === 'percentile' ? { percentile: options.percentile ?? 99.99 } : {}),
-    ranges: rangesFromStats(stats, options.method, { percentile: options.percentile, signedLevels: options.target === 'tensorrt' }),
+    ranges: rangesFromStats(stats, options.method, { percentile: options.percentile, signedLevels: options.target === 'tensorrt', exact: g.inputs.map((i) => i.name) }),
   };
 }

@@ -6,7 +6,7 @@ import { asymmetricUint8, quantizeBias, quantizeWeightsPerChannel, symmetricInt8
 /**
  * Static QDQ quantization of an exported fp32 graph.
  *
- * Both targets: int8 weights, symmetric, one scale per output channel (axis 0 of Conv W and of
+ * Both targets: int8 weights, symmetric (7-bit on `cpu` by default, see `reduceRange`), one scale per output channel (axis 0 of Conv W and of
  * Gemm B with transB = 1); one scale/zero point per activation tensor; every quantized
  * activation tensor gets exactly one QuantizeLinear → DequantizeLinear pair right after its
  * producer, and all its consumers read the DequantizeLinear output.
@@ -32,6 +32,13 @@ export interface QuantizeOptions {
   target: QuantTarget;
   /** Real-valued range per tensor name, from calibration. */
   ranges: Map<string, [number, number]>;
+  /**
+   * 7-bit weights in [−63, 63] (onnxruntime's reduce_range). x86 CPUs without VNNI multiply
+   * uint8 activations by int8 weights with VPMADDUBSW, which adds pairs of products into a
+   * saturating int16: 255·127·2 overflows, 255·63·2 does not. Default: true for `cpu`, false
+   * for `tensorrt` (TensorRT computes in int32).
+   */
+  reduceRange?: boolean;
 }
 
 export interface QuantizeReport {
@@ -167,14 +174,15 @@ export function quantizeQdq(fp32: IrGraph, options: QuantizeOptions): { graph: I
         const channels = w.dims[0]!;
         const wData = w.data as Float32Array;
         const floor = b && options.target === 'cpu' ? weightScaleFloorForBias(b.data as Float32Array, xParams.scale) : undefined;
-        let pc = quantizeWeightsPerChannel(wData, channels);
+        const wMax = (options.reduceRange ?? options.target === 'cpu') ? 63 : 127;
+        let pc = quantizeWeightsPerChannel(wData, channels, 0, wMax);
         if (floor && floor.some((f, c) => f > pc.scales[c]!)) {
           // Raise only the channels whose int32 bias would overflow (onnxruntime does the same adjustment).
           const per = wData.length / channels;
           const q = new Int8Array(wData.length);
           const scales = new Float32Array(channels);
           for (let c = 0; c < channels; c++) {
-            const one = quantizeWeightsPerChannel(wData.subarray(c * per, (c + 1) * per), 1, floor[c]!);
+            const one = quantizeWeightsPerChannel(wData.subarray(c * per, (c + 1) * per), 1, floor[c]!, wMax);
             q.set(one.q, c * per);
             scales[c] = one.scales[0]!;
           }

@@ -58,21 +58,22 @@ export interface PerChannelWeights {
 /**
  * Per-output-channel symmetric int8 weights (axis 0 of an ONNX Conv W [O, I, kh, kw] or a Gemm
  * B [O, I] with transB = 1): scale_c = max|w_c| / 127, values in [−127, 127], zero point 0.
+ * `qmax` 63 gives onnxruntime's "reduce_range" 7-bit weights (see qdq-quantize.ts).
  * `minScale` floors tiny scales (an almost-dead channel after BatchNorm folding) so the int32
  * bias stays representable.
  */
-export function quantizeWeightsPerChannel(w: Float32Array, channels: number, minScale = 0): PerChannelWeights {
+export function quantizeWeightsPerChannel(w: Float32Array, channels: number, minScale = 0, qmax = 127): PerChannelWeights {
   const per = w.length / channels;
   const q = new Int8Array(w.length);
   const scales = new Float32Array(channels);
   for (let c = 0; c < channels; c++) {
     let absmax = 0;
     for (let j = 0; j < per; j++) absmax = Math.max(absmax, Math.abs(w[c * per + j]!));
-    let s = absmax / 127;
+    let s = absmax / qmax;
     if (!(s >= FLOAT32_TINY)) s = 1;
     s = Math.fround(Math.max(s, minScale));
     scales[c] = s;
-    for (let j = 0; j < per; j++) q[c * per + j] = Math.min(127, Math.max(-127, roundHalfEven(w[c * per + j]! / s)));
+    for (let j = 0; j < per; j++) q[c * per + j] = Math.min(qmax, Math.max(-qmax, roundHalfEven(w[c * per + j]! / s)));
   }
   return { q, scales };
 }
