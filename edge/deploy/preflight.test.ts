@@ -1,0 +1,57 @@
+import { describe, expect, it } from 'vitest';
+import { isEdgekdError } from '../../shared/errors';
+import { buildFixturePackage } from '../../shared/package/testing/tiny-models';
+import type { Offer } from '../../shared/protocol';
+import { createHash } from 'node:crypto';
+import { compareSemver, preflightCheck, type PreflightEnv } from './preflight';
+
+const fx = buildFixturePackage({ name: 'pf', version: 3 });
+function offerFor(pkg = fx.pkg): Offer {
+  return {
+    schema: 'edgekd.offer/1', deploymentId: 'd', rolloutId: 'r', issuedAt: new Date().toISOString(),
+    model: { name: pkg.manifest.name, version: pkg.manifest.version, sha256: pkg.manifest.model.sha256 },
+    manifest: pkg.manifest as unknown as Record<string, unknown>, signature: pkg.signature,
+    delivery: { sizeBytes: pkg.model.length, sha256: pkg.manifest.model.sha256, chunkBytes: 1024, chunkSha256: [createHash('sha256').update(pkg.model).digest('hex')] },
+  };
+}
+const env: PreflightEnv = { trustedKeys: fx.trustedKeys, activeModel: null, runtimeVersion: '1.30.0', maxOpset: 23, maxModelBytes: 1 << 20, diskFreeBytes: 1 << 30, now: new Date() };
+
+function codeOf(fn: () => unknown): string {
+  try {
+    fn();
+    return 'accepted';
+  } catch (e) {
+    return isEdgekdError(e) ? e.code : 'untyped';
+  }
+}
+
+describe('preflight (before any download)', () => {
+  it('accepts a signed, compatible, newer model', () => {
+    expect(preflightCheck(offerFor(), env).version).toBe(3);
+  });
+
+  it.each<[string, () => Offer, Partial<PreflightEnv>, string]>([
+    ['a manifest that fails its schema', () => ({ ...offerFor(), manifest: { name: 'x' } }), {}, 'EDGEKD_PACKAGE_INVALID'],
+    ['an offer whose model summary disagrees with the manifest', () => ({ ...offerFor(), model: { ...offerFor().model, version: 4 } }), {}, 'EDGEKD_PACKAGE_INVALID'],
+    ['a delivery size that disagrees with the manifest', () => ({ ...offerFor(), delivery: { ...offerFor().delivery, sizeBytes: 5 } }), {}, 'EDGEKD_PACKAGE_INVALID'],
+    ['an untrusted key', () => offerFor(), { trustedKeys: { schemaVersion: 1, keys: [] } }, 'EDGEKD_KEY_UNTRUSTED'],
+    ['an altered manifest', () => ({ ...offerFor(), manifest: { ...(fx.pkg.manifest as object), labels: ['x', 'y', 'z'] } }), {}, 'EDGEKD_SIGNATURE_INVALID'],
+    ['the same version as the active one', () => offerFor(), { activeModel: { name: 'pf', version: 3, sha256: 'c'.repeat(64) } }, 'EDGEKD_DOWNGRADE_REJECTED'],
+    ['an older version', () => offerFor(), { activeModel: { name: 'pf', version: 9, sha256: 'c'.repeat(64) } }, 'EDGEKD_DOWNGRADE_REJECTED'],
+    ['an older onnxruntime than the model needs', () => offerFor(), { runtimeVersion: '1.16.3' }, 'EDGEKD_INCOMPATIBLE_MODEL'],
+    ['an opset the runtime cannot load', () => offerFor(), { maxOpset: 12 }, 'EDGEKD_INCOMPATIBLE_MODEL'],
+    ['a model over the size limit', () => offerFor(), { maxModelBytes: 100 }, 'EDGEKD_PAYLOAD_TOO_LARGE'],
+    ['too little disk', () => offerFor(), { diskFreeBytes: 100 }, 'EDGEKD_DISK_FULL'],
+  ])('refuses %s', (_name, offer, envPatch, code) => {
+    expect(codeOf(() => preflightCheck(offer(), { ...env, ...envPatch }))).toBe(code);
+  });
+
+  it('allows an older version only when the offer says allowDowngrade', () => {
+    expect(preflightCheck({ ...offerFor(), allowDowngrade: true }, { ...env, activeModel: { name: 'pf', version: 9, sha256: 'c'.repeat(64) } }).version).toBe(3);
+  });
+
+  it('compares runtime versions numerically', () => {
+    expect(compareSemver('1.30.0', '1.9.9')).toBe(1);
+    expect(compareSemver('1.17.0', '1.17.0')).toBe(0);
+  });
+});
