@@ -106,11 +106,20 @@ function runJob(job: WorkerJob): Promise<Row> {
 
 const started = Date.now();
 const rows: Row[] = [];
+const retried: string[] = [];
 const queue = [...jobs];
 await Promise.all(
   Array.from({ length: Math.max(1, parallel) }, async () => {
     for (let job = queue.shift(); job; job = queue.shift()) {
-      const r = await runJob(job);
+      let r: Row;
+      try {
+        r = await runJob(job);
+      } catch (e) {
+        // One retry: a job can die from a transient cause (a shared source file edited mid-run).
+        console.error(`${(e as Error).message}; retrying once`);
+        retried.push(`${job.method}/s${job.seed}`);
+        r = await runJob(job);
+      }
       rows.push(r);
       console.error(`${r.method}/s${r.seed}: final ${pct(r.finalAccuracy)} best ${pct(r.bestAccuracy)} total ${r.totalSeconds}s (synthesis ${r.synthesisSeconds}s, KD ${r.distillSeconds}s), generated ${r.samplesGenerated}, buffer ${r.bufferCapacity}`);
     }
@@ -240,7 +249,7 @@ if (missing.length) {
 const cmd = `npm run bench:distill${quick ? ' -- --quick' : ''}`;
 const markdown = `
 Fashion-MNIST, teacher \`lenet5-bn\` (committed teacher, ${f2(teacherAcc)}% on the evaluation split), student \`lenet5-half\` (same initialisation per seed for every method), wasm backend, ${parallel} jobs at a time (one process each, on a machine shared with other work, so seconds are noisy; compare ratios within this run).
-Schedule **${schedule.name}**: ${cfg.epochs} epochs (${cfg.warmupEpochs} synthesis-only warm-up), ${cfg.kdStepsPerEpoch} student steps of ${cfg.batchSize} per epoch (${(cfg.epochs - cfg.warmupEpochs) * cfg.kdStepsPerEpoch} steps for every method), synthesis batches of ${cfg.synthesis.batchSize} with ${cfg.synthesis.gSteps} inner steps (Fast-2 loop), nominal training set ${cfg.trainSetSize.toLocaleString('en-US')} → budget ${cfg.budget} = ${Math.round(cfg.budget * cfg.trainSetSize)} generated samples for fast-budget / ssdkd / ablations, ${cfg.trainSetSize.toLocaleString('en-US')} for \`fast\`'s full bank, deepinv ${schedule.deepinvBudget * cfg.trainSetSize} samples (batches of ${cfg.pixel.batchSize}, ${cfg.pixel.steps} pixel-optimisation steps each; a full DeepInversion run takes thousands of steps per batch, unaffordable here). Accuracy on ${rows[0]?.evalSamples ?? '?'} test images (evenly spread over the 10,000-image test split). Wall time of the whole benchmark: ${wallMinutes.toFixed(1)} min. ${noiseNote}
+Schedule **${schedule.name}**: ${cfg.epochs} epochs (${cfg.warmupEpochs} synthesis-only warm-up), ${cfg.kdStepsPerEpoch} student steps of ${cfg.batchSize} per epoch (${(cfg.epochs - cfg.warmupEpochs) * cfg.kdStepsPerEpoch} steps for every method), synthesis batches of ${cfg.synthesis.batchSize} with ${cfg.synthesis.gSteps} inner steps (Fast-2 loop), nominal training set ${cfg.trainSetSize.toLocaleString('en-US')} → budget ${cfg.budget} = ${Math.round(cfg.budget * cfg.trainSetSize)} generated samples for fast-budget / ssdkd / ablations, ${cfg.trainSetSize.toLocaleString('en-US')} for \`fast\`'s full bank, deepinv ${schedule.deepinvBudget * cfg.trainSetSize} samples (batches of ${cfg.pixel.batchSize}, ${cfg.pixel.steps} pixel-optimisation steps each; a full DeepInversion run takes thousands of steps per batch, unaffordable here). Accuracy on ${rows[0]?.evalSamples ?? '?'} test images (evenly spread over the 10,000-image test split). Wall time of the whole benchmark: ${wallMinutes.toFixed(1)} min${retried.length ? ` (jobs retried after a crash: ${retried.join(', ')})` : ''}. ${noiseNote}
 ${quick ? '\nThe quick schedule is a smoke-scale run (a tenth of the samples and of the student steps of the full protocol); the goals are stated for the full protocol (`npm run bench:distill`, 3 seeds, about 6,000 / 60,000 samples), which this table does not replace.\n' : ''}
 Headline: final-epoch test accuracy. "total s" = synthesis + student steps + buffer bookkeeping (evaluation excluded).
 
@@ -257,5 +266,5 @@ ${ablationTable}
 ${reading.join('\n\n')}
 `;
 
-writeBenchReport({ name: 'distill', command: cmd, rows, markdown, extra: { schedule, wallMinutes } });
+writeBenchReport({ name: 'distill', command: cmd, rows, markdown, extra: { schedule, wallMinutes, retried } });
 console.log(markdown);
