@@ -1,0 +1,82 @@
+import { join } from 'node:path';
+import type { Logger } from '../../shared/log/logger';
+import { createAgent, type Agent } from '../agent/create-agent';
+import { resolveAgentConfig } from '../agent/config';
+
+/** What one simulation process runs: a slice of the fleet, every agent real (own MQTT connection, own state dir, own outbox). */
+export interface FleetSliceSpec {
+  readonly deviceIds: readonly string[];
+  readonly brokerUrl: string;
+  readonly trustedKeysFile: string;
+  /** Each agent gets `<stateDir>/<deviceId>`. */
+  readonly stateDir: string;
+  readonly engine: 'light' | 'onnxruntime';
+  readonly protocolVersion: 4 | 5;
+  readonly heartbeatIntervalMs: number;
+  /** Agents started concurrently (connect storms make brokers drop CONNECTs). */
+  readonly startConcurrency: number;
+  readonly username?: string;
+  readonly password?: string;
+}
+
+export interface FleetSliceStatus {
+  agents: number;
+  connected: number;
+  /** active model "name@version" (or "none") → agent count */
+  byModel: Record<string, number>;
+  outboxPending: number;
+}
+
+export interface FleetSlice {
+  start(): Promise<void>;
+  status(): FleetSliceStatus;
+  stop(): Promise<void>;
+  readonly agents: readonly Agent[];
+}
+
+export function createFleetSlice(spec: FleetSliceSpec, logger: Logger): FleetSlice {
+  const agents: Agent[] = spec.deviceIds.map((deviceId) => {
+    const mqttCfg: Record<string, unknown> = { url: spec.brokerUrl, protocolVersion: spec.protocolVersion, reconnectPeriodMs: 1000, keepaliveSec: 60 };
+    if (spec.username !== undefined) mqttCfg.username = spec.username;
+    if (spec.password !== undefined) mqttCfg.password = spec.password;
+    const config = resolveAgentConfig({
+      deviceId,
+      stateDir: join(spec.stateDir, deviceId),
+      trustedKeysFile: spec.trustedKeysFile,
+      mqtt: mqttCfg,
+      http: { enabled: false },
+      inference: { engine: spec.engine, intraOpThreads: 1 },
+      heartbeatIntervalMs: spec.heartbeatIntervalMs,
+      outboxResendIntervalMs: 10_000,
+    });
+    return createAgent({ config, logger });
+  });
+  return {
+    agents,
+    async start() {
+      let next = 0;
+      const worker = async (): Promise<void> => {
+        while (next < agents.length) {
+          const a = agents[next++]!;
+          await a.start();
+          await a.whenConnected();
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(spec.startConcurrency, agents.length) }, worker));
+    },
+    status() {
+      const s: FleetSliceStatus = { agents: agents.length, connected: 0, byModel: {}, outboxPending: 0 };
+      for (const a of agents) {
+        const st = a.status();
+        if (st.connected) s.connected++;
+        const k = st.activeModel ? `${st.activeModel.name}@${st.activeModel.version}` : 'none';
+        s.byModel[k] = (s.byModel[k] ?? 0) + 1;
+        s.outboxPending += st.outboxPending;
+      }
+      return s;
+    },
+    async stop() {
+      await Promise.all(agents.map((a) => a.stop().catch(() => undefined)));
+    },
+  };
+}
