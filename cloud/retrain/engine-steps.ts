@@ -1,0 +1,127 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type * as tf from '@tensorflow/tfjs';
+import { EdgekdError } from '../../shared/errors';
+import type { SigningKey } from '../../shared/package/keys';
+import type { ModelPackage } from '../../shared/package/build-package';
+import type { ModelManifest } from '../../shared/package';
+import { loadModel, saveModel } from '../zoo';
+import { distillDataFree, type DataFreeDistillOptions } from '../distill/distill';
+import type { DataFreeMethod, DistillConfigInput } from '../distill/config';
+import { loadBuffer, saveBuffer } from '../distill/buffer-file';
+import type { BnTarget } from '../distill/teacher';
+import { buildStudentPackage } from '../export/student-package';
+import { assertCalibrationSamples, type CalibrationSamples } from '../export/calibrate';
+import { driftReferenceFromSynthetic, teacherBatchNormProbe } from '../export/drift-reference';
+import type { DistillOutcome, PackageOutcome, RetrainContext, RetrainSteps, RolloutOutcome } from './steps';
+
+/** The model line being retrained: where its current student, buffer and package facts live. */
+export interface CurrentModel {
+  /** Saved tfjs student of the deployed package (distill output folder, with buffer.json + buffer.bin). */
+  studentDir: string;
+  bufferDir: string;
+  packageName: string;
+  packageVersion: number;
+  packageSha256: string;
+  labels: string[];
+  normalisation: ModelManifest['input']['normalisation'];
+  /** Model-input range and flip invariance, from the teacher's model card. */
+  inputRange: { low: number; high: number };
+  flipInvariant: boolean;
+}
+
+export interface EngineStepsDeps {
+  teacherDir: string;
+  current: (ctx: RetrainContext) => Promise<CurrentModel>;
+  /** Runs write their student, buffer and package under workDir/<runId>/. */
+  workDir: string;
+  signingKey: SigningKey;
+  distill?: { method?: DataFreeMethod; seed?: number; config?: DistillConfigInput };
+  calibrationCount?: number;
+  /** Registers the package with the fleet and runs the canary rollout to its end (promote or roll back). */
+  rollout: (pkg: ModelPackage, ctx: RetrainContext) => Promise<RolloutOutcome>;
+  /** Injected for tests and the benchmark: the engine call itself. */
+  distillImpl?: (o: DataFreeDistillOptions) => ReturnType<typeof distillDataFree>;
+}
+
+/**
+ * The retrain steps wired to the real engines: data-free re-distillation warm-started from the
+ * deployed student and its replay buffer with the field's feature statistics as BatchNorm targets
+ * (cloud/distill), ONNX export + int8 quantization on synthetic samples + signing
+ * (cloud/export, shared/package), and a rollout function (cloud/fleet canary) supplied by the
+ * cloud's composition root.
+ */
+export function createEngineSteps(deps: EngineStepsDeps): RetrainSteps {
+  const students = new Map<string, { model: tf.LayersModel; dir: string; current: CurrentModel; teacher: tf.LayersModel }>();
+  return {
+    async distill(ctx): Promise<DistillOutcome> {
+      const current = await deps.current(ctx);
+      const teacher = await loadModel(deps.teacherDir);
+      const student = await loadModel(current.studentDir);
+      const teacherBn = new Set(teacher.layers.filter((l) => l.getClassName() === 'BatchNormalization').map((l) => l.name));
+      const bnTargets: BnTarget[] = ctx.featureTargets
+        .filter((t) => teacherBn.has(t.layer) && t.mean.length === t.variance.length)
+        .map((t) => ({ layer: t.layer, mean: Float32Array.from(t.mean), variance: Float32Array.from(t.variance) }));
+      const buffer = loadBuffer(current.bufferDir);
+      const run = deps.distillImpl ?? distillDataFree;
+      const result = await run({
+        teacher,
+        student,
+        method: deps.distill?.method ?? 'ssdkd',
+        seed: deps.distill?.seed ?? 1,
+        input: { range: current.inputRange, flipInvariant: current.flipInvariant },
+        ...(deps.distill?.config ? { config: deps.distill.config } : {}),
+        warmStart: { buffer, bnTargets },
+        signal: ctx.signal,
+      });
+      if (!result.finished) throw new EdgekdError('EDGEKD_RUN_CANCELLED', `re-distillation stopped after ${result.epochsCompleted} epochs`);
+      const dir = join(deps.workDir, ctx.runId, 'student');
+      mkdirSync(dir, { recursive: true });
+      await saveModel(student, dir);
+      if (result.buffer) saveBuffer(dir, result.buffer);
+      students.set(ctx.runId, { model: student, dir, current, teacher });
+      return {
+        student: dir,
+        distillRunId: ctx.runId,
+        summary: { epochs: result.epochsCompleted, samplesGenerated: result.samplesGenerated, bnTargets: bnTargets.map((t) => t.layer), totalSeconds: result.totalSeconds, studentDir: dir },
+      };
+    },
+
+    async package(ctx, d): Promise<PackageOutcome> {
+      const s = students.get(ctx.runId);
+      if (!s) throw new EdgekdError('EDGEKD_JOB_STATE', `run ${ctx.runId} has no distilled student in this process`);
+      const set = loadBuffer(s.dir).exportCalibrationSet(deps.calibrationCount ?? 512);
+      assertCalibrationSamples(set);
+      const calibration = set as CalibrationSamples;
+      const probe = teacherBatchNormProbe(s.teacher);
+      const result = await buildStudentPackage({
+        model: s.model,
+        info: {
+          name: s.current.packageName,
+          version: s.current.packageVersion + 1,
+          labels: s.current.labels,
+          normalisation: s.current.normalisation,
+          lineage: { parent: { name: s.current.packageName, version: s.current.packageVersion, sha256: s.current.packageSha256 }, distillationRunId: d.distillRunId },
+        },
+        key: deps.signingKey,
+        precision: 'int8',
+        calibration: { method: 'entropy', samples: calibration },
+        export: { probes: [probe.probe] },
+        driftReference: (bytes) =>
+          driftReferenceFromSynthetic(bytes, calibration, { numClasses: s.current.labels.length, inputRange: [s.current.inputRange.low, s.current.inputRange.high], featureStatistics: probe.features }),
+      });
+      const m = result.pkg.manifest;
+      return { package: { name: m.name, version: m.version, sha256: m.model.sha256 }, artifact: result.pkg, summary: { precision: m.quantization.precision, bytes: result.pkg.model.length } };
+    },
+
+    async rollout(ctx, p): Promise<RolloutOutcome> {
+      try {
+        return await deps.rollout(p.artifact as ModelPackage, ctx);
+      } finally {
+        students.get(ctx.runId)?.model.dispose();
+        students.get(ctx.runId)?.teacher.dispose();
+        students.delete(ctx.runId);
+      }
+    },
+  };
+}

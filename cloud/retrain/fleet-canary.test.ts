@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import { fleetCanaryRollout } from './fleet-canary';
+import type { ModelPackage } from '../../shared/package/build-package';
+import type { RetrainContext } from './steps';
+
+const pkg = { manifest: { name: 'fm' }, signature: {}, model: new Uint8Array(4) } as unknown as ModelPackage;
+const ctx = (signal = new AbortController().signal): RetrainContext => ({ runId: 'r', cohort: 'site-1', model: { name: 'fm', version: '3' }, triggerReports: [], featureTargets: [], signal });
+
+function fakeFleet(statuses: string[]) {
+  const calls: string[] = [];
+  let i = 0;
+  return {
+    calls,
+    fleet: {
+      registerPackage: async () => (calls.push('register'), { packageId: 'p1' }) as never,
+      createRollout: async (req: { packageId: string; target: unknown }) => (calls.push(`create ${req.packageId} ${JSON.stringify(req.target)}`), { id: 'ro1' }) as never,
+      getRollout: async () => ({ id: 'ro1', status: statuses[Math.min(i++, statuses.length - 1)], devices: 3, counts: {} }) as never,
+      abortRollout: async (_id: string, reason?: string) => (calls.push(`abort ${reason}`), {}) as never,
+    },
+  };
+}
+
+describe('fleet canary rollout step', () => {
+  it('promotes when the rollout completes and targets the cohort', async () => {
+    const f = fakeFleet(['running', 'running', 'completed']);
+    const step = fleetCanaryRollout({ fleet: f.fleet, target: (c) => ({ groups: [c] }), sleep: async () => {} });
+    expect(await step(pkg, ctx())).toMatchObject({ outcome: 'promoted', rolloutId: 'ro1' });
+    expect(f.calls).toEqual(['register', 'create p1 {"groups":["site-1"]}']);
+  });
+  it('reports a roll back when the ML-quality gate rolls the canary back', async () => {
+    const f = fakeFleet(['running', 'rolled_back']);
+    const step = fleetCanaryRollout({ fleet: f.fleet, target: () => ({ tags: ['x'] }), sleep: async () => {} });
+    expect((await step(pkg, ctx())).outcome).toBe('rolled-back');
+  });
+  it('aborts the rollout when the loop is paused', async () => {
+    const f = fakeFleet(['running']);
+    const ac = new AbortController();
+    const step = fleetCanaryRollout({ fleet: f.fleet, target: () => ({}), sleep: async () => ac.abort(new Error('paused')) });
+    await expect(step(pkg, ctx(ac.signal))).rejects.toThrow('paused');
+    expect(f.calls).toContain('abort retrain loop paused');
+  });
+});
