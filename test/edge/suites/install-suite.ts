@@ -157,6 +157,21 @@ d(`edge agent installs packages offered over MQTT (${label}, real onnxruntime)`,
     expect(agent.status().activeModel?.version).toBe(2);
   });
 
+  it('fails a download that runs past its deadline with EDGEKD_STEP_TIMEOUT', async () => {
+    const { pkg } = v3(15);
+    cloud.addPackage(pkg);
+    cloud.setServing(false);
+    try {
+      await cloud.offer(dev, makeOffer(pkg, { deploymentId: 'dep-slow', timeoutsMs: { downloading: 400 } }));
+      const r = await cloud.waitFor(() => cloud.statuses.find((s) => s.deploymentId === 'dep-slow' && s.state === 'failed'));
+      expect(r.error?.code).toBe('EDGEKD_STEP_TIMEOUT');
+      expect(r.failedStep).toBe('downloading');
+    } finally {
+      cloud.setServing(true);
+    }
+    expect(agent.status().activeModel?.version).toBe(2);
+  });
+
   it('fails a model whose bytes differ from the signed sha256 with EDGEKD_HASH_MISMATCH at verifying', async () => {
     const { pkg } = v3(13);
     const evil = Uint8Array.from(pkg.model);
@@ -176,6 +191,18 @@ d(`edge agent installs packages offered over MQTT (${label}, real onnxruntime)`,
     const r = await cloud.waitFor(() => cloud.statuses.find((s) => s.deploymentId === 'dep-v2' && s.state === 'rolled_back'));
     expect(r.commandId).toBe('cmd-1');
     expect(r.activeModel?.version).toBe(1);
+    expect(agent.status().activeModel?.version).toBe(1);
+  });
+
+  it('aborts a deployment during its bake on a rollback command and serves the previous slot', async () => {
+    const { pkg } = v3(17);
+    cloud.addPackage(pkg);
+    await cloud.offer(dev, makeOffer(pkg, { deploymentId: 'dep-bake', activation: { bakeMs: 30_000 } }));
+    await cloud.waitFor(() => cloud.statesOf(dev, 'dep-bake').includes('baking'));
+    expect(agent.status().activeModel?.version).toBe(3);
+    await cloud.command(dev, { schema: 'edgekd.command/1', type: 'rollback', commandId: 'cmd-2', issuedAt: new Date().toISOString(), deploymentId: 'dep-bake', reason: 'canary gate failed' });
+    const r = await cloud.waitFor(() => cloud.statuses.find((s) => s.deploymentId === 'dep-bake' && s.state === 'rolled_back'));
+    expect(r).toMatchObject({ commandId: 'cmd-2', failedStep: 'baking', activeModel: { version: 1 } });
     expect(agent.status().activeModel?.version).toBe(1);
   });
 
