@@ -44,6 +44,8 @@ export type FromWorker =
       /** Non-trainable weights after the step (BatchNorm moving statistics updated by the shard). */
       nonTrainable: Float32Array[];
       ms: number;
+      /** CPU time of the worker thread for this step (ms; NaN off Linux). */
+      cpuMs: number;
     }
   | { type: 'error'; id?: number; message: string; code?: string };
 

@@ -5,6 +5,7 @@ import { createLogger, type Logger } from '../../shared/log/logger';
 import type { FromWorker, ToWorker, WireTensor } from './data-parallel-protocol';
 import type { ComputeBackend } from './init-compute';
 import type { LossSpec } from './losses';
+import { threadCpuMs } from './thread-cpu-time';
 
 /**
  * Synchronous data-parallel training over worker threads, each with its own tfjs engine (on
@@ -40,6 +41,10 @@ export interface DataParallelStats {
   stepMs: number;
   /** Per worker: time spent inside the worker on the last step (ms). */
   workerMs: number[];
+  /** Per worker: CPU time of the worker thread on the last step (ms; NaN off Linux). */
+  workerCpuMs: number[];
+  /** CPU time of the calling (main) thread inside the last gradients() call: slicing, copying, averaging. */
+  mainCpuMs: number;
 }
 
 export interface DataParallelTrainer {
@@ -166,12 +171,13 @@ export async function createDataParallelTrainer(options: DataParallelTrainerOpti
   log.info({ workers: options.workers, backends: workerBackends.map((b) => b.backend) }, 'data-parallel trainer ready');
 
   let nextId = 0;
-  let last: DataParallelStats = { stepMs: 0, workerMs: [] };
+  let last: DataParallelStats = { stepMs: 0, workerMs: [], workerCpuMs: [], mainCpuMs: 0 };
   const trainableVars = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const nonTrainable = model.nonTrainableWeights;
 
   async function gradients(x: tf.Tensor, y: tf.Tensor): Promise<{ loss: number; grads: tf.NamedTensorMap }> {
     const t0 = performance.now();
+    const c0 = threadCpuMs();
     const n = x.shape[0]!;
     if (y.shape[0] !== n) throw new EdgekdError('EDGEKD_SHAPE_MISMATCH', `x has ${n} rows but y has ${y.shape[0]}`);
     const sizes = shardSizes(n, workers.length);
@@ -213,7 +219,7 @@ export async function createDataParallelTrainer(options: DataParallelTrainerOpti
       t.dispose();
     });
     const lossValue = replies.reduce((s, r, i) => s + (sizes[i]! / n) * r.loss, 0);
-    last = { stepMs: performance.now() - t0, workerMs: replies.map((r) => r.ms) };
+    last = { stepMs: performance.now() - t0, workerMs: replies.map((r) => r.ms), workerCpuMs: replies.map((r) => r.cpuMs), mainCpuMs: threadCpuMs() - c0 };
     return { loss: lossValue, grads };
   }
 

@@ -5,6 +5,7 @@ import type { FromWorker, ToWorker, WireTensor } from './data-parallel-protocol'
 import { initCompute } from './init-compute';
 import { resolveLoss, type LossFn } from './losses';
 import { modelGradients } from './model-gradients';
+import { threadCpuMs } from './thread-cpu-time';
 
 /**
  * Gradient worker: owns one tfjs engine (its own wasm instance on its own core), a replica of the
@@ -59,6 +60,7 @@ async function handle(msg: ToWorker): Promise<void> {
   }
   if (!model || !lossFn) throw new Error('step before init');
   const t0 = performance.now();
+  const c0 = threadCpuMs();
   setValues(model.trainableWeights, msg.trainable, 'trainable weights');
   setValues(model.nonTrainableWeights, msg.nonTrainable, 'non-trainable weights');
   const x = toTensor(msg.x);
@@ -70,7 +72,7 @@ async function handle(msg: ToWorker): Promise<void> {
   tf.dispose(grads);
   // Fresh copies (never views of the wasm heap), so their buffers can be transferred.
   const stats = model.nonTrainableWeights.map((w) => new Float32Array(w.read().dataSync()));
-  post({ type: 'grads', id: msg.id, loss, grads: gradArrays, nonTrainable: stats, ms: performance.now() - t0 }, [
+  post({ type: 'grads', id: msg.id, loss, grads: gradArrays, nonTrainable: stats, ms: performance.now() - t0, cpuMs: threadCpuMs() - c0 }, [
     ...gradArrays.map((a) => a.buffer as ArrayBuffer),
     ...stats.map((a) => a.buffer as ArrayBuffer),
   ]);

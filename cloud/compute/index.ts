@@ -4,3 +4,5 @@ export { registerWasmSpeedups } from './wasm-speedups';
 export { createDataParallelTrainer, shardSizes, type DataParallelTrainer, type DataParallelTrainerOptions, type DataParallelStats } from './data-parallel-trainer';
 export { builtinLosses, resolveLoss, type LossFn, type LossSpec } from './losses';
 export { modelGradients, inputGradient, trainableVariables } from './model-gradients';
+export { threadCpuMs } from './thread-cpu-time';
+export { registerBatchNormGradients } from './batchnorm-gradients';

@@ -5,6 +5,7 @@ import { EdgekdError } from '../../shared/errors';
 import { createLogger, type Logger } from '../../shared/log/logger';
 import { convGradKernelsRegistered, registerConvGradKernels } from './register-kernels';
 import { registerWasmSpeedups } from './wasm-speedups';
+import { registerBatchNormGradients } from './batchnorm-gradients';
 
 export type ComputeBackend = 'tensorflow' | 'wasm' | 'cpu';
 export const COMPUTE_BACKENDS: readonly ComputeBackend[] = ['tensorflow', 'wasm', 'cpu'];
@@ -30,8 +31,8 @@ export interface InitComputeOptions {
   importOptional?: (name: string) => Promise<unknown>;
   /**
    * wasm only: also replace Tile and leading-axis Sum with the faster versions of
-   * wasm-speedups.ts (default true; false exists to measure their effect). Once registered in a
-   * process they stay.
+   * wasm-speedups.ts and use the leaner BatchNorm gradients of batchnorm-gradients.ts (default
+   * true; false exists to measure their effect). Once registered in a thread they stay.
    */
   wasmSpeedups?: boolean;
 }
@@ -70,7 +71,10 @@ async function activateWasm(speedups: boolean): Promise<{ simd: boolean }> {
   const dist = dirname(require.resolve('@tensorflow/tfjs-backend-wasm'));
   if (!tf.engine().registry['wasm']) wasm.setWasmPaths(join(dist, '/'));
   registerConvGradKernels('wasm');
-  if (speedups) registerWasmSpeedups('wasm');
+  if (speedups) {
+    registerWasmSpeedups('wasm');
+    registerBatchNormGradients();
+  }
   if (!(await tf.setBackend('wasm'))) throw new Error('tf.setBackend("wasm") returned false');
   await tf.ready();
   const simd = Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'));

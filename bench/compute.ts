@@ -1,0 +1,311 @@
+/**
+ * npm run bench:compute [-- --quick] [-- --models a,b] [-- --batch 64]
+ *
+ * For every zoo model at batch 64: forward, training step, input gradient on wasm (with the
+ * kernels of cloud/compute) and on the pure-JS cpu backend, achieved GFLOP/s, and data-parallel
+ * throughput with 1 and 2 worker threads; all in one run so the ratios compare like with like.
+ * cpu is measured on a small batch and scaled linearly to the reported batch (its kernels are
+ * plain loops, linear in the batch); each such row says so.
+ */
+import * as tf from '@tensorflow/tfjs';
+import os from 'node:os';
+import { builtinLosses, createDataParallelTrainer, initCompute, inputGradient, modelGradients, threadCpuMs, trainableVariables } from '../cloud/compute';
+import { buildModel, countMacs, zooArchs } from '../cloud/zoo';
+import { createLogger } from '../shared/log/logger';
+import { markdownTable, writeBenchReport } from './report';
+
+interface Row {
+  model: string;
+  backend: string;
+  /** 0 = in-process on the main thread; ≥ 1 = that many data-parallel worker threads. */
+  workers: number;
+  batch: number;
+  /** Batch actually run (cpu: smaller, scaled to `batch`). */
+  measuredBatch: number;
+  reps: number;
+  forwardMs: number | null;
+  stepMs: number;
+  inputGradMs: number | null;
+  /** Thread CPU time of the same runs (ms): robust to other processes on a shared machine. */
+  forwardCpuMs: number | null;
+  stepCpuMs: number | null;
+  inputGradCpuMs: number | null;
+  /** Worker rows: CPU ms per worker thread and on the main thread per step. */
+  workerCpuMs?: number[];
+  mainCpuMs?: number;
+  /** Worker rows: max(worker CPU) + main CPU, the step time to expect with a free core per thread. */
+  projectedStepMs?: number;
+  imagesPerSec: number;
+  /** Achieved GFLOP/s of the training step (see flopsNote). */
+  gflops: number;
+  macsPerImage: number;
+  note?: string;
+}
+
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const flag = (name: string): string | undefined => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+const BATCH = Number(flag('--batch') ?? 64);
+const MODELS = (flag('--models') ?? zooArchs.join(',')).split(',');
+const REPS = quick ? 3 : 8;
+const CPU_BATCH = quick ? 1 : 4;
+const INPUT: [number, number, number] = [28, 28, 1];
+const CLASSES = 10;
+const log = createLogger('bench-compute', process.env.EDGEKD_LOG_LEVEL ?? 'warn');
+const lossFn = builtinLosses['sparse-softmax-cross-entropy'];
+
+const flopsNote =
+  'FLOPs are counted analytically from the zoo\'s MAC count (Conv2D, DepthwiseConv2D, Dense; `countMacs`): forward = 2·MACs per image, ' +
+  'training step = 3 × forward (forward, input gradient, weight gradient), input gradient = 2 × forward. BatchNorm, pooling and element-wise work are not counted, so GFLOP/s understates the work done.';
+
+interface Timing {
+  /** Median wall time (ms). */
+  ms: number;
+  /** Median CPU time of this thread (ms) over the same runs. */
+  cpuMs: number;
+}
+
+const median = (v: number[]): number => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
+
+// Medians: the machine is shared, a mean would carry other people's spikes.
+function timeIt(reps: number, f: () => void): Timing {
+  f(); // warm-up: kernel setup, XNNPACK operator creation, JIT
+  const wall: number[] = [];
+  const cpu: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const c0 = threadCpuMs();
+    const t0 = performance.now();
+    f();
+    wall.push(performance.now() - t0);
+    cpu.push(threadCpuMs() - c0);
+  }
+  return { ms: median(wall), cpuMs: median(cpu) };
+}
+
+function batchOf(n: number, seed: number): { x: tf.Tensor; y: tf.Tensor } {
+  let s = seed >>> 0;
+  const rnd = () => ((s = (s * 1664525 + 1013904223) >>> 0), (s / 2 ** 32) * 2 - 1);
+  return {
+    x: tf.tensor(Float32Array.from({ length: n * INPUT[0] * INPUT[1] * INPUT[2] }, rnd), [n, ...INPUT]),
+    y: tf.tensor(Array.from({ length: n }, (_, i) => i % CLASSES), [n], 'int32'),
+  };
+}
+
+/** forward / step / input-gradient times on the active backend, in this thread. */
+function measureInProcess(arch: string, batch: number, reps: number): { forward: Timing; step: Timing; inputGrad: Timing } {
+  const model = buildModel(arch, { inputShape: INPUT, numClasses: CLASSES, seed: 1 });
+  const { x, y } = batchOf(batch, 3);
+  const optimizer = tf.train.adam(1e-3);
+  const vars = trainableVariables(model);
+  const forward = timeIt(reps, () => tf.tidy(() => void (model.apply(x, { training: false }) as tf.Tensor).dataSync()));
+  const step = timeIt(reps, () => {
+    const { grads } = modelGradients(model, lossFn, x, y);
+    optimizer.applyGradients(vars.map((v, i) => ({ name: v.name, tensor: grads[i]! })));
+    tf.dispose(grads);
+  });
+  const inputGrad = timeIt(reps, () => {
+    const { grad } = inputGradient(model, lossFn, x, y);
+    grad.dispose();
+  });
+  tf.dispose([x, y]);
+  optimizer.dispose();
+  model.dispose();
+  return { forward, step, inputGrad };
+}
+
+/** Kernel time of one training step on the active backend, top kernels first (tf.profile). */
+async function profileStep(arch: string, top = 6): Promise<Array<{ kernel: string; ms: number }>> {
+  const model = buildModel(arch, { inputShape: INPUT, numClasses: CLASSES, seed: 1 });
+  const { x, y } = batchOf(BATCH, 3);
+  const once = () => tf.dispose(modelGradients(model, lossFn, x, y).grads);
+  once();
+  const p = await tf.profile(() => void once());
+  const byKernel = new Map<string, number>();
+  for (const k of p.kernels) byKernel.set(k.name, (byKernel.get(k.name) ?? 0) + Number(k.kernelTimeMs));
+  tf.dispose([x, y]);
+  model.dispose();
+  return [...byKernel.entries()].sort((a, b) => b[1] - a[1]).slice(0, top).map(([kernel, ms]) => ({ kernel, ms: r1(ms) }));
+}
+
+interface WorkerTiming {
+  /** Median wall time of trainer.step on the main thread (ms). */
+  stepMs: number;
+  /** Medians over the runs: CPU ms of each worker thread, and of the main thread per step. */
+  workerCpuMs: number[];
+  mainCpuMs: number;
+}
+
+async function measureWorkers(arch: string, workers: number, reps: number, wasmSpeedups = true): Promise<WorkerTiming> {
+  const model = buildModel(arch, { inputShape: INPUT, numClasses: CLASSES, seed: 1 });
+  const { x, y } = batchOf(BATCH, 3);
+  const trainer = await createDataParallelTrainer({ model, optimizer: tf.train.adam(1e-3), loss: 'sparse-softmax-cross-entropy', workers, backend: 'wasm', wasmSpeedups, logger: log });
+  try {
+    await trainer.step(x, y);
+    const wall: number[] = [];
+    const main: number[] = [];
+    const perWorker: number[][] = Array.from({ length: workers }, () => []);
+    for (let i = 0; i < reps; i++) {
+      const c0 = threadCpuMs();
+      const t0 = performance.now();
+      await trainer.step(x, y);
+      wall.push(performance.now() - t0);
+      main.push(threadCpuMs() - c0);
+      trainer.stats().workerCpuMs.forEach((c, j) => perWorker[j]!.push(c));
+    }
+    return { stepMs: median(wall), workerCpuMs: perWorker.map(median), mainCpuMs: median(main) };
+  } finally {
+    await trainer.close();
+    tf.dispose([x, y]);
+    model.dispose();
+  }
+}
+
+const r1 = (v: number) => Math.round(v * 10) / 10;
+const r2 = (v: number) => Math.round(v * 100) / 100;
+
+type Measured = { forward: Timing | null; step: Timing; inputGrad: Timing | null };
+
+async function main(): Promise<void> {
+  const loadBefore = os.loadavg();
+  const t0 = performance.now();
+  const rows: Row[] = [];
+  const stockRows: Array<{ model: string; stockCpuMs: number; fastCpuMs: number }> = [];
+  const profiles: Record<string, Array<{ kernel: string; ms: number }>> = {};
+  for (const arch of MODELS) {
+    const macs = countMacs(buildModel(arch, { inputShape: INPUT, numClasses: CLASSES, seed: 1 }));
+    const fwdFlops = 2 * macs * BATCH;
+    const scaled = (t: Timing | null, k: number): Timing | null => (t ? { ms: t.ms * k, cpuMs: t.cpuMs * k } : null);
+    const row = (backend: string, workers: number, measuredBatch: number, reps: number, m: Measured, extra: Partial<Row> = {}): Row => ({
+      model: arch,
+      backend,
+      workers,
+      batch: BATCH,
+      measuredBatch,
+      reps,
+      forwardMs: m.forward ? r1(m.forward.ms) : null,
+      stepMs: r1(m.step.ms),
+      inputGradMs: m.inputGrad ? r1(m.inputGrad.ms) : null,
+      forwardCpuMs: m.forward ? r1(m.forward.cpuMs) : null,
+      stepCpuMs: Number.isFinite(m.step.cpuMs) ? r1(m.step.cpuMs) : null,
+      inputGradCpuMs: m.inputGrad ? r1(m.inputGrad.cpuMs) : null,
+      imagesPerSec: r1((BATCH / m.step.ms) * 1000),
+      gflops: r2((3 * fwdFlops) / (m.step.ms * 1e6)),
+      macsPerImage: macs,
+      ...extra,
+    });
+
+    await initCompute({ backend: 'wasm', logger: log });
+    const wasm = measureInProcess(arch, BATCH, REPS);
+    rows.push(row('wasm', 0, BATCH, REPS, wasm));
+    log.warn({ arch, ...wasm }, 'wasm in-process');
+    profiles[arch] = await profileStep(arch);
+
+    for (const workers of [1, 2]) {
+      const w = await measureWorkers(arch, workers, REPS);
+      const projected = Math.max(...w.workerCpuMs) + w.mainCpuMs;
+      rows.push(
+        row('wasm', workers, BATCH, REPS, { forward: null, step: { ms: w.stepMs, cpuMs: Number.NaN }, inputGrad: null }, {
+          workerCpuMs: w.workerCpuMs.map(r1),
+          mainCpuMs: r1(w.mainCpuMs),
+          projectedStepMs: r1(projected),
+        }),
+      );
+      log.warn({ arch, workers, ...w }, 'wasm workers');
+    }
+    if (!quick) {
+      // One worker with wasm's own Tile and Sum: what wasm-speedups.ts buys, by worker CPU time.
+      const stock = await measureWorkers(arch, 1, Math.max(3, REPS / 2), false);
+      const fast = rows.find((r) => r.model === arch && r.workers === 1)!;
+      stockRows.push({ model: arch, stockCpuMs: r1(stock.workerCpuMs[0]!), fastCpuMs: fast.workerCpuMs![0]! });
+    }
+
+    await initCompute({ backend: 'cpu', logger: log });
+    const cpu = measureInProcess(arch, CPU_BATCH, 1);
+    const k = BATCH / CPU_BATCH;
+    rows.push(row('cpu', 0, CPU_BATCH, 1, { forward: scaled(cpu.forward, k), step: scaled(cpu.step, k)!, inputGrad: scaled(cpu.inputGrad, k) }, { note: `measured at batch ${CPU_BATCH} (1 timed run after 1 warm-up), scaled ×${k}` }));
+    log.warn({ arch, ...cpu, scale: k }, 'cpu (unscaled)');
+    await initCompute({ backend: 'wasm', logger: log });
+  }
+  const loadAfter = os.loadavg();
+
+  // ── goals: each ratio by wall time (as measured) and by thread CPU time (robust to sharing) ──
+  const goalRows = MODELS.map((arch) => {
+    const find = (backend: string, workers: number) => rows.find((r) => r.model === arch && r.backend === backend && r.workers === workers)!;
+    const w = find('wasm', 0);
+    const c = find('cpu', 0);
+    const w1 = find('wasm', 1);
+    const w2 = find('wasm', 2);
+    return {
+      model: arch,
+      stepOverForward: r2(w.stepMs / w.forwardMs!),
+      stepOverForwardCpu: r2(w.stepCpuMs! / w.forwardCpuMs!),
+      inputGradOverForward: r2(w.inputGradMs! / w.forwardMs!),
+      cpuOverWasm: Math.round(c.stepMs / w.stepMs),
+      cpuOverWasmCpu: Math.round(c.stepCpuMs! / w.stepCpuMs!),
+      twoOverOne: r2(w1.stepMs / w2.stepMs),
+      twoOverOneProjected: r2(w1.projectedStepMs! / w2.projectedStepMs!),
+      twoOverInProcessProjected: r2(w.stepCpuMs! / w2.projectedStepMs!),
+    };
+  });
+  const list = (pick: (g: (typeof goalRows)[number]) => number, unit = '×') => goalRows.map((g) => `${g.model} ${pick(g)}${unit}`).join(', ');
+  const verdict = (ok: boolean) => (ok ? 'holds' : 'does not hold for every model');
+  const verdicts = [
+    `- Training step ≤ 4× forward (wasm): wall time **${verdict(goalRows.every((g) => g.stepOverForward <= 4))}** (${list((g) => g.stepOverForward)}); thread CPU time **${verdict(goalRows.every((g) => g.stepOverForwardCpu <= 4))}** (${list((g) => g.stepOverForwardCpu)}).`,
+    `- wasm ≥ 100× faster than cpu per training step: wall time **${verdict(goalRows.every((g) => g.cpuOverWasm >= 100))}** (${list((g) => g.cpuOverWasm)}); CPU time **${verdict(goalRows.every((g) => g.cpuOverWasmCpu >= 100))}** (${list((g) => g.cpuOverWasmCpu)}).`,
+    `- 2 workers ≥ 1.6× the throughput of 1: wall time **${verdict(goalRows.every((g) => g.twoOverOne >= 1.6))}** (${list((g) => g.twoOverOne)}); projected for one free core per thread from thread CPU times (max worker + main) **${verdict(goalRows.every((g) => g.twoOverOneProjected >= 1.6))}** (${list((g) => g.twoOverOneProjected)}).`,
+  ];
+
+  const table = markdownTable(rows, [
+    ['model', (r) => r.model],
+    ['backend', (r) => r.backend],
+    ['workers', (r) => (r.workers === 0 ? 'in-process' : r.workers)],
+    ['batch', (r) => (r.measuredBatch === r.batch ? r.batch : `${r.batch} (run at ${r.measuredBatch}, scaled)`)],
+    ['forward ms (cpu ms)', (r) => (r.forwardMs === null ? '–' : `${r.forwardMs} (${r.forwardCpuMs})`)],
+    ['step ms (cpu ms)', (r) => (r.workers === 0 ? `${r.stepMs} (${r.stepCpuMs})` : `${r.stepMs} (workers ${r.workerCpuMs!.join(' / ')}, main ${r.mainCpuMs})`)],
+    ['input-grad ms (cpu ms)', (r) => (r.inputGradMs === null ? '–' : `${r.inputGradMs} (${r.inputGradCpuMs})`)],
+    ['images/s', (r) => r.imagesPerSec],
+    ['step GFLOP/s', (r) => r.gflops],
+    ['MMAC/image', (r) => r2(r.macsPerImage / 1e6)],
+  ]);
+  const goalsTable = markdownTable(goalRows, [
+    ['model', (g) => g.model],
+    ['step / forward, wall (cpu)', (g) => `${g.stepOverForward} (${g.stepOverForwardCpu})`],
+    ['input-grad / forward, wall', (g) => g.inputGradOverForward],
+    ['cpu / wasm step, wall (cpu)', (g) => `${g.cpuOverWasm} (${g.cpuOverWasmCpu})`],
+    ['2 workers / 1 worker, wall', (g) => g.twoOverOne],
+    ['2 / 1, projected', (g) => g.twoOverOneProjected],
+    ['2 workers / in-process, projected', (g) => g.twoOverInProcessProjected],
+  ]);
+  const stockTable = stockRows.length
+    ? `\n\nEffect of the faster Tile and Sum (cloud/compute/wasm-speedups.ts): worker-thread CPU ms per batch-${BATCH} step, one worker:\n\n${markdownTable(stockRows, [
+        ['model', (s) => s.model],
+        ["wasm's own Tile/Sum", (s) => s.stockCpuMs],
+        ['edgekd Tile/Sum', (s) => s.fastCpuMs],
+        ['speed-up', (s) => `${r2(s.stockCpuMs / s.fastCpuMs)}×`],
+      ])}`
+    : '';
+  const profileText = Object.entries(profiles)
+    .map(([arch, ks]) => `- ${arch}: ${ks.map((k) => `${k.kernel} ${k.ms}`).join(', ')}`)
+    .join('\n');
+  const markdown =
+    `Batch ${BATCH}, input ${INPUT.join('×')}, ${CLASSES} classes, Adam, sparse softmax cross-entropy; medians of ${REPS} timed runs after one warm-up${quick ? ' (--quick)' : ''}. ` +
+    `"in-process" runs on the main thread; 1 and 2 are data-parallel worker threads (cloud/compute/data-parallel-trainer.ts), whose step time is measured on the main thread and includes messaging. ` +
+    `Each time is given as wall ms and, in parentheses, the CPU ms of the thread(s) doing the work (from /proc/thread-self/schedstat). ` +
+    `Load average (1 min) ${r2(loadBefore[0]!)} before and ${r2(loadAfter[0]!)} after, on ${os.cpus().length} cores: with the machine shared, wall times include waiting for a core; CPU times do not. Rerun on a quiet machine for clean wall times.\n\n` +
+    `${table}\n\n${flopsNote} cpu rows: measured on batch ${CPU_BATCH} and scaled linearly to ${BATCH} (its kernels are loops linear in the batch; the fixed per-op overhead this also scales makes cpu look slightly slower than it is at batch ${BATCH}).\n\n` +
+    `### Goals\n\n${goalsTable}\n\n${verdicts.join('\n')}\n\nWhere a wasm training step spends its time (tf.profile of one step, kernel ms, top 6; profiling adds overhead per kernel):\n\n${profileText}${stockTable}\n`;
+  const { jsonPath } = writeBenchReport({
+    name: 'compute',
+    command: `npm run bench:compute${quick ? ' -- --quick' : ''}`,
+    rows,
+    markdown,
+    extra: { quick, profiles, loadAvgBefore: loadBefore, loadAvgAfter: loadAfter, goals: goalRows, stockTileSum: stockRows, seconds: r1((performance.now() - t0) / 1000) },
+  });
+  console.log(markdown);
+  console.log(`wrote ${jsonPath} in ${r1((performance.now() - t0) / 1000)} s`);
+}
+
+await main();
