@@ -11,6 +11,7 @@ import { parseModelManifest, type CalibrationMethod, type Lineage } from '../../
 import { writePackageDir, readPackageDir } from '../../shared/package/package-dir';
 import { sha256Hex } from '../../shared/package/verify-package';
 import { loadBuffer } from '../distill/buffer-file';
+import { teacherSha256 } from '../distill/run-output';
 import { evenSubset } from '../data/labelled-split';
 import { loadBuiltinDataset } from '../data/npm-datasets';
 import { isBuiltinDataset } from '../data/dataset-info';
@@ -103,10 +104,19 @@ export async function run(argv: string[]): Promise<number> {
   const calibration = quantize === 'int8' ? loadCalibration(values['calibration-samples'] ?? studentDir, count) : undefined;
 
   const lineage: Lineage = { studentArch: card.architecture };
+  // Lineage from the distillation's run record (teacher hash, method) when the student has one.
+  const recordPath = join(studentDir, 'run-record.json');
+  if (existsSync(recordPath)) {
+    const text = readFileSync(recordPath);
+    const rec = parseJson(text, recordPath) as { method?: unknown; seed?: unknown; teacher?: { sha256?: unknown; name?: unknown } };
+    lineage.distillationRunId = `${String(rec.method ?? 'distill')}-seed${String(rec.seed ?? '?')}-${createHash('sha256').update(text).digest('hex').slice(0, 12)}`;
+    if (typeof rec.teacher?.sha256 === 'string' && /^[0-9a-f]{64}$/.test(rec.teacher.sha256)) lineage.teacherSha256 = rec.teacher.sha256;
+    if (typeof rec.teacher?.name === 'string') lineage.teacherName = rec.teacher.name;
+  }
   const bufferHeader = join(values['calibration-samples'] ?? studentDir, 'buffer.json');
   if (existsSync(bufferHeader)) {
     const h = parseJson(readFileSync(bufferHeader), bufferHeader) as { runJobId?: unknown };
-    if (typeof h.runJobId === 'string') lineage.distillationRunId = h.runJobId;
+    if (typeof h.runJobId === 'string' && !lineage.distillationRunId) lineage.distillationRunId = h.runJobId;
   }
   let version = values.version ? numberFlag(values.version, 'version', 1, { min: 1 }) : 1;
   if (values.parent) {
@@ -120,7 +130,8 @@ export async function run(argv: string[]): Promise<number> {
   if (values.teacher) {
     const weights = join(values.teacher, 'weights.bin');
     if (!existsSync(weights) || !statSync(weights).isFile()) throw new EdgekdError('EDGEKD_NOT_FOUND', `${values.teacher} has no weights.bin`);
-    lineage.teacherSha256 = createHash('sha256').update(readFileSync(weights)).digest('hex');
+    // Same definition as the distillation run record: sha256 over model.json then weights.bin.
+    lineage.teacherSha256 = teacherSha256(values.teacher);
     const tcard = readModelCard(values.teacher);
     lineage.teacherName = tcard.name;
     teacherProbe = teacherBatchNormProbe(await loadModel(values.teacher));
