@@ -72,6 +72,10 @@ export const RunCreate = Type.Object(
     config: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
     /** After training: export, quantize to int8 and sign a package. */
     export: Type.Optional(Type.Boolean()),
+    /** Package name (model line); default `<teacher>-<student>`. */
+    packageName: Type.Optional(Type.String({ pattern: '^[a-z0-9][a-z0-9._-]{0,63}$' })),
+    /** After export: start this rollout (a rollout request without packageId). */
+    rollout: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
   },
   { additionalProperties: false },
 );

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createLogger, type Logger } from '../../shared/log/logger';
@@ -11,6 +11,7 @@ import { buildApp, type App } from './build-app';
 import type { ApiToken } from './auth';
 import { createTeacherCatalog } from './teacher-catalog';
 import { fleetPortOf, packageCatalogOf } from './fleet-adapter';
+import { startPipeline } from './pipeline';
 import type { DriftPort, RetrainPort } from './ports';
 
 const here = (p: string): string => fileURLToPath(new URL(p, import.meta.url));
@@ -23,7 +24,7 @@ export const DEFAULT_TEACHER_DIR = join(REPO_ROOT, 'models/teachers/fashion-mnis
  */
 const JOB_KINDS: Record<string, { module: string; requires: string[] }> = {
   distill: { module: here('../jobs/handlers/distill-job.ts'), requires: ['cloud/distill/distill.ts', 'cloud/zoo/model-io.ts', 'cloud/compute/index.ts'] },
-  export: { module: here('../jobs/handlers/export-job.ts'), requires: ['cloud/jobs/handlers/export-job.ts'] },
+  export: { module: here('../jobs/handlers/export-job.ts'), requires: ['cloud/cli/export.ts', 'cloud/export/student-package.ts'] },
   'teacher-import': { module: here('../jobs/handlers/teacher-import-job.ts'), requires: ['cloud/jobs/handlers/teacher-import-job.ts'] },
 };
 
@@ -71,6 +72,9 @@ export interface RunningCloud {
   readonly fleet: FleetController | null;
   /** Why a component is absent, by name (shown by `edgekd cloud` at start). */
   readonly absent: Readonly<Record<string, string>>;
+  /** This cloud's package signing key, and the trusted-keys list to give agents. */
+  readonly keyFile: string;
+  readonly trustedKeysFile: string;
   close(): Promise<void>;
 }
 
@@ -124,6 +128,23 @@ export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
     if (!opts.drift) absent.drift = 'drift aggregation is not wired in this build';
     if (!opts.retrain) absent.retrain = 'the retrain policy is not wired in this build';
 
+    // The signing key for packages this cloud exports; agents and the fleet trust its public key.
+    const keysDir = join(dataDir, 'keys');
+    const keyFile = join(keysDir, 'signing-key.json');
+    const trustedKeysFile = join(keysDir, 'trusted-keys.json');
+    if (!existsSync(keyFile)) {
+      const { run: generateKeys } = await import('../cli/keys-generate');
+      await generateKeys(['--out', keysDir]);
+    }
+    if (fleet) {
+      const { parseTrustedKeys } = await import('../../shared/package/trusted-keys');
+      const { parseJson } = await import('../../shared/contracts/parse');
+      for (const k of parseTrustedKeys(parseJson(readFileSync(trustedKeysFile), trustedKeysFile)).keys) await fleet.addTrustedKey(k);
+    }
+    const pipeline = startPipeline({ jobs, fleet, keyFile, log: log.child({ module: 'pipeline' }) });
+    closers.push(async () => pipeline.stop());
+    void pipeline.recover();
+
     const tokens = opts.tokens ?? [{ token: randomBytes(18).toString('base64url'), role: 'admin' as const, name: 'admin' }];
     const { app } = await buildApp(
       {
@@ -138,7 +159,7 @@ export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
     );
     closers.push(() => app.close());
     const url = await app.listen({ host: opts.host ?? '127.0.0.1', port: opts.port ?? 0 });
-    return { url, brokerUrl, tokens, app, db, jobs, fleet, absent, close: closeAll };
+    return { url, brokerUrl, tokens, app, db, jobs, fleet, absent, keyFile, trustedKeysFile, close: closeAll };
   } catch (e) {
     await closeAll();
     throw e;

@@ -48,6 +48,11 @@ export interface JobRunner {
   list(filter?: { kind?: string; state?: JobState; limit?: number }): Promise<JobRecord[]>;
   events(id: string, afterSeq?: number, opts?: { limit?: number; type?: string }): Promise<JobEvent[]>;
   countByState(): Promise<Record<string, number>>;
+  /**
+   * Appends an event to a job from this process (what happened after it: export, package,
+   * rollout), stored and published like the child's own events.
+   */
+  note(id: string, event: JobEventData): Promise<void>;
   /** Live notices for one job id, or '*' for all. Returns the unsubscribe function. */
   subscribe(id: string, listener: JobListener): () => void;
   readonly kinds: readonly string[];
@@ -87,6 +92,8 @@ export function createJobRunner(opts: JobRunnerOptions): JobRunner {
   let stopping = false;
   let pumping = false;
   let pumpAgain = false;
+  /** Serialises notes on jobs that are not running here (their seq comes from the store). */
+  const notes = new SerialQueue();
 
   const notify = (id: string, notice: JobNotice): void => {
     for (const key of [id, '*']) {
@@ -275,6 +282,17 @@ export function createJobRunner(opts: JobRunnerOptions): JobRunner {
     list: (filter) => repo.list(filter),
     events: (id, afterSeq = 0, o = {}) => repo.events(id, afterSeq, o.limit, o.type),
     countByState: () => repo.countByState(),
+    async note(id, event) {
+      const entry = running.get(id);
+      const noteQueue = entry?.writes ?? notes;
+      await noteQueue.run(async () => {
+        const seq = entry ? ++entry.seq : (await repo.lastSeq(id)) + 1;
+        const at = now();
+        await repo.appendEvent(id, seq, at, event);
+        const { type, ...data } = event;
+        notify(id, { kind: 'event', event: { jobId: id, seq, at, type, data } });
+      });
+    },
     subscribe(id, listener) {
       let set = listeners.get(id);
       if (!set) listeners.set(id, (set = new Set()));

@@ -134,7 +134,11 @@ export async function run(raw: unknown, ctx: JobContext): Promise<unknown> {
     command: `edgekd cloud job ${ctx.jobId} (distill ${p.method})`,
     warmStart: { buffer: Boolean(warmStart), studentWeights: Boolean(p.warmStartFrom) },
   });
-  if (result.buffer) gallery(studentDir, result.epochsCompleted);
+  if (result.buffer) {
+    // The export reads `runJobId` from the buffer header into the package lineage.
+    bufferFile.saveBuffer(studentDir, result.buffer, { method: result.method, seed: result.seed, runJobId: ctx.jobId });
+    gallery(studentDir, result.epochsCompleted);
+  }
   return {
     studentDir,
     method: p.method,

@@ -1,0 +1,90 @@
+import mqtt from 'mqtt';
+import { createRandom } from '../../shared/drift/random';
+import { DEMO_SHIFT_TOPIC, createShiftApplier, parseDemoShiftCommand } from '../../shared/drift/demo-shift';
+import { parseJson } from '../../shared/contracts/parse';
+import type { Logger } from '../../shared/log/logger';
+
+export interface FeederStats {
+  sent: number;
+  answered: number;
+  correct: number;
+  noModel: number;
+  errors: number;
+  shift: string;
+}
+
+/**
+ * The demo's input stream: Fashion-MNIST **test** images (evaluation and serving data, never
+ * training data) sent round-robin to the agents' `POST /v1/infer`, as raw 0..255 pixels. It
+ * listens on the retained `edgekd drift inject` topic and applies the requested shift to what it
+ * sends (the benchmark's shift functions), so the agents' drift detectors see the shift.
+ */
+export async function startFeeder(o: {
+  agents: ReadonlyArray<{ deviceId: string; httpUrl: string }>;
+  brokerUrl: string;
+  ratePerSecond: number;
+  log: Logger;
+  inputShape: () => number[] | null;
+}): Promise<{ stats: FeederStats; stop(): Promise<void> }> {
+  const { loadBuiltinDataset } = await import('../data');
+  const test = loadBuiltinDataset('fashion-mnist').test;
+  const [h, w, c] = test.shape;
+  const dim = h * w * c;
+  const random = createRandom(20261128);
+  const applier = createShiftApplier({ height: h, width: w, channels: c, range: [0, 255] }, 10, random);
+  const byClass: number[][] = Array.from({ length: 10 }, () => []);
+  for (let i = 0; i < test.count; i++) byClass[test.labels[i]!]!.push(i);
+  const stats: FeederStats = { sent: 0, answered: 0, correct: 0, noModel: 0, errors: 0, shift: 'none' };
+
+  const client = await mqtt.connectAsync(o.brokerUrl, { protocolVersion: 4, clientId: `edgekd-demo-feeder-${process.pid}`, reconnectPeriod: 1000 });
+  await client.subscribeAsync(DEMO_SHIFT_TOPIC, { qos: 1 });
+  client.on('message', (_topic, payload) => {
+    const r = parseDemoShiftCommand.tryParse((() => { try { return parseJson(payload, 'demo shift'); } catch { return null; } })());
+    if (!r.ok) return o.log.warn({ err: r.error.message }, 'ignored a malformed shift command');
+    applier.set(r.value);
+    stats.shift = r.value.shift === 'none' ? 'none' : `${r.value.shift} severity ${r.value.severity}`;
+    o.log.info({ shift: stats.shift, devices: r.value.devices ?? 'all' }, 'input shift changed');
+  });
+
+  let k = 0;
+  let busy = 0;
+  const tick = async (): Promise<void> => {
+    const shape = o.inputShape();
+    if (!shape || busy > 16) return;
+    const agent = o.agents[k++ % o.agents.length]!;
+    const cls = applier.pickClass(agent.deviceId) ?? random.int(10);
+    const pool = byClass[cls]!;
+    const idx = pool[random.int(pool.length)]!;
+    // The loader gives [-1, 1]; the wire carries raw 0..255 pixels (the manifest's rawRange).
+    const raw = new Float32Array(dim);
+    for (let i = 0; i < dim; i++) raw[i] = Math.round(((test.images[idx * dim + i]! + 1) / 2) * 255);
+    const x = applier.apply(agent.deviceId, raw);
+    busy++;
+    stats.sent++;
+    try {
+      const res = await fetch(`${agent.httpUrl}/v1/infer`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ input: { dtype: 'float32', shape, data: Array.from(x, (v) => Math.round(v * 100) / 100) }, topK: 1 }),
+      });
+      const body = (await res.json()) as { ok: boolean; result?: { topK: { index: number }[][] }; error?: { code: string } };
+      if (body.ok && body.result) {
+        stats.answered++;
+        if (body.result.topK[0]?.[0]?.index === cls) stats.correct++;
+      } else if (body.error?.code === 'EDGEKD_NO_ACTIVE_MODEL') stats.noModel++;
+      else stats.errors++;
+    } catch {
+      stats.errors++;
+    } finally {
+      busy--;
+    }
+  };
+  const timer = setInterval(() => void tick(), Math.max(5, Math.round(1000 / o.ratePerSecond)));
+  return {
+    stats,
+    async stop() {
+      clearInterval(timer);
+      await client.endAsync();
+    },
+  };
+}

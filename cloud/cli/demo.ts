@@ -1,0 +1,189 @@
+import { rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { numberFlag, parseCommandArgs } from '../../shared/cli/args';
+import { EdgekdError } from '../../shared/errors';
+import { createLogger } from '../../shared/log/logger';
+import { startCloud, type RunningCloud } from '../api/start-cloud';
+import { startDemoAgent, type DemoAgent } from './demo-agents';
+import { startFeeder } from './demo-feeder';
+
+const HELP = `usage: edgekd demo [options]     (what \`npm start\` runs)
+
+The whole loop on this machine: embedded MQTT broker, the cloud with its console, three local
+edge agents, the bundled Fashion-MNIST teacher; a short SSD-KD distillation, ONNX export, int8
+package, canary then full rollout; then a feeder streams Fashion-MNIST test images to the agents.
+State lives in --dir and is wiped at start. Ctrl-C stops everything.
+
+options:
+  --dir DIR        demo state                       [.edgekd/demo]
+  --port N         console/API port                 [8080, or a free one]
+  --agents N       local agents                     [3]
+  --epochs N       distillation epochs              [4]
+  --rate N         inferences per second (feeder)   [20]
+  --teacher DIR    teacher folder                   [models/teachers/fashion-mnist-lenet5-bn]`;
+
+/** Demo-size SSD-KD: minutes on two CPU cores (the benchmark runs the full schedule). */
+export const DEMO_DISTILL_CONFIG = { warmupEpochs: 0, kdStepsPerEpoch: 40, batchSize: 32, trainSetSize: 6000, synthesis: { batchSize: 32 } };
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function run(argv: string[]): Promise<number> {
+  const { values, help } = parseCommandArgs(argv, { dir: { type: 'string' }, port: { type: 'string' }, agents: { type: 'string' }, epochs: { type: 'string' }, rate: { type: 'string' }, teacher: { type: 'string' } }, HELP);
+  if (help) return 0;
+  const dir = resolve(values.dir ?? '.edgekd/demo');
+  const nAgents = numberFlag(values.agents, 'agents', 3, { min: 1, max: 20 });
+  const epochs = numberFlag(values.epochs, 'epochs', 4, { min: 1, max: 200 });
+  const rate = numberFlag(values.rate, 'rate', 20, { min: 1, max: 500 });
+  const log = createLogger('demo', process.env.EDGEKD_LOG_LEVEL ?? 'warn');
+  const t0 = Date.now();
+  const timings: Record<string, number> = {};
+  const phase = (name: string, since: number): void => {
+    timings[name] = (Date.now() - since) / 1000;
+    console.log(`[${((Date.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${name} done in ${timings[name]!.toFixed(1)} s`);
+  };
+  let stopping = false;
+  let cloud: RunningCloud | null = null;
+  const agents: DemoAgent[] = [];
+  let feeder: Awaited<ReturnType<typeof startFeeder>> | null = null;
+  let statsTimer: NodeJS.Timeout | undefined;
+  const stopped = new Promise<void>((resolveStop) => {
+    const stop = (): void => {
+      if (stopping) return;
+      stopping = true;
+      resolveStop();
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  const untilStopped = async <T>(p: Promise<T>): Promise<T | null> => Promise.race([p, stopped.then(() => null)]);
+  const waitFor = async (what: string, fn: () => Promise<boolean>, timeoutMs: number): Promise<boolean> => {
+    const end = Date.now() + timeoutMs;
+    while (!stopping) {
+      if (await fn()) return true;
+      if (Date.now() > end) throw new EdgekdError('EDGEKD_STEP_TIMEOUT', `demo: ${what} did not happen within ${timeoutMs / 1000} s`);
+      await sleep(500);
+    }
+    return false;
+  };
+
+  try {
+    rmSync(dir, { recursive: true, force: true });
+    let since = Date.now();
+    const port = numberFlag(values.port, 'port', 8080, { min: 0, max: 65535 });
+    const start = (p: number) => startCloud({ dataDir: join(dir, 'cloud'), port: p, logger: log, logLevel: 'warn', ...(values.teacher ? { teacherDir: values.teacher } : {}) });
+    const c: RunningCloud = await start(port).catch((e: unknown) => (values.port ? Promise.reject(e) : start(0)));
+    cloud = c;
+    const admin = c.tokens[0]!.token;
+    if (!c.fleet || !c.brokerUrl) throw new EdgekdError('EDGEKD_FEATURE_UNAVAILABLE', 'the demo needs the fleet controller');
+    const fleet = c.fleet;
+    const teachers = await c.app.inject({ url: '/api/teachers', headers: { authorization: `Bearer ${admin}` } });
+    const teacher = (teachers.json() as Array<{ id: string; status: string }>).find((t) => t.status === 'ready');
+    if (!teacher) throw new EdgekdError('EDGEKD_NOT_FOUND', 'no teacher: the bundled models/teachers/fashion-mnist-lenet5-bn is missing (train one with `edgekd teacher train`)');
+    console.log(`
+edgekd demo
+  console     ${c.url}/?token=${admin}
+  API docs    ${c.url}/docs   (Authorization: Bearer ${admin})
+  broker      ${c.brokerUrl}
+  state       ${dir}
+Watch: Runs (loss curves, buffer histogram, synthetic samples) → Models (lineage) → Fleet (devices,
+rollout waves and gates). Ctrl-C stops everything.
+`);
+    for (const [what, why] of Object.entries(c.absent)) console.log(`  absent: ${what}: ${why}`);
+    phase('cloud (store, broker, fleet, API, console)', since);
+
+    since = Date.now();
+    const trustedKeysJson = JSON.stringify(await fleet.trustedKeys());
+    for (let i = 1; i <= nAgents; i++) {
+      const deviceId = `demo-agent-${i}`;
+      const dev = await fleet.provisionDevice({ deviceId, groups: ['demo'], tags: ['local', 'cpu'] });
+      agents.push(await startDemoAgent({ dir: join(dir, 'agents'), deviceId, brokerUrl: c.brokerUrl, username: dev.username, password: dev.password, trustedKeysJson }));
+    }
+    await waitFor(`${nAgents} agents online`, async () => (await fleet.listDevices()).filter((d) => d.presence === 'online').length === nAgents, 60_000);
+    if (stopping) return 0;
+    phase(`${nAgents} agents online`, since);
+
+    since = Date.now();
+    const runJob = await c.jobs.submit('distill', {
+      teacherId: teacher.id,
+      teacherPath: (await c.app.inject({ url: `/api/teachers/${teacher.id}`, headers: { authorization: `Bearer ${admin}` } })).json().path,
+      student: 'lenet5-half',
+      method: 'ssdkd',
+      budget: 0.1,
+      epochs,
+      seed: 1,
+      config: DEMO_DISTILL_CONFIG,
+      export: true,
+      rollout: { target: { groups: ['demo'] }, waves: { canaryDevices: 1, firstWaveDevices: 2, growthFactor: 2 }, bakeMs: 5000 },
+      requestedBy: 'demo',
+    });
+    console.log(`distillation run ${runJob.id}: ${c.url}/#/runs/${runJob.id}`);
+    const off = c.jobs.subscribe(runJob.id, (n) => {
+      if (n.kind !== 'event') return;
+      const e = n.event;
+      if (e.type === 'epoch') console.log(`  epoch ${Number(e.data.epoch) + 1}/${e.data.epochs}: student test accuracy ${(Number(e.data.accuracy) * 100).toFixed(1)}%, ${e.data.samplesGenerated} synthetic samples`);
+      if (e.type === 'phase') console.log(`  ${e.data.phase}: ${e.data.message}`);
+    });
+    await waitFor('the distillation run', async () => {
+      const j = await c.jobs.get(runJob.id);
+      if (j.state === 'failed' || j.state === 'cancelled') throw new EdgekdError('EDGEKD_JOB_FAILED', `distillation ${j.state}: ${j.error?.message ?? ''}`);
+      return j.state === 'succeeded';
+    }, 60 * 60_000);
+    if (stopping) return 0;
+    const runResult = (await c.jobs.get(runJob.id)).result as { finalAccuracy: number | null; teacherAccuracy: number | null; samplesGenerated: number };
+    phase('SSD-KD distillation', since);
+
+    since = Date.now();
+    await waitFor('export + int8 package', async () => {
+      const exp = (await c.jobs.list({ kind: 'export' })).find((j) => (j.params as { runId?: string }).runId === runJob.id);
+      if (exp && (exp.state === 'failed' || exp.state === 'cancelled')) throw new EdgekdError('EDGEKD_JOB_FAILED', `export ${exp.state}: ${exp.error?.message ?? ''}`);
+      return (await fleet.listPackages()).length > 0;
+    }, 20 * 60_000);
+    if (stopping) return 0;
+    const pkg = (await fleet.listPackages())[0]!;
+    const metrics = (pkg.manifest as { metrics?: { fp32Accuracy?: number; int8Accuracy?: number } }).metrics ?? {};
+    phase(`export + int8 package ${pkg.name} v${pkg.version} (${pkg.sizeBytes} bytes)`, since);
+
+    since = Date.now();
+    let rolloutId: string | null = null;
+    await waitFor('the rollout to complete', async () => {
+      const ro = (await fleet.listRollouts()).find((r) => r.packageId === pkg.packageId);
+      if (!ro) return false;
+      rolloutId = ro.id;
+      if (['rolled_back', 'aborted', 'failed'].includes(ro.status)) throw new EdgekdError('EDGEKD_GATE_FAILED', `rollout ${ro.id} ended ${ro.status}: ${ro.reason ?? ''}`);
+      return ro.status === 'completed';
+    }, 10 * 60_000);
+    if (stopping) return 0;
+    console.log(`rollout ${rolloutId}: ${c.url}/#/rollouts/${rolloutId}`);
+    phase('canary + full rollout (all devices committed)', since);
+
+    const manifestInput = (pkg.manifest as { input?: { shape?: Array<number | string> } }).input;
+    const shape = (manifestInput?.shape ?? ['N', 28, 28, 1]).map((d) => (typeof d === 'number' && d > 0 ? d : 1));
+    feeder = await startFeeder({ agents, brokerUrl: c.brokerUrl, ratePerSecond: rate, log, inputShape: () => shape });
+    const f = feeder;
+    console.log(`
+The agents serve inference; a feeder sends ${rate} Fashion-MNIST test images per second to them.
+  teacher accuracy     ${runResult.teacherAccuracy === null ? 'n/a' : `${(runResult.teacherAccuracy * 100).toFixed(1)}%`}
+  student (fp32)       ${runResult.finalAccuracy === null ? 'n/a' : `${(runResult.finalAccuracy * 100).toFixed(1)}%`} after ${runResult.samplesGenerated} synthetic samples
+  package (int8)       ${metrics.int8Accuracy === undefined ? 'n/a' : `${(metrics.int8Accuracy * 100).toFixed(1)}%`} on the test split
+Inject a shift into the agents' input stream and watch Drift, the automatic retrain and the new rollout:
+  node bin/edgekd.mjs drift inject --shift blur --severity 4 --broker ${c.brokerUrl}
+  node bin/edgekd.mjs drift inject --shift none --broker ${c.brokerUrl}      (clears it)
+timings (s): ${JSON.stringify(timings)}
+`);
+    writeFileSync(join(dir, 'timings.json'), `${JSON.stringify({ timings, runId: runJob.id, packageId: pkg.packageId, rolloutId, at: new Date().toISOString() }, null, 2)}\n`);
+    statsTimer = setInterval(() => {
+      const s = f.stats;
+      console.log(`  served ${s.answered}/${s.sent}, top-1 agreement with the label ${s.answered ? ((s.correct / s.answered) * 100).toFixed(1) : '–'}%, errors ${s.errors}, shift: ${s.shift}`);
+    }, 15_000);
+    await untilStopped(new Promise(() => undefined));
+    off();
+    return 0;
+  } finally {
+    clearInterval(statsTimer);
+    console.log('stopping…');
+    await feeder?.stop().catch(() => undefined);
+    await Promise.all(agents.map((a) => a.stop()));
+    await cloud?.close();
+    console.log('stopped.');
+  }
+}
