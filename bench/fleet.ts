@@ -14,7 +14,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import os, { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import mqtt from 'mqtt';
@@ -35,6 +35,7 @@ const { values } = parseArgs({
     quick: { type: 'boolean', default: false },
     agents: { type: 'string' },
     brokers: { type: 'string', default: 'embedded,mosquitto' },
+    /** `edge`: real agents (createAgent, light engine) in child processes; `scripted`: the protocol-only test device. */
     impl: { type: 'string', default: 'edge' },
     processes: { type: 'string', default: '2' },
     'timeout-s': { type: 'string', default: '120' },
@@ -57,7 +58,12 @@ export interface FleetBenchRow {
   bytesSent: number;
   cloudCpuSeconds: number;
   cloudCpuPercentOfOneCore: number;
+  /** Seconds to start and connect all agents of this broker run (once per broker, before the first row). */
   agentStartSeconds: number;
+  /** 1-minute load average when the rollout started (the machine is shared). */
+  loadAverage1m: number;
+  /** Mean time devices spent in each state/step before the next one (cloud clock). */
+  meanStepSeconds: Record<string, number>;
 }
 
 const PACKAGE_BYTES = 200_000;
@@ -72,8 +78,7 @@ function launch(impl: string, url: string, prefix: string, from: number, count: 
   const args =
     impl === 'scripted'
       ? [join(root, 'bin/run-ts.mjs'), join(root, 'test/fleet/helpers/scripted-fleet-process.ts'), url, prefix, String(from), String(count)]
-      : [join(root, 'bin/edgekd.mjs'), 'fleet', 'simulate', '--agents', String(count), '--broker', url, '--id-prefix', prefix, '--first-index', String(from),
-          '--state-dir', join(workDir, `agents-${from}`), '--trusted-keys', trustedKeysFile, '--ready-line'];
+      : [join(root, 'bin/run-ts.mjs'), join(root, 'bench/fleet-agent-process.ts'), url, prefix, String(from), String(count), join(workDir, 'agents'), trustedKeysFile];
   const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, EDGEKD_LOG_LEVEL: 'warn' } });
   let err = '';
   child.stderr!.on('data', (b: Buffer) => (err = (err + b.toString()).slice(-4000)));
@@ -88,7 +93,13 @@ function launch(impl: string, url: string, prefix: string, from: number, count: 
   return { child, ready };
 }
 
-async function runOne(broker: 'embedded' | 'mosquitto', agents: number, impl: string, processes: number, timeoutS: number): Promise<FleetBenchRow> {
+/**
+ * One broker: start max(sizes) agents once, then for each size N (ascending) roll out version k of
+ * the package to the first N agents (so later rows include agents that upgrade from the previous
+ * version rather than install a first model; with the light engine and no shadow step both paths
+ * do the same work).
+ */
+async function runBroker(broker: 'embedded' | 'mosquitto', sizes: number[], impl: string, processes: number, timeoutS: number): Promise<FleetBenchRow[]> {
   const work = mkdtempSync(join(tmpdir(), 'edgekd-bench-fleet-'));
   const embedded = broker === 'embedded' ? await startEmbeddedBroker({ port: 0 }) : null;
   const url = embedded?.url ?? MOSQUITTO_URL;
@@ -96,74 +107,108 @@ async function runOne(broker: 'embedded' | 'mosquitto', agents: number, impl: st
   const cloud = await createFleetController({ db, brokerUrl: url, logger: log, protocolVersion: broker === 'mosquitto' ? 5 : 4, tickMs: 100 });
   const children: ChildProcess[] = [];
   const prefix = `bench${Date.now().toString(36)}`;
+  const maxAgents = Math.max(...sizes);
+  const rows: FleetBenchRow[] = [];
   try {
-    const fx = sizedPackage({ targetBytes: PACKAGE_BYTES, version: 1, name: 'bench-model' });
-    await cloud.addTrustedKey(fx.trustedKeys.keys[0]!);
+    const first = sizedPackage({ targetBytes: PACKAGE_BYTES, version: 1, name: 'bench-model' });
+    await cloud.addTrustedKey(first.trustedKeys.keys[0]!);
     const trustedKeysFile = join(work, 'trusted-keys.json');
-    writeFileSync(trustedKeysFile, JSON.stringify(fx.trustedKeys));
-    const pkg = await cloud.registerPackage({ manifest: fx.pkg.manifest, signature: fx.pkg.signature, model: fx.pkg.model });
+    writeFileSync(trustedKeysFile, JSON.stringify(first.trustedKeys));
     const ids: string[] = [];
-    for (let i = 0; i < agents; i++) {
+    for (let i = 0; i < maxAgents; i++) {
       ids.push(`${prefix}-${i}`);
       await cloud.provisionDevice({ deviceId: `${prefix}-${i}` });
     }
     const t0Agents = performance.now();
-    const per = Math.ceil(agents / processes);
+    const per = Math.ceil(maxAgents / processes);
     const launched: Launched[] = [];
-    for (let p = 0; p < processes && p * per < agents; p++) launched.push(launch(impl, url, prefix, p * per, Math.min(per, agents - p * per), work, trustedKeysFile));
+    for (let p = 0; p < processes && p * per < maxAgents; p++) launched.push(launch(impl, url, prefix, p * per, Math.min(per, maxAgents - p * per), work, trustedKeysFile));
     children.push(...launched.map((l) => l.child));
     await Promise.all(launched.map((l) => l.ready));
     const agentStartSeconds = (performance.now() - t0Agents) / 1000;
 
-    const cpu0 = process.cpuUsage();
-    const s0 = cloud.stats();
-    const t0 = performance.now();
-    const r = await cloud.createRollout({
-      packageId: pkg.packageId,
-      target: { devices: ids },
-      waves: { canaryDevices: 0, firstWaveDevices: agents, growthFactor: 1 },
-      bakeMs: 0,
-      gates: { abortFailurePercent: 100, minInstallSuccessPercent: 0 },
-      timeouts: { offeredMs: timeoutS * 1000, stepMs: timeoutS * 1000, rollbackMs: 10_000 },
-    });
-    let state = (await cloud.getRolloutState(r.id))!;
-    const deadline = t0 + timeoutS * 1000;
-    while (!isTerminal(state.status) && performance.now() < deadline) {
-      await new Promise((res) => setTimeout(res, 50));
-      state = (await cloud.getRolloutState(r.id))!;
+    for (const [k, agents] of sizes.entries()) {
+      const fx = k === 0 ? first : sizedPackage({ targetBytes: PACKAGE_BYTES, version: k + 1, name: 'bench-model', key: first.key });
+      const pkg = await cloud.registerPackage({ manifest: fx.pkg.manifest, signature: fx.pkg.signature, model: fx.pkg.model });
+      const target = ids.slice(0, agents);
+      // Step timeline per device from the engine's device-state notices (cloud clock).
+      const stepEntries = new Map<string, Array<[string, number]>>();
+      const onNotice = (e: { notice: { kind: string; deviceId?: string; state?: string; step?: string } }): void => {
+        const nt = e.notice;
+        if (nt.kind !== 'device-state' || !nt.deviceId) return;
+        const list = stepEntries.get(nt.deviceId) ?? [];
+        list.push([nt.state === 'in_progress' ? (nt.step ?? '?') : nt.state!, performance.now()]);
+        stepEntries.set(nt.deviceId, list);
+      };
+      cloud.events.on('rollout', onNotice);
+      const load1 = os.loadavg()[0]!;
+      const cpu0 = process.cpuUsage();
+      const s0 = cloud.stats();
+      const t0 = performance.now();
+      const r = await cloud.createRollout({
+        packageId: pkg.packageId,
+        target: { devices: target },
+        waves: { canaryDevices: 0, firstWaveDevices: agents, growthFactor: 1 },
+        bakeMs: 0,
+        gates: { abortFailurePercent: 100, minInstallSuccessPercent: 0 },
+        timeouts: { offeredMs: timeoutS * 1000, stepMs: timeoutS * 1000, rollbackMs: 10_000 },
+      });
+      let state = (await cloud.getRolloutState(r.id))!;
+      const deadline = t0 + timeoutS * 1000;
+      while (!isTerminal(state.status) && performance.now() < deadline) {
+        await new Promise((res) => setTimeout(res, 50));
+        state = (await cloud.getRolloutState(r.id))!;
+      }
+      const t1 = performance.now();
+      const cpu = process.cpuUsage(cpu0);
+      const s1 = cloud.stats();
+      cloud.events.off('rollout', onNotice);
+      if (!isTerminal(state.status)) await cloud.abortRollout(r.id, 'benchmark timeout').catch(() => undefined);
+      const devs = Object.values(state.devices);
+      const committed = devs.filter((d) => d.state === 'committed');
+      const lat = committed.map((d) => ((d.finishedAt ?? 0) - (d.offeredAt ?? 0)) / 1000);
+      const seconds = (t1 - t0) / 1000;
+      const stepSums = new Map<string, { total: number; n: number }>();
+      for (const list of stepEntries.values()) {
+        for (let i = 0; i + 1 < list.length; i++) {
+          const [name, at] = list[i]!;
+          const acc = stepSums.get(name) ?? { total: 0, n: 0 };
+          acc.total += list[i + 1]![1] - at;
+          acc.n++;
+          stepSums.set(name, acc);
+        }
+      }
+      const messages = s1.messagesIn - s0.messagesIn + (s1.messagesOut - s0.messagesOut);
+      const cpuSeconds = (cpu.user + cpu.system) / 1e6;
+      const row: FleetBenchRow = {
+        broker,
+        agents,
+        agentImpl: impl,
+        packageBytes: fx.pkg.model.byteLength,
+        allCommittedSeconds: committed.length === agents ? round(seconds) : null,
+        p50Seconds: lat.length ? round(percentile(lat, 50)!) : null,
+        p99Seconds: lat.length ? round(percentile(lat, 99)!) : null,
+        committed: committed.length,
+        failed: agents - committed.length,
+        messages,
+        messagesPerSecond: Math.round(messages / seconds),
+        bytesSent: s1.bytesOut - s0.bytesOut,
+        cloudCpuSeconds: round(cpuSeconds),
+        cloudCpuPercentOfOneCore: Math.round((100 * cpuSeconds) / seconds),
+        agentStartSeconds: round(agentStartSeconds),
+        loadAverage1m: round(load1),
+        meanStepSeconds: Object.fromEntries([...stepSums].map(([n, v]) => [n, round(v.total / v.n / 1000)])),
+      };
+      console.log(JSON.stringify(row));
+      rows.push(row);
     }
-    const t1 = performance.now();
-    const cpu = process.cpuUsage(cpu0);
-    const s1 = cloud.stats();
-    const devs = Object.values(state.devices);
-    const committed = devs.filter((d) => d.state === 'committed');
-    const lat = committed.map((d) => ((d.finishedAt ?? 0) - (d.offeredAt ?? 0)) / 1000);
-    const seconds = (t1 - t0) / 1000;
-    const messages = s1.messagesIn - s0.messagesIn + (s1.messagesOut - s0.messagesOut);
-    const cpuSeconds = (cpu.user + cpu.system) / 1e6;
-    return {
-      broker,
-      agents,
-      agentImpl: impl,
-      packageBytes: fx.pkg.model.byteLength,
-      allCommittedSeconds: committed.length === agents ? round(seconds) : null,
-      p50Seconds: lat.length ? round(percentile(lat, 50)!) : null,
-      p99Seconds: lat.length ? round(percentile(lat, 99)!) : null,
-      committed: committed.length,
-      failed: agents - committed.length,
-      messages,
-      messagesPerSecond: Math.round(messages / seconds),
-      bytesSent: s1.bytesOut - s0.bytesOut,
-      cloudCpuSeconds: round(cpuSeconds),
-      cloudCpuPercentOfOneCore: Math.round((100 * cpuSeconds) / seconds),
-      agentStartSeconds: round(agentStartSeconds),
-    };
+    return rows;
   } finally {
     for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
     await Promise.all(children.map((c) => (c.exitCode === null ? new Promise((res) => c.once('exit', res)) : undefined)));
     await cloud.close();
     await db.close();
-    if (broker === 'mosquitto') await clearRetained(url, prefix, agents);
+    if (broker === 'mosquitto') await clearRetained(url, prefix, maxAgents);
     await embedded?.close();
     rmSync(work, { recursive: true, force: true });
   }
@@ -192,11 +237,7 @@ async function main(): Promise<void> {
       skipped.push(`mosquitto (${MOSQUITTO_URL} not reachable)`);
       continue;
     }
-    for (const n of sizes) {
-      const row = await runOne(broker, n, values.impl!, Number(values.processes), Number(values['timeout-s']));
-      console.log(JSON.stringify(row));
-      rows.push(row);
-    }
+    rows.push(...(await runBroker(broker, sizes, values.impl!, Number(values.processes), Number(values['timeout-s']))));
   }
   const command = `npm run bench:fleet${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
   const goal = rows.find((r) => r.agents === 1000 && r.broker === 'embedded');
@@ -212,13 +253,23 @@ async function main(): Promise<void> {
     ['msgs/s', (r) => r.messagesPerSecond],
     ['MB sent', (r) => (r.bytesSent / 1e6).toFixed(1)],
     ['cloud CPU s (% of 1 core)', (r) => `${r.cloudCpuSeconds} (${r.cloudCpuPercentOfOneCore}%)`],
+    ['load avg', (r) => r.loadAverage1m],
+  ]);
+  const steps = markdownTable(rows, [
+    ['broker', (r) => r.broker],
+    ['agents', (r) => r.agents],
+    ['mean seconds per device state (offered → downloading → … → committed)', (r) => Object.entries(r.meanStepSeconds).map(([k, v]) => `${k} ${v}`).join(', ')],
   ]);
   const markdown = [
-    `One wave of all agents, no bake, MQTT chunks of 64 KiB, agents in ${values.processes} child processes on the same 2-core machine as the cloud (they compete for CPU). ` +
+    `One wave of all agents, no bake, agents started once per broker (rows reuse them; later rows upgrade from the previous version), MQTT chunks of 64 KiB, agents in ${values.processes} child processes on the same 2-core machine as the cloud (they compete for CPU). ` +
       `Per-device time is offer → committed on the cloud clock. Messages and bytes are counted at the cloud's MQTT client (in + out; bytes = payload bytes the cloud published). ` +
       `Cloud CPU is process.cpuUsage of the cloud process during the rollout (it includes the broker when embedded).`,
     '',
     table,
+    '',
+    'Where the time goes (mean time a device spent in each state before the next; cloud clock):',
+    '',
+    steps,
     '',
     goal
       ? `Goal (1,000 agents, all committed in ≤ 20 s, zero failed): ${goal.allCommittedSeconds !== null && goal.allCommittedSeconds <= 20 && goal.failed === 0 ? 'met' : 'NOT met'} (${goal.allCommittedSeconds ?? 'not all committed'} s, ${goal.failed} failed, embedded broker).`
