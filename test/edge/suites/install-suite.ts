@@ -42,6 +42,8 @@ d(`edge agent installs packages offered over MQTT (${label}, real onnxruntime)`,
   afterAll(async () => {
     await cloud?.offer(dev, null).catch(() => undefined);
     await agent?.stop();
+    // Leave no retained presence behind on a shared broker.
+    await cloud?.publishRaw(`edgekd/v1/devices/${dev}/presence`, Buffer.alloc(0), true).catch(() => undefined);
     await cloud?.close();
     await broker?.close();
     fixture?.cleanup();
