@@ -35,7 +35,13 @@ const teacherAccuracy = evaluator.accuracy(teacher.model);
 const student = buildModel(job.studentArch, { inputShape: card.inputShape, numClasses: card.numClasses, seed: 1000 + job.seed });
 const input = { range: { low: card.normalization.low, high: card.normalization.high }, flipInvariant: info.flipInvariant };
 const tag = `${job.method}/s${job.seed}`;
+let lastSynthesisLosses: unknown = null;
+let synthesisRounds = 0;
 const onEvent = (e: { type: string } & Record<string, unknown>) => {
+  if (e.type === 'synthesis') {
+    lastSynthesisLosses = e.losses;
+    synthesisRounds++;
+  }
   if (e.type === 'epoch') {
     const acc = e.testAccuracy as number | null;
     process.stderr.write(`${tag} epoch ${(e.epoch as number) + 1}/${e.epochs as number} acc ${acc === null ? '-' : (acc * 100).toFixed(2)} buffer ${e.bufferSize as number} gen ${e.samplesGenerated as number} t ${(e.elapsedSeconds as number).toFixed(0)}s\n`);
@@ -65,6 +71,8 @@ const row = {
   accuracyByEpoch: result.history.map((h) => h.testAccuracy),
   finalClassHistogram: last?.classHistogram ?? [],
   finalPriority: last?.priority ?? null,
+  synthesisRounds,
+  lastSynthesisLosses,
   backend: tf.getBackend(),
 };
 process.stdout.write(`RESULT ${JSON.stringify(row)}\n`);
