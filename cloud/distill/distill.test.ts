@@ -80,6 +80,16 @@ describe('distillDataFree (tiny models)', () => {
     a.forEach((v, i) => expect(v).toBeCloseTo(b[i]!, 4));
   }, 60_000);
 
+  it('frees every tensor it creates (long runs would otherwise grow without bound)', async () => {
+    const teacher = tinyTeacher(1);
+    const student = tinyStudent(2);
+    for (const method of ['ssdkd', 'deepinv', 'noise'] as const) {
+      const before = tf.memory().numTensors;
+      await distillDataFree({ teacher, student, method, seed: 1, input, config: { ...tiny, epochs: 2, kdStepsPerEpoch: 2, budget: 0.2, pixel: { batchSize: 16, steps: 2 } } });
+      expect(tf.memory().numTensors).toBe(before);
+    }
+  });
+
   it('refuses real data handed to it and a teacher without BatchNorm', async () => {
     const teacher = tinyTeacher(1);
     const student = tinyStudent(2);

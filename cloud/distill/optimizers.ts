@@ -21,7 +21,7 @@ export class SgdMomentum {
   }
 
   apply(vars: readonly tf.Variable[], grads: readonly tf.Tensor[]): void {
-    if (!this.v) this.v = vars.map((x) => tf.variable(tf.zerosLike(x), false));
+    if (!this.v) this.v = vars.map(zeroSlot);
     tf.tidy(() => {
       vars.forEach((x, i) => {
         const g = this.weightDecay > 0 ? tf.add(grads[i]!, tf.mul(x, this.weightDecay)) : grads[i]!;
@@ -64,8 +64,8 @@ export class Adam {
 
   apply(vars: readonly tf.Variable[], grads: readonly tf.Tensor[]): void {
     if (!this.m) {
-      this.m = vars.map((x) => tf.variable(tf.zerosLike(x), false));
-      this.s = vars.map((x) => tf.variable(tf.zerosLike(x), false));
+      this.m = vars.map(zeroSlot);
+      this.s = vars.map(zeroSlot);
     }
     this.step++;
     const c1 = 1 - Math.pow(this.beta1, this.step);
@@ -102,4 +102,9 @@ export class Adam {
     this.s?.forEach((t) => t.dispose());
     this.m = this.s = null;
   }
+}
+
+/** A zero-filled slot variable; the tidy frees the temporary zeros the variable was made from. */
+function zeroSlot(x: tf.Tensor): tf.Variable {
+  return tf.tidy(() => tf.variable(tf.zerosLike(x), false));
 }

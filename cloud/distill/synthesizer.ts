@@ -190,7 +190,8 @@ export class MetaSynthesizer implements Synthesizer {
   synthesize(req: SynthesisRequest): SynthesisOutput {
     const { batchSize: n, gSteps } = this.cfg;
     const [h, w, c] = this.gen.outputShape;
-    const z = tf.variable(tf.tensor2d(this.rng.normals(n * this.gen.nz), [n, this.gen.nz]), true);
+    const zInit = this.rng.normals(n * this.gen.nz);
+    const z = tf.tidy(() => tf.variable(tf.tensor2d(zInit, [n, this.gen.nz]), true));
     const fast = cloneGenerator(this.params);
     const optG = new Adam(this.cfg.lrG, 0.5, 0.999);
     const optZ = new Adam(this.cfg.lrZ, 0.5, 0.999);
@@ -289,7 +290,8 @@ export class PixelSynthesizer implements Synthesizer {
     const [h, w, c] = this.shape;
     const mid = (this.range.low + this.range.high) / 2;
     const half = (this.range.high - this.range.low) / 2;
-    const x = tf.variable(tf.tensor4d(this.rng.normals(n * h * w * c).map((v) => mid + 0.5 * half * v), [n, h, w, c]), true);
+    const xInit = this.rng.normals(n * h * w * c).map((v) => mid + 0.5 * half * v);
+    const x = tf.tidy(() => tf.variable(tf.tensor4d(xInit, [n, h, w, c]), true));
     const opt = new Adam(this.cfg.lr, 0.5, 0.99);
     let best: { x: tf.Tensor4D; losses: SynthesisLosses } | null = null;
     for (let it = 0; it < this.cfg.steps; it++) {
