@@ -1,13 +1,15 @@
 import { afterAll, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
 import { describeWithMosquitto } from '../helpers/services';
 import { fleetWorld, inferBody, until, type FleetWorld } from './helpers/fleet-world';
 
 /**
  * A staged rollout (canary, then a wave of two) to three real agent processes that run the model
  * in onnxruntime: every agent commits and then answers inference with the new version. Runs on the
- * embedded broker with device authentication and on Mosquitto.
+ * embedded broker with device authentication, on the shared Mosquitto (127.0.0.1:1883), and on a
+ * Mosquitto started with deploy/mosquitto (per-device credentials, ACL, MQTT 5 for the cloud).
  */
-function suite(broker: 'embedded' | 'mosquitto', d: typeof describe | typeof describe.skip): void {
+function suite(broker: 'embedded' | 'mosquitto' | 'mosquitto-deploy', d: typeof describe | typeof describe.skip): void {
   d(`rollout to three agent processes (${broker})`, () => {
     let w: FleetWorld;
     afterAll(async () => w?.close());
@@ -40,3 +42,15 @@ function suite(broker: 'embedded' | 'mosquitto', d: typeof describe | typeof des
 
 suite('embedded', describe);
 suite('mosquitto', await describeWithMosquitto());
+// Mosquitto started from deploy/mosquitto: per-device passwords (mosquitto_passwd) and the ACL.
+suite('mosquitto-deploy', hasMosquittoBinary() ? describe : describe.skip);
+
+function hasMosquittoBinary(): boolean {
+  try {
+    execFileSync('which', ['mosquitto', 'mosquitto_passwd'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    if (process.env.EDGEKD_REQUIRE_SERVICES === '1') throw new Error('the mosquitto binary is required (EDGEKD_REQUIRE_SERVICES=1)');
+    return false;
+  }
+}

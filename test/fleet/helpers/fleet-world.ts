@@ -16,6 +16,20 @@ import { createLogger } from '../../../shared/log/logger';
 import { MOSQUITTO_URL } from '../../helpers/services';
 import { createAgentProcess, type AgentProcess } from './agent-process';
 import { sizedPackage } from './sized-package';
+import { startMosquittoWithDeployConfig, type MosquittoProcess } from './mosquitto';
+import mqtt from 'mqtt';
+import { topicFor } from '../../../shared/protocol/codec';
+
+/** The shared Mosquitto keeps retained documents: remove the ones this test's devices left. */
+async function clearRetained(url: string, deviceIds: string[]): Promise<void> {
+  const c = await mqtt.connectAsync(url, { protocolVersion: 4, reconnectPeriod: 0 }).catch(() => null);
+  if (!c) return;
+  for (const id of deviceIds) {
+    await c.publishAsync(topicFor('presence', id), '', { qos: 1, retain: true });
+    await c.publishAsync(topicFor('offer', id), '', { qos: 1, retain: true });
+  }
+  await c.endAsync();
+}
 
 export const quietLogger = createLogger('fleet-e2e', process.env.EDGEKD_LOG_LEVEL ?? 'silent');
 
@@ -54,7 +68,7 @@ const SERVICE = { username: 'edgekd-cloud', password: randomBytes(12).toString('
  * Cloud (controller + SQLite + embedded broker with device authentication, or the shared Mosquitto
  * on 127.0.0.1:1883) and N real agent processes, provisioned and started.
  */
-export async function fleetWorld(o: { agents: number; broker?: 'embedded' | 'mosquitto'; auth?: boolean; agentConfig?: Record<string, unknown>; prefix?: string }): Promise<FleetWorld> {
+export async function fleetWorld(o: { agents: number; broker?: 'embedded' | 'mosquitto' | 'mosquitto-deploy'; auth?: boolean; agentConfig?: Record<string, unknown>; prefix?: string }): Promise<FleetWorld> {
   const dir = mkdtempSync(join(tmpdir(), 'edgekd-fleet-e2e-'));
   const db = openSqlite(join(dir, 'cloud.db'));
   const auth = o.auth ?? true;
@@ -69,9 +83,24 @@ export async function fleetWorld(o: { agents: number; broker?: 'embedded' | 'mos
     brokerUrl = broker.url;
     brokerPort = broker.port;
   }
-  const useAuth = broker !== null && auth;
+  const prefix = o.prefix ?? `e2e${randomBytes(3).toString('hex')}`;
+  // Mosquitto with deploy/mosquitto: devices are provisioned first, their passwords go into the
+  // password file (mosquitto_passwd), then the broker starts; the cloud speaks MQTT 5 to it.
+  let mosquitto: MosquittoProcess | null = null;
+  const provisioned = new Map<string, { username: string; password: string }>();
+  if (o.broker === 'mosquitto-deploy') {
+    const registry = new DeviceRegistry(await FleetStore.open(db), Date.now, SERVICE);
+    for (let i = 0; i < o.agents; i++) {
+      const c = await registry.provision({ deviceId: `${prefix}-${i}`, groups: ['lab'] });
+      provisioned.set(c.deviceId, c);
+    }
+    mosquitto = await startMosquittoWithDeployConfig({ [SERVICE.username]: SERVICE.password, ...Object.fromEntries([...provisioned.values()].map((c) => [c.username, c.password])) });
+    brokerUrl = mosquitto.url;
+  }
+  const useAuth = (broker !== null && auth) || mosquitto !== null;
   const controllerOpts = () => ({
     db, brokerUrl, logger: quietLogger, tickMs: 100, chunkBytes: 32 * 1024,
+    ...(mosquitto ? { protocolVersion: 5 as const, mqttClientId: SERVICE.username } : {}),
     ...(useAuth ? { mqttUsername: SERVICE.username, mqttPassword: SERVICE.password } : {}),
   });
   let cloud = await createFleetController(controllerOpts());
@@ -81,10 +110,11 @@ export async function fleetWorld(o: { agents: number; broker?: 'embedded' | 'mos
   const first = sizedPackage({ targetBytes: 200_000, version: 1 });
   const key = first.key;
   await cloud.addTrustedKey(first.trustedKeys.keys[0]!);
-  const prefix = o.prefix ?? `e2e${randomBytes(3).toString('hex')}`;
   const agents: AgentProcess[] = [];
   for (let i = 0; i < o.agents; i++) {
-    const creds = await cloud.provisionDevice({ deviceId: `${prefix}-${i}`, groups: ['lab'] });
+    const creds = provisioned.get(`${prefix}-${i}`)
+      ? { ...provisioned.get(`${prefix}-${i}`)!, deviceId: `${prefix}-${i}`, trustedKeys: await cloud.trustedKeys() }
+      : await cloud.provisionDevice({ deviceId: `${prefix}-${i}`, groups: ['lab'] });
     const a = await createAgentProcess({
       dir, deviceId: creds.deviceId, brokerUrl, trustedKeys: creds.trustedKeys, ...(o.agentConfig ? { config: o.agentConfig } : {}),
       ...(useAuth ? { username: creds.username, password: creds.password } : {}),
@@ -123,6 +153,8 @@ export async function fleetWorld(o: { agents: number; broker?: 'embedded' | 'mos
       await Promise.all(agents.map((a) => a.kill('SIGTERM')));
       await world.cloud.close().catch(() => undefined);
       await broker?.close();
+      await mosquitto?.stop();
+      if (!broker && !mosquitto) await clearRetained(brokerUrl, agents.map((a) => a.deviceId));
       await db.close();
       rmSync(dir, { recursive: true, force: true });
     },
