@@ -76,6 +76,8 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
   async function runStep(step: Step, r: DeploymentRecord): Promise<StepResult> {
     const ac = new AbortController();
     stepAbort = ac;
+    // A rollback that arrived between two steps must stop the next one too (a bake can be long).
+    if (r.abort) ac.abort(new EdgekdError('EDGEKD_RUN_CANCELLED', r.abort.reason));
     const ms = stepTimeoutMs(step, deps.config.stepTimeouts);
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
@@ -258,10 +260,11 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     },
     rollback(cmd) {
       pendingRollbacks.push(cmd);
-      if (state.current?.deploymentId === cmd.deploymentId && stepAbort) {
-        // Waiting steps (download, shadow, bake) stop now; the loop then handles the abort.
+      if (state.current?.deploymentId === cmd.deploymentId && !state.commandsSeen.includes(cmd.commandId)) {
+        // Waiting steps (download, shadow, bake) stop now, and a step about to start sees the flag;
+        // the loop then handles the abort (and persists it) at its next turn.
         state.current.abort = { commandId: cmd.commandId, reason: cmd.reason ?? 'rollback requested' };
-        stepAbort.abort(new EdgekdError('EDGEKD_RUN_CANCELLED', 'rollback requested'));
+        stepAbort?.abort(new EdgekdError('EDGEKD_RUN_CANCELLED', 'rollback requested'));
       }
       kick();
     },

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { ModelPackage } from '../../../shared/package';
 import {
-  decode, encode, topicFilter, type Command, type Decoded, type Heartbeat, type Offer, type Presence, type StatusReport,
+  decode, encode, topicFilter, type Command, type Decoded, type DriftReportEnvelope, type Heartbeat, type InferenceResponse, type Offer, type Presence, type StatusReport,
 } from '../../../shared/protocol';
 
 /**
@@ -15,6 +15,8 @@ export interface FakeCloud {
   readonly presences: Presence[];
   readonly heartbeats: Heartbeat[];
   readonly chunkRequests: Array<{ deviceId: string; index: number }>;
+  readonly inferResponses: InferenceResponse[];
+  readonly drifts: DriftReportEnvelope[];
   readonly duplicates: number;
   /** Unique report keys applied (what a real cloud would store). */
   readonly applied: Set<string>;
@@ -63,7 +65,7 @@ export async function startFakeCloud(url: string, packages: ModelPackage[]): Pro
   let tamper: ((i: number, d: Uint8Array) => Uint8Array) | null = null;
   const cloud = {
     statuses: [] as StatusReport[], presences: [] as Presence[], heartbeats: [] as Heartbeat[],
-    chunkRequests: [] as Array<{ deviceId: string; index: number }>, duplicates: 0, applied: new Set<string>(),
+    chunkRequests: [] as Array<{ deviceId: string; index: number }>, inferResponses: [] as InferenceResponse[], drifts: [] as DriftReportEnvelope[], duplicates: 0, applied: new Set<string>(),
   };
   const publish = (topic: string, payload: Buffer, retain = false): Promise<void> =>
     new Promise((resolve, reject) => client.publish(topic, payload, { qos: 1, retain }, (e) => (e ? reject(e) : resolve())));
@@ -80,6 +82,7 @@ export async function startFakeCloud(url: string, packages: ModelPackage[]): Pro
       else {
         cloud.applied.add(m.message.idempotencyKey);
         if (m.kind === 'status') cloud.statuses.push(m.message);
+        else cloud.drifts.push(m.message);
       }
       if (acking) {
         const out = encode('ack', m.deviceId, { schema: 'edgekd.ack/1', keys: [m.message.idempotencyKey] });
@@ -87,6 +90,7 @@ export async function startFakeCloud(url: string, packages: ModelPackage[]): Pro
       }
     } else if (m.kind === 'presence' && m.message) cloud.presences.push(m.message);
     else if (m.kind === 'heartbeat') cloud.heartbeats.push(m.message);
+    else if (m.kind === 'inferResponse') cloud.inferResponses.push(m.message);
     else if (m.kind === 'chunkRequest') {
       cloud.chunkRequests.push({ deviceId: m.deviceId, index: m.message.index });
       if (!serving) return;
@@ -108,7 +112,7 @@ export async function startFakeCloud(url: string, packages: ModelPackage[]): Pro
   });
   await new Promise<void>((resolve, reject) =>
     client.subscribe(
-      (['status', 'drift', 'presence', 'heartbeat', 'chunkRequest'] as const).map((k) => topicFilter(k)),
+      (['status', 'drift', 'presence', 'heartbeat', 'chunkRequest', 'inferResponse'] as const).map((k) => topicFilter(k)),
       { qos: 1 },
       (e) => (e ? reject(e) : resolve()),
     ),

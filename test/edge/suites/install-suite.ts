@@ -4,6 +4,7 @@ import { makeOffer, startFakeCloud, type FakeCloud } from '../helpers/fake-cloud
 import { agentConfigFixture } from '../helpers/agent-fixture';
 import { createLogger } from '../../../shared/log/logger';
 import { mlpPackage, testKey } from '../helpers/packages';
+import { encode } from '../../../shared/protocol';
 
 const silent = createLogger('test', process.env.EDGEKD_TEST_LOG ?? 'silent');
 const signer = testKey();
@@ -101,6 +102,37 @@ d(`edge agent installs packages offered over MQTT (${label}, real onnxruntime)`,
     }
     const bad = await fetch(base, { method: 'POST', body: '{not json' });
     expect((await bad.json()).error.code).toBe('EDGEKD_MESSAGE_INVALID');
+  });
+
+  it('answers inference requests on its MQTT topic, with typed errors for bad shapes', async () => {
+    const req = (requestId: string, shape: number[]) => encode('inferRequest', dev, { schema: 'edgekd.infer-request/1', requestId, input: { dtype: 'float32', shape, data: zeros(shape.reduce((a, b) => a * b, 1)) }, topK: 3 });
+    for (const [id, shape] of [['q-ok', [1, 784]], ['q-bad', [1, 10]]] as const) {
+      const out = req(id, [...shape]);
+      await cloud.publishRaw(out.topic, out.payload);
+    }
+    const ok = await cloud.waitFor(() => cloud.inferResponses.find((r) => r.requestId === 'q-ok'));
+    expect(ok.ok).toBe(true);
+    expect(ok.result!.topK[0]).toHaveLength(3);
+    expect(ok.result!.model.version).toBe(1);
+    const bad = await cloud.waitFor(() => cloud.inferResponses.find((r) => r.requestId === 'q-bad'));
+    expect(bad).toMatchObject({ ok: false, error: { code: 'EDGEKD_INPUT_SHAPE' } });
+  });
+
+  it('sends heartbeats with versions, execution provider, uptime, resources and inference counters', async () => {
+    const hb = await cloud.waitFor(() => cloud.heartbeats.find((h) => h.deviceId === dev && h.activeModel?.version === 1 && h.uptimeSec > 0));
+    expect(hb).toMatchObject({ agentVersion: expect.any(String), executionProvider: 'cpu', bootId: agent.bootId });
+    expect(hb.resources.rssBytes).toBeGreaterThan(0);
+    expect(hb.resources.loadAvg).toHaveLength(3);
+    const withTraffic = await cloud.waitFor(() => cloud.heartbeats.find((h) => h.deviceId === dev && h.inference.count > 0));
+    expect(withTraffic.inference.p50LatencyMs).toBeGreaterThanOrEqual(0);
+  });
+
+  it('publishes drift statistics in the report envelope through the outbox', async () => {
+    const model = agent.status().activeModel!;
+    agent.reportDrift({ windowSize: 3, anything: [1, 2] }, model, { start: new Date(Date.now() - 1000).toISOString(), end: new Date().toISOString(), inferences: 3 });
+    const d = await cloud.waitFor(() => cloud.drifts.find((x) => x.deviceId === dev));
+    expect(d).toMatchObject({ schema: 'edgekd.drift/1', model, stats: { windowSize: 3 } });
+    expect(d.seq).toBeGreaterThan(0);
   });
 
   it('runs v2 in shadow beside v1 on live inputs, reports agreement, then commits v2', async () => {
