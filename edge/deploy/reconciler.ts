@@ -78,6 +78,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     stepAbort = ac;
     // A rollback that arrived between two steps must stop the next one too (a bake can be long).
     if (r.abort) ac.abort(new EdgekdError('EDGEKD_RUN_CANCELLED', r.abort.reason));
+    if (stopped) ac.abort(new EdgekdError('EDGEKD_RUN_CANCELLED', 'agent stopping'));
     const ms = stepTimeoutMs(step, deps.config.stepTimeouts);
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
@@ -206,6 +207,9 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
         await persist();
         reportRecord(r, { ...(result.report ?? {}), activeModel: deps.baseContext.runtime.active()?.ref ?? null });
       } catch (e) {
+        // Stopping (SIGTERM) interrupts a step without judging it: the record stays as it is and
+        // the next start resumes it, exactly as after a crash.
+        if (stopped) break;
         if (r.abort) continue;
         const err = toEdgekdError(e);
         log.warn({ deploymentId: r.deploymentId, step: step.action, code: err.code, msg: err.message }, 'deployment step failed');
