@@ -60,6 +60,9 @@ export interface CloudOptions {
   readonly jobEnv?: NodeJS.ProcessEnv;
   readonly drift?: DriftPort;
   readonly retrain?: RetrainPort;
+  /** Retrain policy overrides (the demo shortens persistence and cool-down to minutes). */
+  readonly retrainPolicy?: Record<string, number>;
+  readonly driftTickMs?: number;
 }
 
 export interface RunningCloud {
@@ -125,8 +128,6 @@ export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
       const f = fleet;
       closers.push(() => f.close());
     } else absent.fleet = 'started with --no-fleet';
-    if (!opts.drift) absent.drift = 'drift aggregation is not wired in this build';
-    if (!opts.retrain) absent.retrain = 'the retrain policy is not wired in this build';
 
     // The signing key for packages this cloud exports; agents and the fleet trust its public key.
     const keysDir = join(dataDir, 'keys');
@@ -145,6 +146,19 @@ export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
     closers.push(async () => pipeline.stop());
     void pipeline.recover();
 
+    // Drift aggregation and the automatic retrain loop need the fleet (reports arrive over MQTT).
+    let driftPort = opts.drift;
+    let retrainPort = opts.retrain;
+    if (fleet && !driftPort && existsSync(join(REPO_ROOT, 'cloud/retrain/retrain-controller.ts')) && kinds.distill && kinds.export) {
+      const { wireDrift } = await import('./drift-wiring');
+      const wired = await wireDrift({ db, jobs, fleet, keyFile, log: log.child({ module: 'drift' }), ...(opts.retrainPolicy ? { policy: opts.retrainPolicy } : {}), ...(opts.driftTickMs ? { tickMs: opts.driftTickMs } : {}) });
+      closers.push(() => wired.close());
+      driftPort = wired.drift;
+      retrainPort = wired.retrain;
+    }
+    if (!driftPort) absent.drift = fleet ? 'drift aggregation needs the distill and export jobs' : 'drift reports arrive through the fleet (started without it)';
+    if (!retrainPort) absent.retrain = 'the retrain loop runs with drift aggregation';
+
     const tokens = opts.tokens ?? [{ token: randomBytes(18).toString('base64url'), role: 'admin' as const, name: 'admin' }];
     const { app } = await buildApp(
       {
@@ -152,8 +166,8 @@ export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
         teachers,
         tokens,
         ...(fleet ? { fleet: fleetPortOf(fleet), packages: packageCatalogOf(fleet) } : {}),
-        ...(opts.drift ? { drift: opts.drift } : {}),
-        ...(opts.retrain ? { retrain: opts.retrain } : {}),
+        ...(driftPort ? { drift: driftPort } : {}),
+        ...(retrainPort ? { retrain: retrainPort } : {}),
       },
       { consoleDir: here('../console'), logLevel: opts.logLevel ?? 'warn', plugins: fleet ? [fleet.httpPlugin() as never] : [] },
     );

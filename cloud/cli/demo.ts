@@ -25,6 +25,9 @@ options:
 /** Demo-size SSD-KD: minutes on two CPU cores (the benchmark runs the full schedule). */
 export const DEMO_DISTILL_CONFIG = { warmupEpochs: 0, kdStepsPerEpoch: 40, batchSize: 32, trainSetSize: 6000, synthesis: { batchSize: 32 } };
 
+/** Demo retrain policy: an alarm must persist 20 s (not 15 min) so the loop can be watched. */
+export const DEMO_RETRAIN_POLICY = { minAlarmDurationMs: 20_000, cooldownMs: 180_000, estimatedRunMs: 5 * 60_000, computeBudgetMsPerDay: 2 * 3_600_000, maxConcurrentRuns: 1 };
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function run(argv: string[]): Promise<number> {
@@ -70,7 +73,7 @@ export async function run(argv: string[]): Promise<number> {
     rmSync(dir, { recursive: true, force: true });
     let since = Date.now();
     const port = numberFlag(values.port, 'port', 8080, { min: 0, max: 65535 });
-    const start = (p: number) => startCloud({ dataDir: join(dir, 'cloud'), port: p, logger: log, logLevel: 'warn', ...(values.teacher ? { teacherDir: values.teacher } : {}) });
+    const start = (p: number) => startCloud({ dataDir: join(dir, 'cloud'), port: p, logger: log, logLevel: 'warn', retrainPolicy: DEMO_RETRAIN_POLICY, driftTickMs: 3000, ...(values.teacher ? { teacherDir: values.teacher } : {}) });
     const c: RunningCloud = await start(port).catch((e: unknown) => (values.port ? Promise.reject(e) : start(0)));
     cloud = c;
     const admin = c.tokens[0]!.token;

@@ -31,6 +31,8 @@ export const DistillJobParams = Type.Object(
     export: Type.Optional(Type.Boolean()),
     /** Warm start (automatic retrain): previous student folder and its saved buffer. */
     warmStartFrom: Type.Optional(Type.String()),
+    /** BatchNorm-matching targets from the field (drift reports), replacing the teacher's running statistics. */
+    bnTargets: Type.Optional(Type.Array(Type.Object({ layer: Type.String(), mean: Type.Array(Type.Number()), variance: Type.Array(Type.Number()) }))),
   },
   { additionalProperties: true },
 );
@@ -82,7 +84,9 @@ export async function run(raw: unknown, ctx: JobContext): Promise<unknown> {
   const config = { ...(p.config ?? {}), ...(p.epochs ? { epochs: p.epochs } : {}), ...(p.budget ? { budget: p.budget } : {}) };
   const checkpointDir = join(ctx.workDir, 'checkpoint');
   mkdirSync(checkpointDir, { recursive: true });
-  const warmStart = p.warmStartFrom && existsSync(join(p.warmStartFrom, 'buffer.json')) ? { buffer: bufferFile.loadBuffer(p.warmStartFrom) } : undefined;
+  const warmBuffer = p.warmStartFrom && existsSync(join(p.warmStartFrom, 'buffer.json')) ? bufferFile.loadBuffer(p.warmStartFrom) : undefined;
+  const bnTargets = (p.bnTargets ?? []).map((t) => ({ layer: t.layer, mean: Float32Array.from(t.mean), variance: Float32Array.from(t.variance) }));
+  const warmStart = warmBuffer || bnTargets.length ? { ...(warmBuffer ? { buffer: warmBuffer } : {}), ...(bnTargets.length ? { bnTargets } : {}) } : undefined;
   const result = await distill.distillDataFree({
     teacher: teacher.model,
     student,
