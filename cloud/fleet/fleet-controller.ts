@@ -4,7 +4,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import { EdgekdError, toEdgekdError } from '../../shared/errors';
 import { createLogger, type Logger } from '../../shared/log/logger';
-import { decode, encode, topicFilter, type Decoded, type MessageMap } from '../../shared/protocol/codec';
+import { decode, encode, topicFilter, type CodecOptions, type Decoded, type MessageMap } from '../../shared/protocol/codec';
 import type { TopicKind } from '../../shared/protocol/topics';
 import type { Offer } from '../../shared/protocol/messages/offer';
 import type { StatusReport } from '../../shared/protocol/messages/status';
@@ -53,6 +53,19 @@ export interface FleetControllerOptions {
   downloadTokenTtlMs?: number;
   /** Base URL devices use for HTTP downloads, e.g. https://cloud.example:8443 (set by listenHttp when absent). */
   httpBaseUrl?: string;
+  /** Receive limits per topic kind in bytes (default: the protocol table's maxBytes); larger payloads are rejected with EDGEKD_PAYLOAD_TOO_LARGE. */
+  messageLimits?: CodecOptions['maxBytes'];
+  /**
+   * Devices downloading at the same time over MQTT (default 100); others are answered
+   * EDGEKD_RATE_LIMITED with a short retryAfterMs. Bounds the bytes in flight so a large wave cannot
+   * bury slow devices under data they then time out on and request again.
+   */
+  maxConcurrentDownloads?: number;
+  /**
+   * A chunk served to a deployment is not served again within this window (default 8 s): a device
+   * that timed out re-asks, but the answer already on its way is still accepted (protocol rule).
+   */
+  chunkResendAfterMs?: number;
   /** How long to wait for the first broker connection before failing (default 10 s). */
   connectTimeoutMs?: number;
 }
@@ -75,6 +88,10 @@ export interface FleetStats {
   reportsApplied: number;
   reportsDuplicate: number;
   rejectedMessages: number;
+  /** Chunk requests not answered because the same chunk was sent to that deployment moments ago. */
+  chunkRequestsSuppressed: number;
+  /** Chunk requests answered EDGEKD_RATE_LIMITED (bandwidth cap or concurrent-download limit). */
+  chunkRequestsDeferred: number;
 }
 
 export interface FleetController {
@@ -140,8 +157,15 @@ export async function createFleetController(opts: FleetControllerOptions): Promi
   const maxPackageBytes = opts.maxPackageBytes ?? 256 * 2 ** 20;
   const tokenTtl = opts.downloadTokenTtlMs ?? 15 * 60_000;
   const secret = randomBytes(32);
+  const codecOptions: CodecOptions = opts.messageLimits ? { maxBytes: opts.messageLimits } : {};
   let httpBaseUrl = opts.httpBaseUrl;
-  const stats: FleetStats = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, chunksServed: 0, chunkBytesServed: 0, httpBytesServed: 0, reportsApplied: 0, reportsDuplicate: 0, rejectedMessages: 0 };
+  const stats: FleetStats = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, chunksServed: 0, chunkBytesServed: 0, httpBytesServed: 0, reportsApplied: 0, reportsDuplicate: 0, rejectedMessages: 0, chunkRequestsSuppressed: 0, chunkRequestsDeferred: 0 };
+  const maxConcurrentDownloads = opts.maxConcurrentDownloads ?? 100;
+  const chunkResendAfterMs = opts.chunkResendAfterMs ?? 8_000;
+  /** deploymentId → last chunk served (ms): the devices holding a download slot. */
+  const downloads = new Map<string, number>();
+  /** deploymentId → chunk index → when that chunk was last served. */
+  const served = new Map<string, Map<number, number>>();
   const active = new Map<string, ActiveRollout>();
   const packages = new Map<string, Promise<LoadedPackage>>();
   const reportQueue = new SerialQueue();
@@ -278,10 +302,16 @@ export async function createFleetController(opts: FleetControllerOptions): Promi
           break;
         case 'notify':
           if (c.notice.kind === 'device-state' && isDeviceTerminal(c.notice.state) && c.notice.state !== 'skipped') publish('offer', c.notice.deviceId, null);
+          if (c.notice.kind === 'device-state' && c.notice.step !== 'downloading') releaseDownload(deploymentIdOf(id, c.notice.deviceId));
           emit({ type: 'rollout', rolloutId: id, at: now(), notice: c.notice });
           break;
       }
     }
+  }
+
+  function releaseDownload(deploymentId: string): void {
+    downloads.delete(deploymentId);
+    served.delete(deploymentId);
   }
 
   function apply(ar: ActiveRollout, event: EngineEvent, at = now()): void {
@@ -313,7 +343,7 @@ export async function createFleetController(opts: FleetControllerOptions): Promi
     stats.bytesIn += payload.length;
     let msg: Decoded;
     try {
-      msg = decode(topic, payload);
+      msg = decode(topic, payload, codecOptions);
     } catch (e) {
       reject(topic, e);
       return;
@@ -399,10 +429,30 @@ export async function createFleetController(opts: FleetControllerOptions): Promi
     const { plan, bytes } = ar.pkg;
     if (req.sha256 !== plan.sha256) return fail('EDGEKD_NOT_FOUND', `deployment ${req.deploymentId} delivers ${plan.sha256}, not ${req.sha256}`);
     if (req.index >= plan.chunkSha256.length) return fail('EDGEKD_INVALID_ARGUMENT', `chunk ${req.index} is past the last chunk (${plan.chunkSha256.length - 1})`);
+    const t = now();
+    const last = served.get(req.deploymentId)?.get(req.index);
+    if (last !== undefined && t - last < chunkResendAfterMs) {
+      stats.chunkRequestsSuppressed++;
+      return; // the answer sent moments ago is still on its way; the device accepts it late
+    }
+    if (!downloads.has(req.deploymentId) && downloads.size >= maxConcurrentDownloads) {
+      for (const [id, at] of downloads) if (t - at > 3_000) downloads.delete(id); // idle: device gone or done
+      if (downloads.size >= maxConcurrentDownloads) {
+        stats.chunkRequestsDeferred++;
+        return fail('EDGEKD_RATE_LIMITED', `${downloads.size} devices are downloading; wait for a slot`, 250 + Math.floor(Math.random() * 500));
+      }
+    }
     const offset = req.index * plan.chunkBytes;
     const data = bytes.subarray(offset, Math.min(bytes.length, offset + plan.chunkBytes));
-    const wait = ar.bucket?.take(data.length, now()) ?? 0;
-    if (wait > 0) return fail('EDGEKD_RATE_LIMITED', 'rollout bandwidth cap reached', wait);
+    const wait = ar.bucket?.take(data.length, t) ?? 0;
+    if (wait > 0) {
+      stats.chunkRequestsDeferred++;
+      return fail('EDGEKD_RATE_LIMITED', 'rollout bandwidth cap reached', wait);
+    }
+    downloads.set(req.deploymentId, t);
+    const perDeployment = served.get(req.deploymentId) ?? new Map<number, number>();
+    perDeployment.set(req.index, t);
+    served.set(req.deploymentId, perDeployment);
     stats.chunksServed++;
     stats.chunkBytesServed += data.length;
     publish('chunkResponse', deviceId, { header: { ...header, offset, chunkSha256: plan.chunkSha256[req.index]! }, data });
@@ -425,6 +475,8 @@ export async function createFleetController(opts: FleetControllerOptions): Promi
   const snapshotTimer = setInterval(() => void snapshot().catch((e) => log.error({ err: (e as Error).message }, 'snapshot failed')), opts.snapshotMs ?? 100);
   const tickTimer = setInterval(() => {
     for (const ar of active.values()) if (!isTerminal(ar.state.status)) apply(ar, { type: 'tick' });
+    const t = now();
+    for (const [id, at] of downloads) if (t - at > 60_000) releaseDownload(id); // abandoned (device vanished mid-download)
   }, opts.tickMs ?? 250);
   const heartbeatTimer = setInterval(() => {
     const batch = [...heartbeats.values()];
