@@ -90,4 +90,16 @@ export const driftMigrations: readonly Migration[] = [
       )`);
     },
   },
+  {
+    id: 'drift-003',
+    async up(db) {
+      // The retrain policy as last set through the API (merged over the built-in defaults).
+      await db.exec(`CREATE TABLE drift_retrain_policy (
+        scope TEXT PRIMARY KEY,
+        policy TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        updated_at BIGINT NOT NULL
+      )`);
+    },
+  },
 ];

@@ -123,6 +123,20 @@ async function suite(name: string, open: () => Promise<SqlDb>, d: typeof plainDe
       expect(acts.find((a) => a.kind === 'retrain-cancelled')!.reason).toMatch(/EDGEKD_RUN_CANCELLED/);
     });
 
+    it('persists policy changes with the actor, validates them, and applies them on the next tick', async () => {
+      const ctl = createRetrainController({ db, clock: () => now, drift, steps: fakeSteps('promoted', []), policy: { minAlarmDurationMs: 60 * MIN } });
+      await feedCohort(5, 10, 'a');
+      expect((await ctl.tick())[0]!.decision.action).toBe('wait');
+      await expect(ctl.setPolicy({ cooldownMs: -1 }, 'bob')).rejects.toMatchObject({ code: 'EDGEKD_INVALID_ARGUMENT' });
+      await expect(ctl.setPolicy({ bogus: 1 } as never, 'bob')).rejects.toMatchObject({ code: 'EDGEKD_INVALID_ARGUMENT' });
+      expect((await ctl.setPolicy({ minAlarmDurationMs: 0 }, 'bob')).minAlarmDurationMs).toBe(0);
+      const again = createRetrainController({ db, clock: () => now, drift, steps: fakeSteps('promoted', []), policy: { minAlarmDurationMs: 60 * MIN } });
+      expect((await again.getPolicy()).minAlarmDurationMs).toBe(0); // persisted, not per process
+      expect((await again.tick())[0]!.decision.action).toBe('start');
+      await again.idle();
+      expect((await drift.actions()).find((a) => a.kind === 'retrain-policy-changed')).toMatchObject({ actor: 'bob' });
+    });
+
     it('records a rolled-back canary and a failing step', async () => {
       const ctl = createRetrainController({ db, clock: () => now, drift, steps: fakeSteps('rolled-back', []), policy: { minAlarmDurationMs: 0 } });
       await feedCohort(5, 10, 'a');

@@ -52,6 +52,10 @@ export interface RetrainController {
   pause(reason: string, actor: string): Promise<void>;
   resume(reason: string, actor: string): Promise<void>;
   paused(): Promise<{ paused: boolean; reason?: string; actor?: string; at?: number }>;
+  /** The policy in force (defaults ← constructor options ← last `setPolicy`). */
+  getPolicy(): Promise<RetrainPolicy>;
+  /** Changes policy fields (validated, persisted, logged with the actor). */
+  setPolicy(changes: Partial<RetrainPolicy>, actor: string): Promise<RetrainPolicy>;
   runs(limit?: number): Promise<RetrainRun[]>;
   run(id: string): Promise<RetrainRun | null>;
   /** Which reports triggered a run and which package it produced. */
@@ -69,7 +73,12 @@ const DAY_MS = 86_400_000;
  */
 export function createRetrainController(deps: RetrainControllerDeps): RetrainController {
   const { db, clock, drift, steps } = deps;
-  const policy: RetrainPolicy = { ...DEFAULT_RETRAIN_POLICY, ...deps.policy };
+  const basePolicy: RetrainPolicy = { ...DEFAULT_RETRAIN_POLICY, ...deps.policy };
+
+  async function currentPolicy(): Promise<RetrainPolicy> {
+    const rows = await db.query('SELECT policy FROM drift_retrain_policy WHERE scope = ?', [SCOPE]);
+    return rows[0] ? { ...basePolicy, ...(JSON.parse(String(rows[0].policy)) as Partial<RetrainPolicy>) } : basePolicy;
+  }
   const log = deps.logger ?? createLogger('retrain');
   const newId = deps.newId ?? randomUUID;
   const inFlight = new Map<string, { promise: Promise<void>; abort: AbortController }>();
@@ -200,6 +209,7 @@ export function createRetrainController(deps: RetrainControllerDeps): RetrainCon
 
   return {
     async tick() {
+      const policy = await currentPolicy();
       await drift.evaluate();
       const alarms = await drift.cohortAlarms({ openOnly: true });
       const out: Array<{ cohort: string; modelName: string; decision: RetrainDecision; runId?: string }> = [];
@@ -238,6 +248,27 @@ export function createRetrainController(deps: RetrainControllerDeps): RetrainCon
 
     async idle() {
       while (inFlight.size > 0) await Promise.all([...inFlight.values()].map((f) => f.promise));
+    },
+
+    getPolicy: currentPolicy,
+
+    async setPolicy(changes, actor) {
+      const next: Partial<RetrainPolicy> = {};
+      for (const [k, v] of Object.entries(changes)) {
+        if (!(k in DEFAULT_RETRAIN_POLICY)) throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', `unknown retrain policy field '${k}'; known: ${Object.keys(DEFAULT_RETRAIN_POLICY).join(', ')}`);
+        if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', `retrain policy '${k}' must be a number ≥ 0, got ${JSON.stringify(v)}`);
+        (next as Record<string, number>)[k] = v;
+      }
+      if (next.maxConcurrentRuns !== undefined && next.maxConcurrentRuns < 1) throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', 'maxConcurrentRuns must be ≥ 1');
+      const stored = await db.query('SELECT policy FROM drift_retrain_policy WHERE scope = ?', [SCOPE]);
+      const merged = { ...(stored[0] ? (JSON.parse(String(stored[0].policy)) as Partial<RetrainPolicy>) : {}), ...next };
+      await db.exec(
+        `INSERT INTO drift_retrain_policy (scope, policy, actor, updated_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (scope) DO UPDATE SET policy = excluded.policy, actor = excluded.actor, updated_at = excluded.updated_at`,
+        [SCOPE, JSON.stringify(merged), actor, clock()],
+      );
+      await drift.recordAction({ actor, kind: 'retrain-policy-changed', reason: `retrain policy changed: ${Object.keys(next).join(', ') || 'nothing'}`, details: { changes: next } });
+      return currentPolicy();
     },
 
     pause: (reason, actor) => setPaused(true, reason, actor),

@@ -34,31 +34,39 @@ export function runConvProbe(x: ArrayLike<number>, height: number, width: number
     padTop = 0;
     padLeft = 0;
   }
+  // Hot loop: locals only, one output channel at a time with a scalar accumulator; the kernel is
+  // re-laid out once as [cout][kh][kw][cin] so the innermost reads are contiguous.
+  const kernel = new Float64Array(kh * kw * cin * cout);
+  for (let i = 0; i < kh * kw * cin; i++) for (let o = 0; o < cout; o++) kernel[o * kh * kw * cin + i] = p.kernel[i * cout + o]!;
+  const xs = Float64Array.from(x);
   const sum = new Float64Array(cout);
   const sumSq = new Float64Array(cout);
-  const acc = new Float64Array(cout);
-  for (let oy = 0; oy < outH; oy++) {
-    for (let ox = 0; ox < outW; ox++) {
-      for (let o = 0; o < cout; o++) acc[o] = p.bias ? p.bias[o]! : 0;
-      for (let ky = 0; ky < kh; ky++) {
-        const iy = oy * s + ky - padTop;
-        if (iy < 0 || iy >= height) continue;
-        for (let kx = 0; kx < kw; kx++) {
-          const ix = ox * s + kx - padLeft;
-          if (ix < 0 || ix >= width) continue;
-          for (let ci = 0; ci < cin; ci++) {
-            const v = x[(iy * width + ix) * cin + ci]!;
-            if (v === 0) continue;
-            const base = ((ky * kw + kx) * cin + ci) * cout;
-            for (let o = 0; o < cout; o++) acc[o] += v * p.kernel[base + o]!;
-          }
+  const taps = kh * kw * cin;
+  for (let o = 0; o < cout; o++) {
+    const b = p.bias ? p.bias[o]! : 0;
+    const kOff = o * taps;
+    let s1 = 0;
+    let s2 = 0;
+    for (let oy = 0; oy < outH; oy++) {
+      const y0 = oy * s - padTop;
+      const kyStart = y0 < 0 ? -y0 : 0;
+      const kyEnd = Math.min(kh, height - y0);
+      for (let ox = 0; ox < outW; ox++) {
+        const x0 = ox * s - padLeft;
+        const kxStart = x0 < 0 ? -x0 : 0;
+        const kxEnd = Math.min(kw, width - x0);
+        let a = b;
+        for (let ky = kyStart; ky < kyEnd; ky++) {
+          const inRow = ((y0 + ky) * width + x0) * cin;
+          const kRow = kOff + ky * kw * cin;
+          for (let j = kxStart * cin; j < kxEnd * cin; j++) a += xs[inRow + j]! * kernel[kRow + j]!;
         }
-      }
-      for (let o = 0; o < cout; o++) {
-        sum[o] += acc[o]!;
-        sumSq[o] += acc[o]! * acc[o]!;
+        s1 += a;
+        s2 += a * a;
       }
     }
+    sum[o] = s1;
+    sumSq[o] = s2;
   }
   const positions = outH * outW;
   return { mean: Array.from(sum, (v) => v / positions), meanSquare: Array.from(sumSq, (v) => v / positions) };
