@@ -14,7 +14,7 @@
 import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
 import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { initCompute } from '../cloud/compute';
 import { evenSubset, loadFashionMnist } from '../cloud/data';
@@ -27,6 +27,8 @@ import { optimizedGraphSummary } from '../cloud/export/optimized-graph';
 import { quantizeQdq, type QuantTarget } from '../cloud/export/qdq-quantize';
 import { exportToOnnx } from '../cloud/export/tfjs-to-onnx';
 import { loadModel } from '../cloud/zoo/model-io';
+import { buildModel } from '../cloud/zoo/zoo';
+import { randomImages, randomizeBatchNorm } from '../cloud/export/testing/models';
 import type { CalibrationMethod } from '../shared/package/manifest';
 import { markdownTable, writeBenchReport } from './report';
 
@@ -226,6 +228,35 @@ async function main(): Promise<void> {
   await sFp32.release();
   await sInt8.release();
 
+  // Latency does not depend on trained weights: the zoo students with seeded weights, int8
+  // calibrated on random inputs (labelled so; these rows carry no accuracy).
+  const archRows: Row[] = [];
+  for (const arch of ['lenet5-half', 'resnet8', 'mobilenet-tiny']) {
+    const m = buildModel(arch, { inputShape: shape, numClasses: 10, seed: 1 });
+    randomizeBatchNorm(m, 1);
+    const f = exportToOnnx(m, { appendSoftmax: true });
+    const st = await collectActivationStats(f.graph, randomImages(64, shape, 2), [64, ...shape], { histograms: false });
+    const qb = encodeGraph(quantizeQdq(f.graph, { target: 'cpu', ranges: rangesFromStats(st, 'minmax', { exact: [f.inputName] }) }).graph);
+    const sf = await ort.InferenceSession.create(f.bytes, opts);
+    const si = await ort.InferenceSession.create(qb, opts);
+    const x = new ort.Tensor('float32', test.images.slice(0, 64 * per), [64, ...shape]);
+    const t: Record<string, number[]> = { fp32: [], int8: [] };
+    for (const s of [sf, si]) for (let i = 0; i < 3; i++) await s.run({ input: x });
+    for (let r = 0; r < cfg.rounds; r++) for (const [k, s] of [['fp32', sf], ['int8', si]] as const) for (let i = 0; i < Math.max(1, Math.ceil(cfg.iters64 / cfg.rounds)); i++) {
+      const a = performance.now();
+      await s.run({ input: x });
+      t[k]!.push(performance.now() - a);
+    }
+    for (const [k, bytes] of [['fp32', f.bytes], ['int8', qb]] as const) {
+      const sorted = [...t[k]!].sort((a, b) => a - b);
+      archRows.push({ model: `zoo:${arch} (seeded weights, latency only)`, runtime: 'onnxruntime-node', precision: k, calibration: k === 'int8' ? 'minmax (random inputs, latency only)' : null, batch: 64, p50Ms: +percentile(sorted, 50).toFixed(4), p99Ms: +percentile(sorted, 99).toFixed(4), bytes: bytes.length, accuracy: null });
+    }
+    await sf.release();
+    await si.release();
+    m.dispose();
+  }
+  rows.push(...archRows);
+
   const s64f = stat('fp32/64').p50Ms;
   const s64i = stat('int8/64').p50Ms;
   const speedup = s64f / s64i;
@@ -237,10 +268,13 @@ async function main(): Promise<void> {
   const verdict = (ok: boolean) => (ok ? 'met' : 'NOT met');
   const pct = (v: number | null) => (v === null ? '' : `${(v * 100).toFixed(2)}%`);
   const ms = (v: number | null) => (v === null ? '' : v.toFixed(3));
+  const load = loadavg().map((v) => v.toFixed(1)).join(' / ');
   const markdown = [
+    `Load average during the run (1/5/15 min): ${load} on ${(await import('node:os')).cpus().length} cores — this machine is shared, so absolute latencies are noisy; fp32 and int8 are compared in the same interleaved rounds.`,
+    '',
     `Model under test: **${modelLabel}**. Test accuracy on ${test.count} Fashion-MNIST test images. Synthetic calibration: ${syntheticSource}; statistics pass ${calibSeconds.toFixed(1)} s. Real-data control: ${control.count} training images (benchmark only). Latency: one intra-op thread per onnxruntime session, fp32/int8 rounds interleaved; tfjs on its ${compute.backend} backend (single-threaded in Node).`,
     '',
-    markdownTable(rows, [
+    markdownTable(rows.filter((r) => !r.model.startsWith('zoo:')), [
       ['runtime', (r) => r.runtime],
       ['precision', (r) => r.precision],
       ['calibration', (r) => r.calibration ?? ''],
@@ -249,6 +283,16 @@ async function main(): Promise<void> {
       ['p99 ms', (r) => ms(r.p99Ms)],
       ['bytes', (r) => r.bytes ?? ''],
       ['accuracy', (r) => pct(r.accuracy)],
+    ]),
+    '',
+    'Latency by architecture (batch 64, same settings; seeded weights, since latency does not depend on training):',
+    '',
+    markdownTable(archRows, [
+      ['model', (r) => r.model.replace(/^zoo:/, '').replace(' (seeded weights, latency only)', '')],
+      ['precision', (r) => r.precision],
+      ['p50 ms', (r) => ms(r.p50Ms)],
+      ['p99 ms', (r) => ms(r.p99Ms)],
+      ['bytes', (r) => r.bytes ?? ''],
     ]),
     '',
     '| goal | measured | verdict |',
@@ -267,7 +311,7 @@ async function main(): Promise<void> {
     command,
     rows,
     markdown,
-    extra: { modelUnderTest: modelLabel, cpu: cpuFlags(), kernelMsPerRun: { fp32: profFp32, int8: profInt8 }, syntheticSource, quick, fusion: fusion.opCounts, fusionTensorrtArtifact: fusionTrt.opCounts, goals: { speedup64: speedup, sizeRatio, accuracyDropPoints: accDrop, ortOverWasm: { batch1: wasmRatio1, batch64: wasmRatio64 } } },
+    extra: { loadAverage: loadavg(), modelUnderTest: modelLabel, cpu: cpuFlags(), kernelMsPerRun: { fp32: profFp32, int8: profInt8 }, syntheticSource, quick, fusion: fusion.opCounts, fusionTensorrtArtifact: fusionTrt.opCounts, goals: { speedup64: speedup, sizeRatio, accuracyDropPoints: accDrop, ortOverWasm: { batch1: wasmRatio1, batch64: wasmRatio64 } } },
   });
   console.log(markdown);
 }

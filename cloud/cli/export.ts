@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { numberFlag, parseCommandArgs, requireFlag } from '../../shared/cli/args';
 import { createParser, parseJson } from '../../shared/contracts/parse';
@@ -30,7 +30,7 @@ const HELP = `usage: edgekd export --student DIR --out PKG [--quantize int8|none
 Exports a distilled student (a directory written by \`edgekd distill\`: model.json, weights.bin,
 model-card.json and the replay buffer buffer.json + buffer.bin) to ONNX, quantizes it to int8 with
 static QDQ calibrated on the replay buffer's synthetic samples only, and writes a signed package
-directory PKG (model.onnx, manifest.json, manifest.sig).
+directory PKG (model.onnx, manifest.json, manifest.sig), or one .ekpkg file when PKG ends in .ekpkg.
 
   --quantize Q              int8 (default) or none (fp32 package)
   --calibration M           minmax | percentile | entropy (default entropy)
@@ -150,7 +150,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   const targets: QuantTarget[] = targetFlag === 'both' ? ['cpu', 'tensorrt'] : [targetFlag as QuantTarget];
   for (const target of targets) {
-    const dir = target === 'tensorrt' && targets.length > 1 ? `${out}-tensorrt` : out;
+    const dir = target === 'tensorrt' && targets.length > 1 ? out.replace(/(\.ekpkg)?$/, '-tensorrt$1') : out;
     const info = { name: values.name ?? packageName(card), version, labels: card.classNames, normalisation, lineage };
     const driftFile = values['drift-reference'];
     const result = await buildStudentPackage({
@@ -172,7 +172,12 @@ export async function run(argv: string[]): Promise<number> {
             }
           : {}),
     });
-    await writePackageDir(dir, result.pkg);
+    if (dir.endsWith('.ekpkg')) {
+      const { encodePackageFile } = await import('../../shared/package/package-file');
+      const tmp = `${dir}.tmp-${process.pid}`;
+      writeFileSync(tmp, encodePackageFile(result.pkg));
+      renameSync(tmp, dir);
+    } else await writePackageDir(dir, result.pkg);
     const m = result.pkg.manifest;
     log.info({ dir, sha256: sha256Hex(result.pkg.model), bytes: m.model.size, fp32Bytes: result.fp32.bytes.length, fusion: result.optimized.opCounts }, 'package written');
     console.log(

@@ -66,6 +66,21 @@ describe('edgekd keys generate / export / package verify', () => {
     expect(list.keys[0].validUntil).toBeDefined();
   });
 
+  it('writes the single-file form when --out ends in .ekpkg, and both targets with --target both', async () => {
+    const keys = join(dir, 'keys3');
+    await keysGenerate(['--out', keys]);
+    const out = join(dir, 'model.ekpkg');
+    const orig = console.log;
+    console.log = () => {};
+    try {
+      expect(await exportCmd(['--student', join(dir, 'student'), '--out', out, '--target', 'both', '--calibration', 'minmax', '--key', join(keys, 'signing-key.json'), '--skip-eval'])).toBe(0);
+      expect(await verifyCmd([out, '--trusted-keys', join(keys, 'trusted-keys.json')])).toBe(0);
+      expect(await verifyCmd([join(dir, 'model-tensorrt.ekpkg'), '--trusted-keys', join(keys, 'trusted-keys.json')])).toBe(0);
+    } finally {
+      console.log = orig;
+    }
+  });
+
   it('refuses to export int8 without a replay buffer', async () => {
     const keys = join(dir, 'keys2');
     await keysGenerate(['--out', keys]);
