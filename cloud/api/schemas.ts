@@ -36,6 +36,8 @@ export const TeacherUpload = Type.Object(
      * onnx: one `*.onnx` file (imported into a trainable TensorFlow.js model by a job).
      */
     files: Type.Record(Type.String({ pattern: '^[A-Za-z0-9._-]+$' }), Type.String({ contentEncoding: 'base64' })),
+    /** ONNX only: the dataset whose class names and normalisation the teacher uses (fashion-mnist, mnist). */
+    dataset: Type.Optional(Type.String()),
   },
   { additionalProperties: false },
 );

@@ -25,7 +25,7 @@ export const DEFAULT_TEACHER_DIR = join(REPO_ROOT, 'models/teachers/fashion-mnis
 const JOB_KINDS: Record<string, { module: string; requires: string[] }> = {
   distill: { module: here('../jobs/handlers/distill-job.ts'), requires: ['cloud/distill/distill.ts', 'cloud/zoo/model-io.ts', 'cloud/compute/index.ts'] },
   export: { module: here('../jobs/handlers/export-job.ts'), requires: ['cloud/cli/export.ts', 'cloud/export/student-package.ts'] },
-  'teacher-import': { module: here('../jobs/handlers/teacher-import-job.ts'), requires: ['cloud/jobs/handlers/teacher-import-job.ts'] },
+  'teacher-import': { module: here('../jobs/handlers/teacher-import-job.ts'), requires: ['cloud/cli/teacher-import.ts'] },
 };
 
 export function availableJobKinds(root = REPO_ROOT): Record<string, JobKindSpec> {

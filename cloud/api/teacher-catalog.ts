@@ -130,7 +130,7 @@ export async function createTeacherCatalog(opts: { db: SqlDb; dataDir: string; j
       let path = dir;
       if (u.format === 'onnx') {
         path = join(dir, 'tfjs');
-        const job = await opts.jobs.submit(TEACHER_IMPORT_KIND, { onnxPath: join(dir, String(info.onnxFile)), outDir: path, requestedBy: by });
+        const job = await opts.jobs.submit(TEACHER_IMPORT_KIND, { onnxPath: join(dir, String(info.onnxFile)), outDir: path, name: u.name, ...(u.dataset ? { dataset: u.dataset } : {}), requestedBy: by });
         jobId = job.id;
       }
       await db.exec(

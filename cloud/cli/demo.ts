@@ -174,9 +174,17 @@ Inject a shift into the agents' input stream and watch Drift, the automatic retr
 timings (s): ${JSON.stringify(timings)}
 `);
     writeFileSync(join(dir, 'timings.json'), `${JSON.stringify({ timings, runId: runJob.id, packageId: pkg.packageId, rolloutId, at: new Date().toISOString() }, null, 2)}\n`);
+    const auth = { authorization: `Bearer ${admin}` };
     statsTimer = setInterval(() => {
-      const s = f.stats;
-      console.log(`  served ${s.answered}/${s.sent}, top-1 agreement with the label ${s.answered ? ((s.correct / s.answered) * 100).toFixed(1) : '–'}%, errors ${s.errors}, shift: ${s.shift}`);
+      void (async () => {
+        const s = f.stats;
+        const [drift, alarms, retrains] = await Promise.all(['/api/drift/devices', '/api/drift/alarms', '/api/retrain/history'].map(async (url) => {
+          const r = await c.app.inject({ url, headers: auth });
+          return r.statusCode === 200 ? (r.json() as unknown[]).length : null;
+        }));
+        const driftText = drift === null ? 'drift: not available' : `drift reports from ${drift} device(s), ${alarms} alarm(s), ${retrains} retrain(s)`;
+        console.log(`  served ${s.answered}/${s.sent}, top-1 agreement with the label ${s.answered ? ((s.correct / s.answered) * 100).toFixed(1) : '–'}%, errors ${s.errors}, shift: ${s.shift}; ${driftText}`);
+      })();
     }, 15_000);
     await untilStopped(new Promise(() => undefined));
     off();

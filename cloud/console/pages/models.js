@@ -1,7 +1,7 @@
 import { api } from '../api.js';
 import { ago, badge, fmt, h, section, table } from '../ui.js';
 
-const KINDS = [['teacher', 'Teachers'], ['drift-alarm', 'Drift alarms'], ['run', 'Runs'], ['student', 'Students'], ['package', 'Packages (int8)'], ['rollout', 'Rollouts']];
+const KINDS = [['teacher', 'Teachers'], ['drift-alarm', 'Drift alarms'], ['run', 'Runs'], ['student', 'Students'], ['package', 'Packages'], ['rollout', 'Rollouts']];
 
 /** Models: the lineage graph (teacher → run → student → package → rollouts) and the package list. */
 export async function render(main, { health }) {
