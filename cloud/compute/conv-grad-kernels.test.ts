@@ -2,6 +2,8 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../shared/log/logger';
 import { initCompute } from './init-compute';
+import { backendOps } from './backend-ops';
+import { depthwiseFilterGradient } from './conv-grad-kernels';
 
 /**
  * The wasm gradient kernels against (a) the pure-JS cpu backend's own gradient kernels and
@@ -119,5 +121,28 @@ describe('wasm convolution gradient kernels', () => {
         expect(Math.abs(fd - grad[i]!), `${which}[${i}]`).toBeLessThan(2e-3 * Math.max(1, Math.abs(fd)));
       }
     }
+  });
+});
+
+describe('depthwise filter gradient, composed-convolution form', () => {
+  // On wasm the kernel uses a direct heap loop; the composed form (used by backends without
+  // heap access) is checked here against it on the same inputs.
+  it.each(cases.filter((c) => c.depthwise))('matches the heap loop: $name', async (c) => {
+    await initCompute({ backend: 'wasm', logger: createLogger('compute-test', 'silent') });
+    const data = inputs(c, 23);
+    const ops = backendOps(tf.backend(), 'wasm');
+    const x = tf.tensor4d(data.xs, c.x);
+    const dy = tf.tensor(data.rs, data.outShape);
+    const fShape = filterShape(c);
+    const read = (info: tf.TensorInfo) => {
+      const t = tf.engine().makeTensorFromTensorInfo(info);
+      const v = t.dataSync() as Float32Array;
+      t.dispose();
+      return v;
+    };
+    const loop = read(depthwiseFilterGradient(ops, x, dy, fShape, c.stride, 1, c.pad, undefined, true));
+    const composed = read(depthwiseFilterGradient(ops, x, dy, fShape, c.stride, 1, c.pad, undefined, false));
+    expect(maxAbsDiff(composed, loop)).toBeLessThan(2e-5);
+    tf.dispose([x, dy]);
   });
 });

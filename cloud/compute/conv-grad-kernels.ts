@@ -154,6 +154,65 @@ export function depthwiseInputGradient(
   return summed;
 }
 
+/**
+ * The depthwise filter gradient as a direct loop over the wasm heap. Depthwise convolutions carry
+ * few MACs (kh·kw per output element), so a scalar loop (~1 ns per MAC) beats the composed
+ * convolution below, whose single huge-kernel grouped convolution XNNPACK runs slowly. Sums are
+ * accumulated in float64 in a fixed order.
+ */
+function depthwiseFilterGradientLoop(
+  heap: HeapAccess,
+  x: Info,
+  dy: Info,
+  filterShape: Shape4,
+  info: tf.backend_util.Conv2DInfo,
+): Info {
+  const [n, h, w, c] = as4(x.shape);
+  const [kh, kw, , m] = filterShape;
+  const { strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw, outHeight: oh, outWidth: ow } = info;
+  const { top, left } = info.padInfo;
+  const cm = c * m;
+  const acc = new Float64Array(kh * kw * cm);
+  const xs = heap.typedArrayFromHeap(x) as Float32Array;
+  const dys = heap.typedArrayFromHeap(dy) as Float32Array;
+  for (let b = 0; b < n; b++)
+    for (let r = 0; r < oh; r++)
+      for (let q = 0; q < ow; q++) {
+        const dyOff = ((b * oh + r) * ow + q) * cm;
+        for (let i = 0; i < kh; i++) {
+          const ih = r * sh + i * dh - top;
+          if (ih < 0 || ih >= h) continue;
+          for (let j = 0; j < kw; j++) {
+            const iw = q * sw + j * dw - left;
+            if (iw < 0 || iw >= w) continue;
+            const xOff = ((b * h + ih) * w + iw) * c;
+            const fOff = (i * kw + j) * cm;
+            if (m === 1) {
+              for (let k = 0; k < c; k++) acc[fOff + k]! += xs[xOff + k]! * dys[dyOff + k]!;
+            } else {
+              for (let k = 0; k < c; k++) {
+                const xv = xs[xOff + k]!;
+                for (let t = 0; t < m; t++) acc[fOff + k * m + t]! += xv * dys[dyOff + k * m + t]!;
+              }
+            }
+          }
+        }
+      }
+  const out = heap.makeOutput([kh, kw, c, m], 'float32');
+  (heap.typedArrayFromHeap(out) as Float32Array).set(acc);
+  return out;
+}
+
+interface HeapAccess {
+  makeOutput(shape: number[], dtype: tf.DataType): Info;
+  typedArrayFromHeap(info: Info): Float32Array | Int32Array | Uint8Array;
+}
+
+function heapAccess(ops: BackendOps): HeapAccess | null {
+  const b = ops.backend as unknown as Partial<HeapAccess>;
+  return typeof b.typedArrayFromHeap === 'function' && typeof b.makeOutput === 'function' ? (b as HeapAccess) : null;
+}
+
 export function depthwiseFilterGradient(
   ops: BackendOps,
   x: Info,
@@ -163,8 +222,11 @@ export function depthwiseFilterGradient(
   dilations: number | number[] | undefined,
   pad: Pad,
   dimRoundingMode?: Rounding,
+  preferLoop = true,
 ): Info {
   const info = tf.backend_util.computeConv2DInfo(as4(x.shape), filterShape, pair(strides), pair(dilations), pad, dimRoundingMode, true, 'channelsLast');
+  const heap = preferLoop ? heapAccess(ops) : null;
+  if (heap && x.dtype === 'float32' && dy.dtype === 'float32') return depthwiseFilterGradientLoop(heap, x, dy, filterShape, info);
   const [n, h, w, c] = as4(x.shape);
   const [kh, kw, , m] = filterShape;
   const { strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw, outHeight: oh, outWidth: ow } = info;

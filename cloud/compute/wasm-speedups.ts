@@ -14,7 +14,10 @@ import { registerKernels } from './register-kernels';
  *   [outer, inner] view in place avoids the transpose; each output element is accumulated in
  *   the same order every time (deterministic), in float64 (more accurate than float32 sums).
  *
- * Both keep wasm's own kernel for every case they do not handle (other dtypes, other axes).
+ * - Mean over leading axes (BatchNorm's batch statistics in training): the same row sum, scaled.
+ * - Identity: shares the buffer (one more reference) instead of copying it; see below.
+ *
+ * Each keeps wasm's own kernel for every case it does not handle (other dtypes, other axes).
  */
 
 interface WasmBackendLike {
@@ -56,14 +59,19 @@ function fastTile(x: tf.TensorInfo, reps: number[], backend: WasmBackendLike): t
   return out;
 }
 
-/** Sum over axes [0, k) of a float32 tensor, as rows of an [outer, inner] matrix. */
-function sumLeadingAxes(x: tf.TensorInfo, k: number, keepDims: boolean, backend: WasmBackendLike): tf.TensorInfo {
+/**
+ * Sum (or mean, scale = 1/outer) over axes [0, k) of a float32 tensor, as rows of an
+ * [outer, inner] matrix.
+ */
+function sumLeadingAxes(x: tf.TensorInfo, k: number, keepDims: boolean, backend: WasmBackendLike, mean = false): tf.TensorInfo {
   const outer = x.shape.slice(0, k).reduce((a, b) => a * b, 1);
   const innerShape = x.shape.slice(k);
   const inner = innerShape.reduce((a, b) => a * b, 1);
   const acc = new Float64Array(inner);
-  const src = backend.typedArrayFromHeap(x);
+  // One concrete array type keeps the loop monomorphic (a union type here costs several times).
+  const src = backend.typedArrayFromHeap(x) as Float32Array;
   for (let r = 0, off = 0; r < outer; r++, off += inner) for (let c = 0; c < inner; c++) acc[c]! += src[off + c]!;
+  if (mean) for (let c = 0; c < inner; c++) acc[c]! /= outer;
   const out = backend.makeOutput(keepDims ? [...x.shape.slice(0, k).map(() => 1), ...innerShape] : innerShape, 'float32');
   (backend.typedArrayFromHeap(out) as Float32Array).set(acc);
   return out;
@@ -84,9 +92,36 @@ export function wasmSpeedupConfigs(backendName = 'wasm'): tf.KernelConfig[] {
   // backend is activated, so the replacements carry them.
   const tile = original('Tile');
   const sum = original('Sum');
+  const mean = original('Mean');
   const tileFallback = tile.kernelFunc;
   const sumFallback = sum.kernelFunc;
+  const meanFallback = mean.kernelFunc;
   return [
+    {
+      // wasm's Identity copies the buffer; the engine clones every tensor it saves for the
+      // backward pass, so a training step made hundreds of activation-sized copies. Tensors are
+      // immutable (every wasm kernel writes a fresh output), so sharing the buffer with one more
+      // reference is safe, exactly what wasm's own Reshape does.
+      kernelName: 'Identity',
+      backendName,
+      kernelFunc: (args) => {
+        const x = args.inputs.x!;
+        (args.backend as unknown as { incRef(dataId: object): void }).incRef(x.dataId);
+        return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
+      },
+    },
+    {
+      kernelName: 'Mean',
+      backendName,
+      ...(mean.setupFunc ? { setupFunc: mean.setupFunc } : {}),
+      kernelFunc: (args) => {
+        const x = args.inputs.x!;
+        const { axis, keepDims } = args.attrs as { axis: number | number[]; keepDims: boolean };
+        const k = leadingAxesCount(axis, x.shape.length);
+        if (x.dtype !== 'float32' || k === 0 || k === x.shape.length) return meanFallback(args);
+        return sumLeadingAxes(x, k, keepDims, args.backend as unknown as WasmBackendLike, true);
+      },
+    },
     {
       kernelName: 'Tile',
       backendName,
@@ -115,7 +150,7 @@ export function wasmSpeedupConfigs(backendName = 'wasm'): tf.KernelConfig[] {
   ];
 }
 
-/** Registers the faster Tile and Sum on `backendName` (idempotent). */
+/** Registers the faster Identity, Tile, Sum and Mean on `backendName` (idempotent). */
 export function registerWasmSpeedups(backendName = 'wasm'): string[] {
   return registerKernels(wasmSpeedupConfigs(backendName));
 }
