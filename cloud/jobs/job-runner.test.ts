@@ -63,7 +63,7 @@ describe('job runner', () => {
   it('keeps the event loop free while a child burns CPU', async () => {
     const { runner } = setup();
     await runner.start();
-    const job = await runner.submit('spin', { steps: 30, stepMs: 50 });
+    const job = await runner.submit('spin', { steps: 30, stepMs: 150 });
     await until('first step', async () => (await runner.events(job.id)).length > 0);
     // Timer lag measured while the child is busy: a blocked loop would lag by ~the step time.
     const lags: number[] = [];
@@ -73,7 +73,9 @@ describe('job runner', () => {
       lags.push(performance.now() - t - 10);
     }
     expect((await runner.get(job.id)).state).toBe('running');
-    expect(Math.max(...lags)).toBeLessThan(40);
+    // In-process, each 150 ms step would delay the timers by up to 150 ms.
+    lags.sort((a, b) => a - b);
+    expect(lags[Math.floor(lags.length / 2)]).toBeLessThan(40);
     await runner.cancel(job.id);
   });
 
@@ -107,6 +109,16 @@ describe('job runner', () => {
     const resumed = (await runner.events(job.id)).find((e) => e.seq === stepsBefore + 1)!;
     // The first step after resume continues the count instead of starting again at 1.
     expect(resumed.data.step).toBe(stepsBefore + 1);
+  });
+
+  it('appends notes after a job ended, continuing its sequence', async () => {
+    const { runner } = setup();
+    await runner.start();
+    const job = await runner.submit('spin', { steps: 2, stepMs: 5 });
+    await settled(runner, job.id);
+    await runner.note(job.id, { type: 'phase', phase: 'export', message: 'queued' });
+    const events = await runner.events(job.id);
+    expect(events.map((e) => [e.seq, e.type])).toEqual([[1, 'step'], [2, 'step'], [3, 'phase']]);
   });
 
   it('records a handler failure with its typed error', async () => {
