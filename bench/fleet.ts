@@ -227,6 +227,7 @@ async function clearRetained(url: string, prefix: string, agents: number): Promi
 const round = (x: number): number => Math.round(x * 1000) / 1000;
 
 async function main(): Promise<void> {
+  const tRun = performance.now();
   const sizes = values.agents ? values.agents.split(',').map(Number) : values.quick ? [100, 1000] : [100, 1000, 5000];
   const brokers = values.brokers!.split(',') as Array<'embedded' | 'mosquitto'>;
   const mosquittoUp = await tcpReachable(new URL(MOSQUITTO_URL).hostname, Number(new URL(MOSQUITTO_URL).port || 1883));
@@ -274,6 +275,9 @@ async function main(): Promise<void> {
     goal
       ? `Goal (1,000 agents, all committed in ≤ 20 s, zero failed): ${goal.allCommittedSeconds !== null && goal.allCommittedSeconds <= 20 && goal.failed === 0 ? 'met' : 'NOT met'} (${goal.allCommittedSeconds ?? 'not all committed'} s, ${goal.failed} failed, embedded broker).`
       : 'Goal row (1,000 agents, embedded) not measured in this run.',
+    rows.length
+      ? `The cloud process used at most ${Math.max(...rows.map((r) => r.cloudCpuPercentOfOneCore))}% of one core in any row; the 1-minute load average on this shared 2-core machine was ${Math.min(...rows.map((r) => r.loadAverage1m))}–${Math.max(...rows.map((r) => r.loadAverage1m))} during the rows. The whole run took ${Math.round((performance.now() - tRun) / 1000)} s.`
+      : '',
     ...(skipped.length ? ['', `Skipped: ${skipped.join('; ')}.`] : []),
   ].join('\n');
   if (!values['no-report']) writeBenchReport({ name: 'fleet', command, rows, markdown });
