@@ -40,6 +40,8 @@ interface Row {
   batch: number | null;
   p50Ms: number | null;
   p99Ms: number | null;
+  /** Fastest run: the least disturbed by other processes on a shared machine. */
+  minMs: number | null;
   bytes: number | null;
   accuracy: number | null;
 }
@@ -203,7 +205,7 @@ async function main(): Promise<void> {
   }
   const stat = (key: string) => {
     const s = [...lat[key]!].sort((a, b) => a - b);
-    return { p50Ms: +percentile(s, 50).toFixed(4), p99Ms: +percentile(s, 99).toFixed(4) };
+    return { p50Ms: +percentile(s, 50).toFixed(4), p99Ms: +percentile(s, 99).toFixed(4), minMs: +s[0]!.toFixed(4) };
   };
   const wasmAcc = tf.tidy(() => {
     let correct = 0;
@@ -223,7 +225,7 @@ async function main(): Promise<void> {
   for (const [k, v] of Object.entries(int8)) {
     const [source, method, target] = k.split('/');
     if (k === 'synthetic/entropy/cpu') continue;
-    rows.push({ model: name, runtime: target === 'tensorrt' ? 'onnxruntime-node (TensorRT artifact on CPU)' : 'onnxruntime-node', precision: 'int8', calibration: `${method} (${source})`, batch: null, p50Ms: null, p99Ms: null, bytes: v.bytes.length, accuracy: v.acc });
+    rows.push({ model: name, runtime: target === 'tensorrt' ? 'onnxruntime-node (TensorRT artifact on CPU)' : 'onnxruntime-node', precision: 'int8', calibration: `${method} (${source})`, batch: null, p50Ms: null, p99Ms: null, minMs: null, bytes: v.bytes.length, accuracy: v.acc });
   }
   await sFp32.release();
   await sInt8.release();
@@ -242,14 +244,14 @@ async function main(): Promise<void> {
     const x = new ort.Tensor('float32', test.images.slice(0, 64 * per), [64, ...shape]);
     const t: Record<string, number[]> = { fp32: [], int8: [] };
     for (const s of [sf, si]) for (let i = 0; i < 3; i++) await s.run({ input: x });
-    for (let r = 0; r < cfg.rounds; r++) for (const [k, s] of [['fp32', sf], ['int8', si]] as const) for (let i = 0; i < Math.max(1, Math.ceil(cfg.iters64 / cfg.rounds)); i++) {
+    for (let r = 0; r < cfg.rounds; r++) for (const [k, s] of [['fp32', sf], ['int8', si]] as const) for (let i = 0; i < Math.max(2, Math.ceil((2 * cfg.iters64) / cfg.rounds)); i++) {
       const a = performance.now();
       await s.run({ input: x });
       t[k]!.push(performance.now() - a);
     }
     for (const [k, bytes] of [['fp32', f.bytes], ['int8', qb]] as const) {
       const sorted = [...t[k]!].sort((a, b) => a - b);
-      archRows.push({ model: `zoo:${arch} (seeded weights, latency only)`, runtime: 'onnxruntime-node', precision: k, calibration: k === 'int8' ? 'minmax (random inputs, latency only)' : null, batch: 64, p50Ms: +percentile(sorted, 50).toFixed(4), p99Ms: +percentile(sorted, 99).toFixed(4), bytes: bytes.length, accuracy: null });
+      archRows.push({ model: `zoo:${arch} (seeded weights, latency only)`, runtime: 'onnxruntime-node', precision: k, calibration: k === 'int8' ? 'minmax (random inputs, latency only)' : null, batch: 64, p50Ms: +percentile(sorted, 50).toFixed(4), p99Ms: +percentile(sorted, 99).toFixed(4), minMs: +sorted[0]!.toFixed(4), bytes: bytes.length, accuracy: null });
     }
     await sf.release();
     await si.release();
@@ -265,6 +267,8 @@ async function main(): Promise<void> {
   const bestSynthetic = methods.map((m) => ({ m, acc: int8[`synthetic/${m}/cpu`]!.acc })).sort((a, b) => b.acc - a.acc)[0]!;
   const wasmRatio1 = stat('wasm/1').p50Ms / stat('fp32/1').p50Ms;
   const wasmRatio64 = stat('wasm/64').p50Ms / s64f;
+  const minSpeedup = stat('fp32/64').minMs / stat('int8/64').minMs;
+  const minWasm64 = stat('wasm/64').minMs / stat('fp32/64').minMs;
   const verdict = (ok: boolean) => (ok ? 'met' : 'NOT met');
   const pct = (v: number | null) => (v === null ? '' : `${(v * 100).toFixed(2)}%`);
   const ms = (v: number | null) => (v === null ? '' : v.toFixed(3));
@@ -281,6 +285,7 @@ async function main(): Promise<void> {
       ['batch', (r) => r.batch ?? ''],
       ['p50 ms', (r) => ms(r.p50Ms)],
       ['p99 ms', (r) => ms(r.p99Ms)],
+      ['min ms', (r) => ms(r.minMs)],
       ['bytes', (r) => r.bytes ?? ''],
       ['accuracy', (r) => pct(r.accuracy)],
     ]),
@@ -292,26 +297,29 @@ async function main(): Promise<void> {
       ['precision', (r) => r.precision],
       ['p50 ms', (r) => ms(r.p50Ms)],
       ['p99 ms', (r) => ms(r.p99Ms)],
+      ['min ms', (r) => ms(r.minMs)],
       ['bytes', (r) => r.bytes ?? ''],
     ]),
     '',
     '| goal | measured | verdict |',
     '| --- | --- | --- |',
-    `| int8 ≥ 1.8× faster than fp32 at batch 64 | ${speedup.toFixed(2)}× (p50 ${s64f.toFixed(2)} → ${s64i.toFixed(2)} ms) | ${verdict(speedup >= 1.8)} |`,
+    `| int8 ≥ 1.8× faster than fp32 at batch 64 | ${speedup.toFixed(2)}× (p50 ${s64f.toFixed(2)} → ${s64i.toFixed(2)} ms; fastest runs ${minSpeedup.toFixed(2)}×) | ${verdict(speedup >= 1.8)} |`,
     `| int8 file ≤ 0.3× fp32 | ${sizeRatio.toFixed(3)}× (${fp32.bytes.length} → ${shipped.bytes.length} bytes) | ${verdict(sizeRatio <= 0.3)} |`,
     `| int8 within 0.5 pt of fp32 (synthetic entropy calibration) | ${accDrop.toFixed(2)} pt (fp32 ${pct(fp32Acc)}, int8 ${pct(shipped.acc)}; best synthetic method ${bestSynthetic.m} ${pct(bestSynthetic.acc)}) | ${verdict(accDrop <= 0.5)} |`,
-    `| onnxruntime fp32 ≥ 3× faster than tfjs ${compute.backend} | batch 1: ${wasmRatio1.toFixed(1)}×, batch 64: ${wasmRatio64.toFixed(1)}× | ${verdict(wasmRatio64 >= 3 && wasmRatio1 >= 3)} |`,
+    `| onnxruntime fp32 ≥ 3× faster than tfjs ${compute.backend} | p50 batch 1: ${wasmRatio1.toFixed(1)}×, batch 64: ${wasmRatio64.toFixed(1)}× (fastest runs at batch 64: ${minWasm64.toFixed(1)}×) | ${verdict(wasmRatio64 >= 3 && wasmRatio1 >= 3)} |`,
     '',
     `CPU: ${cpuFlags()}. Kernel time per batch-64 run from onnxruntime's profiler (ms, one thread) — fp32: ${Object.entries(profFp32).map(([k, v]) => `${k} ${v}`).join(', ')}; int8: ${Object.entries(profInt8).map(([k, v]) => `${k} ${v}`).join(', ')}.`,
     '',
-    `onnxruntime CPU provider, optimized graph of the shipped int8 model: ${Object.entries(fusion.opCounts).map(([k, v]) => `${k} ×${v}`).join(', ')} — ${fusion.quantizedConvs} QLinearConv, ${fusion.floatConvs} float Conv. TensorRT artifact on the CPU provider (not its target; shown for completeness): ${fusionTrt.quantizedConvs} QLinearConv, ${fusionTrt.floatConvs} float Conv.`,
+    `onnxruntime CPU provider, optimized graph of the shipped int8 model: ${Object.entries(fusion.opCounts).map(([k, v]) => `${k} ×${v}`).join(', ')} — ${fusion.quantizedConvs} QLinearConv, ${fusion.floatConvs} float Conv. TensorRT artifact on the CPU provider (not its target; shown for completeness): ${fusionTrt.quantizedConvs} QLinearConv, ${fusionTrt.floatConvs} float Conv; its accuracy on this CPU is not what TensorRT would give (8-bit weights meet the int16 saturation of non-VNNI x86 kernels, which the CPU artifact avoids with 7-bit weights); no TensorRT was available to measure it.`,
+    '',
+    `Why int8 is not faster here: the fusion is complete (every Conv is a QLinearConv, kernel times above), but this CPU has AVX2 without VNNI, where onnxruntime's u8×s8 kernels multiply through int16 (VPMADDUBSW) and, at these small channel counts (6–120), take longer than the fp32 NCHWc convolution. The research probe on an AVX512-VNNI machine measured the same kind of QDQ model 1.5–1.9× faster than fp32 at batch 32; that was not re-measured here. The int8 artifact still cuts the file to 0.29× for delivery.`,
   ].join('\n');
   writeBenchReport({
     name: 'export',
     command,
     rows,
     markdown,
-    extra: { loadAverage: loadavg(), modelUnderTest: modelLabel, cpu: cpuFlags(), kernelMsPerRun: { fp32: profFp32, int8: profInt8 }, syntheticSource, quick, fusion: fusion.opCounts, fusionTensorrtArtifact: fusionTrt.opCounts, goals: { speedup64: speedup, sizeRatio, accuracyDropPoints: accDrop, ortOverWasm: { batch1: wasmRatio1, batch64: wasmRatio64 } } },
+    extra: { loadAverage: loadavg(), minSpeedup64: minSpeedup, minOrtOverWasm64: minWasm64, modelUnderTest: modelLabel, cpu: cpuFlags(), kernelMsPerRun: { fp32: profFp32, int8: profInt8 }, syntheticSource, quick, fusion: fusion.opCounts, fusionTensorrtArtifact: fusionTrt.opCounts, goals: { speedup64: speedup, sizeRatio, accuracyDropPoints: accDrop, ortOverWasm: { batch1: wasmRatio1, batch64: wasmRatio64 } } },
   });
   console.log(markdown);
 }
