@@ -99,6 +99,8 @@ export const AgentConfig = Type.Object(
     outboxResendIntervalMs: Ms(10_000, 100),
     /** Default warm-up runs when the offer does not say. */
     warmupRuns: Type.Integer({ minimum: 0, default: 3 }),
+    /** Period of label-free drift reports (edge/drift monitor attached by `edgekd agent`); 0 turns it off. */
+    driftReportEveryMs: Type.Integer({ minimum: 0, default: 300_000 }),
     /** Restarts during one bake after which the agent rolls back instead of resuming the bake. */
     bakeCrashLimit: Type.Integer({ minimum: 1, default: 2 }),
   },

@@ -2,6 +2,7 @@ import { parseCommandArgs, requireFlag } from '../../shared/cli/args';
 import { createLogger } from '../../shared/log/logger';
 import { loadAgentConfig } from '../agent/config';
 import { createAgent } from '../agent/create-agent';
+import { attachDriftMonitor } from '../drift/attach-drift-monitor';
 
 const HELP = `usage: edgekd agent --config FILE
 
@@ -20,6 +21,7 @@ export async function run(argv: string[]): Promise<number> {
   const log = createLogger('edge-agent');
   const agent = createAgent({ config, logger: log });
   await agent.start();
+  const drift = config.driftReportEveryMs > 0 ? attachDriftMonitor(agent, { reportEveryMs: config.driftReportEveryMs, tickEveryMs: Math.min(10_000, config.driftReportEveryMs), logger: log }) : null;
   // Readiness line for supervisors and tests: one JSON object on stdout.
   const addr = agent.httpAddress();
   console.log(JSON.stringify({ ready: true, deviceId: agent.deviceId, bootId: agent.bootId, httpPort: addr?.port ?? null }));
@@ -28,6 +30,7 @@ export async function run(argv: string[]): Promise<number> {
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
+  drift?.detach(); // publishes the last partial period into the outbox
   await agent.stop();
   return 0;
 }

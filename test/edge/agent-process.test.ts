@@ -43,7 +43,7 @@ describe('edge agent as a process (bin/edgekd.mjs agent): kill -9 and restart', 
   beforeAll(async () => {
     broker = await startTestBroker();
     cloud = await startFakeCloud(broker.url, [v1, v2]);
-    fixture = agentConfigFixture({ brokerUrl: broker.url, deviceId: dev, trustedKeys: signer.trustedKeys, extra: { download: { chunkTimeoutMs: 300, windowChunks: 2, fsyncEveryChunks: 1 } } });
+    fixture = agentConfigFixture({ brokerUrl: broker.url, deviceId: dev, trustedKeys: signer.trustedKeys, extra: { download: { chunkTimeoutMs: 300, windowChunks: 2, fsyncEveryChunks: 1 }, driftReportEveryMs: 1000 } });
   });
   afterAll(async () => {
     for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
@@ -92,6 +92,9 @@ describe('edge agent as a process (bin/edgekd.mjs agent): kill -9 and restart', 
     const body = await res.json();
     expect(body.result.model.version).toBe(1);
     expect(body.result.topK[0]).toHaveLength(3);
+    // The drift monitor attached by `edgekd agent` reports through the outbox.
+    const drift = await cloud.waitFor(() => cloud.drifts.find((d) => d.deviceId === dev && d.window.inferences > 0), 20_000);
+    expect(drift.model.version).toBe(1);
     second.child.kill('SIGTERM');
     await exited(second.child);
   }, 90_000);
