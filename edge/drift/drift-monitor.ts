@@ -25,6 +25,8 @@ export interface DriftMonitorOptions {
   /**
    * Field baseline: take the first N inferences after a model is committed as the reference
    * (half builds the reference, half fits the score bands). 0 keeps the manifest's reference.
+   * Default 4,000 (what `npm run bench:drift` calibrated with) unless the manifest's reference
+   * already carries score bands.
    */
   baselineSamples?: number;
   /** Opt-in upload of a capped sample of hard examples (off by default). */
@@ -68,7 +70,8 @@ export function createDriftMonitor(o: DriftMonitorOptions): DriftMonitor {
   const log = o.logger ?? createLogger('drift');
   const config: DriftDetectorConfig = { ...DEFAULT_DRIFT_CONFIG, ...o.config };
   const reportEvery = o.reportEveryMs ?? DEFAULT_REPORT_EVERY_MS;
-  const baselineTarget = o.baselineSamples ?? 0;
+  const baselineOption = o.baselineSamples;
+  let baselineTarget = 0;
   const random = o.random ?? createRandom(o.clock() >>> 0);
   const hard = new HardExampleSampler(o.hardExamples ?? { enabled: false, maxMargin: 0.1, budgetBytesPerDay: 0 }, o.clock);
 
@@ -91,6 +94,7 @@ export function createDriftMonitor(o: DriftMonitorOptions): DriftMonitor {
     const k = m.labels.length || m.driftReference?.numClasses || 2;
     const reference: DriftReference = m.driftReference ?? { version: 1, source: 'synthetic', numClasses: k, classPrior: new Array(k).fill(1 / k), sampleCount: 0 };
     geometry = geometryOf(m);
+    baselineTarget = baselineOption ?? (reference.scoreBands && reference.scoreBands.length > 0 ? 0 : 4000);
     probes = (reference.featureStatistics ?? []).map((f) => ({
       ...(f.probe ? { probe: f.probe as ConvProbe } : {}),
       ...(f.meanOutput ? { meanOutput: f.meanOutput } : {}),
