@@ -71,6 +71,9 @@ describe('edge agent as a process (bin/edgekd.mjs agent): kill -9 and restart', 
     await cloud.waitFor(() => existsSync(partPath) && readFileSync(partPath).length >= 3 * 16 * 1024, 10_000);
     first.child.kill('SIGKILL');
     await exited(first.child);
+    // The broker published the will of the killed connection: offline/lost with that session's pair.
+    const will = await cloud.waitFor(() => cloud.presences.find((p) => p.deviceId === dev && p.state === 'offline'));
+    expect(will).toMatchObject({ reason: 'lost', bootSeq: 1, sessionSeq: 1 });
     const partialChunks = Math.floor(readFileSync(partPath).length / (16 * 1024));
     expect(partialChunks).toBeGreaterThanOrEqual(3);
     expect(partialChunks).toBeLessThan(total);
