@@ -270,7 +270,9 @@ export async function trainTeacher(cfg: TeacherTrainConfig, deps: TeacherTrainDe
       durationSec: Math.round((elapsedBefore + (now() - runStart) / 1000) * 10) / 10,
     },
     createdAt: new Date().toISOString(),
-    ...(resumes.length > 0 ? { notes: `interrupted and continued with --resume after epoch ${resumes.join(', ')} (see ${TRAINING_LOG})` } : {}),
+    ...(resumes.length > 0
+      ? { notes: `interrupted and continued with --resume after epoch ${resumes.join(', ')}; last invocation: ${cfg.command} (each epoch is in ${TRAINING_LOG})` }
+      : {}),
   };
   await saveModel(model, cfg.outDir, card);
   writeLog({ event: 'done', at: new Date().toISOString(), testAccuracy: final.accuracy, testSamples: final.samples, durationSec: card.training.durationSec });
