@@ -92,7 +92,8 @@ export async function run(raw: unknown, ctx: JobContext): Promise<unknown> {
     student,
     method: p.method,
     seed,
-    input: { range, flipInvariant: false },
+    // Flip invariance comes from the dataset the teacher was trained on (as `edgekd distill` does).
+    input: { range, flipInvariant: data.isBuiltinDataset(card.dataset.name) ? data.getDatasetInfo(card.dataset.name).flipInvariant : false },
     config: config as never,
     evaluator,
     checkpointDir,
