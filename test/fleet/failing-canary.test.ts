@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildSignedPackage } from '../../shared/package/build-package';
-import { fleetWorld, inferBody, until, type FleetWorld } from './helpers/fleet-world';
+import { fleetWorld, inferBody, until, type FleetWorld, AGENT_START_MS, E2E_TIMEOUT_MS } from './helpers/fleet-world';
 
 /**
  * v1 runs on three agents; v2 is validly signed but its model cannot be loaded by onnxruntime.
@@ -14,7 +14,7 @@ describe('a failing canary', () => {
   it('rolls the rollout back automatically and leaves the fleet on the previous model', async () => {
     w = await fleetWorld({ agents: 3 });
     const v1 = await w.register(w.makePackage(1, 20_000));
-    await until(async () => (await w.cloud.listDevices()).filter((x) => x.presence === 'online').length === 3, 30_000, 'agents online');
+    await until(async () => (await w.cloud.listDevices()).filter((x) => x.presence === 'online').length === 3, AGENT_START_MS, 'agents online');
     const first = await w.cloud.createRollout({ packageId: v1, target: { groups: ['lab'] }, bakeMs: 0, waves: { canaryDevices: 0, firstWaveDevices: 3 } });
     expect((await w.waitStatus(first.id, ['completed', 'rolled_back', 'failed'], 60_000)).status).toBe('completed');
 
@@ -34,5 +34,5 @@ describe('a failing canary', () => {
       const res = await a.infer(inferBody(w.features));
       expect((res.json.result as { model: { version: number } }).model.version).toBe(1);
     }
-  });
+  }, E2E_TIMEOUT_MS);
 });

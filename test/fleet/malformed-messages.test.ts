@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import mqtt from 'mqtt';
 import { topicFor } from '../../shared/protocol/codec';
-import { fleetWorld, until, type FleetWorld } from './helpers/fleet-world';
+import { fleetWorld, until, type FleetWorld, AGENT_START_MS, E2E_TIMEOUT_MS } from './helpers/fleet-world';
 
 /**
  * Garbage and oversized payloads on every topic of an agent and of the cloud: both sides log a
@@ -15,7 +15,7 @@ describe('malformed and oversized messages', () => {
     w = await fleetWorld({ agents: 1, auth: false });
     const [agent] = w.agents;
     const id = agent!.deviceId;
-    await until(async () => (await w.cloud.getDevice(id))?.presence === 'online', 30_000, 'agent online');
+    await until(async () => (await w.cloud.getDevice(id))?.presence === 'online', AGENT_START_MS, 'agent online');
     const c = await mqtt.connectAsync(w.brokerUrl, { protocolVersion: 4 });
     const huge = Buffer.alloc(3 * 1024 * 1024, 0x61);
     for (const kind of ['offer', 'command', 'ack', 'chunkResponse', 'inferRequest'] as const) {
@@ -40,5 +40,5 @@ describe('malformed and oversized messages', () => {
     const r = await w.cloud.createRollout({ packageId: pkg, target: { devices: [id] }, bakeMs: 0 });
     expect((await w.waitStatus(r.id, ['completed', 'rolled_back', 'failed'], 60_000)).status).toBe('completed');
     expect(agent!.alive()).toBe(true);
-  });
+  }, E2E_TIMEOUT_MS);
 });

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { fleetWorld, until, type FleetWorld } from './helpers/fleet-world';
+import { fleetWorld, until, type FleetWorld, AGENT_START_MS, E2E_TIMEOUT_MS } from './helpers/fleet-world';
 
 /**
  * The agent does not trust the cloud: a model whose stored bytes were altered after signing, a
@@ -21,7 +21,7 @@ describe('packages the agent must refuse', () => {
 
   it('rejects a tampered model, a bad signature and a downgrade, each with its own code', async () => {
     w = await fleetWorld({ agents: 1 });
-    await until(async () => (await w.cloud.listDevices()).every((d) => d.presence === 'online'), 30_000, 'agent online');
+    await until(async () => (await w.cloud.listDevices()).every((d) => d.presence === 'online'), AGENT_START_MS, 'agent online');
     const v2 = await w.register(w.makePackage(2, 20_000));
     expect((await rolloutTo(v2)).state).toBe('committed');
 
@@ -45,5 +45,5 @@ describe('packages the agent must refuse', () => {
     // Downgrade: a valid v1 while v2 serves.
     const v1 = await w.register(w.makePackage(1, 20_000));
     expect(await rolloutTo(v1)).toEqual({ state: 'rejected', errorCode: 'EDGEKD_DOWNGRADE_REJECTED' });
-  });
+  }, E2E_TIMEOUT_MS);
 });

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { describeWithMosquitto } from '../helpers/services';
-import { fleetWorld, inferBody, until, type FleetWorld } from './helpers/fleet-world';
+import { fleetWorld, inferBody, until, type FleetWorld, AGENT_START_MS, E2E_TIMEOUT_MS } from './helpers/fleet-world';
 
 /**
  * A staged rollout (canary, then a wave of two) to three real agent processes that run the model
@@ -17,7 +17,7 @@ function suite(broker: 'embedded' | 'mosquitto' | 'mosquitto-deploy', d: typeof 
     it('commits on every agent, canary first, and the agents serve the new model', async () => {
       w = await fleetWorld({ agents: 3, broker });
       const v1 = await w.register(w.makePackage(1));
-      await until(async () => (await w.cloud.listDevices()).filter((x) => x.presence === 'online').length === 3, 30_000, 'three agents online');
+      await until(async () => (await w.cloud.listDevices()).filter((x) => x.presence === 'online').length === 3, AGENT_START_MS, 'three agents online');
       const r = await w.cloud.createRollout({ packageId: v1, target: { groups: ['lab'] }, bakeMs: 200, activation: { warmupRuns: 2, bakeMs: 200 } });
       expect(r.waves.map((x) => x.devices)).toEqual([1, 2]);
       const done = await w.waitStatus(r.id, ['completed', 'rolled_back', 'failed'], 60_000);
@@ -36,7 +36,7 @@ function suite(broker: 'embedded' | 'mosquitto' | 'mosquitto-deploy', d: typeof 
         expect(result.executionProvider).toBe('cpu');
         expect(result.topK[0]!.length).toBe(2);
       }
-    });
+    }, E2E_TIMEOUT_MS);
   });
 }
 

@@ -31,6 +31,13 @@ async function clearRetained(url: string, deviceIds: string[]): Promise<void> {
   await c.endAsync();
 }
 
+/**
+ * Agent processes start through tsx and load onnxruntime: seconds on an idle machine, tens of
+ * seconds when the shared 2 cores are busy. These bound the waits, not the expected durations.
+ */
+export const AGENT_START_MS = 90_000;
+export const E2E_TIMEOUT_MS = 240_000;
+
 export const quietLogger = createLogger('fleet-e2e', process.env.EDGEKD_LOG_LEVEL ?? 'silent');
 
 export async function until(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
