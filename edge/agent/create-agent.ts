@@ -72,9 +72,8 @@ export interface Agent {
  * without starting anything until `start()` (so tests can build agents freely).
  */
 export function createAgent(deps: AgentDeps): Agent {
-  const config: ResolvedAgentConfig = 'inference' in deps.config && 'download' in deps.config && 'stepTimeouts' in deps.config && 'http' in deps.config
-    ? (deps.config as ResolvedAgentConfig)
-    : resolveAgentConfig(deps.config);
+  // Always validated: resolving an already resolved configuration is a no-op.
+  const config: ResolvedAgentConfig = resolveAgentConfig(deps.config);
   const log = (deps.logger ?? createLogger('edge-agent')).child({ deviceId: config.deviceId });
   const nowMs = deps.nowMs ?? Date.now;
   const newId = deps.newId ?? randomUUID;

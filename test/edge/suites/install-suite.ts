@@ -138,8 +138,11 @@ d(`edge agent installs packages offered over MQTT (${label}, real onnxruntime)`,
   it('runs v2 in shadow beside v1 on live inputs, reports agreement, then commits v2', async () => {
     await cloud.offer(dev, makeOffer(v2.pkg, { deploymentId: 'dep-v2', activation: { shadow: { inferences: 5, maxWaitMs: 10_000 }, bakeMs: 300 } }));
     await cloud.waitFor(() => cloud.statesOf(dev, 'dep-v2').includes('shadow'));
-    for (let i = 0; i < 8; i++) {
+    // Live traffic until the shadow step has seen enough of it (it starts right after the report).
+    for (let i = 0; !cloud.statesOf(dev, 'dep-v2').includes('activating'); i++) {
       await agent.infer({ dtype: 'float32', shape: [1, 784], data: Array.from({ length: 784 }, (_, j) => ((i * 7 + j) % 10) / 10) });
+      await new Promise((r) => setTimeout(r, 10));
+      if (i > 5000) throw new Error('shadow evaluation never ended');
     }
     await cloud.waitFor(() => cloud.statesOf(dev, 'dep-v2').includes('committed'));
     const act = cloud.statuses.find((s) => s.deploymentId === 'dep-v2' && s.state === 'activating')!;
