@@ -137,7 +137,7 @@ export async function startFakeCloud(url: string, packages: ModelPackage[]): Pro
     setAcking: (on) => void (acking = on),
     setChunkTamper: (fn) => void (tamper = fn),
     setServing: (on) => void (serving = on),
-    async waitFor(pred, timeoutMs = 20_000) {
+    async waitFor(pred, timeoutMs = 30_000) {
       const t0 = Date.now();
       for (;;) {
         const v = pred();
