@@ -43,6 +43,8 @@ export async function startDemoAgent(o: { dir: string; deviceId: string; brokerU
     mqtt: { url: o.brokerUrl, username: o.username, password: o.password, protocolVersion: 4 },
     http: { enabled: true, host: '127.0.0.1', port },
     heartbeatIntervalMs: 2_000,
+    // Drift statistics every 10 s (default 5 min) so the demo's alarm shows up while one watches.
+    driftReportEveryMs: 10_000,
     outboxResendIntervalMs: 2_000,
   }, null, 2));
   const logFile = join(dir, 'agent.log');
