@@ -19,7 +19,7 @@
  *   `maxDelay`; the median is reported (misses count as infinite) with the detection rate.
  */
 import { existsSync, readdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { writeBenchReport, markdownTable } from './report';
 import { parseCommandArgs, numberFlag } from '../shared/cli/args';
@@ -306,7 +306,7 @@ async function main(): Promise<number> {
     '',
     `Deployed model accuracy under each shift: ${Object.entries(shiftAccuracy).map(([k, v]) => `${k} ${(v * 100).toFixed(1)}%`).join(', ')}.`,
     '',
-    `Loop (shifted stream contrast/3): ${loop.status === 'completed' ? `student before ${pct(loop.studentBefore)}, after ${pct(loop.studentAfter)}, teacher ${pct(loop.teacher)}` : `not completed: ${loop.reason}`}`,
+    `Loop (shifted stream ${loop.shift}): student before ${pct(loop.studentBefore)}, after ${loop.status === 'completed' ? pct(loop.studentAfter) : 'not measured'}, teacher ${pct(loop.teacher)}${loop.status === 'completed' ? '' : ` — the automatic retrain was NOT run: ${loop.reason}`}.`,
     '',
     `Goals: ${goals.join('; ')}.`,
   ].join('\n');
@@ -359,13 +359,13 @@ async function resolveTeacher(flag: string | undefined, log: (m: string) => void
   const dir = resolve(flag ?? 'models/teachers/fashion-mnist-lenet5-bn');
   if (existsSync(join(dir, 'model-card.json'))) {
     const t = await loadTeacher(dir);
-    return { model: t.model, description: `teacher ${dir}`, complete: true };
+    return { model: t.model, description: `teacher ${relative(process.cwd(), dir) || dir}`, complete: true };
   }
   const { loadModel } = await import('../cloud/zoo');
   for (const d of [dir, join(dir, 'checkpoint')]) {
     if (existsSync(join(d, 'model.json')) && existsSync(join(d, 'weights.bin'))) {
       log(`teacher: no finished teacher in ${dir}; using its training checkpoint ${d}`);
-      return { model: await loadModel(d), description: `teacher training checkpoint ${d}`, complete: false };
+      return { model: await loadModel(d), description: `teacher training checkpoint ${relative(process.cwd(), d) || d}`, complete: false };
     }
   }
   return null;
