@@ -84,7 +84,8 @@ export interface FleetStats {
   bytesOut: number;
   chunksServed: number;
   chunkBytesServed: number;
-  httpBytesServed: number;
+  /** HTTP download requests accepted (token valid, deployment active). */
+  httpDownloads: number;
   reportsApplied: number;
   reportsDuplicate: number;
   rejectedMessages: number;
@@ -159,7 +160,7 @@ export async function createFleetController(opts: FleetControllerOptions): Promi
   const secret = randomBytes(32);
   const codecOptions: CodecOptions = opts.messageLimits ? { maxBytes: opts.messageLimits } : {};
   let httpBaseUrl = opts.httpBaseUrl;
-  const stats: FleetStats = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, chunksServed: 0, chunkBytesServed: 0, httpBytesServed: 0, reportsApplied: 0, reportsDuplicate: 0, rejectedMessages: 0, chunkRequestsSuppressed: 0, chunkRequestsDeferred: 0 };
+  const stats: FleetStats = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, chunksServed: 0, chunkBytesServed: 0, httpDownloads: 0, reportsApplied: 0, reportsDuplicate: 0, rejectedMessages: 0, chunkRequestsSuppressed: 0, chunkRequestsDeferred: 0 };
   const maxConcurrentDownloads = opts.maxConcurrentDownloads ?? 100;
   const chunkResendAfterMs = opts.chunkResendAfterMs ?? 8_000;
   /** deploymentId → last chunk served (ms): the devices holding a download slot. */
@@ -560,7 +561,7 @@ export async function createFleetController(opts: FleetControllerOptions): Promi
     const ar = p ? active.get(p.rolloutId) : undefined;
     const d = ar && p ? ar.state.devices[p.deviceId] : undefined;
     if (!ar || !d || (d.state !== 'offered' && d.state !== 'in_progress')) return null;
-    stats.httpBytesServed += ar.pkg.bytes.length;
+    stats.httpDownloads++;
     return { bytes: ar.pkg.bytes, sha256: ar.pkg.plan.sha256, bucket: ar.bucket };
   };
 
