@@ -64,10 +64,11 @@ export async function wireDrift(o: {
     const pkgs = (await fleet.listPackages()).filter((p) => p.name === modelName).sort((a, b) => b.version - a.version);
     const newest = pkgs[0];
     if (!newest) throw new EdgekdError('EDGEKD_NOT_FOUND', `no registered package of ${modelName}`);
-    const runId = (newest.manifest as { lineage?: { distillationRunId?: string } }).lineage?.distillationRunId;
-    if (!runId) throw new EdgekdError('EDGEKD_NOT_FOUND', `package ${newest.packageId} names no distillation run`);
+    // The export job that made the package knows the run (job id) it came from.
     const exp = (await jobs.list({ kind: 'export', state: 'succeeded', limit: 1000 })).find((j) => (j.result as { name?: string; version?: number }).name === modelName && (j.result as { version?: number }).version === newest.version);
-    return { run: await jobs.get(runId), version: newest.version, packageDir: exp ? (exp.result as { packageDir: string }).packageDir : null };
+    const runId = (exp?.params as { runId?: string } | undefined)?.runId;
+    if (!exp || !runId) throw new EdgekdError('EDGEKD_NOT_FOUND', `package ${newest.packageId} was not exported by this cloud, so there is no run to warm-start from`);
+    return { run: await jobs.get(runId), version: newest.version, packageDir: (exp.result as { packageDir: string }).packageDir };
   };
 
   const rolloutStep = fleetCanaryRollout({

@@ -73,7 +73,10 @@ export function fleetPortOf(fleet: FleetController): FleetPort {
   };
 }
 
-function toPackage(p: PackageRecord, all: readonly PackageRecord[]): ModelPackage {
+/** Package (name@version) → the run job it was exported from, as recorded by this cloud's export jobs. */
+export type RunOfPackage = (name: string, version: number) => Promise<string | null>;
+
+function toPackage(p: PackageRecord, all: readonly PackageRecord[], runOf: string | null): ModelPackage {
   const m = obj(p.manifest);
   const lineage = obj(m.lineage);
   const parent = obj(lineage.parent);
@@ -86,7 +89,8 @@ function toPackage(p: PackageRecord, all: readonly PackageRecord[]): ModelPackag
     bytes: p.sizeBytes,
     precision: String(obj(m.quantization).precision ?? 'unknown'),
     createdAt: p.createdAt,
-    runId: typeof lineage.distillationRunId === 'string' ? lineage.distillationRunId : null,
+    runId: runOf,
+    distillationRunId: typeof lineage.distillationRunId === 'string' ? lineage.distillationRunId : null,
     teacherId: typeof lineage.teacherName === 'string' ? lineage.teacherName : null,
     parentId: parentRec?.packageId ?? null,
     metrics: obj(m.metrics),
@@ -96,17 +100,18 @@ function toPackage(p: PackageRecord, all: readonly PackageRecord[]): ModelPackag
 }
 
 /** Packages are what the fleet controller has registered (signed, verified on registration). */
-export function packageCatalogOf(fleet: FleetController): PackageCatalog {
+export function packageCatalogOf(fleet: FleetController, runOf: RunOfPackage = async () => null): PackageCatalog {
   return {
     async list() {
       const all = await fleet.listPackages();
-      return all.map((p) => toPackage(p, all)).sort((a, b) => b.createdAt - a.createdAt);
+      const out = await Promise.all(all.map(async (p) => toPackage(p, all, await runOf(p.name, p.version))));
+      return out.sort((a, b) => b.createdAt - a.createdAt);
     },
     async get(id) {
       const all = await fleet.listPackages();
       const p = all.find((q) => q.packageId === id);
       if (!p) throw new EdgekdError('EDGEKD_NOT_FOUND', `no package ${id}`);
-      return toPackage(p, all);
+      return toPackage(p, all, await runOf(p.name, p.version));
     },
   };
 }

@@ -159,13 +159,17 @@ export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
     if (!driftPort) absent.drift = fleet ? 'drift aggregation needs the distill and export jobs' : 'drift reports arrive through the fleet (started without it)';
     if (!retrainPort) absent.retrain = 'the retrain loop runs with drift aggregation';
 
+    const runOfPackage = async (name: string, version: number): Promise<string | null> => {
+      const exp = (await jobs.list({ kind: 'export', state: 'succeeded', limit: 1000 })).find((j) => (j.result as { name?: string }).name === name && (j.result as { version?: number }).version === version);
+      return (exp?.params as { runId?: string } | undefined)?.runId ?? null;
+    };
     const tokens = opts.tokens ?? [{ token: randomBytes(18).toString('base64url'), role: 'admin' as const, name: 'admin' }];
     const { app } = await buildApp(
       {
         jobs,
         teachers,
         tokens,
-        ...(fleet ? { fleet: fleetPortOf(fleet), packages: packageCatalogOf(fleet) } : {}),
+        ...(fleet ? { fleet: fleetPortOf(fleet), packages: packageCatalogOf(fleet, runOfPackage) } : {}),
         ...(driftPort ? { drift: driftPort } : {}),
         ...(retrainPort ? { retrain: retrainPort } : {}),
       },
