@@ -1,3 +1,4 @@
+import { exitAfterStop } from './exit-after-stop';
 import { parseCommandArgs, numberFlag } from '../../shared/cli/args';
 import { EdgekdError } from '../../shared/errors';
 import type { ApiToken, Role } from '../api/auth';
@@ -80,5 +81,6 @@ export async function run(argv: string[]): Promise<number> {
   console.log('stopping…');
   await cloud.close();
   console.log('stopped.');
+  exitAfterStop();
   return 0;
 }

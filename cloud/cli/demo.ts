@@ -1,3 +1,4 @@
+import { exitAfterStop } from './exit-after-stop';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { numberFlag, parseCommandArgs } from '../../shared/cli/args';
@@ -201,5 +202,6 @@ timings (s): ${JSON.stringify(timings)}
     await Promise.all(agents.map((a) => a.stop()));
     await cloud?.close();
     console.log('stopped.');
+    exitAfterStop();
   }
 }
