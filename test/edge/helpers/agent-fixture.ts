@@ -15,7 +15,10 @@ export function agentConfigFixture(o: { brokerUrl: string; deviceId: string; tru
     mqtt: { url: o.brokerUrl, reconnectPeriodMs: 200, keepaliveSec: 5 },
     http: { port: 0 },
     heartbeatIntervalMs: 500,
-    outboxResendIntervalMs: 500,
+    // Unacked reports are resent after this long. Tests that assert "no duplicate delivery" need it
+    // well above an ack round trip on a loaded 2-core CI machine (500 ms produced a legitimate
+    // at-least-once resend there); redelivery tests rely on the resend-all after a reconnect.
+    outboxResendIntervalMs: 5_000,
     download: { chunkTimeoutMs: 500 },
     ...o.extra,
   };
