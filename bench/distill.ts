@@ -9,7 +9,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { allMethods, type DistillConfigInput, type DistillMethod } from '../cloud/distill/config';
+import { allMethods, resolveConfig, type DistillConfigInput, type DistillMethod } from '../cloud/distill/config';
 import { markdownTable, writeBenchReport } from './report';
 import type { WorkerJob } from './distill-worker';
 
@@ -56,14 +56,14 @@ const schedule = quick
   ? {
       name: 'quick',
       seeds: [1],
-      config: { epochs: 10, warmupEpochs: 1, kdStepsPerEpoch: 10, batchSize: 128, trainSetSize: 6_400, budget: 0.1, synthesis: { batchSize: 32, gSteps: 2 }, pixel: { batchSize: 64, steps: 8 } } satisfies DistillConfigInput,
+      config: { epochs: 10, warmupEpochs: 1, kdStepsPerEpoch: 10, batchSize: 128, trainSetSize: 6_400, budget: 0.1, synthesis: { batchSize: 32 }, pixel: { batchSize: 64, steps: 8 } } satisfies DistillConfigInput,
       deepinvBudget: 0.25,
       evalLimit: 2_000,
     }
   : {
       name: 'full',
       seeds: [1, 2, 3].slice(0, Number(opt('seeds') ?? 3)),
-      config: { epochs: 30, warmupEpochs: 2, kdStepsPerEpoch: 40, batchSize: 128, trainSetSize: 60_000, budget: 0.1, synthesis: { batchSize: 32, gSteps: 2 }, pixel: { batchSize: 64, steps: 10 } } satisfies DistillConfigInput,
+      config: { epochs: 30, warmupEpochs: 2, kdStepsPerEpoch: 40, batchSize: 128, trainSetSize: 60_000, budget: 0.1, synthesis: { batchSize: 32 }, pixel: { batchSize: 64, steps: 10 } } satisfies DistillConfigInput,
       deepinvBudget: 0.5,
       evalLimit: 10_000,
     };
@@ -245,7 +245,7 @@ if (ss) {
   const parts = ablationRows.map((a) => `${a.part.split(' (')[0]} ${a.delta >= 0 ? 'adds' : 'costs'} ${f2(Math.abs(a.delta))} pts`);
   if (parts.length) reading.push(`Ablations (ssdkd minus the run without the part): ${parts.join('; ')}.`);
   const fb = S('fast-budget');
-  if (fb) reading.push(`At the same budget (${Math.round(ss.generated)} generated samples), ssdkd keeps a buffer of ${Math.round(ss.capacity)} against fast-budget's ${Math.round(fb.capacity)} and spends ${ss.total.toFixed(0)} s against ${fb.total.toFixed(0)} s.`);
+  if (fb) reading.push(`At the same budget (a synthetic set of ${Math.round(ss.capacity)} samples for ssdkd, ${Math.round(fb.capacity)} for fast-budget), ssdkd generates ${Math.round(ss.generated)} samples to refresh its buffer against fast-budget's ${Math.round(fb.generated)} filled once, and spends ${ss.total.toFixed(0)} s against ${fb.total.toFixed(0)} s.`);
   const f = S('fast');
   if (f) reading.push(`fast generates ${Math.round(f.generated)} samples: its synthesis takes ${f.synth.toFixed(0)} s of its ${f.total.toFixed(0)} s, which is where ssdkd's time saving comes from (the student-step count is identical for every method).`);
 }
@@ -271,7 +271,7 @@ if (missing.length) {
 const cmd = `npm run bench:distill${quick ? ' -- --quick' : ''}`;
 const markdown = `
 Fashion-MNIST, teacher \`lenet5-bn\` (committed teacher, ${f2(teacherAcc)}% on the evaluation split), student \`lenet5-half\` (same initialisation per seed for every method), wasm backend, ${parallel} jobs at a time (one process each, on a machine shared with other work, so seconds are noisy; compare ratios within this run).
-Schedule **${schedule.name}**: ${cfg.epochs} epochs (${cfg.warmupEpochs} synthesis-only warm-up), ${cfg.kdStepsPerEpoch} student steps of ${cfg.batchSize} per epoch (${(cfg.epochs - cfg.warmupEpochs) * cfg.kdStepsPerEpoch} steps for every method), synthesis batches of ${cfg.synthesis.batchSize} with ${cfg.synthesis.gSteps} inner steps (Fast-2 loop), nominal training set ${cfg.trainSetSize.toLocaleString('en-US')} → budget ${cfg.budget} = ${Math.round(cfg.budget * cfg.trainSetSize)} generated samples for fast-budget / ssdkd / ablations, ${cfg.trainSetSize.toLocaleString('en-US')} for \`fast\`'s full bank, deepinv ${schedule.deepinvBudget * cfg.trainSetSize} samples (batches of ${cfg.pixel.batchSize}, ${cfg.pixel.steps} pixel-optimisation steps each; a full DeepInversion run takes thousands of steps per batch, unaffordable here). Accuracy on ${rows[0]?.evalSamples ?? '?'} test images (evenly spread over the 10,000-image test split). Wall time of the whole benchmark: ${wallMinutes.toFixed(1)} min${retried.length ? ` (jobs retried after a crash: ${retried.join(', ')})` : ''}. ${noiseNote}
+Schedule **${schedule.name}**: ${cfg.epochs} epochs (${cfg.warmupEpochs} synthesis-only warm-up), ${cfg.kdStepsPerEpoch} student steps of ${cfg.batchSize} per epoch (${(cfg.epochs - cfg.warmupEpochs) * cfg.kdStepsPerEpoch} steps for every method), synthesis batches of ${cfg.synthesis.batchSize} with ${resolveConfig('ssdkd', cfg).synthesis.gSteps} inner steps (Fast-DFKD's meta loop), nominal training set ${cfg.trainSetSize.toLocaleString('en-US')} → budget ${cfg.budget} = a synthetic set of ${Math.round(cfg.budget * cfg.trainSetSize)} samples for fast-budget / ssdkd / ablations (fast-budget generates it once; ssdkd generates ${resolveConfig('ssdkd', cfg).buffer.generationFactor}× that and keeps the best in its buffer), ${cfg.trainSetSize.toLocaleString('en-US')} for \`fast\`'s full bank, deepinv ${schedule.deepinvBudget * cfg.trainSetSize} samples (batches of ${cfg.pixel.batchSize}, ${cfg.pixel.steps} pixel-optimisation steps each; a full DeepInversion run takes thousands of steps per batch, unaffordable here). Accuracy on ${rows[0]?.evalSamples ?? '?'} test images (evenly spread over the 10,000-image test split). Wall time of the whole benchmark: ${wallMinutes.toFixed(1)} min${retried.length ? ` (jobs retried after a crash: ${retried.join(', ')})` : ''}. ${noiseNote}
 ${quick ? '\nThe quick schedule is a smoke-scale run (a tenth of the samples and of the student steps of the full protocol); the goals are stated for the full protocol (`npm run bench:distill`, 3 seeds, about 6,000 / 60,000 samples), which this table does not replace.\n' : ''}
 Headline: final-epoch test accuracy. "total s" = synthesis + student steps + buffer bookkeeping (evaluation excluded).
 

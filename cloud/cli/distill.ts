@@ -27,8 +27,9 @@ the final replay buffer (buffer.bin, buffer.json) and run-record.json into --out
   --student ARCH         ${zooArchs.join(' | ')}
   --method M             ${allMethods.join(' | ')} (default ssdkd)
                          real-kd and student-real are references that read the real training split
-  --budget F             synthetic samples generated, as a fraction of the training-set size, in (0, 1]
-                         (default 0.1; fast and deepinv keep their full bank unless --force-budget)
+  --budget F             size of the synthetic set (replay-buffer capacity) as a fraction of the
+                         training-set size, in (0, 1] (default 0.1; ssdkd generates 2x that and keeps
+                         the best; fast and deepinv keep their full bank unless --force-budget)
   --out DIR              output folder (a checkpoint lives in DIR/.checkpoint while running)
   --epochs N             epochs (default 60)
   --kd-steps N           student steps per epoch (default 100)

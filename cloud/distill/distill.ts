@@ -3,7 +3,7 @@ import { EdgekdError } from '../../shared/errors';
 import { isRealData } from '../data/provenance';
 import { augmentBatch } from './augment';
 import { hasCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint';
-import { resolveConfig, roundsInEpoch, synthesisRounds, type DataFreeMethod, type DistillConfig, type DistillConfigInput } from './config';
+import { bufferCapacity, resolveConfig, roundsInEpoch, synthesisRounds, type DataFreeMethod, type DistillConfig, type DistillConfigInput } from './config';
 import type { Evaluator } from './evaluator';
 import type { DistillEvent, DistillEventListener } from './events';
 import { balancedTargets, modulate } from './modulating';
@@ -136,7 +136,7 @@ async function runLoop(opts: DataFreeDistillOptions, cfg: DistillConfig, teacher
   const rounds = synthesisRounds(cfg);
   const synBatch = cfg.synthesis.kind === 'pixel' ? cfg.pixel.batchSize : cfg.synthesis.batchSize;
   const budgetSamples = rounds * synBatch;
-  const capacity = Math.max(1, Math.ceil(cfg.buffer.capacityFraction * budgetSamples));
+  const capacity = bufferCapacity(cfg);
   const bufferOptions = { capacity, sampleShape: [h, w, c] as [number, number, number], numClasses: C, prioritized: cfg.buffer.prioritized, alpha: cfg.buffer.alpha, epsilon: cfg.buffer.epsilon };
 
   let buffer: ReplayBuffer | null = null;
@@ -250,7 +250,7 @@ async function runLoop(opts: DataFreeDistillOptions, cfg: DistillConfig, teacher
           const tLogits = tf.tidy(() => teacher.logits(x));
           let weights: Float32Array | undefined = isw && cfg.buffer.prioritized ? isw : undefined;
           if (mod.inKd && buffer) {
-            const phi = modulate(softmaxRows(tLogits.dataSync() as Float32Array, C), C, buffer.classHistogram(), mod);
+            const phi = modulate(softmaxRows(tLogits.dataSync() as Float32Array, C), C, buffer.classHistogram(), { ...mod, difficulty: mod.difficulty && mod.difficultyInKd });
             weights = weights ? weights.map((v, i) => v * phi[i]!) : phi;
           }
           const { loss, perSample } = trainer.kdStep(x, tLogits, weights);

@@ -22,10 +22,13 @@ describe('modulating function φ', () => {
 
   it('weights samples the teacher is unsure of higher (difficulty term)', () => {
     const p = probs([[0.98, 0.01, 0.01], [0.5, 0.25, 0.25]]);
-    const phi = modulate(p, C, [0, 0, 0], { ...defaultModulation, diversity: false });
+    const phi = modulate(p, C, [0, 0, 0], { ...defaultModulation, diversity: false, gamma: 2 });
     expect(phi[1]).toBeGreaterThan(phi[0]!);
     // focal form: ((1-0.5+0.1)/(1-0.98+0.1))^2 = 25, clipped at maxWeight before renormalising
     expect(phi[1]! / phi[0]!).toBeGreaterThan(4);
+    // the default γ = 0.5 keeps the same order with a gentler ratio: √5 ≈ 2.24
+    const soft = modulate(p, C, [0, 0, 0], { ...defaultModulation, diversity: false });
+    expect(soft[1]! / soft[0]!).toBeCloseTo(Math.sqrt(5), 2);
   });
 
   it('is all ones with both terms off', () => {
