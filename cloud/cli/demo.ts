@@ -25,10 +25,11 @@ options:
 
 /**
  * Demo-size SSD-KD: the `npm run bench:distill -- --quick` schedule (10 epochs, 10 student steps of
- * 128 per epoch, 640 synthetic samples): a few minutes on two CPU cores, far from the accuracy of
- * the full protocol (see BENCHMARKS.md); `--epochs` trains longer.
+ * 128 per epoch, a buffer of 640 synthetic samples refreshed from 1,280 generated): under a minute
+ * on two quiet CPU cores, far from the accuracy of the full protocol (see BENCHMARKS.md);
+ * `--epochs` trains longer.
  */
-export const DEMO_DISTILL_CONFIG = { warmupEpochs: 1, kdStepsPerEpoch: 10, batchSize: 128, trainSetSize: 6400, synthesis: { batchSize: 32, gSteps: 2 } };
+export const DEMO_DISTILL_CONFIG = { warmupEpochs: 1, kdStepsPerEpoch: 10, batchSize: 128, trainSetSize: 6400, synthesis: { batchSize: 32 } };
 
 /** Demo retrain policy: an alarm must persist 20 s (not 15 min) so the loop can be watched. */
 export const DEMO_RETRAIN_POLICY = { minAlarmDurationMs: 20_000, cooldownMs: 180_000, estimatedRunMs: 5 * 60_000, computeBudgetMsPerDay: 2 * 3_600_000, maxConcurrentRuns: 1 };

@@ -1,24 +1,6 @@
-/**
- * A seeded pseudo-random source: a function returning floats in [0, 1). Every component that
- * shuffles or augments takes one of these as an argument, so a run is reproducible from its seed
- * and tests can pin the sequence.
- */
-export type Rng = () => number;
+import type { Rng } from '../../shared/random/seeded-rng';
 
-/**
- * mulberry32: 32-bit state, full period 2^32, good enough for shuffling and augmentation (not for
- * cryptography). Chosen because its whole state is one integer, which a checkpoint can store.
- */
-export function createSeededRng(seed: number): Rng {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { createSeededRng, type Rng } from '../../shared/random/seeded-rng';
 
 /** Derives an independent seed for a sub-stream (epoch, layer, worker) from a run seed. */
 export function deriveSeed(seed: number, ...parts: number[]): number {

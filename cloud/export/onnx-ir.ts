@@ -1,6 +1,6 @@
 import type { onnx as P } from 'onnx-proto';
 import { onnx } from '../../shared/package/onnx/onnx-proto';
-import { OnnxDataType, irVersionForOpset, type AttrValue, type TensorData } from '../../shared/package/onnx/graph-builder';
+import { OnnxDataType, attributeProto, irVersionForOpset, type AttrValue, type TensorData } from '../../shared/package/onnx/graph-builder';
 
 /**
  * A small in-memory ONNX graph: what the exporter produces, the quantizer rewrites and the
@@ -99,15 +99,6 @@ const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 function rawBytes(data: TensorData): Uint8Array {
   if (!HOST_LITTLE_ENDIAN && data.BYTES_PER_ELEMENT > 1) throw new Error('big-endian hosts are not supported by the ONNX writer');
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-}
-
-function attributeProto(name: string, v: AttrValue): P.IAttributeProto {
-  const T = onnx.AttributeProto.AttributeType;
-  if ('i' in v) return { name, type: T.INT, i: v.i };
-  if ('f' in v) return { name, type: T.FLOAT, f: v.f };
-  if ('ints' in v) return { name, type: T.INTS, ints: v.ints };
-  if ('floats' in v) return { name, type: T.FLOATS, floats: v.floats };
-  return { name, type: T.STRING, s: new TextEncoder().encode(v.s) };
 }
 
 function valueInfo(v: IrValue): P.IValueInfoProto {

@@ -1,16 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
+import { createSeededRng } from '../../../shared/random/seeded-rng';
 
 /** Deterministic pseudo-random numbers for tests and benchmarks. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const seededRandom = createSeededRng;
 
 /**
  * Gives every BatchNorm layer non-trivial statistics and affine parameters, as a trained model

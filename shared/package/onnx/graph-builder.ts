@@ -48,7 +48,8 @@ function littleEndianBytes(data: TensorData): Uint8Array {
   return out;
 }
 
-function attributeProto(name: string, v: AttrValue): P.IAttributeProto {
+/** One node attribute as an AttributeProto (also used by cloud/export's writer). */
+export function attributeProto(name: string, v: AttrValue): P.IAttributeProto {
   const T = onnx.AttributeProto.AttributeType;
   if ('i' in v) return { name, type: T.INT, i: v.i };
   if ('f' in v) return { name, type: T.FLOAT, f: v.f };

@@ -2,6 +2,7 @@ import { OnnxDataType, OnnxGraphBuilder, attr } from '../onnx/graph-builder';
 import { buildSignedPackage, type ManifestDraft, type ModelPackage } from '../build-package';
 import { generateSigningKey, type SigningKey } from '../keys';
 import { trustedKeyEntry, type TrustedKeys } from '../trusted-keys';
+import { createSeededRng } from '../../random/seeded-rng';
 
 /**
  * Small, real ONNX models and signed packages for tests of code that consumes packages (the
@@ -10,16 +11,7 @@ import { trustedKeyEntry, type TrustedKeys } from '../trusted-keys';
  * meaningless.
  */
 
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const seeded = createSeededRng;
 
 function randomWeights(n: number, scale: number, rand: () => number): Float32Array {
   const w = new Float32Array(n);
