@@ -137,10 +137,12 @@ export function createAgent(deps: AgentDeps): Agent {
     if (!link?.connected || !outbox) return;
     flushing = true;
     try {
+      // Only rows already fsynced leave the device: the cloud never sees a report a power cut could undo.
+      const maxSeq = await outbox.durable();
       const sentBeforeMs = all ? Number.MAX_SAFE_INTEGER : nowMs() - config.outboxResendIntervalMs;
       let afterSeq = 0;
-      for (;;) {
-        const batch = outbox.pending(100, { sentBeforeMs, afterSeq });
+      while (outbox && link.connected) {
+        const batch = outbox.pending(100, { sentBeforeMs, afterSeq, maxSeq });
         if (batch.length === 0 || !link.connected) break;
         await Promise.all(batch.map((e) => link!.publishRaw(e.kind, e.payload)));
         outbox?.markSent(batch.map((e) => e.seq), nowMs());

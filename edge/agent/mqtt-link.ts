@@ -1,7 +1,7 @@
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { toEdgekdError } from '../../shared/errors';
 import type { Logger } from '../../shared/log/logger';
-import { decode, encode, topicFilter, type Decoded, type MessageMap, type Outgoing, type TopicKind } from '../../shared/protocol';
+import { decode, encode, encodeStoredJson, topicFilter, type Decoded, type MessageMap, type Outgoing, type TopicKind } from '../../shared/protocol';
 import type { Presence } from '../../shared/protocol';
 import type { ResolvedAgentConfig } from './config';
 
@@ -87,6 +87,9 @@ export function createMqttLink(deps: MqttLinkDeps): MqttLink {
         c.options.will = willFor(session);
       });
       c.on('connect', () => {
+        // Reports, chunk requests and acks are small writes answered by the peer: with Nagle on,
+        // each one that follows an unacknowledged write waits for the peer's delayed ACK (~40 ms).
+        (c.stream as { setNoDelay?: (v: boolean) => void }).setNoDelay?.(true);
         void (async () => {
           try {
             await new Promise<void>((resolve, reject) =>
@@ -130,10 +133,7 @@ export function createMqttLink(deps: MqttLinkDeps): MqttLink {
       client = null;
     },
     publish: (kind, message) => send(encode(kind, deviceId, message, { protocolVersion: v })),
-    publishRaw(kind, payload) {
-      const out = encode(kind, deviceId, JSON.parse(payload) as never, { protocolVersion: v });
-      return send(out);
-    },
+    publishRaw: (kind, payload) => send(encodeStoredJson(kind, deviceId, payload, { protocolVersion: v })),
     whenConnected: () => (client?.connected ? Promise.resolve() : new Promise<void>((resolve) => waiters.push(resolve))),
   };
   return link;

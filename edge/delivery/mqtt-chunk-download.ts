@@ -122,10 +122,17 @@ export async function downloadOverMqtt(o: ChunkDownloadOptions): Promise<{ resum
         nextToRequest++;
       }
       if (events.length === 0) {
+        // Sleep until an answer arrives, or until the earliest moment something is due: a request
+        // timing out, or a rate-limited one whose retryAfterMs ends (polling at a fixed quarter of
+        // the timeout made a deferred device wait up to 1.25 s for a 300 ms retry).
+        let dueAt = now + Math.max(10, Math.floor(o.chunkTimeoutMs / 4));
+        for (const s of inflight.values()) dueAt = Math.min(dueAt, s.sentAt === Number.POSITIVE_INFINITY ? s.notBefore : Math.max(s.notBefore, s.sentAt + o.chunkTimeoutMs));
+        let timer: NodeJS.Timeout | undefined;
         await new Promise<void>((resolve) => {
           wake = resolve;
-          setTimeout(notify, Math.max(10, Math.floor(o.chunkTimeoutMs / 4)));
+          timer = setTimeout(notify, Math.max(1, dueAt - now));
         });
+        clearTimeout(timer);
       }
       for (const r of events.splice(0)) handle(r);
       let wrote = false;

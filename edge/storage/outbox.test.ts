@@ -29,7 +29,8 @@ describe('outbox', () => {
     const pending = b.pending(10);
     expect(pending.map((p) => [p.seq, p.key])).toEqual([[e1.seq, e1.key], [e2.seq, e2.key]]);
     expect(JSON.parse(pending[0]!.payload)).toEqual({ seq: e1.seq, k: e1.key, state: 'downloading' });
-    expect(pending[0]!.attempts).toBe(1);
+    // Sent or not, every unacked report is due again after a reopen (a reconnect resends them all).
+    expect(pending.every((p) => p.sentAtMs === null)).toBe(true);
     b.close();
   });
 
@@ -45,6 +46,19 @@ describe('outbox', () => {
     expect(e2.seq).toBeGreaterThan(e1.seq);
     expect(b.count()).toBe(1);
     b.close();
+  });
+
+  it('hands out for sending only reports whose WAL frames are fsynced', async () => {
+    const o = openOutbox(tempDir(), key);
+    const e1 = o.append('status', () => ({ n: 1 }));
+    const upTo = await o.durable();
+    expect(upTo).toBe(e1.seq);
+    const e2 = o.append('status', () => ({ n: 2 }));
+    expect(o.pending(10, { maxSeq: upTo }).map((e) => e.seq)).toEqual([e1.seq]);
+    const [a, b] = await Promise.all([o.durable(), o.durable()]);
+    expect([a, b]).toEqual([e2.seq, e2.seq]);
+    expect(o.pending(10, { maxSeq: a }).map((e) => e.seq)).toEqual([e1.seq, e2.seq]);
+    o.close();
   });
 
   it('selects for resend only reports never sent or sent before the cutoff', () => {

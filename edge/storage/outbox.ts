@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
+import { createFileSyncer } from './fsync-file';
 
 /**
  * The persisted outbox of device reports (status, drift). A report is written here first and
@@ -7,13 +8,21 @@ import { join } from 'node:path';
  *
  * INVARIANTS
  * - `seq` comes from an AUTOINCREMENT column, so it strictly increases across restarts and is
- *   never reused even after acked rows are deleted.
+ *   never reused even after acked rows are deleted (among rows anyone outside ever saw: see below).
  * - `key` is fixed at insert time and sent unchanged on every redelivery; the cloud de-duplicates
  *   on it, so "at least once" here becomes "exactly once" there.
- * - WAL + synchronous=FULL for appends: a report returned from `append` survives kill -9 and
- *   power loss. Marking rows sent and deleting acked rows run with synchronous=NORMAL (still safe
- *   against kill -9 in WAL mode): losing one of those to a power cut only causes a resend, which
- *   the cloud drops by key, and it saves two fsyncs per report.
+ * - WAL + synchronous=NORMAL: a report returned from `append` is in the WAL, which survives kill -9
+ *   at once. Power loss is covered by `durable()`: it fsyncs the WAL file off the event loop (one
+ *   fsync covers every append before it — a group commit), which is exactly what synchronous=FULL
+ *   would do inside each commit, and callers publish only rows it returned as durable. So nothing
+ *   the cloud has seen can vanish from the device; an append lost to a power cut before its fsync
+ *   was never sent, and its seq may be given again.
+ *   Before this, every append fsynced on the event loop: with 500 simulated agents in one process
+ *   those blocking fsyncs were a quarter of the process's time during a rollout.
+ * - The unacked rows are mirrored in memory (they are few: a deployment writes ~8), so reading
+ *   what is due and marking rows sent touch no SQL. Sent time and attempt count live only in
+ *   memory: after a restart every unacked report is due again, which a reconnect resends anyway.
+ *   The disk sees one INSERT per report and one DELETE per ack.
  */
 export interface OutboxEntry {
   readonly seq: number;
@@ -27,11 +36,13 @@ export interface OutboxEntry {
 export interface Outbox {
   /** Appends a report; `build` receives the assigned seq and key and returns the JSON document. */
   append(kind: OutboxEntry['kind'], build: (seq: number, key: string) => unknown): OutboxEntry;
+  /** Makes every append made so far power-loss durable; resolves with the highest durable seq. */
+  durable(): Promise<number>;
   /**
-   * Reports not acked yet, oldest first, with seq > `afterSeq`; with `sentBeforeMs`, only those
-   * never sent or last sent before it.
+   * Reports not acked yet, oldest first, with `afterSeq` < seq ≤ `maxSeq`; with `sentBeforeMs`,
+   * only those never sent or last sent before it.
    */
-  pending(limit: number, opts?: { sentBeforeMs?: number; afterSeq?: number }): OutboxEntry[];
+  pending(limit: number, opts?: { sentBeforeMs?: number; afterSeq?: number; maxSeq?: number }): OutboxEntry[];
   markSent(seqs: readonly number[], atMs: number): void;
   /** Deletes acked reports; returns how many were pending. */
   ack(keys: readonly string[]): number;
@@ -40,9 +51,10 @@ export interface Outbox {
 }
 
 export function openOutbox(stateDir: string, newKey: () => string): Outbox {
-  const db = new Database(join(stateDir, 'outbox.sqlite'));
+  const path = join(stateDir, 'outbox.sqlite');
+  const db = new Database(path);
   db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = FULL');
+  db.pragma('synchronous = NORMAL');
   db.exec(`CREATE TABLE IF NOT EXISTS outbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     key TEXT NOT NULL UNIQUE,
@@ -51,46 +63,90 @@ export function openOutbox(stateDir: string, newKey: () => string): Outbox {
     sent_at_ms INTEGER,
     attempts INTEGER NOT NULL DEFAULT 0
   )`);
-  const insert = db.prepare('INSERT INTO outbox (key, kind, payload) VALUES (?, ?, ?)');
-  const setPayload = db.prepare('UPDATE outbox SET payload = ? WHERE seq = ?');
-  const selectDue = db.prepare(
-    'SELECT seq, key, kind, payload, sent_at_ms AS sentAtMs, attempts FROM outbox WHERE seq > ? AND (sent_at_ms IS NULL OR sent_at_ms < ?) ORDER BY seq LIMIT ?',
-  );
-  const sent = db.prepare('UPDATE outbox SET sent_at_ms = ?, attempts = attempts + 1 WHERE seq = ?');
-  const del = db.prepare('DELETE FROM outbox WHERE key = ?');
-  const countStmt = db.prepare('SELECT COUNT(*) AS n FROM outbox');
-
-  const appendTx = db.transaction((kind: string, build: (seq: number, key: string) => unknown) => {
-    const key = newKey();
-    const seq = Number(insert.run(key, kind, '').lastInsertRowid);
-    const payload = JSON.stringify(build(seq, key));
-    setPayload.run(payload, seq);
-    return { seq, key, kind, payload, sentAtMs: null, attempts: 0 } as OutboxEntry;
-  });
-  const sentTx = db.transaction((seqs: readonly number[], at: number) => {
-    for (const s of seqs) sent.run(at, s);
-  });
-  const ackTx = db.transaction((keys: readonly string[]) => {
-    let n = 0;
-    for (const k of keys) n += del.run(k).changes;
-    return n;
+  // seq order = insertion order of this map; rows already here when the outbox opens were durable
+  // enough to be read back (an open after a power cut sees only what the WAL kept).
+  type Row = { seq: number; key: string; kind: OutboxEntry['kind']; payload: string; sentAtMs: number | null; attempts: number };
+  const rows = new Map<number, Row>();
+  const byKey = new Map<string, number>();
+  for (const r of db.prepare('SELECT seq, key, kind, payload FROM outbox ORDER BY seq').all() as Array<Omit<Row, 'sentAtMs' | 'attempts'>>) {
+    rows.set(r.seq, { ...r, sentAtMs: null, attempts: 0 });
+    byKey.set(r.key, r.seq);
+  }
+  // The AUTOINCREMENT high-water mark survives deletes; seqs are assigned here from it so an append
+  // is one INSERT (the explicit seq still advances sqlite_sequence).
+  const hw = db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").get() as { seq: number } | undefined;
+  let lastAppended = Math.max(hw?.seq ?? 0, ...rows.keys());
+  let durableSeq = lastAppended;
+  const insert = db.prepare('INSERT INTO outbox (seq, key, kind, payload) VALUES (?, ?, ?, ?)');
+  const del = db.prepare('DELETE FROM outbox WHERE seq = ?');
+  const ackTx = db.transaction((seqs: readonly number[]) => {
+    for (const s of seqs) del.run(s);
   });
 
-  const relaxed = <T>(fn: () => T): T => {
-    db.pragma('synchronous = NORMAL');
-    try {
-      return fn();
-    } finally {
-      db.pragma('synchronous = FULL');
-    }
+  // One fsync at a time; callers arriving while one runs wait for the next, which covers them.
+  let syncing: Promise<void> | null = null;
+  const wal = createFileSyncer(`${path}-wal`, stateDir);
+  const syncOnce = async (): Promise<void> => {
+    const target = lastAppended;
+    await wal.sync();
+    durableSeq = Math.max(durableSeq, target);
   };
 
   return {
-    append: (kind, build) => appendTx(kind, build),
-    pending: (limit, opts = {}) => selectDue.all(opts.afterSeq ?? 0, opts.sentBeforeMs ?? Number.MAX_SAFE_INTEGER, limit) as OutboxEntry[],
-    markSent: (seqs, at) => relaxed(() => sentTx(seqs, at)),
-    ack: (keys) => relaxed(() => ackTx(keys)),
-    count: () => (countStmt.get() as { n: number }).n,
-    close: () => db.close(),
+    append: (kind, build) => {
+      const seq = lastAppended + 1;
+      const key = newKey();
+      const payload = JSON.stringify(build(seq, key));
+      insert.run(seq, key, kind, payload);
+      lastAppended = seq;
+      const row: Row = { seq, key, kind, payload, sentAtMs: null, attempts: 0 };
+      rows.set(seq, row);
+      byKey.set(key, seq);
+      return { ...row };
+    },
+    async durable() {
+      while (durableSeq < lastAppended) {
+        if (!syncing) syncing = syncOnce().finally(() => (syncing = null));
+        await syncing;
+      }
+      return durableSeq;
+    },
+    pending(limit, opts = {}) {
+      const after = opts.afterSeq ?? 0;
+      const max = opts.maxSeq ?? Number.MAX_SAFE_INTEGER;
+      const before = opts.sentBeforeMs ?? Number.MAX_SAFE_INTEGER;
+      const out: OutboxEntry[] = [];
+      for (const r of rows.values()) {
+        if (out.length >= limit || r.seq > max) break;
+        if (r.seq > after && (r.sentAtMs === null || r.sentAtMs < before)) out.push({ ...r });
+      }
+      return out;
+    },
+    markSent(seqs, at) {
+      for (const s of seqs) {
+        const r = rows.get(s);
+        if (r) {
+          r.sentAtMs = at;
+          r.attempts++;
+        }
+      }
+    },
+    ack(keys) {
+      const seqs: number[] = [];
+      for (const k of keys) {
+        const s = byKey.get(k);
+        if (s === undefined) continue;
+        seqs.push(s);
+        byKey.delete(k);
+        rows.delete(s);
+      }
+      if (seqs.length > 0) ackTx(seqs);
+      return seqs.length;
+    },
+    count: () => rows.size,
+    close: () => {
+      void wal.close().catch(() => undefined);
+      db.close();
+    },
   };
 }

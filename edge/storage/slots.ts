@@ -53,9 +53,20 @@ export function createSlotStore(stateDir: string): SlotStore {
   const pointerPath = join(stateDir, 'active.json');
   const slotDir = (slot: SlotName): string => join(stateDir, 'slots', slot);
 
+  // This store is the pointer's only writer, so after the first read the file's content is known:
+  // the deployment loop asks for it before every step, and re-reading and re-validating it each
+  // time was a file read per step per agent. A failed write forgets it (the disk decides again).
+  let known: Pointer | null | undefined;
   const readPointer = async (): Promise<Pointer | null> => {
+    if (known !== undefined) return known;
     const raw = await readJsonIfExists(pointerPath, 'active-slot pointer');
-    return raw === undefined ? null : parsePointer.parse(raw);
+    known = raw === undefined ? null : parsePointer.parse(raw);
+    return known;
+  };
+  const writePointer = async (p: Pointer): Promise<void> => {
+    known = undefined;
+    await writeFileAtomic(pointerPath, JSON.stringify(p));
+    known = p;
   };
 
   return {
@@ -69,7 +80,7 @@ export function createSlotStore(stateDir: string): SlotStore {
     async stage(slot, modelFile, manifest, signature) {
       const pointer = await readPointer();
       if (pointer?.active.slot === slot) throw new Error(`refusing to stage into the active slot ${slot}`);
-      if (pointer?.previous?.slot === slot) await writeFileAtomic(pointerPath, JSON.stringify({ ...pointer, previous: null }));
+      if (pointer?.previous?.slot === slot) await writePointer({ ...pointer, previous: null });
       const dir = slotDir(slot);
       await rm(dir, { recursive: true, force: true });
       await mkdir(dir, { recursive: true });
@@ -88,7 +99,7 @@ export function createSlotStore(stateDir: string): SlotStore {
     async activate(next) {
       const pointer = await readPointer();
       const updated: Pointer = { active: next, previous: pointer && pointer.active.slot !== next.slot ? pointer.active : pointer?.previous ?? null };
-      await writeFileAtomic(pointerPath, JSON.stringify(updated));
+      await writePointer(updated);
       return updated;
     },
 
@@ -98,11 +109,12 @@ export function createSlotStore(stateDir: string): SlotStore {
       if (!pointer.previous) {
         // First install rolled back: there is nothing older to serve. Removing the pointer by
         // rename keeps the operation atomic.
+        known = undefined;
         await rename(pointerPath, `${pointerPath}.reverted`).catch(() => undefined);
         return null;
       }
       const updated: Pointer = { active: pointer.previous, previous: null };
-      await writeFileAtomic(pointerPath, JSON.stringify(updated));
+      await writePointer(updated);
       return updated;
     },
   };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isEdgekdError } from '../errors';
-import { decode, decodeAs, encode, parseTopic, topicFilter, topicFor } from './codec';
+import { decode, decodeAs, encode, encodeStoredJson, parseTopic, topicFilter, topicFor } from './codec';
 import { writeChunkFrame } from './chunk-frame';
 import type { Offer, Presence, StatusReport } from './index';
 
@@ -51,6 +51,13 @@ describe('protocol codec', () => {
     const cmd = { schema: 'edgekd.command/1', type: 'rebirth', commandId: 'c1', issuedAt: ts } as const;
     expect(encode('command', 'dev-1', cmd).properties).toBeUndefined();
     expect(encode('command', 'dev-1', cmd, { protocolVersion: 5 }).properties).toEqual({ contentType: 'application/json', messageExpiryInterval: 300 });
+  });
+
+  it('sends a stored, already validated JSON document exactly as encode would', () => {
+    const json = encode('status', 'dev-1', status, { protocolVersion: 5 });
+    const stored = encodeStoredJson('status', 'dev-1', JSON.stringify(status), { protocolVersion: 5 });
+    expect(stored).toEqual(json);
+    expect(() => encodeStoredJson('chunkResponse', 'dev-1', '{}')).toThrow(/not a JSON topic/);
   });
 
   it('decodes an empty retained payload as a cleared document', () => {

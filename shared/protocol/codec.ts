@@ -137,6 +137,21 @@ export function encode<K extends TopicKind>(kind: K, deviceId: string, message: 
     parsers.get(kind)!.parse(message);
     payload = Buffer.from(JSON.stringify(message), 'utf8');
   }
+  return outgoing(kind, topic, payload, opts);
+}
+
+/**
+ * A JSON document this process validated with `encode` earlier and stored (the device outbox
+ * redelivers its rows): same topic, QoS, retain and size limit as `encode`, without parsing and
+ * validating the same bytes again on every send.
+ */
+export function encodeStoredJson(kind: TopicKind, deviceId: string, json: string, opts: { protocolVersion?: 4 | 5 } = {}): Outgoing {
+  if (Topics[kind].format !== 'json') throw new EdgekdError('EDGEKD_MESSAGE_INVALID', `${kind} is not a JSON topic`);
+  return outgoing(kind, topicFor(kind, deviceId), Buffer.from(json, 'utf8'), opts);
+}
+
+function outgoing(kind: TopicKind, topic: string, payload: Buffer, opts: { protocolVersion?: 4 | 5 }): Outgoing {
+  const spec: TopicSpec = Topics[kind];
   if (payload.length > spec.maxBytes) {
     throw new EdgekdError('EDGEKD_PAYLOAD_TOO_LARGE', `${kind} payload of ${payload.length} bytes exceeds the ${spec.maxBytes}-byte limit`);
   }
