@@ -22,6 +22,7 @@ import { applyEvent, createRolloutState, isDeviceTerminal, isTerminal, rolloutCo
 import { withDefaults, type RolloutRequest } from './rollout/rollout-spec';
 import { planChunks, type ChunkPlan } from './delivery/chunk-plan';
 import { TokenBucket } from './delivery/token-bucket';
+import { DownloadAdmission } from './delivery/download-admission';
 import { issueDownloadToken } from './delivery/download-token';
 import { downloadPath, fleetDownloadPlugin, type DownloadTarget } from './delivery/http-download';
 import { deploymentIdOf, newRolloutId, parseDeploymentId } from './deployment-id';
@@ -56,9 +57,9 @@ export interface FleetControllerOptions {
   /** Receive limits per topic kind in bytes (default: the protocol table's maxBytes); larger payloads are rejected with EDGEKD_PAYLOAD_TOO_LARGE. */
   messageLimits?: CodecOptions['maxBytes'];
   /**
-   * Devices downloading at the same time over MQTT (default 100); others are answered
-   * EDGEKD_RATE_LIMITED with a short retryAfterMs. Bounds the bytes in flight so a large wave cannot
-   * bury slow devices under data they then time out on and request again.
+   * Devices downloading at the same time over MQTT (default 100); the chunk requests of others wait
+   * in arrival order and are answered when a slot frees. Bounds the bytes in flight so a large wave
+   * cannot bury slow devices under data they then time out on and request again.
    */
   maxConcurrentDownloads?: number;
   /**
@@ -91,8 +92,10 @@ export interface FleetStats {
   rejectedMessages: number;
   /** Chunk requests not answered because the same chunk was sent to that deployment moments ago. */
   chunkRequestsSuppressed: number;
-  /** Chunk requests answered EDGEKD_RATE_LIMITED (bandwidth cap or concurrent-download limit). */
+  /** Chunk requests answered EDGEKD_RATE_LIMITED (the rollout's bandwidth cap). */
   chunkRequestsDeferred: number;
+  /** Chunk requests parked until a download slot freed (maxConcurrentDownloads). */
+  chunkRequestsQueued: number;
 }
 
 export interface FleetController {
@@ -160,11 +163,11 @@ export async function createFleetController(opts: FleetControllerOptions): Promi
   const secret = randomBytes(32);
   const codecOptions: CodecOptions = opts.messageLimits ? { maxBytes: opts.messageLimits } : {};
   let httpBaseUrl = opts.httpBaseUrl;
-  const stats: FleetStats = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, chunksServed: 0, chunkBytesServed: 0, httpDownloads: 0, reportsApplied: 0, reportsDuplicate: 0, rejectedMessages: 0, chunkRequestsSuppressed: 0, chunkRequestsDeferred: 0 };
+  const stats: FleetStats = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, chunksServed: 0, chunkBytesServed: 0, httpDownloads: 0, reportsApplied: 0, reportsDuplicate: 0, rejectedMessages: 0, chunkRequestsSuppressed: 0, chunkRequestsDeferred: 0, chunkRequestsQueued: 0 };
   const maxConcurrentDownloads = opts.maxConcurrentDownloads ?? 100;
   const chunkResendAfterMs = opts.chunkResendAfterMs ?? 8_000;
-  /** deploymentId → last chunk served (ms): the devices holding a download slot. */
-  const downloads = new Map<string, number>();
+  /** Which deployments may download now; the chunk requests of the others wait in its queue. */
+  const admission = new DownloadAdmission<{ deviceId: string; req: ChunkRequest }>(maxConcurrentDownloads);
   /** deploymentId → chunk index → when that chunk was last served. */
   const served = new Map<string, Map<number, number>>();
   const active = new Map<string, ActiveRollout>();
@@ -311,8 +314,13 @@ export async function createFleetController(opts: FleetControllerOptions): Promi
   }
 
   function releaseDownload(deploymentId: string): void {
-    downloads.delete(deploymentId);
     served.delete(deploymentId);
+    serveAdmitted(admission.release(deploymentId, now()));
+  }
+
+  /** Serves the parked requests of deployments just admitted into a download slot. */
+  function serveAdmitted(reqs: Array<{ deviceId: string; req: ChunkRequest }>): void {
+    for (const { deviceId, req } of reqs) void onChunkRequest(deviceId, req).catch((e) => log.warn({ deviceId, err: (e as Error).message }, 'serving a parked chunk request failed'));
   }
 
   function apply(ar: ActiveRollout, event: EngineEvent, at = now()): void {
@@ -352,7 +360,7 @@ export async function createFleetController(opts: FleetControllerOptions): Promi
     try {
       switch (msg.kind) {
         case 'status':
-          void reportQueue.run(() => onStatus(msg.deviceId, msg.message as StatusReport)).catch((e) => reject(topic, e));
+          queueStatus(topic, msg.deviceId, msg.message as StatusReport);
           break;
         case 'drift':
           void reportQueue.run(() => onDrift(msg.deviceId, msg.message as DriftReportEnvelope)).catch((e) => reject(topic, e));
@@ -374,18 +382,45 @@ export async function createFleetController(opts: FleetControllerOptions): Promi
     }
   });
 
-  async function onStatus(deviceId: string, r: StatusReport): Promise<void> {
-    const parsed = parseDeploymentId(r.deploymentId);
-    const rolloutId = r.rolloutId ?? parsed?.rolloutId ?? null;
-    const seq = await store.logReport({ idempotencyKey: r.idempotencyKey, deviceId, rolloutId, kind: 'status', body: r, receivedAt: now() });
-    queueAck(deviceId, r.idempotencyKey);
-    if (seq === null) {
-      stats.reportsDuplicate++;
-      return;
+  /**
+   * Status reports are logged in batches: everything that arrived while the previous batch was
+   * being written goes into the next transaction (one commit per batch, not one per report; 1,000
+   * devices send ~8,000 reports in a rollout). Each report is still logged before it touches the
+   * engine and acked only after its batch committed.
+   */
+  let statusBatch: Array<{ topic: string; deviceId: string; report: StatusReport }> = [];
+  function queueStatus(topic: string, deviceId: string, report: StatusReport): void {
+    statusBatch.push({ topic, deviceId, report });
+    if (statusBatch.length === 1) {
+      void reportQueue.run(async () => {
+        const batch = statusBatch;
+        statusBatch = [];
+        await onStatuses(batch).catch((e) => {
+          for (const b of batch) reject(b.topic, e);
+        });
+      });
     }
-    stats.reportsApplied++;
-    const ar = rolloutId ? active.get(rolloutId) : undefined;
-    if (ar) applyReport(ar, deviceId, r, seq, now());
+  }
+
+  async function onStatuses(batch: ReadonlyArray<{ deviceId: string; report: StatusReport }>): Promise<void> {
+    const at = now();
+    const rows = batch.map(({ deviceId, report: r }) => {
+      const rolloutId = r.rolloutId ?? parseDeploymentId(r.deploymentId)?.rolloutId ?? null;
+      return { idempotencyKey: r.idempotencyKey, deviceId, rolloutId, kind: 'status', body: r, receivedAt: at };
+    });
+    const seqs = await store.logReports(rows);
+    for (const [i, { deviceId, report: r }] of batch.entries()) {
+      queueAck(deviceId, r.idempotencyKey);
+      const seq = seqs[i] ?? null;
+      if (seq === null) {
+        stats.reportsDuplicate++;
+        continue;
+      }
+      stats.reportsApplied++;
+      const rolloutId = rows[i]!.rolloutId;
+      const ar = rolloutId ? active.get(rolloutId) : undefined;
+      if (ar) applyReport(ar, deviceId, r, seq, now());
+    }
   }
 
   function applyReport(ar: ActiveRollout, deviceId: string, r: StatusReport, seq: number, at: number): void {
@@ -436,12 +471,9 @@ export async function createFleetController(opts: FleetControllerOptions): Promi
       stats.chunkRequestsSuppressed++;
       return; // the answer sent moments ago is still on its way; the device accepts it late
     }
-    if (!downloads.has(req.deploymentId) && downloads.size >= maxConcurrentDownloads) {
-      for (const [id, at] of downloads) if (t - at > 3_000) downloads.delete(id); // idle: device gone or done
-      if (downloads.size >= maxConcurrentDownloads) {
-        stats.chunkRequestsDeferred++;
-        return fail('EDGEKD_RATE_LIMITED', `${downloads.size} devices are downloading; wait for a slot`, 250 + Math.floor(Math.random() * 500));
-      }
+    if (!admission.admit(req.deploymentId, req.index, { deviceId, req }, t)) {
+      stats.chunkRequestsQueued++;
+      return; // answered when a slot frees (serveAdmitted)
     }
     const offset = req.index * plan.chunkBytes;
     const data = bytes.subarray(offset, Math.min(bytes.length, offset + plan.chunkBytes));
@@ -450,7 +482,7 @@ export async function createFleetController(opts: FleetControllerOptions): Promi
       stats.chunkRequestsDeferred++;
       return fail('EDGEKD_RATE_LIMITED', 'rollout bandwidth cap reached', wait);
     }
-    downloads.set(req.deploymentId, t);
+    admission.touch(req.deploymentId, t);
     const perDeployment = served.get(req.deploymentId) ?? new Map<number, number>();
     perDeployment.set(req.index, t);
     served.set(req.deploymentId, perDeployment);
@@ -464,8 +496,11 @@ export async function createFleetController(opts: FleetControllerOptions): Promi
     for (const ar of [...active.values()]) {
       if (!ar.dirty) continue;
       ar.dirty = false;
+      // Judged on what is written: a tick may finish the rollout while the write is in flight
+      // (PostgreSQL), and dropping it then would leave the pre-finish snapshot as the last word.
+      const finished = isTerminal(ar.state.status);
       await store.saveRollout(ar.state, ar.appliedSeq);
-      if (isTerminal(ar.state.status)) active.delete(ar.state.id);
+      if (finished) active.delete(ar.state.id);
     }
   }
 
@@ -477,7 +512,9 @@ export async function createFleetController(opts: FleetControllerOptions): Promi
   const tickTimer = setInterval(() => {
     for (const ar of active.values()) if (!isTerminal(ar.state.status)) apply(ar, { type: 'tick' });
     const t = now();
-    for (const [id, at] of downloads) if (t - at > 60_000) releaseDownload(id); // abandoned (device vanished mid-download)
+    // A holder silent for 3 s while others wait (device gone, or done and slow to say so) gives up
+    // its slot; with nobody waiting only an abandoned one (60 s) does.
+    serveAdmitted(admission.expireIdle(t, admission.queued > 0 ? 3_000 : 60_000));
   }, opts.tickMs ?? 250);
   const heartbeatTimer = setInterval(() => {
     const batch = [...heartbeats.values()];

@@ -28,11 +28,24 @@ export function openSqlite(path: string): SqlDb {
   db.pragma('foreign_keys = ON');
   db.defaultSafeIntegers(false);
   const queue = new SerialQueue();
+  // Callers pass the same few SQL texts over and over (a rollout logs thousands of reports with
+  // one INSERT): compiling each statement once instead of on every call. Bounded, in case a caller
+  // builds SQL dynamically.
+  const statements = new Map<string, Database.Statement>();
+  const prepare = (sql: string): Database.Statement => {
+    let st = statements.get(sql);
+    if (!st) {
+      st = db.prepare(sql);
+      if (statements.size >= 500) statements.clear();
+      statements.set(sql, st);
+    }
+    return st;
+  };
 
   const direct = (inTx: boolean): SqlDb => ({
     dialect: 'sqlite',
     async query<T extends SqlRow>(sql: string, params: readonly SqlValue[] = []) {
-      const run = (): T[] => db.prepare(sql).all(...bind(params)) as T[];
+      const run = (): T[] => prepare(sql).all(...bind(params)) as T[];
       return inTx ? run() : queue.run(async () => run());
     },
     async exec(sql: string, params: readonly SqlValue[] = []) {
@@ -41,7 +54,7 @@ export function openSqlite(path: string): SqlDb {
           db.exec(sql);
           return 0;
         }
-        return db.prepare(sql).run(...bind(params)).changes;
+        return prepare(sql).run(...bind(params)).changes;
       };
       return inTx ? run() : queue.run(async () => run());
     },

@@ -3,6 +3,7 @@ import { TokenBucket } from './token-bucket';
 import { planChunks } from './chunk-plan';
 import { checkDownloadToken, issueDownloadToken } from './download-token';
 import { parseRange } from './parse-range';
+import { DownloadAdmission } from './download-admission';
 
 describe('token bucket', () => {
   it('lets a burst through, then asks to wait in proportion to the rate', () => {
@@ -55,5 +56,32 @@ describe('Range header', () => {
     ['bytes=0-1,5-6', null],
   ])('%s → %j', (h, want) => {
     expect(parseRange(h, 1000)).toEqual(want);
+  });
+});
+
+describe('download admission', () => {
+  it('parks requests over the limit in arrival order and hands them out as slots free', () => {
+    const a = new DownloadAdmission<string>(2);
+    expect(a.admit('d1', 0, 'd1/0', 0)).toBe(true);
+    expect(a.admit('d2', 0, 'd2/0', 0)).toBe(true);
+    expect(a.admit('d1', 1, 'd1/1', 0)).toBe(true); // a holder keeps its slot
+    expect(a.admit('d3', 0, 'd3/0#1', 0)).toBe(false);
+    expect(a.admit('d3', 0, 'd3/0#2', 0)).toBe(false); // a re-request replaces the parked one
+    expect(a.admit('d4', 0, 'd4/0', 0)).toBe(false);
+    expect(a.queued).toBe(2);
+    expect(a.release('d1', 10)).toEqual(['d3/0#2']);
+    expect(a.admit('d3', 0, 'd3/0#2', 10)).toBe(true);
+    expect(a.release('d4', 10)).toEqual([]); // leaving the queue frees nothing
+    expect(a.queued).toBe(0);
+  });
+
+  it('frees the slots of idle holders when asked', () => {
+    const a = new DownloadAdmission<string>(1);
+    a.admit('d1', 0, 'x', 0);
+    expect(a.admit('d2', 0, 'd2/0', 100)).toBe(false);
+    a.touch('d1', 2_000);
+    expect(a.expireIdle(4_000, 3_000)).toEqual([]);
+    expect(a.expireIdle(5_001, 3_000)).toEqual(['d2/0']);
+    expect(a.downloading).toBe(1);
   });
 });

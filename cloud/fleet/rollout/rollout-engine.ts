@@ -193,7 +193,34 @@ function setStatus(ctx: Ctx, status: RolloutStatus, reason?: string): void {
   ctx.out.push({ type: 'notify', notice: reason === undefined ? { kind: 'rollout-status', status } : { kind: 'rollout-status', status, reason } });
 }
 
+/**
+ * Failures and executed devices per rollout state object, kept current by setDevice (the only
+ * place a device's state changes). The abort check runs after every outcome: counting all devices
+ * each time made a 1,000-device wave quadratic. A state loaded from the store starts a new tally.
+ */
+const tallies = new WeakMap<RolloutState, { failures: number; executed: number }>();
+
+function tally(s: RolloutState): { failures: number; executed: number } {
+  let t = tallies.get(s);
+  if (!t) {
+    t = { failures: 0, executed: 0 };
+    for (const d of Object.values(s.devices)) countDevice(t, d.state, 1);
+    tallies.set(s, t);
+  }
+  return t;
+}
+
+function countDevice(t: { failures: number; executed: number }, state: DeviceRolloutState, sign: 1 | -1): void {
+  if (FAILURE.has(state)) t.failures += sign;
+  if (FAILURE.has(state) || state === 'committed') t.executed += sign;
+}
+
 function setDevice(ctx: Ctx, deviceId: string, d: DeviceExecution, state: DeviceRolloutState, extra: { step?: string; errorCode?: string } = {}): void {
+  const t = tallies.get(ctx.s);
+  if (t) {
+    countDevice(t, d.state, -1);
+    countDevice(t, state, 1);
+  }
   d.state = state;
   d.since = ctx.now;
   if (extra.step !== undefined) d.step = extra.step;
@@ -286,12 +313,7 @@ export function rolloutCounts(s: RolloutState): Record<DeviceRolloutState, numbe
 function checkAbortThreshold(ctx: Ctx): void {
   const s = ctx.s;
   if (s.status !== 'running' && s.status !== 'paused') return;
-  let failures = 0;
-  let executed = 0;
-  for (const d of Object.values(s.devices)) {
-    if (FAILURE.has(d.state)) failures++;
-    if (FAILURE.has(d.state) || d.state === 'committed') executed++;
-  }
+  const { failures, executed } = tally(s);
   const g = s.spec.gates;
   if (executed >= g.minExecutedForAbort && (100 * failures) / executed > g.abortFailurePercent) {
     ctx.out.push({ type: 'notify', notice: { kind: 'abort-threshold', failures, executed, thresholdPercent: g.abortFailurePercent } });

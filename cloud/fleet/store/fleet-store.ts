@@ -196,6 +196,26 @@ export class FleetStore {
     return rows[0] ? Number(rows[0].seq) : null;
   }
 
+  /**
+   * logReport for many reports in one transaction (one commit instead of one per report); returns
+   * each report's seq, or null for a duplicate, in input order.
+   */
+  async logReports(reports: ReadonlyArray<Omit<StoredReport, 'seq'>>): Promise<Array<number | null>> {
+    if (reports.length === 0) return [];
+    return this.db.transaction(async (tx) => {
+      const out: Array<number | null> = [];
+      for (const r of reports) {
+        const rows = await tx.query<{ seq: number }>(
+          `INSERT INTO fleet_reports (idempotency_key, device_id, rollout_id, kind, body, received_at) VALUES (?, ?, ?, ?, ?, ?)
+           ON CONFLICT (idempotency_key) DO NOTHING RETURNING seq`,
+          [r.idempotencyKey, r.deviceId, r.rolloutId, r.kind, JSON.stringify(r.body), r.receivedAt],
+        );
+        out.push(rows[0] ? Number(rows[0].seq) : null);
+      }
+      return out;
+    });
+  }
+
   async reportsAfter(rolloutId: string, seq: number): Promise<StoredReport[]> {
     const rows = await this.db.query('SELECT * FROM fleet_reports WHERE rollout_id = ? AND seq > ? ORDER BY seq', [rolloutId, seq]);
     return rows.map((r) => ({
