@@ -21,6 +21,7 @@ import mqtt from 'mqtt';
 import { startEmbeddedBroker } from '../cloud/broker/embedded-broker';
 import { openSqlite } from '../cloud/store/sqlite-db';
 import { createFleetController } from '../cloud/fleet/fleet-controller';
+import { simProcessEnv } from '../edge/sim/sim-process-env';
 import { isTerminal } from '../cloud/fleet/rollout/rollout-engine';
 import { percentile } from '../cloud/fleet/rollout/gates';
 import { createLogger } from '../shared/log/logger';
@@ -79,7 +80,7 @@ function launch(impl: string, url: string, prefix: string, from: number, count: 
     impl === 'scripted'
       ? [join(root, 'bin/run-ts.mjs'), join(root, 'test/fleet/helpers/scripted-fleet-process.ts'), url, prefix, String(from), String(count)]
       : [join(root, 'bin/run-ts.mjs'), join(root, 'bench/fleet-agent-process.ts'), url, prefix, String(from), String(count), join(workDir, 'agents'), trustedKeysFile];
-  const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, EDGEKD_LOG_LEVEL: 'warn' } });
+  const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...simProcessEnv(count), EDGEKD_LOG_LEVEL: 'warn' } });
   let err = '';
   child.stderr!.on('data', (b: Buffer) => (err = (err + b.toString()).slice(-4000)));
   const ready = new Promise<void>((res, rej) => {

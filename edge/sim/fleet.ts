@@ -1,4 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process';
+import { simProcessEnv } from './sim-process-env';
 import { fileURLToPath } from 'node:url';
 import { EdgekdError } from '../../shared/errors';
 import type { FleetSliceSpec, FleetSliceStatus } from './fleet-agents';
@@ -37,7 +38,7 @@ export function startSimulatedFleet(o: SimulatedFleetOptions): SimulatedFleet {
   const readies: Array<Promise<void>> = [];
   for (let p = 0; p < procs; p++) {
     const ids = deviceIds.filter((_, i) => i % procs === p);
-    const child = fork(workerFile, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(workerFile, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: simProcessEnv(ids.length) });
     children.push(child);
     const { agents: _a, processes: _p, idPrefix: _i, ...rest } = o;
     const spec: FleetSliceSpec = { ...rest, deviceIds: ids };
