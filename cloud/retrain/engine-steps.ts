@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import { EdgekdError } from '../../shared/errors';
@@ -6,10 +6,12 @@ import type { SigningKey } from '../../shared/package/keys';
 import type { ModelPackage } from '../../shared/package/build-package';
 import type { ModelManifest } from '../../shared/package';
 import { loadModel, saveModel } from '../zoo';
+import { readModelCard } from '../zoo/model-io';
 import { distillDataFree, type DataFreeDistillOptions } from '../distill/distill';
 import type { DataFreeMethod, DistillConfigInput } from '../distill/config';
 import { loadBuffer, saveBuffer } from '../distill/buffer-file';
 import type { BnTarget } from '../distill/teacher';
+import type { DistillEvent } from '../distill/events';
 import { buildStudentPackage } from '../export/student-package';
 import { assertCalibrationSamples, type CalibrationSamples } from '../export/calibrate';
 import { driftReferenceFromSynthetic, teacherBatchNormProbe } from '../export/drift-reference';
@@ -36,7 +38,7 @@ export interface EngineStepsDeps {
   /** Runs write their student, buffer and package under workDir/<runId>/. */
   workDir: string;
   signingKey: SigningKey;
-  distill?: { method?: DataFreeMethod; seed?: number; config?: DistillConfigInput };
+  distill?: { method?: DataFreeMethod; seed?: number; config?: DistillConfigInput; onEvent?: (e: DistillEvent, ctx: RetrainContext) => void };
   calibrationCount?: number;
   /** Registers the package with the fleet and runs the canary rollout to its end (promote or roll back). */
   rollout: (pkg: ModelPackage, ctx: RetrainContext) => Promise<RolloutOutcome>;
@@ -73,11 +75,15 @@ export function createEngineSteps(deps: EngineStepsDeps): RetrainSteps {
         ...(deps.distill?.config ? { config: deps.distill.config } : {}),
         warmStart: { buffer, bnTargets },
         signal: ctx.signal,
+        ...(deps.distill?.onEvent ? { onEvent: (e: DistillEvent) => deps.distill!.onEvent!(e, ctx) } : {}),
       });
       if (!result.finished) throw new EdgekdError('EDGEKD_RUN_CANCELLED', `re-distillation stopped after ${result.epochsCompleted} epochs`);
       const dir = join(deps.workDir, ctx.runId, 'student');
       mkdirSync(dir, { recursive: true });
-      await saveModel(student, dir);
+      // The new folder carries the previous student's card (accuracy unknown: the retrain sees no
+      // real data), so it is itself a valid distill output for the next retrain of this line.
+      const card = existsSync(join(current.studentDir, 'model-card.json')) ? readModelCard(current.studentDir) : undefined;
+      await saveModel(student, dir, card ? { ...card, accuracy: null, createdAt: new Date().toISOString(), notes: `re-distilled by retrain run ${ctx.runId} from ${current.packageName} v${current.packageVersion} with field BatchNorm targets (${bnTargets.map((t) => t.layer).join(', ') || 'none'})` } : undefined);
       if (result.buffer) saveBuffer(dir, result.buffer);
       students.set(ctx.runId, { model: student, dir, current, teacher });
       return {

@@ -1,0 +1,21 @@
+import type { ModelCard } from '../zoo/model-card';
+
+/** A valid model card for a small student of `classes` classes (tests only). */
+export function studentCard(classes: number, dataset = 'fashion-mnist'): ModelCard {
+  return {
+    schemaVersion: 1,
+    name: 'tiny-student',
+    architecture: 'tiny',
+    output: 'logits',
+    inputShape: [8, 8, 1],
+    numClasses: classes,
+    classNames: Array.from({ length: classes }, (_, i) => `c${i}`),
+    normalization: { kind: 'range', low: -1, high: 1, rawMax: 255 },
+    dataset: { name: dataset, split: 'test fixture' },
+    accuracy: null,
+    params: { total: 1, trainable: 1 },
+    macs: 1,
+    training: { command: 'test', seed: 1 },
+    createdAt: '2026-01-01T00:00:00.000Z',
+  };
+}
