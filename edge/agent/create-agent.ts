@@ -8,7 +8,7 @@ import { EdgekdError, toEdgekdError } from '../../shared/errors';
 import { createLogger, type Logger } from '../../shared/log/logger';
 import { parseModelManifest, parseTrustedKeys, type ModelManifest } from '../../shared/package';
 import { encode, isoTime, type ChunkResponse, type Decoded, type DriftReportEnvelope, type Heartbeat, type InferenceRequest, type InferenceResponse, type ModelRef, type Presence, type StatusReport } from '../../shared/protocol';
-import { createStateStore, type AgentState } from '../deploy/deployment-record';
+import { createStateStore, type AgentState, type StateStore } from '../deploy/deployment-record';
 import { createReconciler, type Reconciler, type ReportFields } from '../deploy/reconciler';
 import type { InferenceEngine } from '../inference/engine';
 import { createHttpEndpoint } from '../inference/http-endpoint';
@@ -83,7 +83,7 @@ export function createAgent(deps: AgentDeps): Agent {
   let resolvedEngine: InferenceEngine | null = engine ?? null;
 
   const slots = createSlotStore(config.stateDir);
-  const store = createStateStore(config.stateDir);
+  let store!: StateStore;
   const listeners: ModelChangeListener[] = [];
   const chunkHandlers = new Set<(r: ChunkResponse) => void>();
   let runtime!: ModelRuntime;
@@ -312,10 +312,12 @@ export function createAgent(deps: AgentDeps): Agent {
           }
         }
       });
+      outbox = openOutbox(config.stateDir, newId);
+      store = createStateStore(config.stateDir, outbox);
       state = await store.load();
       state.bootSeq += 1;
       await store.save(state);
-      outbox = openOutbox(config.stateDir, newId);
+      await store.durable(); // bootSeq orders presence documents: never reused after a power cut
       await restoreActive();
       notifyModelChange();
 

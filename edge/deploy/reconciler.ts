@@ -74,6 +74,8 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
   });
 
   async function runStep(step: Step, r: DeploymentRecord): Promise<StepResult> {
+    // A step acts on the device (slots, pointer): the state it follows from must be on disk first.
+    await deps.store.durable();
     const ac = new AbortController();
     stepAbort = ac;
     // A rollback that arrived between two steps must stop the next one too (a bake can be long).

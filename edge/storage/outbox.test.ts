@@ -61,6 +61,20 @@ describe('outbox', () => {
     o.close();
   });
 
+  it('writes acked deletes with the next append (or on close), never losing an unacked row', () => {
+    const dir = tempDir();
+    const a = openOutbox(dir, key);
+    const e1 = a.append('status', () => ({ n: 1 }));
+    expect(a.ack([e1.key])).toBe(1);
+    const e2 = a.append('status', () => ({ n: 2 }));
+    const e3 = a.append('status', () => ({ n: 3 }));
+    expect(a.ack([e3.key])).toBe(1);
+    a.close();
+    const b = openOutbox(dir, key);
+    expect(b.pending(10).map((e) => e.seq)).toEqual([e2.seq]);
+    b.close();
+  });
+
   it('selects for resend only reports never sent or sent before the cutoff', () => {
     const o = openOutbox(tempDir(), key);
     const e1 = o.append('status', () => ({}));

@@ -22,8 +22,12 @@ import { createFileSyncer } from './fsync-file';
  * - The unacked rows are mirrored in memory (they are few: a deployment writes ~8), so reading
  *   what is due and marking rows sent touch no SQL. Sent time and attempt count live only in
  *   memory: after a restart every unacked report is due again, which a reconnect resends anyway.
- *   The disk sees one INSERT per report and one DELETE per ack.
+ *   The disk sees one commit per report: deletes of acked rows wait for the next append's
+ *   transaction (or at most `ACK_FLUSH_MS`, or close). A kill -9 in that window brings acked rows
+ *   back, to be sent once more and dropped by key in the cloud — the at-least-once this outbox
+ *   always had; a separate commit per ack was a third of the outbox's cost.
  */
+const ACK_FLUSH_MS = 1_000;
 export interface OutboxEntry {
   readonly seq: number;
   readonly key: string;
@@ -36,8 +40,15 @@ export interface OutboxEntry {
 export interface Outbox {
   /** Appends a report; `build` receives the assigned seq and key and returns the JSON document. */
   append(kind: OutboxEntry['kind'], build: (seq: number, key: string) => unknown): OutboxEntry;
-  /** Makes every append made so far power-loss durable; resolves with the highest durable seq. */
+  /**
+   * Makes every write to the database so far (appends, and writes announced with `wrote`)
+   * power-loss durable; resolves with the highest durable seq.
+   */
   durable(): Promise<number>;
+  /** The database, for the agent's state record that shares it (and its WAL fsync). */
+  readonly database: Database.Database;
+  /** Another writer of `database` committed something `durable` must cover. */
+  wrote(): void;
   /**
    * Reports not acked yet, oldest first, with `afterSeq` < seq ≤ `maxSeq`; with `sentBeforeMs`,
    * only those never sent or last sent before it.
@@ -77,19 +88,39 @@ export function openOutbox(stateDir: string, newKey: () => string): Outbox {
   const hw = db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").get() as { seq: number } | undefined;
   let lastAppended = Math.max(hw?.seq ?? 0, ...rows.keys());
   let durableSeq = lastAppended;
+  let writeGen = 0;
+  let syncedGen = 0;
   const insert = db.prepare('INSERT INTO outbox (seq, key, kind, payload) VALUES (?, ?, ?, ?)');
   const del = db.prepare('DELETE FROM outbox WHERE seq = ?');
-  const ackTx = db.transaction((seqs: readonly number[]) => {
-    for (const s of seqs) del.run(s);
+  let acked: number[] = [];
+  let ackTimer: NodeJS.Timeout | null = null;
+  const deleteAcked = (): void => {
+    if (ackTimer) clearTimeout(ackTimer);
+    ackTimer = null;
+    const list = acked;
+    acked = [];
+    try {
+      for (const s of list) del.run(s);
+    } catch (e) {
+      acked = list.concat(acked); // the transaction rolls back: still to delete
+      throw e;
+    }
+  };
+  const appendTx = db.transaction((row: Row) => {
+    deleteAcked();
+    insert.run(row.seq, row.key, row.kind, row.payload);
   });
+  const ackTx = db.transaction(deleteAcked);
 
   // One fsync at a time; callers arriving while one runs wait for the next, which covers them.
   let syncing: Promise<void> | null = null;
   const wal = createFileSyncer(`${path}-wal`, stateDir);
   const syncOnce = async (): Promise<void> => {
-    const target = lastAppended;
+    const gen = writeGen;
+    const seq = lastAppended;
     await wal.sync();
-    durableSeq = Math.max(durableSeq, target);
+    syncedGen = Math.max(syncedGen, gen);
+    durableSeq = Math.max(durableSeq, seq);
   };
 
   return {
@@ -97,15 +128,19 @@ export function openOutbox(stateDir: string, newKey: () => string): Outbox {
       const seq = lastAppended + 1;
       const key = newKey();
       const payload = JSON.stringify(build(seq, key));
-      insert.run(seq, key, kind, payload);
-      lastAppended = seq;
       const row: Row = { seq, key, kind, payload, sentAtMs: null, attempts: 0 };
+      appendTx(row);
+      lastAppended = seq;
+      writeGen++;
       rows.set(seq, row);
       byKey.set(key, seq);
       return { ...row };
     },
+    database: db,
+    wrote: () => void writeGen++,
     async durable() {
-      while (durableSeq < lastAppended) {
+      const need = writeGen;
+      while (syncedGen < need) {
         if (!syncing) syncing = syncOnce().finally(() => (syncing = null));
         await syncing;
       }
@@ -140,11 +175,24 @@ export function openOutbox(stateDir: string, newKey: () => string): Outbox {
         byKey.delete(k);
         rows.delete(s);
       }
-      if (seqs.length > 0) ackTx(seqs);
+      if (seqs.length > 0) {
+        acked.push(...seqs);
+        ackTimer ??= setTimeout(() => {
+          ackTimer = null;
+          try {
+            ackTx();
+          } catch {
+            // the next append or close retries these deletes
+          }
+        }, ACK_FLUSH_MS);
+        ackTimer.unref();
+      }
       return seqs.length;
     },
     count: () => rows.size,
     close: () => {
+      if (acked.length > 0) ackTx();
+      if (ackTimer) clearTimeout(ackTimer);
       void wal.close().catch(() => undefined);
       db.close();
     },
