@@ -57,11 +57,14 @@ export interface FleetControllerOptions {
   /** Receive limits per topic kind in bytes (default: the protocol table's maxBytes); larger payloads are rejected with EDGEKD_PAYLOAD_TOO_LARGE. */
   messageLimits?: CodecOptions['maxBytes'];
   /**
-   * Devices downloading at the same time over MQTT (default 100); the chunk requests of others wait
-   * in arrival order and are answered when a slot frees. Bounds the bytes in flight so a large wave
-   * cannot bury slow devices under data they then time out on and request again.
+   * Devices downloading at the same time over MQTT (default 500), and the package bytes they may
+   * hold together (`maxDownloadBytesInFlight`, default 64 MiB; one device is always admitted); the
+   * chunk requests of others wait in arrival order and are answered when a slot frees. Bounds the
+   * bytes in flight so a large wave cannot bury slow devices under data they then time out on and
+   * request again.
    */
   maxConcurrentDownloads?: number;
+  maxDownloadBytesInFlight?: number;
   /**
    * A chunk served to a deployment is not served again within this window (default 8 s): a device
    * that timed out re-asks, but the answer already on its way is still accepted (protocol rule).
@@ -164,10 +167,13 @@ export async function createFleetController(opts: FleetControllerOptions): Promi
   const codecOptions: CodecOptions = opts.messageLimits ? { maxBytes: opts.messageLimits } : {};
   let httpBaseUrl = opts.httpBaseUrl;
   const stats: FleetStats = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, chunksServed: 0, chunkBytesServed: 0, httpDownloads: 0, reportsApplied: 0, reportsDuplicate: 0, rejectedMessages: 0, chunkRequestsSuppressed: 0, chunkRequestsDeferred: 0, chunkRequestsQueued: 0 };
-  const maxConcurrentDownloads = opts.maxConcurrentDownloads ?? 100;
+  // A device count alone bounded 100 × 200 KB = 20 MB or 100 × 50 MB = 5 GB in flight; the byte
+  // budget scales with the package (200 KB: 335 devices at once, 50 MB: 1).
+  const maxConcurrentDownloads = opts.maxConcurrentDownloads ?? 500;
+  const maxDownloadBytesInFlight = opts.maxDownloadBytesInFlight ?? 64 * 2 ** 20;
   const chunkResendAfterMs = opts.chunkResendAfterMs ?? 8_000;
   /** Which deployments may download now; the chunk requests of the others wait in its queue. */
-  const admission = new DownloadAdmission<{ deviceId: string; req: ChunkRequest }>(maxConcurrentDownloads);
+  const admission = new DownloadAdmission<{ deviceId: string; req: ChunkRequest }>(maxConcurrentDownloads, maxDownloadBytesInFlight);
   /** deploymentId → chunk index → when that chunk was last served. */
   const served = new Map<string, Map<number, number>>();
   const active = new Map<string, ActiveRollout>();
@@ -471,7 +477,7 @@ export async function createFleetController(opts: FleetControllerOptions): Promi
       stats.chunkRequestsSuppressed++;
       return; // the answer sent moments ago is still on its way; the device accepts it late
     }
-    if (!admission.admit(req.deploymentId, req.index, { deviceId, req }, t)) {
+    if (!admission.admit(req.deploymentId, req.index, { deviceId, req }, t, plan.sizeBytes)) {
       stats.chunkRequestsQueued++;
       return; // answered when a slot frees (serveAdmitted)
     }

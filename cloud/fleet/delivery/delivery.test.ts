@@ -85,3 +85,15 @@ describe('download admission', () => {
     expect(a.downloading).toBe(1);
   });
 });
+
+describe('download admission byte budget', () => {
+  it('admits while the packages held fit the budget, and always one', () => {
+    const a = new DownloadAdmission<string>(10, 1_000);
+    expect(a.admit('big', 0, 'big/0', 0, 5_000)).toBe(true); // alone: admitted though over budget
+    expect(a.admit('s1', 0, 's1/0', 0, 400)).toBe(false);
+    expect(a.release('big', 1)).toEqual(['s1/0']);
+    expect(a.admit('s2', 0, 's2/0', 1, 400)).toBe(true);
+    expect(a.admit('s3', 0, 's3/0', 1, 400)).toBe(false); // 800 + 400 > 1,000
+    expect(a.downloading).toBe(2);
+  });
+});
