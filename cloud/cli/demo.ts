@@ -20,7 +20,7 @@ options:
   --port N         console/API port                 [8080, or a free one]
   --agents N       local agents                     [3]
   --epochs N       distillation epochs              [10]
-  --rate N         inferences per second (feeder)   [20]
+  --rate N         inferences per second (feeder)   [60]
   --teacher DIR    teacher folder                   [models/teachers/fashion-mnist-lenet5-bn]`;
 
 /**
@@ -42,7 +42,7 @@ export async function run(argv: string[]): Promise<number> {
   const dir = resolve(values.dir ?? '.edgekd/demo');
   const nAgents = numberFlag(values.agents, 'agents', 3, { min: 1, max: 20 });
   const epochs = numberFlag(values.epochs, 'epochs', 10, { min: 1, max: 200 });
-  const rate = numberFlag(values.rate, 'rate', 20, { min: 1, max: 500 });
+  const rate = numberFlag(values.rate, 'rate', 60, { min: 1, max: 500 });
   const log = createLogger('demo', process.env.EDGEKD_LOG_LEVEL ?? 'warn');
   const t0 = Date.now();
   const timings: Record<string, number> = {};
@@ -175,7 +175,9 @@ The agents serve inference; a feeder sends ${rate} Fashion-MNIST test images per
   teacher accuracy     ${runResult.teacherAccuracy === null ? 'n/a' : `${(runResult.teacherAccuracy * 100).toFixed(1)}%`}
   student (fp32)       ${runResult.finalAccuracy === null ? 'n/a' : `${(runResult.finalAccuracy * 100).toFixed(1)}%`} after ${runResult.samplesGenerated} synthetic samples
   package (int8)       ${metrics.int8Accuracy === undefined ? 'n/a' : `${(metrics.int8Accuracy * 100).toFixed(1)}%`} on the test split
-Inject a shift into the agents' input stream and watch Drift, the automatic retrain and the new rollout:
+Each agent first collects a field baseline of 1,000 inferences (about a minute; no drift is scored
+before it). Then inject a shift into the agents' input stream and watch Drift, the automatic
+retrain and the new rollout:
   node bin/edgekd.mjs drift inject --shift blur --severity 4 --broker ${c.brokerUrl}
   node bin/edgekd.mjs drift inject --shift none --broker ${c.brokerUrl}      (clears it)
 timings (s): ${JSON.stringify(timings)}

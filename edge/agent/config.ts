@@ -101,6 +101,11 @@ export const AgentConfig = Type.Object(
     warmupRuns: Type.Integer({ minimum: 0, default: 3 }),
     /** Period of label-free drift reports (edge/drift monitor attached by `edgekd agent`); 0 turns it off. */
     driftReportEveryMs: Type.Integer({ minimum: 0, default: 300_000 }),
+    /**
+     * Inferences after a model is committed that become its field drift baseline; no drift is
+     * scored until then. Default: 4,000 unless the package's reference carries score bands.
+     */
+    driftBaselineSamples: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })),
     /** Restarts during one bake after which the agent rolls back instead of resuming the bake. */
     bakeCrashLimit: Type.Integer({ minimum: 1, default: 2 }),
   },

@@ -21,7 +21,7 @@ export async function run(argv: string[]): Promise<number> {
   const log = createLogger('edge-agent');
   const agent = createAgent({ config, logger: log });
   await agent.start();
-  const drift = config.driftReportEveryMs > 0 ? attachDriftMonitor(agent, { reportEveryMs: config.driftReportEveryMs, tickEveryMs: Math.min(10_000, config.driftReportEveryMs), logger: log }) : null;
+  const drift = config.driftReportEveryMs > 0 ? attachDriftMonitor(agent, { reportEveryMs: config.driftReportEveryMs, baselineSamples: config.driftBaselineSamples, tickEveryMs: Math.min(10_000, config.driftReportEveryMs), logger: log }) : null;
   // Readiness line for supervisors and tests: one JSON object on stdout.
   const addr = agent.httpAddress();
   console.log(JSON.stringify({ ready: true, deviceId: agent.deviceId, bootId: agent.bootId, httpPort: addr?.port ?? null }));

@@ -141,11 +141,16 @@ export function createDriftMonitor(o: DriftMonitorOptions): DriftMonitor {
       if (!detector || !acc || !model) return;
       if (e.model.sha256 !== model.sha256) return; // an event from a model not (yet) committed, e.g. shadow
       for (const s of summaries(e)) {
+        acc.add(s);
         if (referenceSource === 'manifest' && baselineTarget > 0) {
+          // While the field baseline is collected nothing is scored: the manifest's reference
+          // describes synthetic samples, and scoring real clean traffic against it raised alarms on
+          // every device of a fresh deployment (bench:drift, before this rule). The first window
+          // is scored against the adopted field baseline.
           baseline.push(s);
           if (baseline.length >= baselineTarget) adoptBaseline();
+          continue;
         }
-        acc.add(s);
         const ev = detector.observe(s);
         if (ev) {
           lastEvaluation = ev;
