@@ -22,12 +22,10 @@ import { createFileSyncer } from './fsync-file';
  * - The unacked rows are mirrored in memory (they are few: a deployment writes ~8), so reading
  *   what is due and marking rows sent touch no SQL. Sent time and attempt count live only in
  *   memory: after a restart every unacked report is due again, which a reconnect resends anyway.
- *   The disk sees one commit per report: deletes of acked rows wait for the next append's
- *   transaction (or at most `ACK_FLUSH_MS`, or close). A kill -9 in that window brings acked rows
- *   back, to be sent once more and dropped by key in the cloud — the at-least-once this outbox
- *   always had; a separate commit per ack was a third of the outbox's cost.
+ *   The disk sees one INSERT per report and one DELETE per ack. (Deferring the deletes into the
+ *   next append's transaction saved a commit per report, but under a steady report stream — drift
+ *   every second — the file then never drained: always one acked row waiting for the next append.)
  */
-const ACK_FLUSH_MS = 1_000;
 export interface OutboxEntry {
   readonly seq: number;
   readonly key: string;
@@ -92,25 +90,9 @@ export function openOutbox(stateDir: string, newKey: () => string): Outbox {
   let syncedGen = 0;
   const insert = db.prepare('INSERT INTO outbox (seq, key, kind, payload) VALUES (?, ?, ?, ?)');
   const del = db.prepare('DELETE FROM outbox WHERE seq = ?');
-  let acked: number[] = [];
-  let ackTimer: NodeJS.Timeout | null = null;
-  const deleteAcked = (): void => {
-    if (ackTimer) clearTimeout(ackTimer);
-    ackTimer = null;
-    const list = acked;
-    acked = [];
-    try {
-      for (const s of list) del.run(s);
-    } catch (e) {
-      acked = list.concat(acked); // the transaction rolls back: still to delete
-      throw e;
-    }
-  };
-  const appendTx = db.transaction((row: Row) => {
-    deleteAcked();
-    insert.run(row.seq, row.key, row.kind, row.payload);
+  const ackTx = db.transaction((seqs: readonly number[]) => {
+    for (const s of seqs) del.run(s);
   });
-  const ackTx = db.transaction(deleteAcked);
 
   // One fsync at a time; callers arriving while one runs wait for the next, which covers them.
   let syncing: Promise<void> | null = null;
@@ -129,7 +111,7 @@ export function openOutbox(stateDir: string, newKey: () => string): Outbox {
       const key = newKey();
       const payload = JSON.stringify(build(seq, key));
       const row: Row = { seq, key, kind, payload, sentAtMs: null, attempts: 0 };
-      appendTx(row);
+      insert.run(row.seq, row.key, row.kind, row.payload);
       lastAppended = seq;
       writeGen++;
       rows.set(seq, row);
@@ -175,24 +157,11 @@ export function openOutbox(stateDir: string, newKey: () => string): Outbox {
         byKey.delete(k);
         rows.delete(s);
       }
-      if (seqs.length > 0) {
-        acked.push(...seqs);
-        ackTimer ??= setTimeout(() => {
-          ackTimer = null;
-          try {
-            ackTx();
-          } catch {
-            // the next append or close retries these deletes
-          }
-        }, ACK_FLUSH_MS);
-        ackTimer.unref();
-      }
+      if (seqs.length > 0) ackTx(seqs);
       return seqs.length;
     },
     count: () => rows.size,
     close: () => {
-      if (acked.length > 0) ackTx();
-      if (ackTimer) clearTimeout(ackTimer);
       void wal.close().catch(() => undefined);
       db.close();
     },
