@@ -64,7 +64,7 @@ const HELP = `npm run bench:drift -- [--quick] [--student-tfjs DIR | --student F
  * (budget · N · 2 / 32 for ssdkd) and the buffer capacity the warm buffer is cut to.
  */
 function retrainSchedule(quick: boolean): DistillConfigInput {
-  return quick ? { budget: 0.04, epochs: 3, warmupEpochs: 0, kdStepsPerEpoch: 60 } : { budget: 0.1, epochs: 10, warmupEpochs: 0, kdStepsPerEpoch: 100 };
+  return quick ? { budget: 0.1, epochs: 6, warmupEpochs: 0, kdStepsPerEpoch: 100 } : { budget: 0.1, epochs: 10, warmupEpochs: 0, kdStepsPerEpoch: 100 };
 }
 const H = 28;
 const W = 28;
@@ -368,7 +368,7 @@ async function main(): Promise<number> {
   }
 
   // ── report ──────────────────────────────────────────────────────────────────
-  const command = `npm run bench:drift${quick ? ' -- --quick' : ''}`;
+  const command = `npm run bench:drift -- ${process.argv.slice(2).join(' ')}`.trimEnd(); // every flag, so the line reproduces the run
   const goals = goalVerdicts(rows, severities);
   const md = [
     `Deployed model: ${deployed.description}; feature reference: ${featureRef ? `${teacher!.description}, layer ${featureRef.layer}` : 'none (no teacher)'}; clean accuracy on the evaluation pool ${(cleanAccuracy * 100).toFixed(2)}%. ` +
@@ -393,7 +393,7 @@ async function main(): Promise<number> {
     '',
     `Goals: ${[...goals, loopGoal(loop)].join('; ')}.`,
   ].join('\n');
-  writeBenchReport({ name: 'drift', command: `${command}${values['student-tfjs'] ? ` --student-tfjs ${values['student-tfjs']}` : ''}`, rows, markdown: md, extra: { loop, teacher: teacher?.description ?? null, cleanAccuracy, shiftAccuracy, deployed: deployed.description, quick, seed, config: DEFAULT_DRIFT_CONFIG } });
+  writeBenchReport({ name: 'drift', command, rows, markdown: md, extra: { loop, teacher: teacher?.description ?? null, cleanAccuracy, shiftAccuracy, deployed: deployed.description, quick, seed, config: DEFAULT_DRIFT_CONFIG } });
   log(`done; wrote bench/results/drift.json and BENCHMARKS.md`);
   return 0;
 
