@@ -268,7 +268,7 @@ if (missing.length) {
   reading.push(`Goals missed: ${missing.map((v) => `${v.goal} (${v.margin})`).join('; ')}.`);
 }
 
-const cmd = `npm run bench:distill${quick ? ' -- --quick' : ''}`;
+const cmd = `npm run bench:distill${args.length ? ` -- ${args.join(' ')}` : ''}`; // every flag, so the line reproduces the run
 const markdown = `
 Fashion-MNIST, teacher \`lenet5-bn\` (committed teacher, ${f2(teacherAcc)}% on the evaluation split), student \`lenet5-half\` (same initialisation per seed for every method), wasm backend, ${parallel} jobs at a time (one process each, on a machine shared with other work, so seconds are noisy; compare ratios within this run).
 Schedule **${schedule.name}**: ${cfg.epochs} epochs (${cfg.warmupEpochs} synthesis-only warm-up), ${cfg.kdStepsPerEpoch} student steps of ${cfg.batchSize} per epoch (${(cfg.epochs - cfg.warmupEpochs) * cfg.kdStepsPerEpoch} steps for every method), synthesis batches of ${cfg.synthesis.batchSize} with ${resolveConfig('ssdkd', cfg).synthesis.gSteps} inner steps (Fast-DFKD's meta loop), nominal training set ${cfg.trainSetSize.toLocaleString('en-US')} → budget ${cfg.budget} = a synthetic set of ${Math.round(cfg.budget * cfg.trainSetSize)} samples for fast-budget / ssdkd / ablations (fast-budget generates it once; ssdkd generates ${resolveConfig('ssdkd', cfg).buffer.generationFactor}× that and keeps the best in its buffer), ${cfg.trainSetSize.toLocaleString('en-US')} for \`fast\`'s full bank, deepinv ${schedule.deepinvBudget * cfg.trainSetSize} samples (batches of ${cfg.pixel.batchSize}, ${cfg.pixel.steps} pixel-optimisation steps each; a full DeepInversion run takes thousands of steps per batch, unaffordable here). Accuracy on ${rows[0]?.evalSamples ?? '?'} test images (evenly spread over the 10,000-image test split). Wall time of the whole benchmark: ${wallMinutes.toFixed(1)} min${retried.length ? ` (jobs retried after a crash: ${retried.join(', ')})` : ''}. ${noiseNote}
@@ -288,5 +288,5 @@ ${ablationTable}
 ${reading.join('\n\n')}
 `;
 
-writeBenchReport({ name: 'distill', command: cmd, rows, markdown, extra: { schedule, wallMinutes, retried } });
+writeBenchReport({ name: quick ? 'distill' : 'distill-full', command: cmd, rows, markdown, extra: { schedule, wallMinutes, retried } });
 console.log(markdown);
