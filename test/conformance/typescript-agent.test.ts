@@ -2,9 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAgent, type Agent } from '../../edge/agent/create-agent';
 import { createLogger } from '../../shared/log/logger';
 import { generateSigningKey, trustedKeyEntry } from '../../shared/package';
-import { startTestBroker, type TestBroker } from '../../test/edge/helpers/aedes-broker';
-import { agentConfigFixture } from '../../test/edge/helpers/agent-fixture';
-import { formatConformanceTable, runConformance } from './run-conformance';
+import { startTestBroker, type TestBroker } from '../edge/helpers/aedes-broker';
+import { agentConfigFixture } from '../edge/helpers/agent-fixture';
+import { formatConformanceTable, runConformance } from '../../cloud/conformance/run-conformance';
 
 const silent = createLogger('test', process.env.EDGEKD_TEST_LOG ?? 'silent');
 
