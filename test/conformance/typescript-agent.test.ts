@@ -34,6 +34,7 @@ describe('the TypeScript edge agent passes edgekd conformance (embedded broker, 
   it('passes every case', async () => {
     const report = await runConformance({ brokerUrl: broker.url, deviceId: dev, signingKey: key, caseTimeoutMs: 30_000, redeliveryWaitMs: 10_000, heartbeatWaitMs: 5_000 });
     const table = formatConformanceTable(report);
+    console.log(table);
     expect(report.results.filter((r) => !r.ok), table).toEqual([]);
     expect(report.results.map((r) => r.id)).toContain('downgraded');
   }, 180_000);
