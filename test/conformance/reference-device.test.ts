@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { formatConformanceTable, runConformance } from '../../cloud/conformance/run-conformance';
+import { formatConformanceTable, type ConformanceReport } from '../../cloud/conformance/run-conformance';
 import { generateSigningKey, trustedKeyEntry } from '../../shared/package';
 import { startTestBroker, type TestBroker } from '../edge/helpers/aedes-broker';
 import { servicesRequired } from '../helpers/services';
@@ -33,7 +33,8 @@ d('the Python reference device', () => {
     let child: ChildProcess;
     let dir: string;
     let output = '';
-    const { key } = generateSigningKey();
+    const signer = generateSigningKey();
+    const key = signer.key;
     const dev = `conf-py-${process.pid}`;
 
     beforeAll(async () => {
@@ -58,10 +59,23 @@ d('the Python reference device', () => {
       if (dir) rmSync(dir, { recursive: true, force: true });
     });
 
-    it('passes every case', async () => {
-      const report = await runConformance({ brokerUrl: broker.url, deviceId: dev, signingKey: key, caseTimeoutMs: 30_000, redeliveryWaitMs: 10_000, heartbeatWaitMs: 5_000 });
+    it('passes every case of `edgekd conformance` (the CLI, credentials in the broker URL)', async () => {
+      const keyFile = join(dir, 'signing-key.json');
+      writeFileSync(keyFile, JSON.stringify(signer.file));
+      const cli = spawn(process.execPath, [
+        resolve(__dirname, '../../bin/edgekd.mjs'), 'conformance', '--broker', broker.url.replace('mqtt://', 'mqtt://conformance:not-checked-here@'), '--device', dev,
+        '--signing-key', keyFile, '--timeout-ms', '30000', '--redelivery-wait-ms', '10000', '--heartbeat-wait-ms', '5000', '--json',
+      ], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      cli.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+      cli.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+      const code = await new Promise<number | null>((r) => cli.once('exit', r));
+      const report = JSON.parse(stdout) as ConformanceReport;
       console.log(formatConformanceTable(report));
-      expect(report.results.filter((r) => !r.ok), `${formatConformanceTable(report)}\n\ndevice output:\n${output.slice(-4000)}`).toEqual([]);
+      expect(report.results.filter((r) => !r.ok), `${formatConformanceTable(report)}\n${stderr}\n\ndevice output:\n${output.slice(-4000)}`).toEqual([]);
+      expect(report.results.length).toBeGreaterThanOrEqual(16);
+      expect(code).toBe(0);
     }, 180_000);
   });
 });
