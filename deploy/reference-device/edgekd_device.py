@@ -338,6 +338,9 @@ class Device:
             self.enter(offer, step)
             bake_ms = activation.get("bakeMs", 0)
             self.wait(bake_ms / 1000)
+            # No inference runtime: error-rate and latency gates see nothing; a minimum count fails.
+            if (activation.get("bakeGate") or {}).get("minInferences", 0) > 0:
+                raise DeviceError("EDGEKD_GATE_FAILED", "bake gate: 0 inferences < %d" % activation["bakeGate"]["minInferences"])
             self.finish(offer, "committed", bake={"inferences": 0, "errors": 0, "p95LatencyMs": None, "bakedMs": bake_ms})
         except Cancelled:
             fields = {"failedStep": step, "commandId": self.abort, "error": {"code": "EDGEKD_RUN_CANCELLED", "message": "rollback requested"}}

@@ -23,7 +23,7 @@ if (!python) console.warn(`skipping the reference-device conformance suite: ${mi
 
 d('the Python reference device', () => {
   it('passes the published test vectors (RFC 8785 numbers, the awkward signed manifest, chunk frames)', () => {
-    const r = spawnSync(python!, [join(deviceDir, 'check_vectors.py'), resolve(__dirname, '../../docs/protocol/vectors')], { encoding: 'utf8' });
+    const r = spawnSync(python!, ['-B', join(deviceDir, 'check_vectors.py'), resolve(__dirname, '../../docs/protocol/vectors')], { encoding: 'utf8' });
     expect(r.stdout, r.stderr).toMatch(/^0 failed$/m);
     expect(r.status).toBe(0);
   });
@@ -42,7 +42,7 @@ d('the Python reference device', () => {
       dir = mkdtempSync(join(tmpdir(), 'edgekd-refdev-'));
       writeFileSync(join(dir, 'trusted-keys.json'), JSON.stringify({ schemaVersion: 1, keys: [trustedKeyEntry(key.publicKeyRaw)] }));
       child = spawn(python!, [
-        join(deviceDir, 'edgekd_device.py'), '--broker', broker.url, '--device', dev, '--trusted-keys', join(dir, 'trusted-keys.json'),
+        '-B', join(deviceDir, 'edgekd_device.py'), '--broker', broker.url, '--device', dev, '--trusted-keys', join(dir, 'trusted-keys.json'),
         '--state-dir', join(dir, 'state'), '--heartbeat-ms', '500', '--resend-ms', '1000', '--chunk-timeout-ms', '500', '--keepalive', '5',
       ], { stdio: ['ignore', 'pipe', 'pipe'] });
       child.stdout!.on('data', (b: Buffer) => (output += b.toString()));
