@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import type { TSchema } from 'typebox';
+import { Compile } from 'typebox/compile';
 import { describe, expect, it } from 'vitest';
 import { canonicalJson, signedBytes, verifyPackage, type TrustedKeys } from '../../shared/package';
 import { decode } from '../../shared/protocol';
@@ -83,5 +85,33 @@ describe('the chunked-model vector', () => {
       outcome = (e as { code?: string }).code ?? 'untyped';
     }
     expect(outcome).toBe(f.expect);
+  });
+});
+
+describe('the published JSON Schemas, read as plain JSON Schema by a generic validator', () => {
+  const schema = (name: string) => Compile(JSON.parse(read(`schemas/${name}.schema.json`)) as TSchema);
+  const offers = JSON.parse(read('vectors/offers.json')) as { steps: Array<{ input: { offer?: Record<string, unknown>; command?: unknown } }> };
+  const chunks = JSON.parse(read('vectors/chunked-model.json')) as { frames: Array<{ header: unknown }>; errorFrames: Array<{ header: unknown }> };
+
+  it('accept every offer, command, manifest and chunk header of the vectors', () => {
+    const offer = schema('offer');
+    const command = schema('command');
+    const manifest = schema('manifest');
+    const header = schema('chunk-header');
+    for (const s of offers.steps) {
+      if (s.input.offer) {
+        expect(offer.Check(s.input.offer)).toBe(true);
+        expect(manifest.Check(s.input.offer.manifest)).toBe(true);
+      }
+      if (s.input.command) expect(command.Check(s.input.command)).toBe(true);
+    }
+    for (const f of [...chunks.frames, ...chunks.errorFrames]) expect(header.Check(f.header)).toBe(true);
+  });
+
+  it('refuse what the TypeScript parsers refuse', () => {
+    const first = offers.steps[0]!.input.offer!;
+    expect(schema('offer').Check({ ...first, deploymentId: '' })).toBe(false);
+    expect(schema('manifest').Check({ ...(first.manifest as object), version: 0 })).toBe(false);
+    expect(schema('heartbeat').Check({ schema: 'edgekd.heartbeat/1' })).toBe(false);
   });
 });
