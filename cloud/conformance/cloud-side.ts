@@ -50,6 +50,8 @@ export interface CloudSide {
   /** The next status matching `pred` is not acked the first time it arrives. */
   withholdAckOnce(pred: (s: StatusReport) => boolean): void;
   offer(offer: Offer | null): Promise<void>;
+  /** Publishes bytes on one of the device's cloud → device topics without validating them. */
+  publishRaw(kind: TopicKind, payload: Buffer, retain?: boolean): Promise<void>;
   command(cmd: Command): Promise<void>;
   close(): Promise<void>;
 }
@@ -181,6 +183,7 @@ export async function connectCloudSide(o: CloudSideOptions): Promise<CloudSide> 
     serve: (id, file) => void files.set(id, file),
     withholdAckOnce: (pred) => void withhold.push(pred),
     offer: (offer) => send('offer', offer as never, true),
+    publishRaw: (kind, payload, retain = false) => publish(topicFor(kind, o.deviceId), payload, retain),
     command: (cmd) => send('command', cmd as never),
     async close() {
       // Leave no retained offer behind for the device.

@@ -181,6 +181,24 @@ export async function runConformance(o: ConformanceOptions): Promise<Conformance
         return 'no new report in 1.5 s';
       },
     },
+    {
+      id: 'malformed',
+      title: 'malformed offers and commands are dropped without a report or a disconnect',
+      run: async () => {
+        const id = `${modelName}-malformed`;
+        const before = cloud.statuses.length;
+        const beats = cloud.heartbeats.length;
+        await cloud.publishRaw('offer', Buffer.from('{"schema":"edgekd.offer/1","deploymentId":"' + id + '"'), true);
+        await cloud.publishRaw('offer', Buffer.from(JSON.stringify({ schema: 'edgekd.offer/1', deploymentId: id, rolloutId: 'r' })), true);
+        await cloud.publishRaw('command', Buffer.from(JSON.stringify({ schema: 'edgekd.command/1', type: 'rollback' })));
+        await cloud.publishRaw('ack', Buffer.from([0xff, 0xfe, 0x00]));
+        await sleep(1_500);
+        await cloud.offer(null);
+        must(cloud.statuses.length === before, `the device reported ${cloud.statuses.slice(before).map((r) => `${r.deploymentId} ${r.state}`).join(', ')}`);
+        await waitUntil('a heartbeat after the malformed messages (the device must stay up)', o.heartbeatWaitMs ?? 70_000, () => cloud.heartbeats.length > beats);
+        return 'no report; heartbeats continue';
+      },
+    },
     { id: 'tampered-manifest', title: 'manifest changed after signing → rejected', run: () => rejected(tamperManifest(newOffer(v2)), 'EDGEKD_SIGNATURE_INVALID') },
     { id: 'untrusted-key', title: 'signed by a key the device does not trust → rejected', run: () => rejected(signWithOtherKey(newOffer(v2), stranger), 'EDGEKD_KEY_UNTRUSTED') },
     { id: 'offer-mismatch', title: "offer's model sha256 differs from the signed manifest → rejected", run: () => rejected(mismatchModel(newOffer(v2)), 'EDGEKD_PACKAGE_INVALID') },

@@ -298,15 +298,18 @@ class Device:
         dep = offer["deploymentId"]
         if dep == self.running or any(f["deploymentId"] == dep for f in self.state["finished"]):
             return  # each deploymentId is acted on once
-        self.running, self.abort = dep, None
-        activation = offer.get("activation") or {}
-        step = "offered"
         try:
             preflight(offer, self.trusted, self.active_model(), self.args.max_model_bytes,
                       shutil.disk_usage(self.dir).free, datetime.datetime.now(datetime.timezone.utc))
         except DeviceError as e:
             self.finish(offer, "rejected", failedStep="offered", error={"code": e.code, "message": e.message})
             return
+        except (KeyError, TypeError, AttributeError) as e:
+            print("dropped an offer that is not an edgekd.offer/1 document: %r" % e, flush=True)  # EDGEKD_MESSAGE_INVALID
+            return
+        self.running, self.abort = dep, None
+        activation = offer.get("activation") or {}
+        step = "offered"
         try:
             self.enter(offer, "offered")
             step = "downloading"
