@@ -130,8 +130,9 @@ class Device:
         self.client = mqtt.Client(**kwargs)
         username = self.args.username or (urllib.parse.unquote(url.username) if url.username else None)
         password = self.args.password or os.environ.get("EDGEKD_MQTT_PASSWORD") or (urllib.parse.unquote(url.password) if url.password else None)
-        if username:
-            self.client.username_pw_set(username, password)
+        if username or password:
+            # The protocol's username is the device id; a password alone implies it.
+            self.client.username_pw_set(username or self.id, password)
         self.client.will_set(self.topic("presence"), self.presence("offline", self.session, "lost"), qos=1, retain=True)
         self.client.on_connect = self.on_connect
         self.client.on_message = self.on_message
@@ -415,7 +416,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--broker", required=True, help="mqtt://[user:password@]host:port")
     p.add_argument("--device", required=True, help="device id (also the MQTT client id and username)")
-    p.add_argument("--username", help="MQTT username (default: from the URL)")
+    p.add_argument("--username", help="MQTT username (default: from the URL, else the device id)")
     p.add_argument("--password", help="MQTT password (default: $EDGEKD_MQTT_PASSWORD or the URL)")
     p.add_argument("--trusted-keys", required=True, help="trusted-keys.json provisioned on the device")
     p.add_argument("--state-dir", required=True)
