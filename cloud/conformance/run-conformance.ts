@@ -114,9 +114,10 @@ export async function runConformance(o: ConformanceOptions): Promise<Conformance
 
   /** An offer the device must refuse before downloading: exactly one `rejected` report with `code`. */
   const rejected = async (offer: Offer, code: string): Promise<string> => {
+    // Served, so that a device that wrongly downloads is seen doing it (its chunk requests are recorded).
     cloud.serve(offer.deploymentId, { bytes: new Uint8Array(offer.delivery.sizeBytes), chunkBytes, faults: {} });
     await cloud.offer(offer);
-    const reports = await terminal(offer.deploymentId);
+    await terminal(offer.deploymentId);
     await sleep(300); // anything reported after the terminal state would be a violation too
     const all = reportsOf(offer.deploymentId);
     const states = all.map((r) => r.state);
@@ -124,7 +125,6 @@ export async function runConformance(o: ConformanceOptions): Promise<Conformance
     must(all[0]!.error?.code === code, `error ${all[0]!.error?.code ?? 'none'}, expected ${code}`);
     must(!cloud.chunkRequests.some((c) => c.deploymentId === offer.deploymentId), 'the device requested chunks of a refused offer');
     if (all[0]!.activeModel !== undefined) must(sameRef(all[0]!.activeModel, active), `report says ${refText(all[0]!.activeModel)} serves, expected ${refText(active)}`);
-    void reports;
     return `rejected ${code}`;
   };
 
@@ -288,9 +288,7 @@ export async function runConformance(o: ConformanceOptions): Promise<Conformance
       id: 'heartbeat',
       title: 'heartbeats parse and name the serving model',
       run: async () => {
-        const since = cloud.heartbeats.length;
         const hb = await waitUntil('a heartbeat', o.heartbeatWaitMs ?? 70_000, () => cloud.heartbeats[cloud.heartbeats.length - 1]);
-        void since;
         return `${cloud.heartbeats.length} heartbeats, interval ${hb.intervalMs} ms, serving ${refText(hb.activeModel)}`;
       },
     },
