@@ -64,6 +64,7 @@ describe('edgekd conformance fails a device that does not follow the protocol', 
     const report = await runConformance({ brokerUrl: broker.url, deviceId: dev, signingKey: generateSigningKey().key, caseTimeoutMs: 10_000, redeliveryWaitMs: 10_000, heartbeatWaitMs: 5_000 });
     expect(report.ok).toBe(false);
     const byId = new Map(report.results.map((r) => [r.id, r]));
+    expect(byId.get('birth')).toMatchObject({ ok: false, detail: expect.stringContaining("not the runner's key") });
     expect(byId.get('install')).toMatchObject({ ok: false, detail: expect.stringContaining('ended rejected (EDGEKD_KEY_UNTRUSTED') });
     expect(byId.get('upgrade-shadow')?.ok).toBe(false);
     expect(byId.get('rollback')?.ok).toBe(false);
