@@ -157,6 +157,36 @@ export const Device = Type.Object(
 );
 export type Device = Static<typeof Device> & Record<string, unknown>;
 
+/** Provisioning a device (admin). Labels are checked again by the registry (letters, digits, `._:=-`). */
+export const DeviceCreate = Type.Object(
+  {
+    deviceId: Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' }),
+    groups: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: 32 })),
+    tags: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: 32 })),
+  },
+  { additionalProperties: false },
+);
+export type DeviceCreate = Static<typeof DeviceCreate>;
+
+/** A provisioned device without secrets (only declared fields are serialised). */
+export const RegisteredDevice = Type.Object({
+  deviceId: Type.String(),
+  groups: Type.Array(Type.String()),
+  tags: Type.Array(Type.String()),
+  createdAt: Type.Number(),
+  revokedAt: Nullable(Type.Number()),
+  presence: Type.String(),
+  lastSeen: Nullable(Type.Number()),
+});
+
+/** MQTT credentials, answered once (only a salted hash is stored). */
+export const DeviceCredentials = Type.Object({
+  deviceId: Type.String(),
+  username: Type.String(),
+  password: Type.String(),
+  trustedKeys: Type.Optional(Type.Unknown({ description: 'the signing keys the device must trust (trusted-keys.json)' })),
+});
+
 export const Rollout = Type.Object(
   {
     id: Type.String(),
