@@ -3,6 +3,7 @@ import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import fastifyStatic from '@fastify/static';
+import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -43,7 +44,15 @@ export interface BuiltApp {
  */
 export async function buildApp(deps: ApiDeps, options: ApiOptions = {}): Promise<BuiltApp> {
   const app = Fastify({
-    logger: { level: options.logLevel ?? process.env.EDGEKD_LOG_LEVEL ?? 'info', name: 'edgekd-api', redact: { paths: ['req.headers.authorization'], censor: '[redacted]' } },
+    logger: {
+      level: options.logLevel ?? process.env.EDGEKD_LOG_LEVEL ?? 'info',
+      name: 'edgekd-api',
+      ...(options.logStream ? { stream: options.logStream } : {}),
+      // Headers are never logged; the event stream's `?access_token=` is cut out of the URL.
+      serializers: { req: (req: { method: string; url: string; ip?: string }) => ({ method: req.method, url: withoutSecrets(req.url), remoteAddress: req.ip }) },
+    },
+    // The correlation id of 5xx bodies: unique across restarts, never taken from a client header.
+    genReqId: () => randomUUID(),
     bodyLimit: options.bodyLimitBytes ?? CONTROL_BODY_LIMIT,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
     // A malformed escape (`/api/%zz`) is a typed 400 like every other bad input.
@@ -126,6 +135,12 @@ export async function buildApp(deps: ApiDeps, options: ApiOptions = {}): Promise
   }
   await app.ready();
   return { app: app as unknown as App, metrics, routes };
+}
+
+const SECRET_QUERY = /([?&])(access_token|token)=[^&#]*/g;
+/** A URL for the log: bearer tokens in the query (EventSource, the console's `?token=`) redacted. */
+export function withoutSecrets(url: string): string {
+  return url.replace(SECRET_QUERY, '$1$2=[redacted]');
 }
 
 export type RouteContext = { deps: ApiDeps; options: ApiOptions; metrics: ApiMetrics };

@@ -66,6 +66,8 @@ export interface ApiOptions {
   readonly rateLimitPerMinute?: number;
   readonly version?: string;
   readonly logLevel?: string;
+  /** Where the API's JSON log lines go (default stdout); tests capture them. */
+  readonly logStream?: NodeJS.WritableStream;
   /** Largest request body on control routes (default 64 KiB). */
   readonly bodyLimitBytes?: number;
   /** Largest request body on upload routes (teacher uploads are base64 JSON; default 64 MiB). */

@@ -1,4 +1,5 @@
 import { Type, type Static } from 'typebox';
+import { UPLOAD_NAME_PATTERN } from './upload-names';
 
 /**
  * Response and request shapes of the HTTP API. Records that other components own (devices,
@@ -29,13 +30,13 @@ export type Teacher = Static<typeof Teacher>;
 
 export const TeacherUpload = Type.Object(
   {
-    name: Type.String({ minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9._-]+$' }),
+    name: Type.String({ minLength: 1, maxLength: 100, pattern: UPLOAD_NAME_PATTERN }),
     format: Type.Union([Type.Literal('tfjs'), Type.Literal('onnx')]),
     /**
      * File name → base64 content. tfjs: `model.json` plus every weights file its manifest names;
      * onnx: one `*.onnx` file (imported into a trainable TensorFlow.js model by a job).
      */
-    files: Type.Record(Type.String({ pattern: '^[A-Za-z0-9._-]+$' }), Type.String({ contentEncoding: 'base64' })),
+    files: Type.Record(Type.String({ pattern: UPLOAD_NAME_PATTERN }), Type.String({ contentEncoding: 'base64' })),
     /** ONNX only: the dataset whose class names and normalisation the teacher uses (fashion-mnist, mnist). */
     dataset: Type.Optional(Type.String()),
   },
