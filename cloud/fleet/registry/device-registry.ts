@@ -37,11 +37,12 @@ function labels(kind: string, values: readonly string[] | undefined): string[] {
 /**
  * Device registry: provisioning (id, generated credentials, tags, groups), the trusted signing
  * keys every device gets, authentication for the embedded broker, and target resolution for
- * rollouts. Credentials are cached in memory after the first successful check so a reconnect
- * storm costs one hash per connect.
+ * rollouts. A successful hash check is cached in memory (keyed by the stored hash) so a
+ * reconnect storm costs one row lookup per connect, not one hash. Revoked devices keep their row
+ * and never authenticate again.
  */
 export class DeviceRegistry {
-  private readonly verified = new Map<string, string>();
+  private readonly verified = new Map<string, { hash: string; password: string }>();
 
   constructor(
     private readonly store: FleetStore,
@@ -114,10 +115,15 @@ export class DeviceRegistry {
     if (this.service && username === this.service.username) {
       return pw === this.service.password ? { kind: 'service', name: username } : null;
     }
-    if (this.verified.get(username) === pw) return { kind: 'device', deviceId: username };
+    // The row is read on every connect (one primary-key lookup), so a revocation or rotation made
+    // by another process (`edgekd devices --data`) holds from the next connect; only the hash
+    // check is cached, per stored hash.
     const d = await this.store.getDevice(username);
-    if (!d || d.revokedAt !== null || !passwordMatches(d.passwordHash, pw)) return null;
-    this.verified.set(username, pw);
+    if (!d || d.revokedAt !== null) return null;
+    const seen = this.verified.get(username);
+    if (seen && seen.hash === d.passwordHash && seen.password === pw) return { kind: 'device', deviceId: username };
+    if (!passwordMatches(d.passwordHash, pw)) return null;
+    this.verified.set(username, { hash: d.passwordHash, password: pw });
     return { kind: 'device', deviceId: username };
   }
 
