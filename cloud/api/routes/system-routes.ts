@@ -18,6 +18,7 @@ export function registerSystemRoutes(app: FastifyInstance, { deps, options, metr
       teachers: Boolean(deps.teachers),
       packages: Boolean(deps.packages),
       fleet: Boolean(deps.fleet),
+      devices: Boolean(deps.devices),
       drift: Boolean(deps.drift),
       retrain: Boolean(deps.retrain),
     },
