@@ -180,6 +180,19 @@ describe('authorization per matched route', () => {
     expect(tried).toBeGreaterThan(1000);
   }, 120_000);
 
+  it('lets the declared role through on every protected route (the check does not just deny)', async () => {
+    const refused: string[] = [];
+    for (const route of built.routes) {
+      if (route.access === 'public') continue;
+      for (const role of ROLES.slice(ROLES.indexOf(route.access))) {
+        const r = await raw(route.method, concrete(route.url), tokenOf(role));
+        if (r.status === 401 || r.status === 403) refused.push(`${route.method} ${route.url} ${role} -> ${r.status}`);
+      }
+    }
+    expect(refused).toEqual([]);
+    reached.length = 0;
+  });
+
   it('answers unmatched paths 404 with a body that names nothing of the server', async () => {
     for (const path of ['/api/nope', '/%61pi/nope', '/api/devices/x/y/z', '/API/devices']) {
       const r = await raw('GET', path);
