@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -86,6 +86,10 @@ describe('edgekd devices on a store (--data)', () => {
       expect([argv.join(' '), r.code]).toEqual([argv.join(' '), 2]);
       expect(r.err).toContain('EDGEKD_INVALID_ARGUMENT');
     }
+    const missing = await edgekd('devices', 'list', '--data', join(dir, 'no-such-cloud'));
+    expect([missing.code, missing.err]).toEqual([1, expect.stringContaining('EDGEKD_NOT_FOUND')]);
+    expect(existsSync(join(dir, 'no-such-cloud'))).toBe(false);
+    await edgekd('devices', 'add', 'usage-1', '--data', data);
     const unknown = await edgekd('devices', 'revoke', 'ghost', '--data', data);
     expect([unknown.code, unknown.err]).toEqual([1, expect.stringContaining('EDGEKD_UNKNOWN_DEVICE')]);
   });

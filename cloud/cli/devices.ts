@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseCommandArgs } from '../../shared/cli/args';
 import { EdgekdError } from '../../shared/errors';
@@ -46,7 +47,7 @@ export async function run(argv: string[]): Promise<number> {
   if ((values.group || values.tag) && action !== 'add') throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', '--group and --tag go with add');
   if (values.api && (values.data || values.db)) throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', '--api talks to a running cloud; --data/--db open a store directly: give one');
 
-  const { admin, close, remote } = await openAdmin(values);
+  const { admin, close, remote } = await openAdmin(values, action === 'add');
   try {
     const out = await perform(admin, action as Action, deviceId, { groups: values.group ?? [], tags: values.tag ?? [] });
     console.log(values.json ? JSON.stringify(out, null, 2) : formatResult(action as Action, out, remote));
@@ -56,13 +57,20 @@ export async function run(argv: string[]): Promise<number> {
   }
 }
 
-async function openAdmin(values: { api?: string; data?: string; db?: string }): Promise<{ admin: DeviceAdmin; close(): Promise<void>; remote: boolean }> {
+async function openAdmin(values: { api?: string; data?: string; db?: string }, mayCreate: boolean): Promise<{ admin: DeviceAdmin; close(): Promise<void>; remote: boolean }> {
   if (values.api) {
     const token = process.env.EDGEKD_API_TOKEN;
     if (!token) throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', '--api needs an admin token in the environment variable EDGEKD_API_TOKEN');
     return { admin: deviceAdminClient(values.api, token), close: async () => {}, remote: true };
   }
-  const local = await openLocalDeviceAdmin({ db: values.db ?? `sqlite:${join(values.data ?? '.edgekd/cloud', 'cloud.db')}` });
+  const db = values.db ?? `sqlite:${join(values.data ?? '.edgekd/cloud', 'cloud.db')}`;
+  // `add` may create the store (first setup, before the cloud ever ran); the others only read or
+  // change devices, so a mistyped --data is an error rather than a new empty store.
+  const file = db.startsWith('sqlite:') ? db.slice('sqlite:'.length) : null;
+  if (!mayCreate && file !== null && file !== ':memory:' && !existsSync(file)) {
+    throw new EdgekdError('EDGEKD_NOT_FOUND', `no cloud store at ${file} (give the cloud's --data DIR or --db URL)`);
+  }
+  const local = await openLocalDeviceAdmin({ db });
   return { ...local, remote: false };
 }
 
