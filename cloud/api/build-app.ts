@@ -37,7 +37,6 @@ export interface BuiltApp {
   readonly routes: readonly RouteAccess[];
 }
 
-
 /**
  * Builds the cloud's HTTP app without listening: the API under /api, OpenAPI at /docs, Prometheus
  * at /metrics, the console at /. Tests call `app.inject()`; `edgekd cloud` calls `listen`.
