@@ -142,6 +142,13 @@ describe('authorization per matched route', () => {
     expect(find('GET', '/docs/json')).toBe('public');
   });
 
+  it('states each route\u2019s access in the OpenAPI document', async () => {
+    const doc = (await built.app.inject({ url: '/docs/json' })).json() as { paths: Record<string, Record<string, { description?: string; security?: unknown[] }>> };
+    expect(doc.paths['/api/health']!.get!.security).toEqual([]);
+    expect(doc.paths['/api/devices']!.post!.description).toContain('Needs the admin role');
+    expect(doc.paths['/api/devices']!.get!.description).toContain('Needs the viewer role');
+  });
+
   it('refuses the issue\u2019s escaped paths without a token', async () => {
     for (const [method, path] of [['GET', '/%61pi/devices'], ['GET', '/%61pi/teachers'], ['GET', '/ap%69/runs'], ['GET', '/%6detrics'], ['POST', '/%61pi/jobs/ID/cancel']] as const) {
       const r = await raw(method, path);

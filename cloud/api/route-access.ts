@@ -55,6 +55,12 @@ export function enforceRouteAccess(app: FastifyInstance): readonly RouteAccess[]
     }
     // Third-party routes get the scope default written into their config, where the check reads it.
     route.config = { ...route.config, access: declared };
+    // The OpenAPI document says the same (the swagger plugin reads schemas after this hook).
+    if (route.schema) {
+      const { description } = route.schema as { description?: string };
+      const note = declared === 'public' ? 'No token needed.' : `Needs the ${declared} role or higher.`;
+      route.schema = { ...route.schema, description: description ? `${description}\n\n${note}` : note, ...(declared === 'public' ? { security: [] } : {}) };
+    }
     for (const method of [route.method].flat()) routes.push({ method, url: route.url, access: declared });
   });
   return routes;
