@@ -14,6 +14,7 @@ import type { ApiToken } from './auth';
 import { createTeacherCatalog } from './teacher-catalog';
 import { fleetPortOf, packageCatalogOf } from './fleet-adapter';
 import { startPipeline } from './pipeline';
+import { resolveProcessId } from '../scale/process-id';
 import type { DriftPort, RetrainPort } from './ports';
 
 const here = (p: string): string => fileURLToPath(new URL(p, import.meta.url));
@@ -54,8 +55,12 @@ export interface CloudOptions {
   readonly teacherDir?: string;
   /** Run without the fleet (no broker, no controller): fleet routes answer 503. */
   readonly noFleet?: boolean;
-  /** Stable job-runner id so a restarted cloud takes its running jobs back at once. */
-  readonly runnerId?: string;
+  /**
+   * This process's id: its job-runner lease owner and its MQTT client id (`edgekd-cloud-<id>`).
+   * Default: `EDGEKD_PROCESS_ID`, else generated (kept in the data folder on SQLite so a restart
+   * takes its running jobs back at once; fresh per start on PostgreSQL). See cloud/scale/process-id.ts.
+   */
+  readonly processId?: string;
   readonly logger?: Logger;
   readonly logLevel?: string;
   /** Extra environment for job child processes (e.g. EDGEKD_BACKEND). */
@@ -70,6 +75,8 @@ export interface CloudOptions {
 }
 
 export interface RunningCloud {
+  /** This process's id (lease owner, MQTT client id suffix). */
+  readonly processId: string;
   readonly url: string;
   readonly brokerUrl: string | null;
   readonly tokens: readonly ApiToken[];
@@ -105,10 +112,11 @@ export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
   try {
     const db = await openDb(opts.db ?? `sqlite:${join(dataDir, 'cloud.db')}`);
     closers.push(() => db.close());
+    const processId = resolveProcessId({ explicit: opts.processId, dataDir, sharedStore: db.dialect === 'postgres' });
 
     const kinds = availableJobKinds();
     for (const k of Object.keys(JOB_KINDS)) if (!kinds[k]) absent[`job:${k}`] = 'its module is not in this build';
-    const jobs = createJobRunner({ db, kinds, concurrency: opts.concurrency ?? 1, dataDir: join(dataDir, 'jobs'), owner: opts.runnerId ?? 'cloud', env: opts.jobEnv, log: log.child({ module: 'jobs' }) });
+    const jobs = createJobRunner({ db, kinds, concurrency: opts.concurrency ?? 1, dataDir: join(dataDir, 'jobs'), owner: processId, env: opts.jobEnv, log: log.child({ module: 'jobs' }) });
     await jobs.start();
     closers.push(() => jobs.stop());
 
@@ -130,7 +138,7 @@ export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
         brokerUrl = broker.url;
       }
       const { createFleetController } = await import('../fleet/fleet-controller');
-      fleet = await createFleetController({ db, brokerUrl, mqttClientId: `edgekd-cloud-${opts.runnerId ?? 'cloud'}`, protocolVersion: opts.brokerUrl ? 5 : 4, logger: log.child({ module: 'fleet' }) });
+      fleet = await createFleetController({ db, brokerUrl, mqttClientId: `edgekd-cloud-${processId}`, protocolVersion: opts.brokerUrl ? 5 : 4, logger: log.child({ module: 'fleet' }) });
       const f = fleet;
       closers.push(() => f.close());
     } else absent.fleet = 'started with --no-fleet';
@@ -185,7 +193,7 @@ export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
     );
     closers.push(() => app.close());
     const url = await app.listen({ host: opts.host ?? '127.0.0.1', port: opts.port ?? 0 });
-    return { url, brokerUrl, tokens, app, db, jobs, fleet, devices, absent, keyFile, trustedKeysFile, close: closeAll };
+    return { processId, url, brokerUrl, tokens, app, db, jobs, fleet, devices, absent, keyFile, trustedKeysFile, close: closeAll };
   } catch (e) {
     await closeAll();
     throw e;

@@ -109,10 +109,35 @@ export class JobRepository {
     });
   }
 
-  async renewLeases(owner: string, ids: readonly string[], until: number): Promise<void> {
+  /** Extends this owner's leases; returns the ids it no longer holds (taken over or ended elsewhere). */
+  async renewLeases(owner: string, ids: readonly string[], until: number): Promise<string[]> {
+    const lost: string[] = [];
     for (const id of ids) {
-      await this.db.exec("UPDATE edgekd_jobs SET lease_until = ? WHERE id = ? AND owner = ? AND state = 'running'", [until, id, owner]);
+      const n = await this.db.exec("UPDATE edgekd_jobs SET lease_until = ? WHERE id = ? AND owner = ? AND state = 'running'", [until, id, owner]);
+      if (n === 0) lost.push(id);
     }
+    return lost;
+  }
+
+  /**
+   * Running jobs of another runner whose lease ran out (that process died, hung or lost the
+   * database): back to the queue with `resume` set, in one conditional update per job so two
+   * runners doing this at once hand each job back once.
+   */
+  async reclaimExpired(owner: string, now: number): Promise<string[]> {
+    const rows = await this.db.query<{ id: string; owner: string; lease_until: number }>(
+      "SELECT id, owner, lease_until FROM edgekd_jobs WHERE state = 'running' AND lease_until < ? AND owner <> ?",
+      [now, owner],
+    );
+    const back: string[] = [];
+    for (const r of rows) {
+      const n = await this.db.exec(
+        "UPDATE edgekd_jobs SET state = CASE WHEN cancel_requested = 1 THEN 'cancelled' ELSE 'queued' END, resume = 1, owner = NULL, lease_until = NULL, updated_at = ? WHERE id = ? AND state = 'running' AND owner = ? AND lease_until = ?",
+        [now, r.id, r.owner, r.lease_until],
+      );
+      if (n > 0) back.push(r.id);
+    }
+    return back;
   }
 
   /**

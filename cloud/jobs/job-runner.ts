@@ -25,7 +25,11 @@ export interface JobRunnerOptions {
   readonly concurrency: number;
   /** Folder under which each job gets `<id>/` as its work dir. */
   readonly dataDir: string;
-  /** Stable id of this runner: a restarted cloud with the same id takes its running jobs back at once. */
+  /**
+   * Id of this runner (the cloud process id): the lease owner of the jobs it runs. A restarted
+   * cloud with the same id takes its running jobs back at once; jobs of a runner that is gone
+   * return to the queue once their lease lapses.
+   */
   readonly owner?: string;
   readonly leaseMs?: number;
   readonly pollMs?: number;
@@ -92,6 +96,7 @@ export function createJobRunner(opts: JobRunnerOptions): JobRunner {
   let stopping = false;
   let pumping = false;
   let pumpAgain = false;
+  let lastReclaim = -Infinity;
   /** Serialises notes on jobs that are not running here (their seq comes from the store). */
   const notes = new SerialQueue();
 
@@ -190,6 +195,11 @@ export function createJobRunner(opts: JobRunnerOptions): JobRunner {
     try {
       do {
         pumpAgain = false;
+        if (opts.concurrency > 0 && now() - lastReclaim >= pollMs) {
+          lastReclaim = now();
+          const back = await repo.reclaimExpired(owner, lastReclaim);
+          if (back.length) opts.log?.warn({ jobs: back }, 'took over jobs whose runner let its lease lapse; they resume from their checkpoints');
+        }
         while (running.size < opts.concurrency && !stopping) {
           const job = await repo.claimNext(kinds, owner, now(), leaseMs);
           if (!job) break;
@@ -214,7 +224,16 @@ export function createJobRunner(opts: JobRunnerOptions): JobRunner {
   async function renew(): Promise<void> {
     const ids = [...running.keys()];
     if (ids.length === 0) return;
-    await repo.renewLeases(owner, ids, now() + leaseMs);
+    const lost = await repo.renewLeases(owner, ids, now() + leaseMs);
+    // Our lease lapsed (this process was paused or cut off) and another runner requeued or took
+    // the job: its result is no longer ours to record, so the child stops now.
+    for (const id of lost) {
+      const entry = running.get(id);
+      if (entry) {
+        opts.log?.warn({ job: id }, 'lost the lease on a running job; stopping it here');
+        stopChild(entry, 'lease lost');
+      }
+    }
     // A cancel requested through another cloud process sharing the database.
     for (const id of ids) {
       const job = await repo.get(id);

@@ -100,6 +100,11 @@ export const ErrorCodes = {
   EDGEKD_JOB_STATE: spec('conflict', false, 'The job or run is not in a state that allows this action (cancel, resume).'),
   EDGEKD_API_UNAVAILABLE: spec('transport', true, 'The cloud API cannot be reached (a command that talks to a running cloud).'),
   EDGEKD_DEVICE_REVOKED: spec('conflict', false, 'The device was revoked: it cannot log in, be targeted or get new credentials.'),
+
+  // ── scale-out (several cloud processes) ─────────────────────────────────
+  EDGEKD_FENCED: spec('conflict', false, 'A write carried a leader fencing token older than the current one: this process is no longer the leader.'),
+  EDGEKD_LEADER_HELD: spec('conflict', true, 'Another cloud process holds the leader lease for this role (on SQLite only one process may run it).'),
+  EDGEKD_ROLE_UNSUPPORTED: spec('compatibility', false, 'The requested cloud role cannot run with this store or broker (e.g. split roles on the embedded MQTT 3.1.1 broker).'),
 } as const satisfies Record<`EDGEKD_${string}`, ErrorCodeSpec>;
 
 export type ErrorCode = keyof typeof ErrorCodes;
