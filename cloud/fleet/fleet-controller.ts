@@ -16,6 +16,7 @@ import { verifyPackage, type PackageContents } from '../../shared/package/verify
 import type { TrustedKey, TrustedKeys } from '../../shared/package/trusted-keys';
 import type { SqlDb } from '../store/sql-db';
 import { SerialQueue } from '../store/serial-queue';
+import type { Fence } from '../scale/leader-lease';
 import { FleetStore, type HeartbeatUpdate, type PackageRecord } from './store/fleet-store';
 import { DeviceRegistry, type ProvisionRequest, type ProvisionedDevice, type PublicDevice } from './registry/device-registry';
 import { applyEvent, createRolloutState, isDeviceTerminal, isTerminal, rolloutCounts, type EngineCommand, type EngineEvent, type RolloutNotice, type RolloutState } from './rollout/rollout-engine';
@@ -42,6 +43,8 @@ export interface FleetControllerOptions {
   protocolVersion?: 4 | 5;
   clock?: () => number;
   logger?: Logger;
+  /** Leader fencing token on a shared store (`--role fleet`): rollout snapshots are fenced writes. */
+  fence?: Fence;
   /** Preferred chunk size for MQTT delivery (default 64 KiB). */
   chunkBytes?: number;
   /** Largest model file accepted by registerPackage (default 256 MiB). */
@@ -156,6 +159,7 @@ export async function createFleetController(opts: FleetControllerOptions): Promi
   const now = opts.clock ?? Date.now;
   const log = opts.logger ?? createLogger('fleet');
   const store = await FleetStore.open(opts.db);
+  if (opts.fence) store.setFence(opts.fence);
   const registry = new DeviceRegistry(store, now, opts.mqttUsername && opts.mqttPassword ? { username: opts.mqttUsername, password: opts.mqttPassword } : undefined);
   const events = new EventEmitter();
   events.setMaxListeners(100);

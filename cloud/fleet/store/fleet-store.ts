@@ -2,6 +2,8 @@ import type { SqlDb } from '../../store/sql-db';
 import { migrate } from '../../store/sql-db';
 import type { RolloutState } from '../rollout/rollout-engine';
 import { fleetMigrations } from './migrations';
+import { fencedWrite } from '../../scale/fenced-write';
+import type { Fence } from '../../scale/leader-lease';
 
 export interface DeviceRecord {
   deviceId: string;
@@ -65,7 +67,17 @@ export interface HeartbeatUpdate {
  * every report logged after that sequence number is applied again (report log = write-ahead log).
  */
 export class FleetStore {
+  /** Set while this process leads the fleet role on a shared store: rollout writes carry it. */
+  private fence: Fence | null = null;
   private constructor(readonly db: SqlDb) {}
+
+  /**
+   * Stamps rollout snapshot writes with the leader's fencing token: once another process has
+   * taken the lease, they fail with EDGEKD_FENCED instead of overwriting the new leader's state.
+   */
+  setFence(fence: Fence | null): void {
+    this.fence = fence;
+  }
 
   static async open(db: SqlDb): Promise<FleetStore> {
     await migrate(db, fleetMigrations);
@@ -174,11 +186,9 @@ export class FleetStore {
 
   // ── rollouts ─────────────────────────────────────────────────────────────
   async saveRollout(s: RolloutState, appliedReportSeq: number): Promise<void> {
-    await this.db.exec(
-      `INSERT INTO fleet_rollouts (rollout_id, package_id, status, state, applied_report_seq, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (rollout_id) DO UPDATE SET status = excluded.status, state = excluded.state, applied_report_seq = excluded.applied_report_seq, updated_at = excluded.updated_at`,
-      [s.id, s.spec.packageId, s.status, JSON.stringify(s), appliedReportSeq, s.createdAt, s.updatedAt],
-    );
+    const fence = this.fence;
+    if (fence) await fencedWrite(this.db, fence, (tx) => writeRollout(tx, s, appliedReportSeq));
+    else await writeRollout(this.db, s, appliedReportSeq);
   }
 
   async loadRollouts(filter: { activeOnly?: boolean } = {}): Promise<Array<{ state: RolloutState; appliedReportSeq: number }>> {
@@ -237,6 +247,14 @@ export class FleetStore {
       : await this.db.query<{ n: number }>('SELECT COUNT(*) AS n FROM fleet_reports');
     return Number(rows[0]?.n ?? 0);
   }
+}
+
+async function writeRollout(db: SqlDb, s: RolloutState, appliedReportSeq: number): Promise<void> {
+  await db.exec(
+    `INSERT INTO fleet_rollouts (rollout_id, package_id, status, state, applied_report_seq, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+     ON CONFLICT (rollout_id) DO UPDATE SET status = excluded.status, state = excluded.state, applied_report_seq = excluded.applied_report_seq, updated_at = excluded.updated_at`,
+    [s.id, s.spec.packageId, s.status, JSON.stringify(s), appliedReportSeq, s.createdAt, s.updatedAt],
+  );
 }
 
 function toDevice(r: Record<string, unknown>): DeviceRecord {
