@@ -15,6 +15,9 @@ import { createTeacherCatalog } from './teacher-catalog';
 import { fleetPortOf, packageCatalogOf } from './fleet-adapter';
 import { startPipeline } from './pipeline';
 import { resolveProcessId } from '../scale/process-id';
+import { planRole, type CloudRole } from '../scale/cloud-roles';
+import { LeaderLease, type Fence } from '../scale/leader-lease';
+import { createLeaderElector } from '../scale/leader-elector';
 import type { DriftPort, RetrainPort } from './ports';
 
 const here = (p: string): string => fileURLToPath(new URL(p, import.meta.url));
@@ -61,6 +64,10 @@ export interface CloudOptions {
    * takes its running jobs back at once; fresh per start on PostgreSQL). See cloud/scale/process-id.ts.
    */
   readonly processId?: string;
+  /** Which components this process runs (cloud/scale/cloud-roles.ts); default `all`. */
+  readonly role?: CloudRole;
+  /** Fleet leader lease lifetime; a standby takes over this long after the leader stops renewing. Default 6 s. */
+  readonly leaderTtlMs?: number;
   readonly logger?: Logger;
   readonly logLevel?: string;
   /** Extra environment for job child processes (e.g. EDGEKD_BACKEND). */
@@ -74,9 +81,17 @@ export interface CloudOptions {
   readonly brokerAccess?: readonly BrokerAccess[];
 }
 
+interface FleetSide {
+  readonly fleet: FleetController;
+  readonly drift: DriftPort | undefined;
+  readonly retrain: RetrainPort | undefined;
+  stop(): Promise<void>;
+}
+
 export interface RunningCloud {
   /** This process's id (lease owner, MQTT client id suffix). */
   readonly processId: string;
+  readonly role: CloudRole;
   readonly url: string;
   readonly brokerUrl: string | null;
   readonly tokens: readonly ApiToken[];
@@ -113,35 +128,26 @@ export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
     const db = await openDb(opts.db ?? `sqlite:${join(dataDir, 'cloud.db')}`);
     closers.push(() => db.close());
     const processId = resolveProcessId({ explicit: opts.processId, dataDir, sharedStore: db.dialect === 'postgres' });
+    const plan = planRole(opts.role ?? 'all', { store: db.dialect, externalBroker: opts.brokerUrl !== undefined, noFleet: opts.noFleet });
+    log.info({ processId, role: plan.role }, 'cloud process starting');
+
+    // The fleet lease: `all` holds it for its whole life or refuses to start (a second process on
+    // the same SQLite file, or a second `all` on one PostgreSQL); `fleet` stands by for it.
+    const leaderTtlMs = opts.leaderTtlMs ?? 6_000;
+    const lease = plan.fleet === 'none' ? null : await LeaderLease.open({ db, role: 'fleet', holder: processId, ttlMs: leaderTtlMs });
+    const soleFence = plan.fleet === 'sole' && lease ? await lease.acquireOrRefuse() : undefined;
 
     const kinds = availableJobKinds();
     for (const k of Object.keys(JOB_KINDS)) if (!kinds[k]) absent[`job:${k}`] = 'its module is not in this build';
-    const jobs = createJobRunner({ db, kinds, concurrency: opts.concurrency ?? 1, dataDir: join(dataDir, 'jobs'), owner: processId, env: opts.jobEnv, log: log.child({ module: 'jobs' }) });
+    const jobs = createJobRunner({ db, kinds, concurrency: plan.runsJobs ? (opts.concurrency ?? 1) : 0, dataDir: join(dataDir, 'jobs'), owner: processId, env: opts.jobEnv, log: log.child({ module: 'jobs' }) });
     await jobs.start();
     closers.push(() => jobs.stop());
+    if (!plan.runsJobs) absent['job execution'] = `--role ${plan.role} submits and follows jobs; worker processes run them`;
 
     const teachers = await createTeacherCatalog({ db, dataDir, jobs });
     const teacherDir = opts.teacherDir ?? DEFAULT_TEACHER_DIR;
     if (existsSync(join(teacherDir, 'model.json'))) await teachers.registerFolder(teacherDir, basename(resolve(teacherDir)), 'bundled');
     else absent['default teacher'] = `${teacherDir} has no model.json`;
-
-    let brokerUrl: string | null = null;
-    let fleet: FleetController | null = null;
-    if (!opts.noFleet) {
-      if (opts.brokerUrl) brokerUrl = opts.brokerUrl;
-      else {
-        const { startEmbeddedBroker } = await import('../broker/embedded-broker');
-        // The MQTT port devices expect (1883) when it is free, else any free port (Mosquitto may hold 1883).
-        const start = (port: number) => startEmbeddedBroker({ host: '127.0.0.1', port, logger: log.child({ module: 'broker' }) });
-        const broker = opts.brokerPort !== undefined ? await start(opts.brokerPort) : await start(1883).catch(() => start(0));
-        closers.push(() => broker.close());
-        brokerUrl = broker.url;
-      }
-      const { createFleetController } = await import('../fleet/fleet-controller');
-      fleet = await createFleetController({ db, brokerUrl, mqttClientId: `edgekd-cloud-${processId}`, protocolVersion: opts.brokerUrl ? 5 : 4, logger: log.child({ module: 'fleet' }) });
-      const f = fleet;
-      closers.push(() => f.close());
-    } else absent.fleet = 'started with --no-fleet';
 
     // The signing key for packages this cloud exports; agents and the fleet trust its public key.
     const keysDir = join(dataDir, 'keys');
@@ -151,26 +157,77 @@ export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
       const { run: generateKeys } = await import('../cli/keys-generate');
       await generateKeys(['--out', keysDir]);
     }
-    if (fleet) {
-      const { parseTrustedKeys } = await import('../../shared/package/trusted-keys');
-      const { parseJson } = await import('../../shared/contracts/parse');
-      for (const k of parseTrustedKeys(parseJson(readFileSync(trustedKeysFile), trustedKeysFile)).keys) await fleet.addTrustedKey(k);
-    }
-    const pipeline = startPipeline({ jobs, fleet, keyFile, log: log.child({ module: 'pipeline' }) });
-    closers.push(async () => pipeline.stop());
-    void pipeline.recover();
 
-    // Drift aggregation and the automatic retrain loop need the fleet (reports arrive over MQTT).
-    let driftPort = opts.drift;
-    let retrainPort = opts.retrain;
-    if (fleet && !driftPort && existsSync(join(REPO_ROOT, 'cloud/retrain/retrain-controller.ts')) && kinds.distill && kinds.export) {
-      const { wireDrift } = await import('./drift-wiring');
-      const wired = await wireDrift({ db, jobs, fleet, keyFile, log: log.child({ module: 'drift' }), ...(opts.retrainPolicy ? { policy: opts.retrainPolicy } : {}), ...(opts.driftTickMs ? { tickMs: opts.driftTickMs } : {}) });
-      closers.push(() => wired.close());
-      driftPort = wired.drift;
-      retrainPort = wired.retrain;
+    let brokerUrl: string | null = null;
+    if (plan.fleet !== 'none') {
+      if (opts.brokerUrl) brokerUrl = opts.brokerUrl;
+      else {
+        const { startEmbeddedBroker } = await import('../broker/embedded-broker');
+        // The MQTT port devices expect (1883) when it is free, else any free port (Mosquitto may hold 1883).
+        const start = (port: number) => startEmbeddedBroker({ host: '127.0.0.1', port, logger: log.child({ module: 'broker' }) });
+        const broker = opts.brokerPort !== undefined ? await start(opts.brokerPort) : await start(1883).catch(() => start(0));
+        closers.push(() => broker.close());
+        brokerUrl = broker.url;
+      }
+    } else absent.fleet = opts.noFleet ? 'started with --no-fleet' : `--role ${plan.role} runs no fleet; the fleet-role leader does`;
+
+    /** Fleet controller, pipeline, drift and retrain: what only the fleet lease holder runs. */
+    const startFleetSide = async (fence: Fence | undefined): Promise<FleetSide> => {
+      const stops: Array<() => Promise<void>> = [];
+      const stop = async (): Promise<void> => {
+        for (const c of stops.splice(0).reverse()) await c().catch((e) => log.warn({ err: e }, 'error while stopping the fleet side'));
+      };
+      try {
+        const { createFleetController } = await import('../fleet/fleet-controller');
+        const fleet = await createFleetController({ db, brokerUrl: brokerUrl!, mqttClientId: `edgekd-cloud-${processId}`, protocolVersion: opts.brokerUrl ? 5 : 4, ...(fence ? { fence } : {}), logger: log.child({ module: 'fleet' }) });
+        stops.push(() => fleet.close());
+        const { parseTrustedKeys } = await import('../../shared/package/trusted-keys');
+        const { parseJson } = await import('../../shared/contracts/parse');
+        for (const k of parseTrustedKeys(parseJson(readFileSync(trustedKeysFile), trustedKeysFile)).keys) await fleet.addTrustedKey(k);
+        const pipeline = startPipeline({ jobs, fleet, keyFile, log: log.child({ module: 'pipeline' }) });
+        stops.push(async () => pipeline.stop());
+        void pipeline.recover();
+        // Drift aggregation and the automatic retrain loop need the fleet (reports arrive over MQTT).
+        let drift = opts.drift;
+        let retrain = opts.retrain;
+        if (!drift && existsSync(join(REPO_ROOT, 'cloud/retrain/retrain-controller.ts')) && kinds.distill && kinds.export) {
+          const { wireDrift } = await import('./drift-wiring');
+          const wired = await wireDrift({ db, jobs, fleet, keyFile, log: log.child({ module: 'drift' }), ...(opts.retrainPolicy ? { policy: opts.retrainPolicy } : {}), ...(opts.driftTickMs ? { tickMs: opts.driftTickMs } : {}) });
+          stops.push(() => wired.close());
+          drift = wired.drift;
+          retrain = wired.retrain;
+        }
+        return { fleet, drift, retrain, stop };
+      } catch (e) {
+        await stop();
+        throw e;
+      }
+    };
+
+    let fleetSide: FleetSide | null = null;
+    if (plan.fleet === 'sole') {
+      fleetSide = await startFleetSide(soleFence);
+      const side = fleetSide;
+      // Keeps the lease renewed; losing it (this process was paused past the ttl) stops the fleet
+      // here, and its writes are refused by the fencing token in any case.
+      const elector = createLeaderElector({ lease: lease!, ttlMs: leaderTtlMs, log: log.child({ module: 'leader' }), adopt: { fence: soleFence!, stop: side.stop }, onElected: async () => async () => undefined });
+      elector.start();
+      closers.push(() => elector.stop());
+    } else if (plan.fleet === 'elected') {
+      const elector = createLeaderElector({ lease: lease!, ttlMs: leaderTtlMs, log: log.child({ module: 'leader' }), onElected: async (fence) => (await startFleetSide(fence)).stop });
+      elector.start();
+      closers.push(() => elector.stop());
+    } else if (plan.role === 'all') {
+      const pipeline = startPipeline({ jobs, fleet: null, keyFile, log: log.child({ module: 'pipeline' }) });
+      closers.push(async () => pipeline.stop());
+      void pipeline.recover();
     }
-    if (!driftPort) absent.drift = fleet ? 'drift aggregation needs the distill and export jobs' : 'drift reports arrive through the fleet (started without it)';
+    const fleet = fleetSide?.fleet ?? null;
+    if (plan.fleet === 'elected') absent['fleet routes'] = 'the fleet-role leader runs the fleet; its HTTP routes are not served by split roles yet';
+
+    const driftPort = fleetSide?.drift ?? (plan.fleet === 'none' ? opts.drift : undefined);
+    const retrainPort = fleetSide?.retrain ?? (plan.fleet === 'none' ? opts.retrain : undefined);
+    if (!driftPort) absent.drift = fleet ? 'drift aggregation needs the distill and export jobs' : 'drift reports arrive through the fleet (not run by this process)';
     if (!retrainPort) absent.retrain = 'the retrain loop runs with drift aggregation';
 
     const runOfPackage = async (name: string, version: number): Promise<string | null> => {
@@ -193,7 +250,7 @@ export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
     );
     closers.push(() => app.close());
     const url = await app.listen({ host: opts.host ?? '127.0.0.1', port: opts.port ?? 0 });
-    return { processId, url, brokerUrl, tokens, app, db, jobs, fleet, devices, absent, keyFile, trustedKeysFile, close: closeAll };
+    return { processId, role: plan.role, url, brokerUrl, tokens, app, db, jobs, fleet, devices, absent, keyFile, trustedKeysFile, close: closeAll };
   } catch (e) {
     await closeAll();
     throw e;

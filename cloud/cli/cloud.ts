@@ -3,6 +3,7 @@ import { parseCommandArgs, numberFlag } from '../../shared/cli/args';
 import { EdgekdError } from '../../shared/errors';
 import type { ApiToken, Role } from '../api/auth';
 import { startCloud } from '../api/start-cloud';
+import { parseCloudRole } from '../scale/cloud-roles';
 
 const HELP = `usage: edgekd cloud [options]
 
@@ -20,7 +21,12 @@ options:
   --token ROLE:TOKEN  an API token (repeatable; roles viewer, operator, admin) [one generated admin token]
   --concurrency N   jobs running at once                                [1]
   --teacher DIR     the bundled teacher folder                          [models/teachers/fashion-mnist-lenet5-bn]
-  --no-fleet        run without broker and fleet controller`;
+  --no-fleet        run without broker and fleet controller
+  --role ROLE       all | api | fleet | worker (see docs/scale-out.md)    [all]
+                    api: HTTP API and console; fleet: fleet controller, drift and retrain on the
+                    elected leader (others stand by); worker: runs jobs. Split roles need
+                    PostgreSQL (--db) and an external broker (--broker).
+  --process-id ID   this process's id (job lease owner, MQTT client id)  [EDGEKD_PROCESS_ID, else generated]`;
 
 export function parseTokens(values: readonly string[] | undefined): ApiToken[] | undefined {
   if (!values || values.length === 0) return undefined;
@@ -47,6 +53,8 @@ export async function run(argv: string[]): Promise<number> {
     concurrency: { type: 'string' },
     teacher: { type: 'string' },
     'no-fleet': { type: 'boolean' },
+    role: { type: 'string' },
+    'process-id': { type: 'string' },
   }, HELP);
   if (help) return 0;
   const cloud = await startCloud({
@@ -60,13 +68,15 @@ export async function run(argv: string[]): Promise<number> {
     concurrency: numberFlag(values.concurrency, 'concurrency', 1, { min: 1, max: 64 }),
     teacherDir: values.teacher,
     noFleet: values['no-fleet'],
+    role: parseCloudRole(values.role),
+    ...(values['process-id'] !== undefined ? { processId: values['process-id'] } : {}),
   });
   const admin = cloud.tokens.find((t) => t.role === 'admin') ?? cloud.tokens[0]!;
-  console.log(`edgekd cloud is up
+  console.log(`edgekd cloud is up (role ${cloud.role}, process ${cloud.processId})
   console   ${cloud.url}/?token=${admin.token}
   API docs  ${cloud.url}/docs   (Authorization: Bearer ${admin.token})
   metrics   ${cloud.url}/metrics
-  broker    ${cloud.brokerUrl ?? 'none (--no-fleet)'}`);
+  broker    ${cloud.brokerUrl ?? 'none (this process runs no fleet)'}`);
   for (const [what, why] of Object.entries(cloud.absent)) console.log(`  absent    ${what}: ${why}`);
   console.log('Ctrl-C stops.');
   await new Promise<void>((resolve) => {

@@ -11,6 +11,11 @@ export interface LeaderElectorOptions {
    * returns how to stop leading.
    */
   onElected(fence: Fence): Promise<() => Promise<void>>;
+  /**
+   * Already leading with this fence (acquired up front, e.g. `--role all`): the elector only
+   * renews it, and once it is lost does not stand by for it again (that process must restart).
+   */
+  readonly adopt?: { readonly fence: Fence; stop(): Promise<void> };
   readonly log?: Logger;
 }
 
@@ -32,7 +37,8 @@ export interface LeaderElector {
  */
 export function createLeaderElector(opts: LeaderElectorOptions): LeaderElector {
   const now = opts.now ?? Date.now;
-  let leading: { fence: Fence; stop: () => Promise<void>; validUntil: number } | null = null;
+  let leading: { fence: Fence; stop: () => Promise<void>; validUntil: number } | null = opts.adopt ? { fence: opts.adopt.fence, stop: () => opts.adopt!.stop(), validUntil: now() + opts.ttlMs } : null;
+  let retired = false;
   let timer: NodeJS.Timeout | undefined;
   let busy: Promise<void> = Promise.resolve();
 
@@ -40,11 +46,13 @@ export function createLeaderElector(opts: LeaderElectorOptions): LeaderElector {
     const l = leading;
     if (!l) return;
     leading = null;
+    if (opts.adopt) retired = true;
     opts.log?.warn({ role: opts.lease.role, token: l.fence.token, why }, 'stopped leading');
     await l.stop().catch((e) => opts.log?.error({ err: e }, 'error while stopping the leader'));
   };
 
   const round = async (): Promise<void> => {
+    if (retired) return;
     if (!leading) {
       const at = now();
       const fence = await opts.lease.tryAcquire();

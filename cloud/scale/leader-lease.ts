@@ -27,7 +27,8 @@ export interface LeaderLeaseOptions {
 /**
  * A leader lease in the shared store. Every statement is a single conditional write, so two
  * processes racing for the lease on PostgreSQL (row locks) or SQLite (file lock) get one winner:
- * - acquire: insert the row (token 1) or take it over once it has expired (token + 1);
+ * - acquire: insert the row (token 1) or take it over once it has expired, or from this same
+ *   holder's previous life (token + 1) — process ids must therefore be unique per process;
  * - renew: extend it only while this holder still has it with the same token and it has not expired;
  * - release: expire it now so a standby takes over without waiting out the ttl.
  * Clocks: expiry is compared with the caller's clock, so the processes' clocks must agree to well
@@ -64,8 +65,9 @@ export class LeaderLease {
     );
     if (inserted[0]) return { role, token: Number(inserted[0].token) };
     const taken = await db.query<{ token: number }>(
-      'UPDATE edgekd_leases SET holder = ?, token = token + 1, expires_at = ?, acquired_at = ? WHERE role = ? AND expires_at <= ? RETURNING token',
-      [holder, now + ttlMs, now, role, now],
+      // Also when this holder's earlier life (same process id, restarted) left the lease behind.
+      'UPDATE edgekd_leases SET holder = ?, token = token + 1, expires_at = ?, acquired_at = ? WHERE role = ? AND (expires_at <= ? OR holder = ?) RETURNING token',
+      [holder, now + ttlMs, now, role, now, holder],
     );
     return taken[0] ? { role, token: Number(taken[0].token) } : null;
   }
