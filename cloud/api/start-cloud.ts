@@ -18,6 +18,7 @@ import { resolveProcessId } from '../scale/process-id';
 import { planRole, type CloudRole } from '../scale/cloud-roles';
 import { LeaderLease, type Fence } from '../scale/leader-lease';
 import { createLeaderElector } from '../scale/leader-elector';
+import { createPgJobBus } from '../scale/pg-job-bus';
 import type { DriftPort, RetrainPort } from './ports';
 
 const here = (p: string): string => fileURLToPath(new URL(p, import.meta.url));
@@ -64,6 +65,10 @@ export interface CloudOptions {
    * takes its running jobs back at once; fresh per start on PostgreSQL). See cloud/scale/process-id.ts.
    */
   readonly processId?: string;
+  /** PostgreSQL schema for all tables (default: the connection's search path). */
+  readonly dbSchema?: string;
+  /** Job kinds to register instead of the built-in ones (a test runs a stand-in handler). */
+  readonly jobKinds?: Readonly<Record<string, JobKindSpec>>;
   /** Which components this process runs (cloud/scale/cloud-roles.ts); default `all`. */
   readonly role?: CloudRole;
   /** Fleet leader lease lifetime; a standby takes over this long after the leader stops renewing. Default 6 s. */
@@ -125,7 +130,8 @@ export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
   };
 
   try {
-    const db = await openDb(opts.db ?? `sqlite:${join(dataDir, 'cloud.db')}`);
+    const dbUrl = opts.db ?? `sqlite:${join(dataDir, 'cloud.db')}`;
+    const db = await openDb(dbUrl, opts.dbSchema ? { schema: opts.dbSchema } : {});
     closers.push(() => db.close());
     const processId = resolveProcessId({ explicit: opts.processId, dataDir, sharedStore: db.dialect === 'postgres' });
     const plan = planRole(opts.role ?? 'all', { store: db.dialect, externalBroker: opts.brokerUrl !== undefined, noFleet: opts.noFleet });
@@ -137,9 +143,12 @@ export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
     const lease = plan.fleet === 'none' ? null : await LeaderLease.open({ db, role: 'fleet', holder: processId, ttlMs: leaderTtlMs });
     const soleFence = plan.fleet === 'sole' && lease ? await lease.acquireOrRefuse() : undefined;
 
-    const kinds = availableJobKinds();
+    const kinds = opts.jobKinds ?? availableJobKinds();
     for (const k of Object.keys(JOB_KINDS)) if (!kinds[k]) absent[`job:${k}`] = 'its module is not in this build';
-    const jobs = createJobRunner({ db, kinds, concurrency: plan.runsJobs ? (opts.concurrency ?? 1) : 0, dataDir: join(dataDir, 'jobs'), owner: processId, env: opts.jobEnv, log: log.child({ module: 'jobs' }) });
+    // On a shared store, live job progress crosses processes: a run executing on a worker streams
+    // to browsers connected to any api process.
+    const bus = db.dialect === 'postgres' ? createPgJobBus({ db, connectionString: dbUrl, ...(opts.dbSchema ? { schema: opts.dbSchema } : {}), origin: processId, log: log.child({ module: 'job-bus' }) }) : undefined;
+    const jobs = createJobRunner({ db, kinds, concurrency: plan.runsJobs ? (opts.concurrency ?? 1) : 0, dataDir: join(dataDir, 'jobs'), owner: processId, env: opts.jobEnv, ...(bus ? { bus } : {}), log: log.child({ module: 'jobs' }) });
     await jobs.start();
     closers.push(() => jobs.stop());
     if (!plan.runsJobs) absent['job execution'] = `--role ${plan.role} submits and follows jobs; worker processes run them`;

@@ -38,6 +38,25 @@ export interface JobRunnerOptions {
   readonly newId?: () => string;
   readonly env?: NodeJS.ProcessEnv;
   readonly log?: Logger;
+  /**
+   * Carries notices between cloud processes sharing the store (PostgreSQL LISTEN/NOTIFY), so a
+   * subscriber here sees the progress of a job that runs in another process. Default: none.
+   */
+  readonly bus?: JobNoticeBus;
+}
+
+/** What crosses processes: which job changed; the receiver reads the event or state from the store. */
+export interface JobNoticeRef {
+  readonly jobId: string;
+  readonly kind: 'event' | 'state';
+  readonly seq?: number;
+}
+
+export interface JobNoticeBus {
+  /** Sends in call order; never throws (a lost notice only delays a live view, the store has it). */
+  publish(notice: JobNoticeRef): void;
+  /** Receives the notices other processes published, in their order; returns how to stop. */
+  listen(onNotice: (notice: JobNoticeRef) => Promise<void>): Promise<() => Promise<void>>;
 }
 
 export interface JobRunner {
@@ -100,7 +119,8 @@ export function createJobRunner(opts: JobRunnerOptions): JobRunner {
   /** Serialises notes on jobs that are not running here (their seq comes from the store). */
   const notes = new SerialQueue();
 
-  const notify = (id: string, notice: JobNotice): void => {
+  /** Delivers a notice to this process's listeners only. */
+  const deliver = (id: string, notice: JobNotice): void => {
     for (const key of [id, '*']) {
       for (const l of listeners.get(key) ?? []) {
         try {
@@ -111,6 +131,24 @@ export function createJobRunner(opts: JobRunnerOptions): JobRunner {
       }
     }
   };
+
+  /** A notice that happened here: local listeners, then the other cloud processes (when a bus is set). */
+  const notify = (id: string, notice: JobNotice): void => {
+    deliver(id, notice);
+    opts.bus?.publish(notice.kind === 'event' ? { jobId: id, kind: 'event', seq: notice.event.seq } : { jobId: id, kind: 'state' });
+  };
+
+  /** A notice from another process: the bus carries only ids, the store has the content. */
+  const fromElsewhere = async (n: JobNoticeRef): Promise<void> => {
+    if (n.kind === 'state') {
+      const job = await repo.get(n.jobId);
+      if (job) deliver(n.jobId, { kind: 'state', job });
+    } else if (n.seq !== undefined) {
+      const [event] = await repo.events(n.jobId, n.seq - 1, 1);
+      if (event) deliver(n.jobId, { kind: 'event', event });
+    }
+  };
+  let unlistenBus: (() => Promise<void>) | undefined;
 
   const mustGet = async (id: string): Promise<JobRecord> => {
     const job = await repo.get(id);
@@ -248,6 +286,7 @@ export function createJobRunner(opts: JobRunnerOptions): JobRunner {
     async start() {
       if (started) return;
       await migrate(opts.db, jobMigrations);
+      if (opts.bus && !unlistenBus) unlistenBus = await opts.bus.listen(fromElsewhere);
       const back = await repo.reclaimOrphans(owner, now());
       if (back.length) opts.log?.info({ jobs: back }, 'took back jobs interrupted by a restart; they resume from their checkpoints');
       started = true;
@@ -268,6 +307,8 @@ export function createJobRunner(opts: JobRunnerOptions): JobRunner {
       await Promise.all(entries.map((e) => e.child.exited));
       // finalize() runs on exit; wait until every job has been written back.
       while (running.size > 0) await new Promise((r) => setTimeout(r, 10));
+      await unlistenBus?.();
+      unlistenBus = undefined;
       started = false;
     },
     async submit(kind, params) {
