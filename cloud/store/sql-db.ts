@@ -26,11 +26,27 @@ export interface Migration {
   up(db: SqlDb): Promise<void>;
 }
 
+/** Key of the PostgreSQL advisory lock that serialises migrations across cloud processes. */
+const MIGRATION_LOCK = 0x65646b64; // 'edkd'
+
+/**
+ * Several cloud processes may start at once on one PostgreSQL database: each migration runs under
+ * a transaction-scoped advisory lock, so one applies it and the others then see it applied.
+ * (SQLite transactions already hold the file's write lock.)
+ */
+async function lockMigrations(tx: SqlDb): Promise<void> {
+  if (tx.dialect === 'postgres') await tx.query('SELECT pg_advisory_xact_lock(?)', [MIGRATION_LOCK]);
+}
+
 export async function migrate(db: SqlDb, migrations: readonly Migration[]): Promise<string[]> {
-  await db.exec('CREATE TABLE IF NOT EXISTS edgekd_migrations (id TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)');
+  await db.transaction(async (tx) => {
+    await lockMigrations(tx);
+    await tx.exec('CREATE TABLE IF NOT EXISTS edgekd_migrations (id TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)');
+  });
   const applied: string[] = [];
   for (const m of migrations) {
     await db.transaction(async (tx) => {
+      await lockMigrations(tx);
       const done = await tx.query('SELECT id FROM edgekd_migrations WHERE id = ?', [m.id]);
       if (done.length > 0) return;
       await m.up(tx);
