@@ -1,4 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import type { BrokerTarget } from '../broker/broker-target';
+import type { BrokerAccess } from '../fleet/registry/broker-access';
+import type { Principal } from '../broker/device-acl';
+import { EdgekdError } from '../../shared/errors';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -43,6 +47,13 @@ export interface CloudOptions {
   readonly db?: string;
   /** An external MQTT broker (Mosquitto, EMQX, HiveMQ); default: the embedded aedes broker. */
   readonly brokerUrl?: string;
+  /** The external broker with the cloud's account and TLS material (parseBrokerTarget); wins over brokerUrl. */
+  readonly broker?: BrokerTarget;
+  /**
+   * Mosquitto only: the password file and ACL this cloud writes from the device registry, and
+   * Mosquitto's pid file (reload by SIGHUP after each device change). Needs the broker account.
+   */
+  readonly mosquittoAuth?: { readonly passwordFile: string; readonly aclFile: string; readonly pidFile: string };
   readonly brokerPort?: number;
   readonly host?: string;
   readonly port?: number;
@@ -67,7 +78,10 @@ export interface CloudOptions {
 
 export interface RunningCloud {
   readonly url: string;
+  /** Without credentials (safe to print). */
   readonly brokerUrl: string | null;
+  /** Tells the broker about device additions, rotations and revocations (null without the fleet, or an external broker this cloud does not manage). */
+  readonly brokerAccess: BrokerAccess | null;
   readonly tokens: readonly ApiToken[];
   readonly app: App;
   readonly db: SqlDb;
@@ -112,20 +126,56 @@ export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
     else absent['default teacher'] = `${teacherDir} has no model.json`;
 
     let brokerUrl: string | null = null;
+    let brokerAccess: BrokerAccess | null = null;
     let fleet: FleetController | null = null;
     if (!opts.noFleet) {
-      if (opts.brokerUrl) brokerUrl = opts.brokerUrl;
-      else {
+      const { createFleetController } = await import('../fleet/fleet-controller');
+      const external = opts.broker ?? (opts.brokerUrl ? (await import('../broker/broker-target')).parseBrokerTarget({ url: opts.brokerUrl }) : null);
+      let account: { username: string; password: string } | null = null;
+      // Set once the controller exists: the broker asks it about devices (one registry, one cache).
+      let deviceAuth: ((u: string | undefined, p: Buffer | undefined) => Promise<Principal | null>) | null = null;
+      if (external) {
+        brokerUrl = external.url;
+        if (external.username && external.password) account = { username: external.username, password: external.password };
+        if (opts.mosquittoAuth) {
+          if (!account) throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', 'writing Mosquitto\'s password file needs the cloud\'s broker account (user and password)');
+          const { createMosquittoAccess } = await import('../broker/mosquitto-access');
+          const { FleetStore } = await import('../fleet/store/fleet-store');
+          const { DeviceRegistry } = await import('../fleet/registry/device-registry');
+          const reader = new DeviceRegistry(await FleetStore.open(db), Date.now);
+          const m = createMosquittoAccess({ ...opts.mosquittoAuth, service: account, accounts: () => reader.brokerAccounts(), logger: log.child({ module: 'broker' }) });
+          // The cloud's own account must be in the file before it connects; a Mosquitto not yet
+          // running reads the files when it starts.
+          await m.sync({ reload: existsSync(opts.mosquittoAuth.pidFile) });
+          brokerAccess = m;
+        }
+      } else {
         const { startEmbeddedBroker } = await import('../broker/embedded-broker');
+        const { createEmbeddedAccess } = await import('../broker/embedded-access');
+        const { timingSafeEqual } = await import('node:crypto');
+        // The cloud's own account exists only in this process: a fresh secret each start.
+        const service = { username: 'edgekd-cloud', password: randomBytes(24).toString('base64url') };
+        account = service;
+        const serviceSecret = Buffer.from(service.password);
+        const authenticate = async (u: string | undefined, p: Buffer | undefined): Promise<Principal | null> => {
+          if (!u || !p) return null; // anonymous clients are refused
+          if (u === service.username) return p.length === serviceSecret.length && timingSafeEqual(p, serviceSecret) ? { kind: 'service', name: u } : null;
+          return deviceAuth ? deviceAuth(u, p) : null;
+        };
         // The MQTT port devices expect (1883) when it is free, else any free port (Mosquitto may hold 1883).
-        const start = (port: number) => startEmbeddedBroker({ host: '127.0.0.1', port, logger: log.child({ module: 'broker' }) });
+        const start = (port: number) => startEmbeddedBroker({ host: '127.0.0.1', port, authenticate, logger: log.child({ module: 'broker' }) });
         const broker = opts.brokerPort !== undefined ? await start(opts.brokerPort) : await start(1883).catch(() => start(0));
         closers.push(() => broker.close());
         brokerUrl = broker.url;
+        brokerAccess = createEmbeddedAccess(broker, log.child({ module: 'broker' }));
       }
-      const { createFleetController } = await import('../fleet/fleet-controller');
-      fleet = await createFleetController({ db, brokerUrl, mqttClientId: `edgekd-cloud-${opts.runnerId ?? 'cloud'}`, protocolVersion: opts.brokerUrl ? 5 : 4, logger: log.child({ module: 'fleet' }) });
+      fleet = await createFleetController({
+        db, brokerUrl: brokerUrl!, mqttClientId: `edgekd-cloud-${opts.runnerId ?? 'cloud'}`, protocolVersion: external ? 5 : 4, logger: log.child({ module: 'fleet' }),
+        ...(account ? { mqttUsername: account.username, mqttPassword: account.password } : {}),
+        ...(external?.tls ? { mqttTls: external.tls } : {}),
+      });
       const f = fleet;
+      deviceAuth = (u, p) => f.registry.authenticate(u, p);
       closers.push(() => f.close());
     } else absent.fleet = 'started with --no-fleet';
 
@@ -177,7 +227,7 @@ export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
     );
     closers.push(() => app.close());
     const url = await app.listen({ host: opts.host ?? '127.0.0.1', port: opts.port ?? 0 });
-    return { url, brokerUrl, tokens, app, db, jobs, fleet, absent, keyFile, trustedKeysFile, close: closeAll };
+    return { url, brokerUrl, brokerAccess, tokens, app, db, jobs, fleet, absent, keyFile, trustedKeysFile, close: closeAll };
   } catch (e) {
     await closeAll();
     throw e;

@@ -28,6 +28,7 @@ import { downloadPath, fleetDownloadPlugin, type DownloadTarget } from './delive
 import { deploymentIdOf, newRolloutId, parseDeploymentId } from './deployment-id';
 import { statusToEvent } from './status-to-event';
 import { summarizeRollout, type RolloutSummary } from './rollout-summary';
+import { redact } from '../broker/broker-target';
 
 export interface FleetControllerOptions {
   db: SqlDb;
@@ -36,6 +37,8 @@ export interface FleetControllerOptions {
   /** The cloud's MQTT account (Mosquitto: the `edgekd-cloud` user of deploy/mosquitto/acl). */
   mqttUsername?: string;
   mqttPassword?: string;
+  /** mqtts:// material: CA to trust, client certificate and key. */
+  mqttTls?: { ca?: Buffer; cert?: Buffer; key?: Buffer };
   /** Stable id so a restarted cloud gets the QoS 1 reports queued while it was away (persistent session). */
   mqttClientId?: string;
   /** 4 (MQTT 3.1.1, required by the embedded broker) or 5 (Mosquitto: adds message expiry). */
@@ -219,6 +222,7 @@ export async function createFleetController(opts: FleetControllerOptions): Promi
     clean: opts.mqttClientId === undefined,
     ...(opts.mqttUsername ? { username: opts.mqttUsername } : {}),
     ...(opts.mqttPassword ? { password: opts.mqttPassword } : {}),
+    ...(opts.mqttTls ?? {}),
     reconnectPeriod: 500,
     connectTimeout: 5_000,
     resubscribe: true,
@@ -572,7 +576,7 @@ export async function createFleetController(opts: FleetControllerOptions): Promi
       clearInterval(snapshotTimer);
       clearInterval(tickTimer);
       clearInterval(heartbeatTimer);
-      reject(new EdgekdError('EDGEKD_BROKER_UNAVAILABLE', `cannot connect to the MQTT broker at ${opts.brokerUrl}`));
+      reject(new EdgekdError('EDGEKD_BROKER_UNAVAILABLE', `cannot connect to the MQTT broker at ${redact(opts.brokerUrl)}`));
     }, opts.connectTimeoutMs ?? 10_000);
     client.once('connect', () => {
       clearTimeout(t);

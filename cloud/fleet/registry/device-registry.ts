@@ -90,6 +90,11 @@ export class DeviceRegistry {
     return (await this.store.listDevices()).map(strip);
   }
 
+  /** What an external broker's password file needs: every device that may connect and its stored hash. */
+  async brokerAccounts(): Promise<Array<{ username: string; passwordHash: string }>> {
+    return (await this.store.listDevices()).map((d) => ({ username: d.deviceId, passwordHash: d.passwordHash }));
+  }
+
   /** For the embedded broker: a device (username = device id) or the cloud's service account. */
   async authenticate(username: string | undefined, password: Buffer | undefined): Promise<Principal | null> {
     if (!username || !password) return null;
