@@ -214,7 +214,7 @@ export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
       return (exp?.params as { runId?: string } | undefined)?.runId ?? null;
     };
     const tokens = opts.tokens ?? [{ token: randomBytes(18).toString('base64url'), role: 'admin' as const, name: 'admin' }];
-    const { app } = await buildApp(
+    const { app, metrics } = await buildApp(
       {
         jobs,
         teachers,
@@ -226,6 +226,7 @@ export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
       { consoleDir: here('../console'), logLevel: opts.logLevel ?? 'warn', plugins: fleet ? [fleet.httpPlugin() as never] : [] },
     );
     closers.push(() => app.close());
+    if (fleet) (await import('./fleet-metrics')).registerFleetMetrics(metrics, fleet);
     const url = await app.listen({ host: opts.host ?? '127.0.0.1', port: opts.port ?? 0 });
     return { url, brokerUrl, brokerAccess, tokens, app, db, jobs, fleet, absent, keyFile, trustedKeysFile, close: closeAll };
   } catch (e) {

@@ -98,7 +98,7 @@ function scenario(name: string, setup: () => Promise<Setup>): void {
 
       const before = s.seen().filter((id) => id === b.username).length;
       // A speaks as B: presence with the largest sequence pair, status, heartbeat.
-      const forged = { schema: 'edgekd.presence/1', deviceId: b.username, state: 'online', bootSeq: 2 ** 53 - 1, sessionSeq: 2 ** 53 - 1, at: new Date().toISOString() };
+      const forged = { schema: 'edgekd.presence/1', deviceId: b.username, state: 'online', bootId: 'forged', bootSeq: 2 ** 53 - 1, sessionSeq: 2 ** 53 - 1, ts: new Date().toISOString() };
       await attempt(s.url, a, topicFor('presence', b.username), JSON.stringify(forged));
       await attempt(s.url, a, topicFor('status', b.username), '{}');
       // A sends what only the cloud may send, to B and to itself.
