@@ -304,6 +304,7 @@ export async function createFleetController(opts: FleetControllerOptions): Promi
     if (s.spec.activation) offer.activation = s.spec.activation;
     if (s.spec.deviceTimeoutsMs) offer.timeoutsMs = s.spec.deviceTimeoutsMs;
     if (s.spec.allowDowngrade) offer.allowDowngrade = true;
+    if (s.spec.downgrade) offer.downgrade = s.spec.downgrade;
     return offer;
   }
 

@@ -91,6 +91,8 @@ export const StepTimeoutsConfig = Type.Object(
 export const AgentConfig = Type.Object(
   {
     deviceId: DeviceId,
+    /** The groups the registry put this device in (given at provisioning); a signed downgrade statement may name them. */
+    groups: Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: 100, default: [] }),
     /** Slots, pointer, state file, outbox. Relative paths are relative to the config file. */
     stateDir: Type.String({ minLength: 1 }),
     /** Trusted signing keys (shared/package trusted-keys document). */
