@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import type { BrokerTarget } from '../broker/broker-target';
-import type { BrokerAccess } from '../fleet/registry/broker-access';
 import type { Principal } from '../broker/device-acl';
 import { EdgekdError } from '../../shared/errors';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
@@ -11,6 +10,8 @@ import { openDb } from '../store/open-store';
 import type { SqlDb } from '../store/sql-db';
 import { createJobRunner, type JobKindSpec, type JobRunner } from '../jobs/job-runner';
 import type { FleetController } from '../fleet/fleet-controller';
+import type { BrokerAccess } from '../fleet/registry/broker-access';
+import { createDeviceAdmin, type DeviceAdmin } from '../fleet/registry/device-admin';
 import { buildApp, type App } from './build-app';
 import type { ApiToken } from './auth';
 import { createTeacherCatalog } from './teacher-catalog';
@@ -74,6 +75,8 @@ export interface CloudOptions {
   /** Retrain policy overrides (the demo shortens persistence and cool-down to minutes). */
   readonly retrainPolicy?: Record<string, number>;
   readonly driftTickMs?: number;
+  /** Further brokers kept in step with provisioning, besides the one this cloud runs or writes the files of. */
+  readonly brokerAccess?: readonly BrokerAccess[];
 }
 
 export interface RunningCloud {
@@ -87,6 +90,8 @@ export interface RunningCloud {
   readonly db: SqlDb;
   readonly jobs: JobRunner;
   readonly fleet: FleetController | null;
+  /** Provisioning (add, list, revoke, rotate), as the admin API and `edgekd devices --api` use it. */
+  readonly devices: DeviceAdmin | null;
   /** Why a component is absent, by name (shown by `edgekd cloud` at start). */
   readonly absent: Readonly<Record<string, string>>;
   /** This cloud's package signing key, and the trusted-keys list to give agents. */
@@ -213,6 +218,9 @@ export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
       const exp = (await jobs.list({ kind: 'export', state: 'succeeded', limit: 1000 })).find((j) => (j.result as { name?: string }).name === name && (j.result as { version?: number }).version === version);
       return (exp?.params as { runId?: string } | undefined)?.runId ?? null;
     };
+    // The broker this cloud runs or writes for (embedded, Mosquitto files) first, then any others given.
+    const brokers = [...(brokerAccess ? [brokerAccess] : []), ...(opts.brokerAccess ?? [])];
+    const devices = fleet ? createDeviceAdmin({ registry: fleet.registry, brokers, log: log.child({ module: 'devices' }) }) : null;
     const tokens = opts.tokens ?? [{ token: randomBytes(18).toString('base64url'), role: 'admin' as const, name: 'admin' }];
     const { app, metrics } = await buildApp(
       {
@@ -220,6 +228,7 @@ export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
         teachers,
         tokens,
         ...(fleet ? { fleet: fleetPortOf(fleet), packages: packageCatalogOf(fleet, runOfPackage) } : {}),
+        ...(devices ? { devices } : {}),
         ...(driftPort ? { drift: driftPort } : {}),
         ...(retrainPort ? { retrain: retrainPort } : {}),
       },
@@ -228,7 +237,7 @@ export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
     closers.push(() => app.close());
     if (fleet) (await import('./fleet-metrics')).registerFleetMetrics(metrics, fleet);
     const url = await app.listen({ host: opts.host ?? '127.0.0.1', port: opts.port ?? 0 });
-    return { url, brokerUrl, brokerAccess, tokens, app, db, jobs, fleet, absent, keyFile, trustedKeysFile, close: closeAll };
+    return { url, brokerUrl, brokerAccess, tokens, app, db, jobs, fleet, devices, absent, keyFile, trustedKeysFile, close: closeAll };
   } catch (e) {
     await closeAll();
     throw e;

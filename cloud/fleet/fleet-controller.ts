@@ -381,7 +381,9 @@ export async function createFleetController(opts: FleetControllerOptions): Promi
   }
 
   /**
-   * Only provisioned devices get anything stored, acked or answered. A known id is remembered for
+   * Only provisioned devices that are not revoked get anything stored, acked or answered (a revoked
+   * device's session is ended by the broker; this covers what it sent meanwhile, within the cache
+   * period below). A known id is remembered for
    * 10 s (a PK read per device and period, not per message); an unknown one is never remembered,
    * so a flood of invented ids costs reads, never writes. Lookups of one device share one promise,
    * so its messages keep their order.
@@ -396,9 +398,10 @@ export async function createFleetController(opts: FleetControllerOptions): Promi
       p = store.getDevice(deviceId).then(
         (d) => {
           lookups.delete(deviceId);
-          if (d) knownUntil.set(deviceId, now() + 10_000);
+          const ok = d !== null && d.revokedAt === null;
+          if (ok) knownUntil.set(deviceId, now() + 10_000);
           else knownUntil.delete(deviceId);
-          return d !== null;
+          return ok;
         },
         (e: unknown) => {
           lookups.delete(deviceId);

@@ -8,7 +8,7 @@ import { startCloud, type RunningCloud } from '../../cloud/api/start-cloud';
 import { openSqlite } from '../../cloud/store/sqlite-db';
 import { FleetStore } from '../../cloud/fleet/store/fleet-store';
 import { DeviceRegistry } from '../../cloud/fleet/registry/device-registry';
-import type { BrokerAccess } from '../../cloud/fleet/registry/broker-access';
+import { createDeviceAdmin, type DeviceAdmin } from '../../cloud/fleet/registry/device-admin';
 import { createMosquittoAccess } from '../../cloud/broker/mosquitto-access';
 import { topicFor } from '../../shared/protocol/codec';
 import type { TopicKind } from '../../shared/protocol/topics';
@@ -23,8 +23,8 @@ import { mosquittoAuthPaths, startMosquittoWithFiles, type MosquittoProcess } fr
 interface Creds { username: string; password: string }
 interface Setup {
   url: string;
-  registry: DeviceRegistry;
-  access: BrokerAccess;
+  /** Provisioning as operators use it: registry first, then the broker is told (BrokerAccess). */
+  admin: DeviceAdmin;
   /** Device ids the cloud side saw traffic for (messages it received, events it emitted). */
   seen(): string[];
   close(): Promise<void>;
@@ -65,10 +65,8 @@ function scenario(name: string, setup: () => Promise<Setup>): void {
     beforeAll(async () => {
       s = await setup();
       const suffix = Math.random().toString(36).slice(2, 8);
-      a = await s.registry.provision({ deviceId: `auth-a-${suffix}` });
-      await s.access.deviceChanged({ kind: 'added', deviceId: a.username });
-      b = await s.registry.provision({ deviceId: `auth-b-${suffix}` });
-      await s.access.deviceChanged({ kind: 'added', deviceId: b.username });
+      a = await s.admin.add({ deviceId: `auth-a-${suffix}` });
+      b = await s.admin.add({ deviceId: `auth-b-${suffix}` });
     }, 60_000);
     afterAll(async () => s?.close());
 
@@ -120,16 +118,14 @@ function scenario(name: string, setup: () => Promise<Setup>): void {
     it('ends the session of a rotated device and of a revoked one, and refuses their old credentials', async () => {
       const liveA = await connect(s.url, a);
       const liveB = await connect(s.url, b);
-      const rotated = await s.registry.rotateCredentials(a.username);
-      await s.access.deviceChanged({ kind: 'rotated', deviceId: a.username });
+      const rotated = await s.admin.rotate(a.username);
       expect(await closed(liveA, 3_000)).toBe(true);
       expect(liveB.connected).toBe(true); // others keep their sessions
       await expect(connect(s.url, a)).rejects.toThrow();
       const again = await connect(s.url, rotated);
       await again.endAsync();
 
-      await s.registry.remove(b.username);
-      await s.access.deviceChanged({ kind: 'revoked', deviceId: b.username });
+      await s.admin.revoke(b.username);
       expect(await closed(liveB, 3_000)).toBe(true);
       await expect(connect(s.url, b)).rejects.toThrow();
     });
@@ -146,8 +142,7 @@ scenario('the embedded broker of edgekd cloud', async () => {
   });
   return {
     url: cloud.brokerUrl!,
-    registry: cloud.fleet!.registry,
-    access: cloud.brokerAccess!,
+    admin: cloud.devices!,
     seen: () => seen,
     async close() {
       await cloud.close();
@@ -177,8 +172,7 @@ if (!hasMosquitto && process.env.EDGEKD_REQUIRE_SERVICES === '1') throw new Erro
   await cloud.subscribeAsync(['edgekd/v1/devices/+/presence', 'edgekd/v1/devices/+/status', 'edgekd/v1/devices/+/heartbeat'], { qos: 1 });
   return {
     url: m.url,
-    registry,
-    access,
+    admin: createDeviceAdmin({ registry, brokers: [access] }),
     seen: () => seen,
     async close() {
       await cloud.endAsync(true);

@@ -63,10 +63,17 @@ export const fleetMigrations: Migration[] = [
     },
   },
   {
+    // A revoked device keeps its row (history, reports, rollouts name it) but can no longer log in.
+    id: 'fleet-002-device-revocation',
+    async up(db) {
+      await db.exec('ALTER TABLE fleet_devices ADD COLUMN revoked_at BIGINT');
+    },
+  },
+  {
     // Idempotency keys are chosen by devices, so they are unique per device only: one device
     // reusing another's key must neither be taken for a duplicate (and lose its report) nor
     // shadow the other's. Existing rows were unique globally, hence unique per device too.
-    id: 'fleet-002-report-key-per-device',
+    id: 'fleet-003-report-key-per-device',
     async up(db) {
       if (db.dialect === 'postgres') {
         const rows = await db.query<{ name: string }>(
