@@ -268,6 +268,7 @@ function restartMarkdown(rows: BrokerRestartRow[]): string {
     ['connects until all back', (r) => r.connectsAfterRestart],
     ['reports written', (r) => r.reportsWritten],
     ['reports lost', (r) => r.reportsLost],
+    ['still in outboxes at the end', (r) => r.reportsPending],
     ['rollout committed', (r) => `${r.rolloutCommitted}/${r.agents}`],
     ['load avg', (r) => r.loadAverage1m],
   ]);

@@ -75,6 +75,11 @@ export interface CloudOptions {
   /** Retrain policy overrides (the demo shortens persistence and cool-down to minutes). */
   readonly retrainPolicy?: Record<string, number>;
   readonly driftTickMs?: number;
+  /**
+   * Embedded broker only: extra accounts with the cloud's own rights, for trusted tools running
+   * next to it (the demo's input feeder and `drift inject`). Never devices.
+   */
+  readonly localMqttAccounts?: ReadonlyArray<{ readonly username: string; readonly password: string }>;
   /** Further brokers kept in step with provisioning, besides the one this cloud runs or writes the files of. */
   readonly brokerAccess?: readonly BrokerAccess[];
 }
@@ -161,10 +166,11 @@ export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
         // The cloud's own account exists only in this process: a fresh secret each start.
         const service = { username: 'edgekd-cloud', password: randomBytes(24).toString('base64url') };
         account = service;
-        const serviceSecret = Buffer.from(service.password);
+        const services = new Map([service, ...(opts.localMqttAccounts ?? [])].map((a) => [a.username, Buffer.from(a.password)]));
         const authenticate = async (u: string | undefined, p: Buffer | undefined): Promise<Principal | null> => {
           if (!u || !p) return null; // anonymous clients are refused
-          if (u === service.username) return p.length === serviceSecret.length && timingSafeEqual(p, serviceSecret) ? { kind: 'service', name: u } : null;
+          const secret = services.get(u);
+          if (secret) return p.length === secret.length && timingSafeEqual(p, secret) ? { kind: 'service', name: u } : null;
           return deviceAuth ? deviceAuth(u, p) : null;
         };
         // The MQTT port devices expect (1883) when it is free, else any free port (Mosquitto may hold 1883).

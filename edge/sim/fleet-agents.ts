@@ -18,6 +18,8 @@ export interface FleetSliceSpec {
   readonly startConcurrency: number;
   readonly username?: string;
   readonly password?: string;
+  /** How long an agent waits for a CONNACK (default: the agent's 10 s). */
+  readonly connectTimeoutMs?: number;
   /** Per-device passwords (username = device id), as provisioned; wins over username/password. */
   readonly credentials?: Readonly<Record<string, string>>;
 }
@@ -44,6 +46,7 @@ export function createFleetSlice(spec: FleetSliceSpec, logger: Logger): FleetSli
     const mqttCfg: Record<string, unknown> = { url: spec.brokerUrl, protocolVersion: spec.protocolVersion, reconnectPeriodMs: 1000, keepaliveSec: 60 };
     if (spec.username !== undefined) mqttCfg.username = spec.username;
     if (spec.password !== undefined) mqttCfg.password = spec.password;
+    if (spec.connectTimeoutMs !== undefined) mqttCfg.connectTimeoutMs = spec.connectTimeoutMs;
     const own = spec.credentials?.[deviceId];
     if (own !== undefined) {
       mqttCfg.username = deviceId;

@@ -181,3 +181,24 @@ if (!hasMosquitto && process.env.EDGEKD_REQUIRE_SERVICES === '1') throw new Erro
     },
   };
 });
+
+describe('local tool accounts of edgekd cloud (the demo feeder, drift inject)', () => {
+  it('log in with their password only, and may use device topics and the demo shift topic', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'edgekd-auth-local-'));
+    const account = { username: 'edgekd-demo', password: 'local-tool-secret-123' };
+    const cloud = await startCloud({ dataDir: dir, brokerPort: 0, port: 0, logLevel: 'silent', teacherDir: join(dir, 'none'), localMqttAccounts: [account] });
+    try {
+      await expect(connect(cloud.brokerUrl!, { ...account, password: 'wrong-password-xx' })).rejects.toThrow();
+      const tool = await connect(cloud.brokerUrl!, account);
+      await tool.subscribeAsync('edgekd/v1/demo/shift', { qos: 1 });
+      const got = collect(tool);
+      await tool.publishAsync('edgekd/v1/demo/shift', '{}', { qos: 1 });
+      await settle(200);
+      expect(got).toEqual(['edgekd/v1/demo/shift']);
+      await tool.endAsync();
+    } finally {
+      await cloud.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
