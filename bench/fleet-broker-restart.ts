@@ -31,6 +31,8 @@ export interface BrokerRestartRow {
   scenario: 'broker-restart';
   broker: 'embedded' | 'mosquitto';
   agents: number;
+  /** The agents' first backoff window (mqtt.reconnectPeriodMs); the cap is 30 s. */
+  reconnectBaseMs: number;
   /** Broker listening again → every agent connected and every outbox empty; null if not within the timeout. */
   allOnlineSeconds: number | null;
   peakConnectsPerSecond: number;
@@ -116,7 +118,7 @@ async function freePort(): Promise<number> {
 const round = (x: number): number => Math.round(x * 1000) / 1000;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-export async function runBrokerRestart(o: { broker: 'embedded' | 'mosquitto'; agents: number; processes: number; downMs: number; timeoutS: number; log: Logger }): Promise<BrokerRestartRow> {
+export async function runBrokerRestart(o: { broker: 'embedded' | 'mosquitto'; agents: number; reconnectBaseMs: number; processes: number; downMs: number; timeoutS: number; log: Logger }): Promise<BrokerRestartRow> {
   const work = mkdtempSync(join(tmpdir(), 'edgekd-bench-restart-'));
   const db = openSqlite(join(work, 'fleet.db'));
   const service = { username: 'edgekd-cloud', password: randomBytes(18).toString('base64url') };
@@ -167,6 +169,7 @@ export async function runBrokerRestart(o: { broker: 'embedded' | 'mosquitto'; ag
       // A loaded 2-core machine answers 1,000 CONNECTs slowly; a 10 s CONNACK timeout there turns
       // slow answers into retries (bench/fleet-agent-process.ts uses 30 s for the same reason).
       connectTimeoutMs: 30_000,
+      reconnectPeriodMs: o.reconnectBaseMs,
     });
     await fleet.ready();
     const registered = await cloud.registerPackage({ manifest: pkg.pkg.manifest, signature: pkg.pkg.signature, model: pkg.pkg.model });
@@ -220,7 +223,7 @@ export async function runBrokerRestart(o: { broker: 'embedded' | 'mosquitto'; ag
     }
     const lost = Math.max(0, missing - pending);
     return {
-      scenario: 'broker-restart', broker: o.broker, agents: o.agents,
+      scenario: 'broker-restart', broker: o.broker, agents: o.agents, reconnectBaseMs: o.reconnectBaseMs,
       allOnlineSeconds: allOnlineAt === null ? null : round((allOnlineAt - upAt) / 1000),
       peakConnectsPerSecond: connects.peak, connectsAfterRestart: connects.total,
       reportsLost: lost, reportsWritten: total, reportsPending: pending, downSeconds: round(downSeconds),
