@@ -160,6 +160,14 @@ export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
     const leaderTtlMs = opts.leaderTtlMs ?? 6_000;
     const lease = plan.fleet === 'none' ? null : await LeaderLease.open({ db, role: 'fleet', holder: processId, ttlMs: leaderTtlMs });
     const soleFence = plan.fleet === 'sole' && lease ? await lease.acquireOrRefuse() : undefined;
+    // Renewal starts at once (start-up may outlast the lease). Losing the lease (this process was
+    // paused past the ttl) stops the fleet here; its writes are refused by the fencing token anyway.
+    let stopSide = async (): Promise<void> => undefined;
+    if (soleFence) {
+      const elector = createLeaderElector({ lease: lease!, ttlMs: leaderTtlMs, log: log.child({ module: 'leader' }), adopt: { fence: soleFence, stop: () => stopSide() }, onElected: async () => async () => undefined });
+      elector.start();
+      closers.push(() => elector.stop());
+    }
 
     const kinds = opts.jobKinds ?? availableJobKinds();
     for (const k of Object.keys(JOB_KINDS)) if (!kinds[k]) absent[`job:${k}`] = 'its module is not in this build';
@@ -275,12 +283,8 @@ export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
     let fleetSide: FleetSide | null = null;
     if (plan.fleet === 'sole') {
       fleetSide = await startFleetSide(soleFence);
-      const side = fleetSide;
-      // Keeps the lease renewed; losing it (this process was paused past the ttl) stops the fleet
-      // here, and its writes are refused by the fencing token in any case.
-      const elector = createLeaderElector({ lease: lease!, ttlMs: leaderTtlMs, log: log.child({ module: 'leader' }), adopt: { fence: soleFence!, stop: side.stop }, onElected: async () => async () => undefined });
-      elector.start();
-      closers.push(() => elector.stop());
+      stopSide = fleetSide.stop;
+      closers.push(stopSide); // before the broker closes; the elector's later call finds nothing left
     } else if (plan.fleet === 'elected') {
       const elector = createLeaderElector({ lease: lease!, ttlMs: leaderTtlMs, log: log.child({ module: 'leader' }), onElected: async (fence) => (await startFleetSide(fence)).stop });
       elector.start();

@@ -58,14 +58,16 @@ export function createLeaderElector(opts: LeaderElectorOptions): LeaderElector {
       const fence = await opts.lease.tryAcquire();
       if (!fence) return;
       opts.log?.info({ role: opts.lease.role, token: fence.token }, 'elected leader');
-      leading = { fence, validUntil: at + opts.ttlMs, stop: async () => undefined };
-      try {
-        leading.stop = await opts.onElected(fence);
-      } catch (e) {
+      // Starting to lead (loading every rollout) may take longer than the lease: it runs beside
+      // the rounds, which keep renewing meanwhile; stopping waits for it to have started.
+      const starting = opts.onElected(fence);
+      const mine = { fence, validUntil: at + opts.ttlMs, stop: async () => (await starting.catch(() => async () => undefined))() };
+      leading = mine;
+      starting.catch(async (e: unknown) => {
         opts.log?.error({ err: e }, 'could not start leading; releasing the lease');
-        leading = null;
+        if (leading === mine) leading = null;
         await opts.lease.release(fence).catch(() => undefined);
-      }
+      });
       return;
     }
     const at = now();

@@ -14,7 +14,7 @@ describe('edgekd cloud on SQLite (one process)', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('refuses a second process on the same SQLite file, naming the first, and starts once the first stopped', { timeout: 60_000 }, async () => {
+  it('refuses a second process on the same SQLite file, naming the first, and starts once the first stopped', async () => {
     const first = await startCloud({ dataDir: dir, port: 0, brokerPort: 0, processId: 'first-proc', ...silent });
     running.push(first);
     expect(first.role).toBe('all');
