@@ -112,6 +112,8 @@ export interface RunningCloud {
   /** This process's id (lease owner, MQTT client id suffix). */
   readonly processId: string;
   readonly role: CloudRole;
+  /** The fleet lease this process holds now (its fencing token), or null (standby, or a role without the fleet). */
+  leader(): Fence | null;
   readonly url: string;
   /** Without credentials (safe to print). */
   readonly brokerUrl: string | null;
@@ -163,8 +165,10 @@ export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
     // Renewal starts at once (start-up may outlast the lease). Losing the lease (this process was
     // paused past the ttl) stops the fleet here; its writes are refused by the fencing token anyway.
     let stopSide = async (): Promise<void> => undefined;
+    let leaderOf = (): Fence | null => null;
     if (soleFence) {
       const elector = createLeaderElector({ lease: lease!, ttlMs: leaderTtlMs, log: log.child({ module: 'leader' }), adopt: { fence: soleFence, stop: () => stopSide() }, onElected: async () => async () => undefined });
+      leaderOf = () => elector.fence();
       elector.start();
       closers.push(() => elector.stop());
     }
@@ -287,6 +291,7 @@ export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
       closers.push(stopSide); // before the broker closes; the elector's later call finds nothing left
     } else if (plan.fleet === 'elected') {
       const elector = createLeaderElector({ lease: lease!, ttlMs: leaderTtlMs, log: log.child({ module: 'leader' }), onElected: async (fence) => (await startFleetSide(fence)).stop });
+      leaderOf = () => elector.fence();
       elector.start();
       closers.push(() => elector.stop());
     } else if (plan.role === 'all') {
@@ -325,7 +330,7 @@ export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
     closers.push(() => app.close());
     if (fleet) (await import('./fleet-metrics')).registerFleetMetrics(metrics, fleet);
     const url = await app.listen({ host: opts.host ?? '127.0.0.1', port: opts.port ?? 0 });
-    return { processId, role: plan.role, url, brokerUrl, brokerAccess, tokens, app, db, jobs, fleet, devices, absent, keyFile, trustedKeysFile, close: closeAll };
+    return { processId, role: plan.role, leader: () => leaderOf(), url, brokerUrl, brokerAccess, tokens, app, db, jobs, fleet, devices, absent, keyFile, trustedKeysFile, close: closeAll };
   } catch (e) {
     await closeAll();
     throw e;
