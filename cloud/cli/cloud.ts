@@ -15,6 +15,7 @@ everything; running jobs resume on the next start.
 options:
   --data DIR        state folder (SQLite file, job folders, uploads)   [.edgekd/cloud]
   --db URL          sqlite:PATH or postgres://user@host/db              [sqlite:DIR/cloud.db]
+  --db-schema NAME  PostgreSQL schema for the cloud's tables              [the connection's search path]
   --broker URL      external MQTT broker, MQTT 5 (mqtt://HOST:1883, mqtts://HOST:8883); the
                     cloud's account may be given as mqtt://USER:PASSWORD@HOST:PORT
   --broker-user U   the cloud's MQTT user (or in the URL)
@@ -59,6 +60,7 @@ export async function run(argv: string[]): Promise<number> {
   const { values, help } = parseCommandArgs(argv, {
     data: { type: 'string' },
     db: { type: 'string' },
+    'db-schema': { type: 'string' },
     broker: { type: 'string' },
     'broker-user': { type: 'string' },
     'broker-password-file': { type: 'string' },
@@ -97,6 +99,7 @@ export async function run(argv: string[]): Promise<number> {
   const cloud = await startCloud({
     dataDir: values.data ?? '.edgekd/cloud',
     db: values.db,
+    ...(values['db-schema'] ? { dbSchema: values['db-schema'] } : {}),
     ...(broker ? { broker } : {}),
     ...(mosq[0] && mosq[1] && mosq[2] ? { mosquittoAuth: { passwordFile: mosq[0], aclFile: mosq[1], pidFile: mosq[2] } } : {}),
     brokerPort: values['mqtt-port'] ? numberFlag(values['mqtt-port'], 'mqtt-port', 0, { min: 0, max: 65535 }) : undefined,
