@@ -4,7 +4,7 @@ import { jobMigrations } from '../jobs/job-migrations';
 import { fleetMigrations } from '../fleet/store/migrations';
 import { migrate, type SqlDb } from '../store/sql-db';
 import { leaseMigrations } from './lease-migrations';
-import { pgSchema } from './test-support';
+import { pgSchema } from './postgres-schema.test-helper';
 
 const d = await describeWithPostgres();
 

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeWithPostgres, POSTGRES_URL } from '../../test/helpers/services';
 import { startCloud, type RunningCloud } from '../api/start-cloud';
-import { pgSchema } from './test-support';
+import { pgSchema } from './postgres-schema.test-helper';
 
 // The queue's CPU-burning stand-in handler, registered under the run kind so the runs stream serves it.
 const SPIN = fileURLToPath(new URL('../jobs/fixtures/spin-job.ts', import.meta.url));

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { describeWithMosquitto, describeWithPostgres, MOSQUITTO_URL, POSTGRES_URL } from '../../test/helpers/services';
 import { startCloud, type RunningCloud } from '../api/start-cloud';
-import { pgSchema, until } from './test-support';
+import { pgSchema, until } from './postgres-schema.test-helper';
 
 // Runs when both services answer; skipped (or failing, with EDGEKD_REQUIRE_SERVICES=1) otherwise.
 const withPg = await describeWithPostgres();

@@ -11,7 +11,7 @@ import type { SqlDb } from '../store/sql-db';
 import { createLeaderElector } from './leader-elector';
 import { fencedWrite } from './fenced-write';
 import { LeaderLease } from './leader-lease';
-import { pgSchema } from './test-support';
+import { pgSchema } from './postgres-schema.test-helper';
 
 const TTL = 10_000;
 const d = await describeWithPostgres();

@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { describeWithMosquitto, describeWithPostgres, MOSQUITTO_URL, POSTGRES_URL } from '../../test/helpers/services';
 import type { SqlDb } from '../store/sql-db';
-import { pgSchema, until } from './test-support';
+import { pgSchema, until } from './postgres-schema.test-helper';
 
 const root = resolve(__dirname, '../..');
 const withPg = await describeWithPostgres();

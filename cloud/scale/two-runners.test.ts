@@ -7,7 +7,7 @@ import { describeWithPostgres } from '../../test/helpers/services';
 import { createJobRunner, type JobRunner } from '../jobs/job-runner';
 import { JobRepository } from '../jobs/job-repository';
 import type { SqlDb } from '../store/sql-db';
-import { pgSchema, until } from './test-support';
+import { pgSchema, until } from './postgres-schema.test-helper';
 
 const SPIN = fileURLToPath(new URL('../jobs/fixtures/spin-job.ts', import.meta.url));
 const d = await describeWithPostgres();
