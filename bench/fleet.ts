@@ -286,7 +286,7 @@ function restartMarkdown(rows: BrokerRestartRow[]): string {
     '',
     `N authenticated agents (edge/sim, light engine, their provisioned credentials) are online and in the middle of a rollout of a 20 KB package when the broker restarts: ` +
       `the embedded broker is closed and a new one started; the private Mosquitto (its own port, password file and ACL written by the cloud's code) is stopped and started with its persistence. ` +
-      `A loopback proxy in front of the broker counts the TCP connections that reach it per second (it listens only while the broker is up). ` +
+      `A loopback proxy in front of the broker, in its own process, counts the TCP connections that reach it per second (it listens only while the broker is up; the per-second series is in bench/results/fleet.json). ` +
       `"All online" is the time from the broker's return until every agent is connected and every outbox is empty; "reports lost" compares each agent's outbox high-water mark with the rows the cloud stored for it after the rollout ended. ` +
       `The broker's loss is unclean for the agents (the socket closes without a DISCONNECT), so even their first attempt waits a full-jitter draw over [0, base], and each further one doubles the window (the base in the table; the agent default is ${AGENT_RECONNECT_BASE_MS / 1000} s; cap 30 s). ` +
       `The machine is a shared 2-core VM: the load average column says how busy it was when the broker went down.`,
