@@ -1,0 +1,16 @@
+import { loadavg } from 'node:os';
+import { initCompute } from '../cloud/compute';
+import { evenSubset, loadFashionMnist } from '../cloud/data';
+import { invertTeacher } from '../cloud/export/invert-teacher';
+import { loadModel } from '../cloud/zoo/model-io';
+import { benchZoo } from './export-zoo';
+import { DEFAULT_FLOAT_LAYER_RULE, QUANTIZE_ALL } from '../cloud/export/layer-precision';
+await initCompute({ backend: 'wasm' });
+const data = loadFashionMnist();
+const teacher = await loadModel('models/teachers/fashion-mnist-lenet5-bn');
+const t0 = Date.now();
+const synthetic = invertTeacher(teacher, { count: 128, steps: 20, range: { low: -1, high: 1 } });
+console.error('inversion', Date.now() - t0, 'ms load', loadavg());
+const rows = await benchZoo({ archs: (process.argv[2] ?? 'lenet5-half,lenet5-bn,resnet8,mobilenet-tiny').split(','), teacher, train: data.train, test: evenSubset(data.test, 2000), synthetic, trainSteps: Number(process.argv[3] ?? 100), rounds: 10, iters1: 200, iters64: 20, log: (m) => console.error(m), rules: [QUANTIZE_ALL, DEFAULT_FLOAT_LAYER_RULE] });
+console.log(JSON.stringify(rows));
+console.error('load', loadavg());
