@@ -13,6 +13,7 @@ import { builtinLosses, createDataParallelTrainer, initCompute, inputGradient, m
 import { buildModel, countMacs, zooArchs } from '../cloud/zoo';
 import { createLogger } from '../shared/log/logger';
 import { markdownTable, writeBenchReport } from './report';
+import { measureDistill, roofline } from './compute-distill';
 
 interface Row {
   model: string;
@@ -256,6 +257,12 @@ async function main(): Promise<void> {
     log.warn({ arch, ...cpu, scale: k }, 'cpu (unscaled)');
     await initCompute({ backend: 'wasm', logger: log });
   }
+  // ── roofline and the distillation loops (LeNet and resnet8 pairs) ──
+  await initCompute({ backend: 'wasm', logger: log });
+  const roof = roofline(quick ? 3 : 5);
+  const peak = Math.max(...roof.map((r) => r.gflops));
+  const distill = await measureDistill('wasm', peak, quick ? 3 : 6, true);
+  log.warn({ roof, distill }, 'roofline and distillation');
   const loadAfter = os.loadavg();
 
   // ── goals: each ratio by wall time (as measured) and by thread CPU time (robust to sharing) ──
@@ -340,14 +347,31 @@ async function main(): Promise<void> {
     `Load average (1 min) ${r2(loadBefore[0]!)} before and ${r2(loadAfter[0]!)} after, on ${os.cpus().length} cores: with the machine shared, wall times include waiting for a core; CPU times do not. Rerun on a quiet machine for clean wall times.\n\n` +
     `${table}\n\n${flopsNote} cpu rows: measured on batch ${CPU_BATCH} and scaled linearly to ${BATCH} (its kernels are loops linear in the batch; the fixed per-op overhead this also scales makes cpu look slightly slower than it is at batch ${BATCH}).\n\n` +
     `### Goals\n\n${goalsTable}\n\n${verdicts.join('\n')}\n\n### What limits them\n\n${limits.join('\n')}\n\nWhere a wasm training step spends its time (tf.profile of one step, kernel ms, top 6; profiling adds overhead per kernel):\n\n${profileText}${stockTable}\n`;
+  const distillText =
+    `### Roofline and distillation\n\n` +
+    `Sustained wasm throughput on large kernels (the roofline for this backend on this CPU, one thread): ${roof.map((r) => `${r.kernel} ${r.shape}: ${r.gflops} GFLOP/s (${r.ms} ms)`).join('; ')}.\n\n` +
+    markdownTable(distill, [
+      ['pair', (d) => d.pair],
+      ['workers', (d) => d.workers],
+      ['student step ms (cpu ms)', (d) => `${d.studentStepMs} (${d.studentStepCpuMs})`],
+      ['student steps/s', (d) => d.studentStepsPerSec],
+      ['synthesis ms/sample', (d) => d.synthesisMsPerSample],
+      ['synthesis samples/s', (d) => d.synthesisSamplesPerSec],
+      ['step / roofline', (d) => `${(d.stepFractionOfRoofline * 100).toFixed(1)} %`],
+      ['synthesis / roofline', (d) => `${(d.synthesisFractionOfRoofline * 100).toFixed(1)} %`],
+      ['vs reference (steps, samples)', (d) => (d.reference ? `${r2(d.reference.studentStepMs / d.studentStepMs)}×, ${r2(d.reference.synthesisMsPerSample / d.synthesisMsPerSample)}×` : '–')],
+    ]) +
+    `\n\nStudent step: teacher logits + student KD forward/backward/SGD on an augmented batch of ${128} (cloud/distill StudentTrainer); synthesis: one MetaSynthesizer round of 32 samples with 5 inner generator steps and the adversarial term. Reference (LeNet pair, full protocol, before this work): 66 ms per student step, 11.2 ms per synthesized sample (bench/results/distill-full.json). Where a student step spends its kernel time (tf.profile, ms): ${distill.map((d) => `${d.pair}: ${(d.top ?? []).map((k) => `${k.kernel} ${k.ms}`).join(', ')}`).join('; ')}.\n\n` +
+    `GPU: \`bench/gpu-check\` (cloud/compute/README.md) is the GPU check; this benchmark runs on the CPU backends only, and the GPU check's result is recorded separately when it has been run on a GPU host.\n`;
   const { jsonPath } = writeBenchReport({
     name: 'compute',
     command: `npm run bench:compute${quick ? ' -- --quick' : ''}`,
     rows,
-    markdown,
-    extra: { quick, profiles, loadAvgBefore: loadBefore, loadAvgAfter: loadAfter, goals: goalRows, stockTileSum: stockRows, seconds: r1((performance.now() - t0) / 1000) },
+    markdown: `${markdown}\n${distillText}`,
+    extra: { quick, roofline: roof, distill, profiles, loadAvgBefore: loadBefore, loadAvgAfter: loadAfter, goals: goalRows, stockTileSum: stockRows, seconds: r1((performance.now() - t0) / 1000) },
   });
   console.log(markdown);
+  console.log(distillText);
   console.log(`wrote ${jsonPath} in ${r1((performance.now() - t0) / 1000)} s`);
 }
 
