@@ -13,6 +13,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { augmentBatch } from '../cloud/distill/augment';
+import { augmentPixels } from '../cloud/distill/augment-pixels';
 import { defaultConfig } from '../cloud/distill/config';
 import { DistillRng } from '../cloud/distill/rng';
 import { StudentTrainer } from '../cloud/distill/student-trainer';
@@ -46,6 +47,8 @@ export interface DistillRow {
   /** The full-protocol reference of the LeNet pair, measured before this work (bench/results/distill-full.json). */
   reference?: { studentStepMs: number; synthesisMsPerSample: number };
   top?: Array<{ kernel: string; ms: number }>;
+  /** Levers measured in the same run: step ms before (tensor augmentation) and the ratio. */
+  levers: Array<{ lever: string; beforeMs: number; afterMs: number; speedup: number }>;
 }
 
 export const PAIRS = [
@@ -104,7 +107,8 @@ export async function measureDistill(backend: string, peakGflops: number, reps: 
     const n = cfg.batchSize;
     const pixels = rng.normals(n * INPUT[0] * INPUT[1] * INPUT[2]).map((v) => Math.max(-1, Math.min(1, 0.5 * v)));
     const aug = cfg.augment;
-    const studentStep = () => {
+    // As before this work: augmentation as tensor kernels.
+    const studentStepTensorAug = () => {
       const x0 = tf.tensor4d(pixels, [n, ...INPUT]);
       const x = augmentBatch(x0, aug, -1, rng);
       x0.dispose();
@@ -113,7 +117,19 @@ export async function measureDistill(backend: string, peakGflops: number, reps: 
       x.dispose();
       tLogits.dispose();
     };
+    // As cloud/distill/distill.ts does now: augmentation on the host array.
+    const studentStep = () => {
+      const x = tf.tensor4d(augmentPixels(pixels, [n, ...INPUT], aug, -1, rng), [n, ...INPUT]);
+      const tLogits = tf.tidy(() => teacher.logits(x));
+      trainer.kdStep(x, tLogits);
+      x.dispose();
+      tLogits.dispose();
+    };
+    // Interleaved halves so both variants share the machine's load.
+    const before = time(Math.max(2, Math.ceil(reps / 2)), studentStepTensorAug);
     const step = time(reps, studentStep);
+    const before2 = time(Math.max(2, Math.ceil(reps / 2)), studentStepTensorAug);
+    const tensorAugMs = (before.ms + before2.ms) / 2;
     const synth = new MetaSynthesizer(teacher, { nz: cfg.generator.nz, ngf: cfg.generator.ngf, outputShape: INPUT, range: { low: -1, high: 1 } }, cfg.synthesis as never, aug, rng);
     const sb = cfg.synthesis.batchSize;
     const targets = Int32Array.from({ length: sb }, (_, i) => i % 10);
@@ -146,6 +162,7 @@ export async function measureDistill(backend: string, peakGflops: number, reps: 
       synthesisFractionOfRoofline: +(synthFlops / (round.ms * 1e6) / peakGflops).toFixed(4),
       ...('reference' in p ? { reference: p.reference } : {}),
       ...(top ? { top } : {}),
+      levers: [{ lever: 'augmentation on the host array (augment-pixels.ts)', beforeMs: +tensorAugMs.toFixed(1), afterMs: +step.ms.toFixed(1), speedup: +(tensorAugMs / step.ms).toFixed(3) }],
     });
     synth.dispose();
     trainer.dispose();

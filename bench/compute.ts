@@ -362,6 +362,7 @@ async function main(): Promise<void> {
       ['vs reference (steps, samples)', (d) => (d.reference ? `${r2(d.reference.studentStepMs / d.studentStepMs)}×, ${r2(d.reference.synthesisMsPerSample / d.synthesisMsPerSample)}×` : '–')],
     ]) +
     `\n\nStudent step: teacher logits + student KD forward/backward/SGD on an augmented batch of ${128} (cloud/distill StudentTrainer); synthesis: one MetaSynthesizer round of 32 samples with 5 inner generator steps and the adversarial term. Reference (LeNet pair, full protocol, before this work): 66 ms per student step, 11.2 ms per synthesized sample (bench/results/distill-full.json). Where a student step spends its kernel time (tf.profile, ms): ${distill.map((d) => `${d.pair}: ${(d.top ?? []).map((k) => `${k.kernel} ${k.ms}`).join(', ')}`).join('; ')}.\n\n` +
+    `Levers measured in this run (student step ms, before → after, same interleaved run): ${distill.map((d) => `${d.pair}: ${d.levers.map((l) => `${l.lever} ${l.beforeMs} → ${l.afterMs} (${l.speedup}×)`).join(', ')}`).join('; ')}.\n\n` +
     `GPU: \`bench/gpu-check\` (cloud/compute/README.md) is the GPU check; this benchmark runs on the CPU backends only, and the GPU check's result is recorded separately when it has been run on a GPU host.\n`;
   const { jsonPath } = writeBenchReport({
     name: 'compute',
