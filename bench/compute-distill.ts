@@ -20,7 +20,9 @@ import { StudentTrainer } from '../cloud/distill/student-trainer';
 import { MetaSynthesizer } from '../cloud/distill/synthesizer';
 import { wrapTeacher } from '../cloud/distill/teacher';
 import { buildModel, countMacs } from '../cloud/zoo';
-import { threadCpuMs } from '../cloud/compute';
+import { createDataParallelTrainer, threadCpuMs } from '../cloud/compute';
+import { fileURLToPath } from 'node:url';
+import { resolve } from 'node:path';
 
 export interface RooflineRow {
   kernel: 'matmul' | 'conv2d';
@@ -170,4 +172,66 @@ export async function measureDistill(backend: string, peakGflops: number, reps: 
     student.dispose();
   }
   return out;
+}
+
+/**
+ * The student step over data-parallel worker threads (1 and 2), the teacher's logits computed on
+ * the main thread, the KD loss in the workers (cloud/distill/kd-loss.ts). Wall time per step,
+ * and the step time projected for one free core per thread from thread CPU times
+ * (max worker + main), because on a shared machine the second worker rarely gets a free core.
+ */
+export async function measureDistillWorkers(peakGflops: number, reps: number, pairs: readonly string[] = ['resnet8']): Promise<Array<DistillRow & { projectedStepMs: number; workerCpuMs: number[]; mainCpuMs: number }>> {
+  const rows: Array<DistillRow & { projectedStepMs: number; workerCpuMs: number[]; mainCpuMs: number }> = [];
+  const lossModule = resolve(fileURLToPath(import.meta.url), '../../cloud/distill/kd-loss.ts');
+  for (const p of PAIRS.filter((x) => pairs.includes(x.pair))) {
+    for (const workers of [1, 2]) {
+      const teacherModel = buildModel(p.teacher, { inputShape: INPUT, numClasses: 10, seed: 11 });
+      const student = buildModel(p.student, { inputShape: INPUT, numClasses: 10, seed: 12 });
+      const teacher = wrapTeacher(teacherModel);
+      const rng = new DistillRng(5);
+      const n = defaultConfig.batchSize;
+      const pixels = rng.normals(n * INPUT[0] * INPUT[1] * INPUT[2]).map((v) => Math.max(-1, Math.min(1, 0.5 * v)));
+      const trainer = await createDataParallelTrainer({ model: student, optimizer: tf.train.momentum(defaultConfig.kd.lr, defaultConfig.kd.momentum), loss: { module: lossModule, exportName: 'kdLossDefaultTemperature' }, workers, backend: 'wasm' });
+      try {
+        const once = async () => {
+          const x = tf.tensor4d(augmentPixels(pixels, [n, ...INPUT], defaultConfig.augment, -1, rng), [n, ...INPUT]);
+          const t = tf.tidy(() => teacher.logits(x));
+          await trainer.step(x, t);
+          tf.dispose([x, t]);
+        };
+        await once();
+        const wall: number[] = [];
+        const main: number[] = [];
+        const perWorker: number[][] = Array.from({ length: workers }, () => []);
+        for (let i = 0; i < reps; i++) {
+          const c0 = threadCpuMs();
+          const t0 = performance.now();
+          await once();
+          wall.push(performance.now() - t0);
+          main.push(threadCpuMs() - c0);
+          trainer.stats().workerCpuMs.forEach((c, j) => perWorker[j]!.push(c));
+        }
+        const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
+        const stepMs = median(wall);
+        const workerCpuMs = perWorker.map(mean);
+        const mainCpuMs = mean(main);
+        const projectedStepMs = Math.max(...workerCpuMs) + mainCpuMs;
+        const tMacs = countMacs(teacherModel);
+        const sMacs = countMacs(student);
+        rows.push({
+          pair: `${p.teacher} → ${p.student}`, teacher: p.teacher, student: p.student, backend: 'wasm', workers,
+          studentStepMs: +stepMs.toFixed(1), studentStepCpuMs: +(mainCpuMs + workerCpuMs.reduce((a, b) => a + b, 0)).toFixed(1), studentStepsPerSec: +(1000 / stepMs).toFixed(3),
+          synthesisRoundMs: Number.NaN, synthesisMsPerSample: Number.NaN, synthesisSamplesPerSec: Number.NaN,
+          stepFractionOfRoofline: +((n * (2 * tMacs + 6 * sMacs)) / (stepMs * 1e6) / peakGflops).toFixed(4), synthesisFractionOfRoofline: Number.NaN,
+          levers: [], projectedStepMs: +projectedStepMs.toFixed(1), workerCpuMs: workerCpuMs.map((v) => +v.toFixed(1)), mainCpuMs: +mainCpuMs.toFixed(1),
+        });
+      } finally {
+        await trainer.close();
+        teacher.dispose();
+        teacherModel.dispose();
+        student.dispose();
+      }
+    }
+  }
+  return rows;
 }

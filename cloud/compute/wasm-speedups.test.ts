@@ -67,7 +67,11 @@ describe('wasm Tile and Sum replacements', () => {
     const r = await onBoth(() =>
       tf.tidy(() => {
         const x = tf.tensor4d(data, shape as [number, number, number, number]);
-        const g = tf.grad((t: tf.Tensor4D) => tf.sum(tf.mul(tf.maxPool(t, size, stride, pad), tf.range(1, 1 + tf.maxPool(t, size, stride, pad).size).reshape(tf.maxPool(t, size, stride, pad).shape))))(x);
+        // dy = 1, 2, 3, … so every output's gradient is distinguishable and sums stay exact.
+        const g = tf.grad((t: tf.Tensor) => {
+          const y = tf.maxPool(t as tf.Tensor4D, size, stride, pad);
+          return tf.sum(tf.mul(y, tf.range(1, 1 + y.size).reshape(y.shape)));
+        })(x);
         return Array.from(g.dataSync());
       }),
     );
