@@ -41,6 +41,7 @@ export interface DistillRow {
   studentStepCpuMs: number;
   studentStepsPerSec: number;
   synthesisRoundMs: number;
+  synthesisRoundCpuMs?: number;
   synthesisMsPerSample: number;
   synthesisSamplesPerSec: number;
   /** Achieved GFLOP/s of the student step over the better of the two roofline kernels. */
@@ -50,7 +51,7 @@ export interface DistillRow {
   reference?: { studentStepMs: number; synthesisMsPerSample: number };
   top?: Array<{ kernel: string; ms: number }>;
   /** Levers measured in the same run: step ms before (tensor augmentation) and the ratio. */
-  levers: Array<{ lever: string; beforeMs: number; afterMs: number; speedup: number }>;
+  levers: Array<{ lever: string; beforeMs: number; afterMs: number; speedup: number; beforeCpuMs: number; afterCpuMs: number; cpuSpeedup: number }>;
 }
 
 export const PAIRS = [
@@ -132,6 +133,7 @@ export async function measureDistill(backend: string, peakGflops: number, reps: 
     const step = time(reps, studentStep);
     const before2 = time(Math.max(2, Math.ceil(reps / 2)), studentStepTensorAug);
     const tensorAugMs = (before.ms + before2.ms) / 2;
+    const tensorAugCpuMs = (before.cpuMs + before2.cpuMs) / 2;
     const synth = new MetaSynthesizer(teacher, { nz: cfg.generator.nz, ngf: cfg.generator.ngf, outputShape: INPUT, range: { low: -1, high: 1 } }, cfg.synthesis as never, aug, rng);
     const sb = cfg.synthesis.batchSize;
     const targets = Int32Array.from({ length: sb }, (_, i) => i % 10);
@@ -156,6 +158,7 @@ export async function measureDistill(backend: string, peakGflops: number, reps: 
       workers: 1,
       studentStepMs: +step.ms.toFixed(1),
       studentStepCpuMs: +step.cpuMs.toFixed(1),
+      synthesisRoundCpuMs: +round.cpuMs.toFixed(1),
       studentStepsPerSec: +(1000 / step.ms).toFixed(2),
       synthesisRoundMs: +round.ms.toFixed(1),
       synthesisMsPerSample: +(round.ms / sb).toFixed(2),
@@ -164,7 +167,7 @@ export async function measureDistill(backend: string, peakGflops: number, reps: 
       synthesisFractionOfRoofline: +(synthFlops / (round.ms * 1e6) / peakGflops).toFixed(4),
       ...('reference' in p ? { reference: p.reference } : {}),
       ...(top ? { top } : {}),
-      levers: [{ lever: 'augmentation on the host array (augment-pixels.ts)', beforeMs: +tensorAugMs.toFixed(1), afterMs: +step.ms.toFixed(1), speedup: +(tensorAugMs / step.ms).toFixed(3) }],
+      levers: [{ lever: 'augmentation on the host array (augment-pixels.ts)', beforeMs: +tensorAugMs.toFixed(1), afterMs: +step.ms.toFixed(1), speedup: +(tensorAugMs / step.ms).toFixed(3), beforeCpuMs: +tensorAugCpuMs.toFixed(1), afterCpuMs: +step.cpuMs.toFixed(1), cpuSpeedup: +(tensorAugCpuMs / step.cpuMs).toFixed(3) }],
     });
     synth.dispose();
     trainer.dispose();

@@ -9,6 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import os from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { builtinLosses, createDataParallelTrainer, initCompute, inputGradient, modelGradients, threadCpuMs, trainableVariables } from '../cloud/compute';
 import { buildModel, countMacs, zooArchs } from '../cloud/zoo';
 import { createLogger } from '../shared/log/logger';
@@ -188,6 +189,14 @@ async function measureWorkers(arch: string, workers: number, reps: number, wasmS
   }
 }
 
+/** The last GPU run of bench/gpu-check (bench/results/gpu-check.json), or a plain statement that there is none. */
+function gpuCheckSummary(): string {
+  const path = new URL('./results/gpu-check.json', import.meta.url);
+  if (!existsSync(path)) return '`bench/gpu-check` (cloud/compute/README.md) has **not been run on a GPU yet**: no GPU host was available; this benchmark measures the CPU backends only.';
+  const r = JSON.parse(readFileSync(path, 'utf8')) as { backend: string; verdict: string; startedAt: string; gpu?: Record<string, number>; cpu?: Record<string, number> };
+  return `\`bench/gpu-check\` on ${r.backend} (${r.startedAt}): ${r.verdict}; GPU ${JSON.stringify(r.gpu)}, wasm ${JSON.stringify(r.cpu)}.`;
+}
+
 const r1 = (v: number) => Math.round(v * 10) / 10;
 const r2 = (v: number) => Math.round(v * 100) / 100;
 
@@ -360,16 +369,16 @@ async function main(): Promise<void> {
       ['workers', (d) => ('projectedStepMs' in d ? `${d.workers} (worker threads)` : 'in-process')],
       ['student step ms (cpu ms)', (d) => `${d.studentStepMs} (${d.studentStepCpuMs})`],
       ['student steps/s', (d) => d.studentStepsPerSec],
-      ['synthesis ms/sample', (d) => (Number.isFinite(d.synthesisMsPerSample) ? d.synthesisMsPerSample : '–')],
+      ['synthesis ms/sample (cpu ms)', (d) => (Number.isFinite(d.synthesisMsPerSample) ? `${d.synthesisMsPerSample} (${d.synthesisRoundCpuMs !== undefined ? r2(d.synthesisRoundCpuMs / 32) : '–'})` : '–')],
       ['synthesis samples/s', (d) => (Number.isFinite(d.synthesisSamplesPerSec) ? d.synthesisSamplesPerSec : '–')],
       ['step / roofline', (d) => `${(d.stepFractionOfRoofline * 100).toFixed(1)} %`],
       ['synthesis / roofline', (d) => (Number.isFinite(d.synthesisFractionOfRoofline) ? `${(d.synthesisFractionOfRoofline * 100).toFixed(1)} %` : '–')],
-      ['vs reference (steps, samples)', (d) => (d.reference ? `${r2(d.reference.studentStepMs / d.studentStepMs)}×, ${r2(d.reference.synthesisMsPerSample / d.synthesisMsPerSample)}×` : '–')],
+      ['vs reference, wall (cpu): steps, samples', (d) => (d.reference ? `${r2(d.reference.studentStepMs / d.studentStepMs)}× (${r2(d.reference.studentStepMs / d.studentStepCpuMs)}×), ${r2(d.reference.synthesisMsPerSample / d.synthesisMsPerSample)}× (${d.synthesisRoundCpuMs !== undefined ? r2(d.reference.synthesisMsPerSample / (d.synthesisRoundCpuMs / 32)) : '–'}×)` : '–')],
     ]) +
     `\n\nStudent step: teacher logits + student KD forward/backward/SGD on an augmented batch of ${128} (cloud/distill StudentTrainer); synthesis: one MetaSynthesizer round of 32 samples with 5 inner generator steps and the adversarial term. Reference (LeNet pair, full protocol, before this work): 66 ms per student step, 11.2 ms per synthesized sample (bench/results/distill-full.json). Where a student step spends its kernel time (tf.profile, ms): ${distill.map((d) => `${d.pair}: ${(d.top ?? []).map((k) => `${k.kernel} ${k.ms}`).join(', ')}`).join('; ')}.\n\n` +
-    `Levers measured in this run (student step ms, before → after, same interleaved run): ${distill.map((d) => `${d.pair}: ${d.levers.map((l) => `${l.lever} ${l.beforeMs} → ${l.afterMs} (${l.speedup}×)`).join(', ')}`).join('; ')}.\n\n` +
+    `Levers measured in this run (student step ms, before → after, same interleaved run): ${distill.map((d) => `${d.pair}: ${d.levers.map((l) => `${l.lever} wall ${l.beforeMs} → ${l.afterMs} ms (${l.speedup}×), thread CPU ${l.beforeCpuMs} → ${l.afterCpuMs} ms (${l.cpuSpeedup}×)`).join(', ')}`).join('; ')}.\n\n` +
     `Two workers on the resnet8 pair (goal ≥ 1.7× one worker's student steps/s): ${twoWorkers ? `wall ${twoWorkers.wall}×, projected for one free core per thread ${twoWorkers.projected}× (worker CPU ms ${w1!.workerCpuMs.join(' / ')} → ${w2!.workerCpuMs.join(' / ')}, main ${w1!.mainCpuMs} → ${w2!.mainCpuMs}; the teacher's logits are computed on the main thread)` : 'not measured'} — ${twoWorkers && twoWorkers.wall >= 1.7 ? 'met' : 'NOT met'}.\n\n` +
-    `GPU: \`bench/gpu-check\` (cloud/compute/README.md) is the GPU check; this benchmark runs on the CPU backends only, and the GPU check's result is recorded separately when it has been run on a GPU host.\n`;
+    `GPU: ${gpuCheckSummary()}\n`;
   const { jsonPath } = writeBenchReport({
     name: 'compute',
     command: `npm run bench:compute${quick ? ' -- --quick' : ''}`,

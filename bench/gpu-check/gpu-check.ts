@@ -12,7 +12,8 @@
  *    max|g_gpu − g_cpu| ≤ 1e-3 · max|g_cpu| + 1e-6 (float32 reductions in another order);
  * 4. reports KD steps/s and synthesis samples/s on both backends.
  * Exit codes: 0 all checks passed; 1 a comparison failed; 2 no GPU backend on this host; 3 over
- * the time limit. JSON result on stdout (also written to $OUT/gpu-check.json when OUT is set).
+ * the time limit. JSON result on stdout (also written to $OUT/gpu-check.json when OUT is set, and
+ * to bench/results/gpu-check.json after a run on a GPU backend, which bench:compute reports).
  *
  * `EDGEKD_GPU_CHECK_BACKEND=cpu` runs the same comparison against tfjs's cpu backend instead of a
  * GPU (a self-test of this script on a machine without one; it says so and never counts as a GPU run).
@@ -53,6 +54,10 @@ function finish(code: number, reason: string): never {
   result.seconds = (Date.now() - started) / 1000;
   const text = JSON.stringify(result, null, 2);
   console.log(text);
+  // A real GPU run (pass or mismatch) is the record bench:compute reports; no-GPU and self-test runs are not.
+  if ((code === 0 || code === 1) && typeof result.backend === 'string' && result.backend !== 'cpu') {
+    writeFileSync(join(import.meta.dirname, '../results/gpu-check.json'), text);
+  }
   if (process.env.OUT) {
     mkdirSync(process.env.OUT, { recursive: true });
     writeFileSync(join(process.env.OUT, 'gpu-check.json'), text);
