@@ -34,8 +34,9 @@ export function augmentPixels(src: Float32Array, shape: readonly [number, number
           // Output column x reads the cropped column (w−1−x when flipped), i.e. padded column (…)+dx.
           const sx = (flip ? w - 1 - x : x) + dx - p;
           const o = base + (y * w + x) * c;
-          if (sy < 0 || sy >= h || sx < 0 || sx >= w) out.fill(fill, o, o + c);
-          else out.set(src.subarray(base + (sy * w + sx) * c, base + (sy * w + sx) * c + c), o);
+          // Plain indexed copies: a subarray per pixel would allocate 100k views per batch.
+          if (sy < 0 || sy >= h || sx < 0 || sx >= w) for (let k = 0; k < c; k++) out[o + k] = fill;
+          else for (let k = 0, s = base + (sy * w + sx) * c; k < c; k++) out[o + k] = src[s + k]!;
         }
       }
     }
