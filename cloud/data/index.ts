@@ -23,3 +23,4 @@ export { loadBuiltinDataset } from './builtin-datasets';
 export { parseIdx, readIdxFile, type IdxArray } from './idx-file';
 export { loadImageFolder, decodePng, resizeBilinear, type ImageFolderOptions } from './image-folder';
 export { iterateBatches, batchCount, augmentInPlace, batchToTensors, type RealBatch, type Augmentation, type BatchOptions } from './batches';
+export { viewForPurpose, type SplitPurpose, type TuningView, type ReportView } from './split-purpose';
