@@ -4,7 +4,7 @@ import { assignGenerator, cloneGenerator, createGenerator, generate, type Genera
 import { agreementMask, bnStatsLoss, channelMoments, crossEntropyPerSample, maskedDisagreement, weightedMean } from './losses';
 import { Adam, type OptimizerState } from './optimizers';
 import type { DistillRng } from './rng';
-import { SyntheticBatch } from './synthetic-batch';
+import { BatchSynthesizer, type SyntheticBatch } from './synthetic-batch';
 import type { TeacherView } from './teacher';
 
 /**
@@ -182,7 +182,7 @@ export function teacherProbs(teacher: TeacherView, x: tf.Tensor4D): Float32Array
   return out;
 }
 
-export class MetaSynthesizer implements Synthesizer {
+export class MetaSynthesizer extends BatchSynthesizer implements Synthesizer {
   readonly params: GeneratorParams;
   private readonly metaOpt: Adam;
   private ema: SynthesizerState['ema'];
@@ -194,6 +194,7 @@ export class MetaSynthesizer implements Synthesizer {
     private readonly aug: AugmentConfig,
     private readonly rng: DistillRng,
   ) {
+    super();
     this.params = createGenerator(gen, rng);
     this.metaOpt = new Adam(cfg.lrG * cfg.gSteps, 0.5, 0.999);
     this.ema = teacher.bnLayers.map(() => null);
@@ -251,7 +252,7 @@ export class MetaSynthesizer implements Synthesizer {
     const probs = teacherProbs(this.teacher, best!.x);
     const images = best!.x.dataSync() as Float32Array;
     best!.x.dispose();
-    return { batch: new SyntheticBatch(new Float32Array(images), [n, h, w, c]), teacherProbs: probs, losses: best!.losses };
+    return { batch: this.mintBatch(new Float32Array(images), [n, h, w, c]), teacherProbs: probs, losses: best!.losses };
   }
 
   state(): SynthesizerState {
@@ -288,7 +289,7 @@ function totalVariation(x: tf.Tensor4D): tf.Scalar {
   });
 }
 
-export class PixelSynthesizer implements Synthesizer {
+export class PixelSynthesizer extends BatchSynthesizer implements Synthesizer {
   constructor(
     private readonly teacher: TeacherView,
     private readonly shape: [number, number, number],
@@ -296,7 +297,9 @@ export class PixelSynthesizer implements Synthesizer {
     private readonly cfg: PixelSynthesisConfig,
     private readonly aug: AugmentConfig,
     private readonly rng: DistillRng,
-  ) {}
+  ) {
+    super();
+  }
 
   synthesize(req: SynthesisRequest): SynthesisOutput {
     const n = this.cfg.batchSize;
@@ -329,7 +332,7 @@ export class PixelSynthesizer implements Synthesizer {
     const probs = teacherProbs(this.teacher, best!.x);
     const images = new Float32Array(best!.x.dataSync() as Float32Array);
     best!.x.dispose();
-    return { batch: new SyntheticBatch(images, [n, h, w, c]), teacherProbs: probs, losses: best!.losses };
+    return { batch: this.mintBatch(images, [n, h, w, c]), teacherProbs: probs, losses: best!.losses };
   }
 
   state(): SynthesizerState {
