@@ -39,7 +39,8 @@ const variants: Record<string, DistillConfigInput> = {
   'label-embedding-3+bn-weight-1': { generator: { labelEmbedding: 3 }, synthesis: { bnWeight: 1 } },
   'label-embedding-3+bn-weight-3': { generator: { labelEmbedding: 3 }, synthesis: { bnWeight: 3 } },
 };
-const chosen = opt('variants')?.split(',') ?? Object.keys(variants);
+// Default order: the single levers first, then the combination; --variants picks any subset.
+const chosen = opt('variants')?.split(',') ?? ['baseline', 'label-embedding-3', 'bn-weight-1', 'label-embedding-3+bn-weight-1', 'lr-z-x3', 'ngf-16'];
 for (const v of chosen) if (!variants[v]) throw new Error(`unknown variant ${v}; known: ${Object.keys(variants).join(', ')}`);
 
 await initCompute({ backend: 'wasm' });
