@@ -7,6 +7,7 @@
  * (this is a tuning run: it never holds the test split). One process, runs in sequence.
  * Writes bench/results/synthesis-levers.json and its BENCHMARKS.md section.
  */
+import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { initCompute } from '../cloud/compute';
 import { evenSubset, getDatasetInfo, loadBuiltinDataset, viewForPurpose } from '../cloud/data';
@@ -38,6 +39,10 @@ const variants: Record<string, DistillConfigInput> = {
   'ngf-16': { generator: { ngf: 16 } },
   'label-embedding-3+bn-weight-1': { generator: { labelEmbedding: 3 }, synthesis: { bnWeight: 1 } },
   'label-embedding-3+bn-weight-3': { generator: { labelEmbedding: 3 }, synthesis: { bnWeight: 3 } },
+  'label-embedding-6': { generator: { labelEmbedding: 6 } },
+  'label-embedding-6+bn-weight-1': { generator: { labelEmbedding: 6 }, synthesis: { bnWeight: 1 } },
+  'label-embedding-6+bn-weight-1+oh-2': { generator: { labelEmbedding: 6 }, synthesis: { bnWeight: 1, ohWeight: 2 } },
+  'label-embedding-6+bn-weight-1+lr-z-x3': { generator: { labelEmbedding: 6 }, synthesis: { bnWeight: 1, lrZ: 0.15 } },
 };
 // Default order: the single levers first, then the combination; --variants picks any subset.
 const chosen = opt('variants')?.split(',') ?? ['baseline', 'label-embedding-3', 'bn-weight-1', 'label-embedding-3+bn-weight-1', 'lr-z-x3', 'ngf-16'];
@@ -75,6 +80,15 @@ for (const name of chosen) {
   };
   rows.push(row);
   console.error(`${name}: CE ${s.teacherTargetCE.toFixed(3)} hit ${(s.targetHitRate * 100).toFixed(0)}% maxdev ${(maxDeviation * 100).toFixed(0)}% val ${((res.finalAccuracy ?? 0) * 100).toFixed(2)}% ${row.totalSeconds}s`);
+}
+
+// Rows of earlier invocations with the same dataset, seed and base schedule are kept (a lever
+// search spans several invocations); a variant run again replaces its old row.
+const jsonPath = resolve(root, 'bench/results/synthesis-levers.json');
+const previous = existsSync(jsonPath) ? (JSON.parse(readFileSync(jsonPath, 'utf8')) as { base?: unknown; dataset?: string; rows?: typeof rows }) : null;
+if (previous && previous.dataset === dataset && JSON.stringify(previous.base) === JSON.stringify(base)) {
+  const fresh = new Set(rows.map((r) => r.variant));
+  rows.unshift(...(previous.rows ?? []).filter((r) => r.seed === seed && !fresh.has(r.variant)));
 }
 
 const table = markdownTable(rows, [
