@@ -74,6 +74,7 @@ export const ErrorCodes = {
 
   // ── fleet ────────────────────────────────────────────────────────────────
   EDGEKD_DOWNGRADE_REJECTED: spec('compatibility', false, 'The offered model version is not newer than the installed one.'),
+  EDGEKD_DOWNGRADE_UNAUTHORIZED: spec('auth', false, 'A downgrade came without a valid signed statement (missing, untrusted key, bad signature, expired, or not for this model or device).'),
   EDGEKD_INCOMPATIBLE_MODEL: spec('compatibility', false, 'The agent or runtime cannot run this model (opset, runtime version, input).'),
   EDGEKD_CHUNK_INVALID: spec('integrity', true, 'A delivered chunk failed its hash; it is requested again.'),
   EDGEKD_PAYLOAD_TOO_LARGE: spec('resource', false, 'A message or file exceeds the configured size limit.'),
@@ -98,6 +99,8 @@ export const ErrorCodes = {
   EDGEKD_STORE_UNAVAILABLE: spec('transport', true, 'The SQLite or PostgreSQL store cannot be reached.'),
   EDGEKD_FEATURE_UNAVAILABLE: spec('compatibility', false, 'This cloud was started without the component that serves the request.'),
   EDGEKD_JOB_STATE: spec('conflict', false, 'The job or run is not in a state that allows this action (cancel, resume).'),
+  EDGEKD_API_UNAVAILABLE: spec('transport', true, 'The cloud API cannot be reached (a command that talks to a running cloud).'),
+  EDGEKD_DEVICE_REVOKED: spec('conflict', false, 'The device was revoked: it cannot log in, be targeted or get new credentials.'),
 } as const satisfies Record<`EDGEKD_${string}`, ErrorCodeSpec>;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -9,6 +9,8 @@ export interface DeviceRecord {
   tags: string[];
   groups: string[];
   createdAt: number;
+  /** When the device was revoked (it can no longer authenticate), or null. */
+  revokedAt: number | null;
   presence: 'online' | 'offline' | 'unknown';
   presenceBootSeq: number;
   presenceSessionSeq: number;
@@ -85,7 +87,12 @@ export class FleetStore {
   }
 
   async updateDevicePassword(deviceId: string, passwordHash: string): Promise<boolean> {
-    return (await this.db.exec('UPDATE fleet_devices SET password_hash = ? WHERE device_id = ?', [passwordHash, deviceId])) === 1;
+    return (await this.db.exec('UPDATE fleet_devices SET password_hash = ? WHERE device_id = ? AND revoked_at IS NULL', [passwordHash, deviceId])) === 1;
+  }
+
+  /** Marks a device revoked; false when it is unknown or already revoked (the first time stays). */
+  async revokeDevice(deviceId: string, at: number): Promise<boolean> {
+    return (await this.db.exec('UPDATE fleet_devices SET revoked_at = ? WHERE device_id = ? AND revoked_at IS NULL', [at, deviceId])) === 1;
   }
 
   async deleteDevice(deviceId: string): Promise<boolean> {
@@ -190,7 +197,7 @@ export class FleetStore {
   async logReport(r: Omit<StoredReport, 'seq'>): Promise<number | null> {
     const rows = await this.db.query<{ seq: number }>(
       `INSERT INTO fleet_reports (idempotency_key, device_id, rollout_id, kind, body, received_at) VALUES (?, ?, ?, ?, ?, ?)
-       ON CONFLICT (idempotency_key) DO NOTHING RETURNING seq`,
+       ON CONFLICT (device_id, idempotency_key) DO NOTHING RETURNING seq`,
       [r.idempotencyKey, r.deviceId, r.rolloutId, r.kind, JSON.stringify(r.body), r.receivedAt],
     );
     return rows[0] ? Number(rows[0].seq) : null;
@@ -207,7 +214,7 @@ export class FleetStore {
       for (const r of reports) {
         const rows = await tx.query<{ seq: number }>(
           `INSERT INTO fleet_reports (idempotency_key, device_id, rollout_id, kind, body, received_at) VALUES (?, ?, ?, ?, ?, ?)
-           ON CONFLICT (idempotency_key) DO NOTHING RETURNING seq`,
+           ON CONFLICT (device_id, idempotency_key) DO NOTHING RETURNING seq`,
           [r.idempotencyKey, r.deviceId, r.rolloutId, r.kind, JSON.stringify(r.body), r.receivedAt],
         );
         out.push(rows[0] ? Number(rows[0].seq) : null);
@@ -239,6 +246,7 @@ function toDevice(r: Record<string, unknown>): DeviceRecord {
     tags: JSON.parse(String(r.tags)) as string[],
     groups: JSON.parse(String(r.groups_json)) as string[],
     createdAt: Number(r.created_at),
+    revokedAt: r.revoked_at === null || r.revoked_at === undefined ? null : Number(r.revoked_at),
     presence: r.presence as DeviceRecord['presence'],
     presenceBootSeq: Number(r.presence_boot_seq),
     presenceSessionSeq: Number(r.presence_session_seq),
