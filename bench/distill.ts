@@ -233,7 +233,7 @@ const sections = datasets.map((d) => {
       ['method', (s) => `\`${s.method}\``],
       ['teacher CE on targets (goal < 0.5)', (s) => s.teacherTargetCE.toFixed(2)],
       ['teacher top class = target', (s) => `${(s.targetHitRate * 100).toFixed(0)}%`],
-      ['max per-class |labels/targets − 1| (goal ≤ 20%)', (s) => `${(s.maxDeviation * 100).toFixed(0)}%`],
+      ['max per-class deviation of teacher labels from targets (goal ≤ 20%)', (s) => `${(s.maxDeviation * 100).toFixed(0)}%`],
       ['teacher label histogram', (s) => s.labelHistogram.join(' ')],
     ],
   );
@@ -241,7 +241,9 @@ const sections = datasets.map((d) => {
   const eqLine = eq
     ? eq.ci95 && eq.ci95[0] > 0
       ? `ssdkd beats \`fast-budget-eq\` (equal samples, equal buffer, equal student steps) by ${f2(eq.meanDiff)} pts, 95% interval [${f2(eq.ci95[0])}, ${f2(eq.ci95[1])}].`
-      : `ssdkd does **not** beat \`fast-budget-eq\` with an interval that excludes zero (mean difference ${f2(eq.meanDiff)} pts${eq.ci95 ? `, 95% interval [${f2(eq.ci95[0])}, ${f2(eq.ci95[1])}]` : ', one seed: no interval'}).`
+      : eq.ci95 && eq.ci95[1] < 0
+        ? `ssdkd does **not** beat \`fast-budget-eq\`: it is **worse** by ${f2(-eq.meanDiff)} pts, 95% interval of ssdkd − fast-budget-eq [${f2(eq.ci95[0])}, ${f2(eq.ci95[1])}].`
+        : `ssdkd does **not** beat \`fast-budget-eq\` with an interval that excludes zero (mean difference ${f2(eq.meanDiff)} pts${eq.ci95 ? `, 95% interval [${f2(eq.ci95[0])}, ${f2(eq.ci95[1])}]` : ', one seed: no interval'}).`
     : '';
   return `### ${d} (teacher ${f2(first.teacherAccuracy * 100)}% on ${first.finalSplit})\n\n${table}\n\nPaired by seed, ssdkd minus each other method:\n\n${pairedTable}\n\n${eqLine}\n\nThe generator against its targets, over the last epoch's synthesis rounds (teacher on the returned, un-augmented images; histograms summed over seeds):\n\n${synthTable}`;
 });
@@ -250,7 +252,7 @@ const cfg = schedule.config;
 const cmd = `npm run bench:distill${args.length ? ` -- ${args.join(' ')}` : ''}`;
 const ssdkdCfg = resolveConfig('ssdkd', cfg);
 const markdown = `
-Teacher \`lenet5-bn\` trained on the official training split minus the validation split, student \`lenet5-half\` (same initialisation per seed for every method), wasm backend, ${parallel} jobs at a time on a shared 2-core machine (seconds are noisy: compare within a run).
+Teacher \`lenet5-bn\` trained on the official training split minus the validation split, student \`lenet5-half\` (same initialisation per seed for every method), wasm backend, ${parallel} job${parallel === 1 ? '' : 's'} at a time on a shared 2-core machine (seconds are noisy: compare within a run).
 ${purpose === 'report' ? '**Report run**: `final acc` is the final student on the official 10,000-image test split, read once after training; `best val` is the best epoch on the validation split (not used for selection).' : '**Tuning run**: scored on the validation split only (this process never loaded a reference to the test split); not a reported result.'}
 Schedule **${schedule.name}**: ${cfg.epochs} epochs (${cfg.warmupEpochs} synthesis-only), ${cfg.kdStepsPerEpoch} student steps of ${cfg.batchSize} per epoch, synthesis batches of ${cfg.synthesis.batchSize} with ${ssdkdCfg.synthesis.gSteps} inner steps; nominal training set ${cfg.trainSetSize.toLocaleString('en-US')}, budget ${cfg.budget}. \`fast\` keeps a bank of the whole nominal set on the same student steps (the equal-time comparison); \`fast-own\` is the same bank with student steps scaled by bank/buffer so each bank sample is replayed as often as a buffer slot; \`fast-budget\` fills the budget once; \`fast-budget-eq\` generates as many samples as ssdkd (×${ssdkdCfg.buffer.generationFactor}) into the same buffer size, first-in first-out, uniform sampling, no φ. Every row reports samples generated, student steps and seconds. Means over seeds; ± is the sample standard deviation; intervals are paired t-intervals over seeds. ${rows.length} rows${todo.length < jobs.length ? ' (some carried over with --resume)' : ''}; this invocation ran ${todo.length} jobs in ${wallMinutes.toFixed(1)} min.
 ${quick ? '\nThe quick schedule is a smoke-scale run; its numbers say nothing about the full protocol.\n' : ''}
