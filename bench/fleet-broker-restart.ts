@@ -12,6 +12,7 @@
  *   outbox is late, not lost: it is counted as `reportsPending`), once the rollout ends.
  */
 import net from 'node:net';
+import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import os from 'node:os';
@@ -36,6 +37,12 @@ export interface BrokerRestartRow {
   /** Broker listening again → every agent connected and every outbox empty; null if not within the timeout. */
   allOnlineSeconds: number | null;
   peakConnectsPerSecond: number;
+  /**
+   * Connections per second from the broker's return until all were back, in order (the shape of
+   * the storm: a lone spike of accepts after a gap is the bench process's event loop catching up,
+   * not devices knocking together).
+   */
+  connectsPerSecondSeries: number[];
   /** Connections that reached the broker from its return until all were back (incl. refused ones). */
   connectsAfterRestart: number;
   reportsLost: number;
@@ -48,59 +55,38 @@ export interface BrokerRestartRow {
   loadAverage1m: number;
 }
 
-/** A TCP proxy that counts accepted connections per second and listens only while told the upstream is up. */
+/**
+ * A TCP proxy that counts accepted connections per second and listens only while told the upstream
+ * is up. It runs in its own process (bench/counting-proxy-process.ts) so that a busy bench process
+ * (cloud, embedded broker) cannot turn its own stalls into bursts of counted connections.
+ */
 function countingProxy(port: number) {
-  let upstream = 0;
-  let server: net.Server | null = null;
-  const sockets = new Set<net.Socket>();
-  const perSecond = new Map<number, number>();
-  const open = (): Promise<void> =>
-    new Promise((resolve, reject) => {
-      const s = net.createServer((client) => {
-        const sec = Math.floor(Date.now() / 1000);
-        perSecond.set(sec, (perSecond.get(sec) ?? 0) + 1);
-        client.setNoDelay(true);
-        const up = net.connect(upstream, '127.0.0.1');
-        up.setNoDelay(true);
-        sockets.add(client);
-        sockets.add(up);
-        const end = (): void => {
-          client.destroy();
-          up.destroy();
-          sockets.delete(client);
-          sockets.delete(up);
-        };
-        client.on('error', end).on('close', end);
-        up.on('error', end).on('close', end);
-        client.pipe(up);
-        up.pipe(client);
-      });
-      s.once('error', reject);
-      s.listen(port, '127.0.0.1', () => resolve());
-      server = s;
-    });
+  const child = fork(join(import.meta.dirname, '../bin/run-ts.mjs'), [join(import.meta.dirname, 'counting-proxy-process.ts')], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const ready = new Promise<void>((resolve, reject) => {
+    child.once('message', () => resolve());
+    child.once('exit', (code) => reject(new Error(`counting proxy exited (${code})`)));
+  });
+  const ask = <T>(m: object): Promise<T> =>
+    ready.then(() => new Promise((resolve, reject) => {
+      child.once('message', (r) => ((r as { ok?: boolean; error?: string }).ok === false ? reject(new Error((r as { error: string }).error)) : resolve(r as T)));
+      child.send(m);
+    }));
   return {
     async up(to: number): Promise<void> {
-      upstream = to;
-      await open();
+      await ask({ op: 'up', listen: port, upstream: to });
     },
     /** Stops listening and drops every connection (what the broker's own exit does). */
     async down(): Promise<void> {
-      const s = server;
-      server = null;
-      for (const x of sockets) x.destroy();
-      sockets.clear();
-      if (s) await new Promise<void>((r) => s.close(() => r()));
+      await ask({ op: 'down' });
     },
-    connectsBetween(fromMs: number, toMs: number): { total: number; peak: number } {
-      let total = 0;
-      let peak = 0;
-      for (const [sec, n] of perSecond) {
-        if (sec * 1000 + 999 < fromMs || sec * 1000 > toMs) continue;
-        total += n;
-        peak = Math.max(peak, n);
-      }
-      return { total, peak };
+    async connectsBetween(fromMs: number, toMs: number): Promise<{ total: number; peak: number; series: number[] }> {
+      const perSecond = new Map((await ask<{ counts: Array<[number, number]> }>({ op: 'counts' })).counts);
+      const series: number[] = [];
+      for (let sec = Math.floor(fromMs / 1000); sec * 1000 <= toMs; sec++) series.push(perSecond.get(sec) ?? 0);
+      return { total: series.reduce((a, b) => a + b, 0), peak: Math.max(0, ...series), series };
+    },
+    close(): void {
+      child.disconnect();
     },
   };
 }
@@ -203,7 +189,7 @@ export async function runBrokerRestart(o: { broker: 'embedded' | 'mosquitto'; ag
       }
       await sleep(100);
     }
-    const connects = proxy.connectsBetween(upAt, allOnlineAt ?? Date.now());
+    const connects = await proxy.connectsBetween(upAt, allOnlineAt ?? Date.now());
     // Let the rollout finish (or time out) so every report the agents will write is written.
     let st = (await cloud.getRolloutState(r.id))!;
     while (!isTerminal(st.status) && Date.now() - upAt < o.timeoutS * 1000) {
@@ -225,7 +211,7 @@ export async function runBrokerRestart(o: { broker: 'embedded' | 'mosquitto'; ag
     return {
       scenario: 'broker-restart', broker: o.broker, agents: o.agents, reconnectBaseMs: o.reconnectBaseMs,
       allOnlineSeconds: allOnlineAt === null ? null : round((allOnlineAt - upAt) / 1000),
-      peakConnectsPerSecond: connects.peak, connectsAfterRestart: connects.total,
+      peakConnectsPerSecond: connects.peak, connectsPerSecondSeries: connects.series, connectsAfterRestart: connects.total,
       reportsLost: lost, reportsWritten: total, reportsPending: pending, downSeconds: round(downSeconds),
       rolloutCommitted: Object.values(st.devices).filter((d) => d.state === 'committed').length,
       loadAverage1m: round(load),
@@ -233,7 +219,8 @@ export async function runBrokerRestart(o: { broker: 'embedded' | 'mosquitto'; ag
   } finally {
     await fleet?.stop().catch(() => undefined);
     await cloud?.close().catch(() => undefined);
-    await proxy.down();
+    await proxy.down().catch(() => undefined);
+    proxy.close();
     await (embedded as EmbeddedBroker | null)?.close().catch(() => undefined);
     await (mosquitto as MosquittoProcess | null)?.stop().catch(() => undefined);
     await db.close();

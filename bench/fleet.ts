@@ -28,6 +28,7 @@ import { startEmbeddedBroker } from '../cloud/broker/embedded-broker';
 import { openSqlite } from '../cloud/store/sqlite-db';
 import { createFleetController } from '../cloud/fleet/fleet-controller';
 import { simProcessEnv } from '../edge/sim/sim-process-env';
+import { resolveAgentConfig } from '../edge/agent/config';
 import { isTerminal } from '../cloud/fleet/rollout/rollout-engine';
 import { percentile } from '../cloud/fleet/rollout/gates';
 import { createLogger } from '../shared/log/logger';
@@ -38,6 +39,7 @@ import { machineSummary, markdownTable, writeBenchReport } from './report';
 import { runBrokerRestart, type BrokerRestartRow } from './fleet-broker-restart';
 
 const root = resolve(import.meta.dirname, '..');
+const AGENT_RECONNECT_BASE_MS = resolveAgentConfig({ deviceId: 'bench', stateDir: 's', trustedKeysFile: 'k.json', mqtt: { url: 'mqtt://127.0.0.1' } }, tmpdir()).mqtt.reconnectPeriodMs;
 const { values } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
@@ -52,8 +54,8 @@ const { values } = parseArgs({
     scenario: { type: 'string', default: 'all' },
     'restart-agents': { type: 'string', default: '1000' },
     'down-ms': { type: 'string', default: '2000' },
-    /** First backoff windows to compare (the agent default is 1000). */
-    'reconnect-base-ms': { type: 'string', default: '1000' },
+    /** First backoff windows to compare (default: the agent's own default, mqtt.reconnectPeriodMs). */
+    'reconnect-base-ms': { type: 'string', default: String(AGENT_RECONNECT_BASE_MS) },
   },
 });
 
@@ -284,9 +286,9 @@ function restartMarkdown(rows: BrokerRestartRow[]): string {
     '',
     `N authenticated agents (edge/sim, light engine, their provisioned credentials) are online and in the middle of a rollout of a 20 KB package when the broker restarts: ` +
       `the embedded broker is closed and a new one started; the private Mosquitto (its own port, password file and ACL written by the cloud's code) is stopped and started with its persistence. ` +
-      `A loopback proxy in front of the broker counts the TCP connections that reach it per second (it listens only while the broker is up). ` +
+      `A loopback proxy in front of the broker, in its own process, counts the TCP connections that reach it per second (it listens only while the broker is up; the per-second series is in bench/results/fleet.json). ` +
       `"All online" is the time from the broker's return until every agent is connected and every outbox is empty; "reports lost" compares each agent's outbox high-water mark with the rows the cloud stored for it after the rollout ended. ` +
-      `Agents reconnect at once after the loss, then with full-jitter exponential backoff (the base in the table; the agent default is 1 s; cap 30 s). ` +
+      `The broker's loss is unclean for the agents (the socket closes without a DISCONNECT), so even their first attempt waits a full-jitter draw over [0, base], and each further one doubles the window (the base in the table; the agent default is ${AGENT_RECONNECT_BASE_MS / 1000} s; cap 30 s). ` +
       `The machine is a shared 2-core VM: the load average column says how busy it was when the broker went down.`,
     '',
     table,

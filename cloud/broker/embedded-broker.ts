@@ -3,6 +3,7 @@ import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import { EdgekdError } from '../../shared/errors';
 import type { Logger } from '../../shared/log/logger';
 import { mayPublish, maySubscribe, type Principal } from './device-acl';
+import { indexRetained, type RetainedPersistence } from './retained-index';
 
 /** Decides who a connecting client is; null rejects the connection (bad username or password). */
 export type Authenticate = (username: string | undefined, password: Buffer | undefined) => Promise<Principal | null>;
@@ -97,6 +98,9 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions = {}): Pro
           },
         }),
   });
+  // Device filters answered by a lookup, not a scan of every retained message (retained-index.ts).
+  // `persistence` is public in aedes but missing from its type declarations.
+  indexRetained((aedes as unknown as { persistence: RetainedPersistence }).persistence);
   aedes.on('clientError', (client, err) => opts.logger?.debug({ clientId: client?.id, err: err.message }, 'client error'));
   aedes.on('connectionError', (_client, err) => opts.logger?.debug({ err: err.message }, 'connection error'));
 

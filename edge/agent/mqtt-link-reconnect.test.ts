@@ -60,24 +60,51 @@ function setup(random: () => number) {
 }
 
 describe('agent MQTT reconnects', () => {
-  it('leave mqtt.js its fixed period off, try at once after a loss, then back off with full jitter up to the cap', () => {
+  it('leave mqtt.js its fixed period off and spread even the first attempt after a broker loss (no DISCONNECT)', () => {
     const { link, fake, drop } = setup(() => 0.5);
     link.start();
     expect(fake.options.reconnectPeriod).toBe(0);
     // windows 1 s, 2 s, 4 s, 8 s (cap), 8 s: half of each with random() = 0.5
-    expect([drop(), drop(), drop(), drop(), drop(), drop()]).toEqual([0, 500, 1000, 2000, 4000, 4000]);
+    expect([drop(), drop(), drop(), drop(), drop(), drop()]).toEqual([500, 1000, 2000, 4000, 4000, 4000]);
     expect(fake.attempts).toHaveLength(7);
   });
 
-  it('start over with an immediate attempt after a successful connect', () => {
+  it('treat an MQTT 5 "server shutting down" (0x8B) as a fleet-wide loss, not a clean one', () => {
+    const { link, fake, drop } = setup(() => 0.25);
+    link.start();
+    fake.connected = true;
+    fake.emit('connect');
+    fake.emit('disconnect', { cmd: 'disconnect', reasonCode: 0x8b });
+    expect(drop()).toBe(250);
+  });
+
+  it('try at once after a clean disconnect (server DISCONNECT 0x00), then back off', () => {
+    const { link, fake, drop } = setup(() => 0.5);
+    link.start();
+    fake.connected = true;
+    fake.emit('connect');
+    fake.emit('disconnect', { cmd: 'disconnect', reasonCode: 0 });
+    expect([drop(), drop(), drop()]).toEqual([0, 500, 1000]);
+  });
+
+  it('start over after a successful connect: a later unclean loss is spread from the base window again', () => {
     const { link, fake, drop } = setup(() => 0.99);
     link.start();
     drop();
     drop();
     fake.connected = true;
     fake.emit('connect');
-    expect(drop()).toBe(0);
     expect(drop()).toBe(990);
+    expect(drop()).toBe(1980);
+  });
+
+  it('forget a DISCONNECT reason once the next connection is up', () => {
+    const { link, fake, drop } = setup(() => 0.5);
+    link.start();
+    fake.emit('connect');
+    fake.emit('disconnect', { cmd: 'disconnect', reasonCode: 0 });
+    fake.emit('connect'); // e.g. the DISCONNECT came late; the link is up again
+    expect(drop()).toBe(500);
   });
 
   it('give each attempt the next session number in its will', () => {

@@ -4,7 +4,7 @@ import type { Logger } from '../../shared/log/logger';
 import { decode, encode, encodeStoredJson, topicFilter, type Decoded, type MessageMap, type Outgoing, type TopicKind } from '../../shared/protocol';
 import type { Presence } from '../../shared/protocol';
 import type { ResolvedAgentConfig } from './config';
-import { createBackoff } from '../../shared/retry/backoff';
+import { createBackoff, type LossKind } from '../../shared/retry/backoff';
 
 /** Topics a device subscribes to (its own only). */
 const SUBSCRIBED: readonly TopicKind[] = ['offer', 'command', 'ack', 'chunkResponse', 'inferRequest'];
@@ -43,9 +43,19 @@ export interface MqttLink {
  * code and dropped, never thrown into mqtt.js.
  *
  * Reconnects are scheduled here, not by mqtt.js (its `reconnectPeriod` is a fixed interval, which
- * after a broker restart makes a whole fleet knock in lockstep): the first attempt after the
- * connection is lost is immediate, each further failed attempt waits a full-jitter exponential
- * backoff capped at `reconnectMaxMs` (shared/retry/backoff.ts); a successful CONNACK resets it.
+ * after a broker restart makes a whole fleet knock in lockstep). The first attempt depends on how
+ * the connection ended:
+ * - clean: the broker ended this one session on purpose and said so with an MQTT 5 DISCONNECT of
+ *   reason 0x00 (normal disconnection). That end is addressed to this device alone, so nothing
+ *   says the rest of the fleet is knocking too: the first attempt is immediate.
+ * - unclean: everything else. The socket closed without a DISCONNECT (broker crash or restart,
+ *   network cut, keep-alive timeout, refused or timed-out CONNECT, and every loss under MQTT
+ *   3.1.1, which has no server DISCONNECT), or a DISCONNECT with any other reason (0x8B server
+ *   shutting down, 0x89 server busy, 0x8E session taken over, ...). Such a loss may have hit every
+ *   device at the same instant, so even the first attempt waits a full-jitter draw over
+ *   [0, reconnectPeriodMs].
+ * Each further failed attempt doubles the window up to `reconnectMaxMs` (shared/retry/backoff.ts);
+ * a CONNACK resets it.
  */
 export function createMqttLink(deps: MqttLinkDeps): MqttLink {
   const { config, log } = deps;
@@ -106,14 +116,22 @@ export function createMqttLink(deps: MqttLinkDeps): MqttLink {
         c.options.will = willFor(session);
         c.connect();
       };
+      // The reason of the server's DISCONNECT (MQTT 5) for the connection now ending, if it sent one.
+      let disconnectReason: number | null = null;
+      c.on('disconnect', (packet: { reasonCode?: number }) => {
+        disconnectReason = packet.reasonCode ?? 0;
+      });
       c.on('close', () => {
         if (stopping || pending) return;
-        const wait = backoff.next();
-        log.info({ attempt: backoff.attempts, waitMs: wait }, 'mqtt offline, reconnecting');
+        const loss: LossKind = disconnectReason === 0 ? 'clean' : 'unclean';
+        disconnectReason = null;
+        const wait = backoff.next(loss);
+        log.info({ attempt: backoff.attempts, loss, waitMs: wait }, 'mqtt offline, reconnecting');
         pending = setTimer(reconnect, wait);
       });
       c.on('connect', () => {
         backoff.reset();
+        disconnectReason = null;
         // Reports, chunk requests and acks are small writes answered by the peer: with Nagle on,
         // each one that follows an unacknowledged write waits for the peer's delayed ACK (~40 ms).
         (c.stream as { setNoDelay?: (v: boolean) => void }).setNoDelay?.(true);

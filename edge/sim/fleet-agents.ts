@@ -18,7 +18,7 @@ export interface FleetSliceSpec {
   readonly startConcurrency: number;
   readonly username?: string;
   readonly password?: string;
-  /** First reconnect backoff window (default 1 s, as before). */
+  /** First reconnect backoff window (default: the agent's, mqtt.reconnectPeriodMs). */
   readonly reconnectPeriodMs?: number;
   /** How long an agent waits for a CONNACK (default: the agent's 10 s). */
   readonly connectTimeoutMs?: number;
@@ -45,7 +45,9 @@ export interface FleetSlice {
 
 export function createFleetSlice(spec: FleetSliceSpec, logger: Logger): FleetSlice {
   const agents: Agent[] = spec.deviceIds.map((deviceId) => {
-    const mqttCfg: Record<string, unknown> = { url: spec.brokerUrl, protocolVersion: spec.protocolVersion, reconnectPeriodMs: spec.reconnectPeriodMs ?? 1000, keepaliveSec: 60 };
+    const mqttCfg: Record<string, unknown> = { url: spec.brokerUrl, protocolVersion: spec.protocolVersion, keepaliveSec: 60 };
+    // Unset: the agent's own default backoff base, so a simulated fleet reconnects like a real one.
+    if (spec.reconnectPeriodMs !== undefined) mqttCfg.reconnectPeriodMs = spec.reconnectPeriodMs;
     if (spec.username !== undefined) mqttCfg.username = spec.username;
     if (spec.password !== undefined) mqttCfg.password = spec.password;
     if (spec.connectTimeoutMs !== undefined) mqttCfg.connectTimeoutMs = spec.connectTimeoutMs;

@@ -17,10 +17,22 @@ export function fullJitterDelayMs(retry: number, policy: BackoffPolicy, random: 
   return Math.floor(random() * window);
 }
 
+/**
+ * How the connection that is being replaced ended. `clean`: an end addressed to this one client
+ * (see edge/agent/mqtt-link.ts for what counts); `unclean`: anything that may have hit the whole
+ * fleet at the same instant (the broker crashed, restarted or shut down, the network went away).
+ */
+export type LossKind = 'clean' | 'unclean';
+
 export interface Backoff {
-  /** The wait before the next attempt: 0 for the first one after a reset, then full-jitter windows. */
-  next(): number;
-  /** After a success: the next failure starts again with an immediate attempt. */
+  /**
+   * The wait before the next attempt. The first attempt after a reset depends on the loss: 0 after
+   * a clean one, a full-jitter draw over [0, base] after an unclean one (so a fleet that lost its
+   * broker together does not knock together). Later attempts double the window up to the cap.
+   * `loss` is read only on that first attempt.
+   */
+  next(loss?: LossKind): number;
+  /** After a success: the next loss starts over. */
   reset(): void;
   /** Attempts since the last reset. */
   readonly attempts: number;
@@ -29,13 +41,16 @@ export interface Backoff {
 export function createBackoff(policy: BackoffPolicy, random: () => number = Math.random): Backoff {
   if (!(policy.baseMs > 0) || !(policy.capMs >= policy.baseMs)) throw new RangeError('backoff needs 0 < baseMs <= capMs');
   let attempts = 0;
+  // Index of the next full-jitter window: an immediate first attempt does not use one up.
+  let window = 0;
   return {
-    next() {
-      const n = attempts++;
-      return n === 0 ? 0 : fullJitterDelayMs(n - 1, policy, random);
+    next(loss: LossKind = 'unclean') {
+      if (attempts++ === 0 && loss === 'clean') return 0;
+      return fullJitterDelayMs(window++, policy, random);
     },
     reset() {
       attempts = 0;
+      window = 0;
     },
     get attempts() {
       return attempts;
