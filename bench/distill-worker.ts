@@ -1,11 +1,15 @@
 /**
- * One (method, seed) job of bench/distill.ts, in its own process (its own wasm instance, so two
- * jobs use the two cores). Reads the job as JSON from argv[2], prints progress lines to stderr and
- * one `RESULT {json}` line to stdout.
+ * One (dataset, method, seed) job of bench/distill.ts, in its own process (its own wasm instance,
+ * so two jobs use the two cores). Reads the job as JSON from argv[2], prints progress lines to
+ * stderr and one `RESULT {json}` line to stdout.
+ *
+ * Splits: the run is scored every epoch on the VALIDATION split (its curve and best value). Only a
+ * `report` job also gets the test split, read once after the run for `finalAccuracy`; a `tune` job
+ * never holds a reference to it (`viewForPurpose`), and its `finalAccuracy` is on validation.
  */
 import * as tf from '@tensorflow/tfjs';
 import { initCompute } from '../cloud/compute';
-import { evenSubset, getDatasetInfo, loadBuiltinDataset } from '../cloud/data';
+import { evenSubset, getDatasetInfo, loadBuiltinDataset, viewForPurpose, type SplitPurpose } from '../cloud/data';
 import { isDataFreeMethod, type DistillConfigInput, type DistillMethod } from '../cloud/distill/config';
 import { distillDataFree } from '../cloud/distill/distill';
 import { createTestEvaluator } from '../cloud/distill/evaluator';
@@ -14,69 +18,74 @@ import { loadTeacher } from '../cloud/zoo/model-io';
 import { buildModel } from '../cloud/zoo/zoo';
 
 export interface WorkerJob {
+  dataset: string;
   method: DistillMethod;
   seed: number;
   teacherDir: string;
   studentArch: string;
   config: DistillConfigInput;
   forceBudget: boolean;
+  /** Validation images scored each epoch (evenly spread, class-balanced). */
   evalLimit: number;
+  purpose: SplitPurpose;
 }
 
 const job = JSON.parse(process.argv[2] ?? '{}') as WorkerJob;
 await initCompute({ backend: 'wasm' });
 const teacher = await loadTeacher(job.teacherDir);
 const card = teacher.card;
+if (card.dataset.name !== job.dataset) {
+  // A teacher is only ever scored on the split family it was trained on (never on its own training images).
+  throw new Error(`teacher ${job.teacherDir} was trained on '${card.dataset.name}', not on '${job.dataset}'`);
+}
 const info = getDatasetInfo(card.dataset.name);
-const data = loadBuiltinDataset(card.dataset.name);
-const evaluator = createTestEvaluator(evenSubset(data.test, job.evalLimit));
-const teacherAccuracy = evaluator.accuracy(teacher.model);
+const view = viewForPurpose(loadBuiltinDataset(card.dataset.name), job.purpose);
+const valEvaluator = createTestEvaluator(evenSubset(view.validation, job.evalLimit));
+const finalEvaluator = view.purpose === 'report' ? createTestEvaluator(view.test) : createTestEvaluator(view.validation);
+const teacherAccuracy = finalEvaluator.accuracy(teacher.model);
 // Same student initialisation for every method of a seed.
 const student = buildModel(job.studentArch, { inputShape: card.inputShape, numClasses: card.numClasses, seed: 1000 + job.seed });
 const input = { range: { low: card.normalization.low, high: card.normalization.high }, flipInvariant: info.flipInvariant };
-const tag = `${job.method}/s${job.seed}`;
-let lastSynthesisLosses: unknown = null;
-let synthesisRounds = 0;
+const tag = `${job.dataset}/${job.method}/s${job.seed}`;
 const onEvent = (e: { type: string } & Record<string, unknown>) => {
-  if (e.type === 'synthesis') {
-    lastSynthesisLosses = e.losses;
-    synthesisRounds++;
-  }
   if (e.type === 'epoch') {
     const acc = e.testAccuracy as number | null;
-    process.stderr.write(`${tag} epoch ${(e.epoch as number) + 1}/${e.epochs as number} acc ${acc === null ? '-' : (acc * 100).toFixed(2)} buffer ${e.bufferSize as number} gen ${e.samplesGenerated as number} t ${(e.elapsedSeconds as number).toFixed(0)}s\n`);
+    process.stderr.write(`${tag} epoch ${(e.epoch as number) + 1}/${e.epochs as number} val ${acc === null ? '-' : (acc * 100).toFixed(2)} buffer ${e.bufferSize as number} gen ${e.samplesGenerated as number} t ${(e.elapsedSeconds as number).toFixed(0)}s\n`);
   }
 };
 const t0 = performance.now();
 const result = isDataFreeMethod(job.method)
-  ? await distillDataFree({ teacher: teacher.model, student, method: job.method, seed: job.seed, input, config: job.config, forceBudget: job.forceBudget, evaluator, onEvent: onEvent as never })
-  : await distillWithRealData({ teacher: teacher.model, student, method: job.method, seed: job.seed, train: data.train, input, config: job.config, evaluator, onEvent: onEvent as never });
+  ? await distillDataFree({ teacher: teacher.model, student, method: job.method, seed: job.seed, input, config: job.config, forceBudget: job.forceBudget, evaluator: valEvaluator, onEvent: onEvent as never })
+  : await distillWithRealData({ teacher: teacher.model, student, method: job.method, seed: job.seed, train: view.train, input, config: job.config, evaluator: valEvaluator, onEvent: onEvent as never });
 const wall = (performance.now() - t0) / 1000;
+const finalAccuracy = finalEvaluator.accuracy(student);
 const last = result.history.at(-1);
 const row = {
+  dataset: job.dataset,
   method: job.method,
   seed: job.seed,
-  finalAccuracy: result.finalAccuracy,
-  bestAccuracy: result.bestAccuracy,
+  purpose: job.purpose,
+  finalAccuracy,
+  finalSplit: view.purpose === 'report' ? 'test' : 'validation',
+  finalSamples: finalEvaluator.samples,
+  bestValAccuracy: result.bestAccuracy,
+  valSamples: valEvaluator.samples,
   teacherAccuracy,
   samplesGenerated: result.samplesGenerated,
   bufferCapacity: result.bufferCapacity,
+  studentSteps: result.studentSteps,
+  totalSeconds: round(result.totalSeconds),
   synthesisSeconds: round(result.synthesisSeconds),
   distillSeconds: round(result.distillSeconds),
-  totalSeconds: round(result.totalSeconds),
-  evalSeconds: round(result.evalSeconds),
   wallSeconds: round(wall),
-  kdSteps: (result.config.epochs - result.config.warmupEpochs) * result.config.kdStepsPerEpoch,
-  evalSamples: evaluator.samples,
-  accuracyByEpoch: result.history.map((h) => h.testAccuracy),
-  finalClassHistogram: last?.classHistogram ?? [],
-  finalPriority: last?.priority ?? null,
-  synthesisRounds,
-  lastSynthesisLosses,
+  valAccuracyByEpoch: result.history.map((h) => h.testAccuracy),
+  synthesis: result.synthesis,
+  teacherTargetCEByEpoch: result.history.map((h) => (h.synthesis ? round(h.synthesis.teacherTargetCE) : null)),
+  finalBufferHistogram: last?.classHistogram ?? [],
   backend: tf.getBackend(),
 };
 process.stdout.write(`RESULT ${JSON.stringify(row)}\n`);
 
 function round(x: number): number {
-  return Math.round(x * 100) / 100;
+  return Math.round(x * 1000) / 1000;
 }

@@ -1,37 +1,49 @@
 /**
- * npm run bench:distill [-- --quick] [--seeds N] [--parallel P] [--methods a,b] [--teacher DIR]
+ * npm run bench:distill [-- --dataset fashion-mnist|mnist] [--quick] [--tune] [--seeds N]
+ *                          [--methods a,b] [--teacher DIR] [--parallel P] [--resume]
  *
- * Every distillation method on Fashion-MNIST: LeNet-5-BN teacher → LeNet-5-half student, the same
- * teacher and the same student initialisation per seed, every job in its own process (two at a
- * time: one per core). Writes bench/results/distill.json and the distill section of BENCHMARKS.md.
- * The headline is the FINAL-epoch test accuracy; best-over-epochs is shown beside it only.
+ * Every distillation method on one official dataset: LeNet-5-BN teacher (trained on the official
+ * training split minus validation) → LeNet-5-half student, the same teacher and the same student
+ * initialisation per seed, each job in its own process (two at a time: one per core).
+ *
+ * Splits: every run is scored each epoch on the validation split (`bestValAccuracy`, curves). The
+ * full protocol is a `report` run: `finalAccuracy` is the final student on the official test split,
+ * read once at the end. `--quick` and `--tune` are tuning runs: they never see the test split and
+ * their `finalAccuracy` is on validation. Settings are chosen on tuning runs only.
+ *
+ * Rows are appended to bench/results/distill[-full]-rows.jsonl as each job finishes; `--resume`
+ * skips jobs whose row (same dataset, method, seed, purpose and settings) is already there, so a
+ * 3-seed run can span sessions. The report (bench/results/distill[-full].json and its BENCHMARKS.md
+ * section) is rebuilt from every row in that file.
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, appendFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { allMethods, resolveConfig, type DistillConfigInput, type DistillMethod } from '../cloud/distill/config';
+import type { SynthesisStats } from '../cloud/distill/distill';
 import { markdownTable, writeBenchReport } from './report';
+import { pairedDifference, summarize, type Summary } from './seed-stats';
 import type { WorkerJob } from './distill-worker';
 
 interface Row {
+  dataset: string;
   method: DistillMethod;
   seed: number;
-  finalAccuracy: number | null;
-  bestAccuracy: number | null;
+  purpose: 'tune' | 'report';
+  finalAccuracy: number;
+  finalSplit: 'test' | 'validation';
+  finalSamples: number;
+  bestValAccuracy: number | null;
   teacherAccuracy: number;
   samplesGenerated: number;
   bufferCapacity: number;
+  studentSteps: number;
+  totalSeconds: number;
   synthesisSeconds: number;
   distillSeconds: number;
-  totalSeconds: number;
-  evalSeconds: number;
-  wallSeconds: number;
-  kdSteps: number;
-  evalSamples: number;
-  accuracyByEpoch: Array<number | null>;
-  finalClassHistogram: number[];
-  synthesisRounds: number;
-  lastSynthesisLosses: { bn: number; oh: number; adv: number; total: number } | null;
+  synthesis: SynthesisStats | null;
+  /** Identifies the settings the row was made with (resume skips only identical jobs). */
+  jobKey: string;
 }
 
 const args = process.argv.slice(2);
@@ -41,16 +53,17 @@ const opt = (name: string) => {
   return i >= 0 ? args[i + 1] : undefined;
 };
 const quick = flag('quick');
+const purpose: 'tune' | 'report' = quick || flag('tune') ? 'tune' : 'report';
+const dataset = opt('dataset') ?? 'fashion-mnist';
+if (dataset !== 'fashion-mnist' && dataset !== 'mnist') throw new Error(`--dataset must be fashion-mnist or mnist (official splits), got ${dataset}`);
 const root = resolve(import.meta.dirname, '..');
-const teacherDir = resolve(root, opt('teacher') ?? 'models/teachers/fashion-mnist-lenet5-bn');
+const teacherDir = resolve(root, opt('teacher') ?? `models/teachers/official-${dataset}-lenet5-bn`);
 const parallel = Number(opt('parallel') ?? 2);
 
 /**
- * Schedules. Full: the issue's protocol (budget 10% of the 60,000-image training set = 6,000
- * generated samples; `fast` keeps a full bank of 60,000); on 2 shared cores expect several hours
- * (fast alone synthesises 60,000 samples at roughly 30 ms each). Quick: the same ratios on a nominal
- * training set of 6,400 (ssdkd 640 samples, fast 6,400), a tenth of the student steps, and
- * evaluation on 2,000 test images, sized to finish in under 20 minutes on 2 shared cores.
+ * Schedules. Full: budget 10% of the 55,000-image training split (a synthetic set of 5,504
+ * samples; `fast` keeps a bank of 55,008), 1,120 student steps of 128. Quick: the same ratios on a
+ * nominal training set of 6,400 and a tenth of the student steps, sized for minutes.
  */
 const schedule = quick
   ? {
@@ -62,24 +75,45 @@ const schedule = quick
     }
   : {
       name: 'full',
-      seeds: [1, 2, 3].slice(0, Number(opt('seeds') ?? 3)),
-      config: { epochs: 30, warmupEpochs: 2, kdStepsPerEpoch: 40, batchSize: 128, trainSetSize: 60_000, budget: 0.1, synthesis: { batchSize: 32 }, pixel: { batchSize: 64, steps: 10 } } satisfies DistillConfigInput,
+      seeds: [1, 2, 3],
+      config: { epochs: 30, warmupEpochs: 2, kdStepsPerEpoch: 40, batchSize: 128, trainSetSize: 55_000, budget: 0.1, synthesis: { batchSize: 32 }, pixel: { batchSize: 64, steps: 10 } } satisfies DistillConfigInput,
       deepinvBudget: 0.5,
-      evalLimit: 10_000,
+      evalLimit: 5_000,
     };
-if (opt('seeds') && quick) schedule.seeds = Array.from({ length: Number(opt('seeds')) }, (_, i) => i + 1);
+if (opt('seeds')) schedule.seeds = Array.from({ length: Number(opt('seeds')) }, (_, i) => i + 1);
 
 // Longest jobs first so two workers finish together.
-const order: DistillMethod[] = ['fast', 'deepinv', 'ssdkd', 'ssdkd-no-modulation', 'ssdkd-no-priority', 'ssdkd-no-eviction', 'fast-budget', 'real-kd', 'student-real', 'noise'];
+const order: DistillMethod[] = [
+  'fast-own',
+  'fast',
+  'deepinv',
+  'ssdkd',
+  'ssdkd-no-modulation',
+  'ssdkd-no-diversity',
+  'ssdkd-no-difficulty',
+  'ssdkd-no-priority',
+  'ssdkd-priority-gen',
+  'ssdkd-no-eviction',
+  'fast-budget-eq',
+  'fast-budget',
+  'real-kd',
+  'student-real',
+  'noise',
+];
 const methods = (opt('methods')?.split(',') as DistillMethod[] | undefined) ?? order;
 for (const m of methods) if (!(allMethods as readonly string[]).includes(m)) throw new Error(`unknown method ${m}`);
 if (!existsSync(resolve(teacherDir, 'model.json'))) {
-  console.error(`no teacher at ${teacherDir}: train one with \`edgekd teacher train --dataset fashion-mnist --arch lenet5-bn …\` or pass --teacher DIR`);
+  console.error(`no teacher at ${teacherDir}: train one with \`edgekd teacher train --dataset ${dataset} --arch lenet5-bn …\` or pass --teacher DIR`);
   process.exit(2);
 }
 
+const reportName = quick ? 'distill' : purpose === 'tune' ? 'distill-tune' : 'distill-full';
+const rowsPath = resolve(root, `bench/results/${reportName}-rows.jsonl`);
+const readRows = (): Row[] => (existsSync(rowsPath) ? readFileSync(rowsPath, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as Row) : []);
+
 const jobs: WorkerJob[] = schedule.seeds.flatMap((seed) =>
   methods.map((method) => ({
+    dataset,
     method,
     seed,
     teacherDir,
@@ -87,8 +121,18 @@ const jobs: WorkerJob[] = schedule.seeds.flatMap((seed) =>
     config: method === 'deepinv' ? { ...schedule.config, budget: schedule.deepinvBudget } : schedule.config,
     forceBudget: method === 'deepinv',
     evalLimit: schedule.evalLimit,
+    purpose,
   })),
 );
+const keyOf = (j: WorkerJob) => JSON.stringify({ d: j.dataset, m: j.method, s: j.seed, p: j.purpose, c: j.config, t: j.teacherDir.replace(root, '.'), e: j.evalLimit });
+const done = new Set(readRows().map((r) => r.jobKey));
+const todo = jobs.filter((j) => !(flag('resume') && done.has(keyOf(j))));
+if (!flag('resume')) {
+  // A fresh run replaces its own jobs' rows and keeps every other row (other datasets, methods, seeds).
+  const fresh = new Set(jobs.map(keyOf));
+  writeFileSync(rowsPath, readRows().filter((r) => !fresh.has(r.jobKey)).map((r) => JSON.stringify(r) + '\n').join(''));
+}
+console.error(`${todo.length} of ${jobs.length} jobs to run (${jobs.length - todo.length} already in ${rowsPath.replace(root + '/', '')})`);
 
 function runJob(job: WorkerJob): Promise<Row> {
   return new Promise((res, rej) => {
@@ -101,192 +145,119 @@ function runJob(job: WorkerJob): Promise<Row> {
     child.on('error', rej);
     child.on('close', (code) => {
       const line = out.split('\n').find((l) => l.startsWith('RESULT '));
-      if (code !== 0 || !line) return rej(new Error(`${job.method}/s${job.seed} exited ${code}`));
-      res(JSON.parse(line.slice(7)) as Row);
+      if (code !== 0 || !line) return rej(new Error(`${job.dataset}/${job.method}/s${job.seed} exited ${code}`));
+      res({ ...(JSON.parse(line.slice(7)) as Omit<Row, 'jobKey'>), jobKey: keyOf(job) });
     });
   });
 }
 
 const started = Date.now();
-const rows: Row[] = [];
-const retried: string[] = [];
-const queue = [...jobs];
+const queue = [...todo];
 await Promise.all(
   Array.from({ length: Math.max(1, parallel) }, async () => {
     for (let job = queue.shift(); job; job = queue.shift()) {
-      let r: Row;
-      try {
-        r = await runJob(job);
-      } catch (e) {
-        // One retry: a job can die from a transient cause (a shared source file edited mid-run).
-        console.error(`${(e as Error).message}; retrying once`);
-        retried.push(`${job.method}/s${job.seed}`);
-        r = await runJob(job);
-      }
-      rows.push(r);
-      console.error(`${r.method}/s${r.seed}: final ${pct(r.finalAccuracy)} best ${pct(r.bestAccuracy)} total ${r.totalSeconds}s (synthesis ${r.synthesisSeconds}s, KD ${r.distillSeconds}s), generated ${r.samplesGenerated}, buffer ${r.bufferCapacity}`);
+      const r = await runJob(job);
+      appendFileSync(rowsPath, JSON.stringify(r) + '\n');
+      console.error(`${r.dataset}/${r.method}/s${r.seed}: final (${r.finalSplit}) ${pct(r.finalAccuracy)} best val ${pct(r.bestValAccuracy)}, ${r.samplesGenerated} generated, buffer ${r.bufferCapacity}, ${r.studentSteps} steps, ${r.totalSeconds} s`);
     }
   }),
 );
 const wallMinutes = (Date.now() - started) / 60_000;
-rows.sort((a, b) => order.indexOf(a.method) - order.indexOf(b.method) || a.seed - b.seed);
 
 function pct(x: number | null | undefined): string {
   return x === null || x === undefined ? 'n/a' : `${(x * 100).toFixed(2)}%`;
 }
-const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
-const sd = (xs: number[]) => (xs.length < 2 ? 0 : Math.sqrt(xs.reduce((a, x) => a + (x - mean(xs)) ** 2, 0) / (xs.length - 1)));
-
-interface Summary {
-  method: DistillMethod;
-  seeds: number;
-  final: number;
-  finalSd: number;
-  best: number;
-  generated: number;
-  capacity: number;
-  synth: number;
-  kd: number;
-  total: number;
-  kdSteps: number;
-}
-const summaries = new Map<DistillMethod, Summary>();
-for (const m of order) {
-  const rs = rows.filter((r) => r.method === m && r.finalAccuracy !== null);
-  if (!rs.length) continue;
-  const f = rs.map((r) => r.finalAccuracy! * 100);
-  summaries.set(m, {
-    method: m,
-    seeds: rs.length,
-    final: mean(f),
-    finalSd: sd(f),
-    best: mean(rs.map((r) => r.bestAccuracy! * 100)),
-    generated: mean(rs.map((r) => r.samplesGenerated)),
-    capacity: mean(rs.map((r) => r.bufferCapacity)),
-    synth: mean(rs.map((r) => r.synthesisSeconds)),
-    kd: mean(rs.map((r) => r.distillSeconds)),
-    total: mean(rs.map((r) => r.totalSeconds)),
-    kdSteps: mean(rs.map((r) => r.kdSteps)),
-  });
-}
-const S = (m: DistillMethod) => summaries.get(m);
 const f2 = (x: number) => x.toFixed(2);
-const teacherAcc = mean(rows.map((r) => r.teacherAccuracy * 100));
+const rows = readRows().sort((a, b) => a.dataset.localeCompare(b.dataset) || order.indexOf(a.method) - order.indexOf(b.method) || a.seed - b.seed);
+const datasets = [...new Set(rows.map((r) => r.dataset))];
+const methodsOf = (d: string) => order.filter((m) => rows.some((r) => r.dataset === d && r.method === m));
+const rowsOf = (d: string, m: DistillMethod) => rows.filter((r) => r.dataset === d && r.method === m);
+const pctSummary = (xs: number[]): Summary => summarize(xs.map((x) => x * 100));
 
-const table = markdownTable([...summaries.values()], [
-  ['method', (s) => `\`${s.method}\``],
-  ['seeds', (s) => s.seeds],
-  ['final acc % (headline)', (s) => (s.seeds > 1 ? `${f2(s.final)} ± ${f2(s.finalSd)}` : f2(s.final))],
-  ['best acc %', (s) => f2(s.best)],
-  ['samples generated', (s) => Math.round(s.generated)],
-  ['buffer capacity', (s) => Math.round(s.capacity)],
-  ['synthesis s', (s) => s.synth.toFixed(1)],
-  ['KD s', (s) => s.kd.toFixed(1)],
-  ['total s', (s) => s.total.toFixed(1)],
-  ['synthesis ms / sample', (s) => (s.generated > 0 ? ((1000 * s.synth) / s.generated).toFixed(1) : '–')],
-  ['ms / student step', (s) => ((1000 * s.kd) / s.kdSteps).toFixed(0)],
-]);
+const summary = datasets.flatMap((d) => methodsOf(d).map((m) => ({ dataset: d, method: m, ...pctSummary(rowsOf(d, m).map((r) => r.finalAccuracy)) })));
+const paired = datasets.flatMap((d) =>
+  methodsOf(d)
+    .filter((m) => m !== 'ssdkd' && rowsOf(d, 'ssdkd').length > 0)
+    .map((m) => {
+      const bySeed = (mm: DistillMethod) => new Map(rowsOf(d, mm).map((r) => [r.seed, r.finalAccuracy * 100]));
+      const p = pairedDifference(bySeed('ssdkd'), bySeed(m));
+      return { dataset: d, a: 'ssdkd' as const, b: m, meanDiff: p.meanDiff, ci95: p.ci95, n: p.n };
+    }),
+);
+const synthesis = datasets.flatMap((d) =>
+  methodsOf(d)
+    .filter((m) => rowsOf(d, m).some((r) => r.synthesis))
+    .map((m) => {
+      const rs = rowsOf(d, m).filter((r) => r.synthesis);
+      const sumHist = (k: 'labelHistogram' | 'targetHistogram') => rs[0]!.synthesis![k].map((_, c) => rs.reduce((s, r) => s + r.synthesis![k][c]!, 0));
+      const labelHistogram = sumHist('labelHistogram');
+      const targetHistogram = sumHist('targetHistogram');
+      const maxDeviation = Math.max(...labelHistogram.map((l, c) => Math.abs(l / Math.max(1, targetHistogram[c]!) - 1)));
+      return { dataset: d, method: m, teacherTargetCE: summarize(rs.map((r) => r.synthesis!.teacherTargetCE)).mean, targetHitRate: summarize(rs.map((r) => r.synthesis!.targetHitRate)).mean, labelHistogram, targetHistogram, maxDeviation, seeds: rs.length };
+    }),
+);
 
-type Verdict = { goal: string; measured: string; holds: boolean | null; margin: string };
-const verdicts: Verdict[] = [];
-const ss = S('ssdkd');
-function goal(name: string, other: Summary | undefined, measure: (s: Summary, o: Summary) => { value: number; holds: boolean; text: string; margin: string }) {
-  if (!ss || !other) return verdicts.push({ goal: name, measured: 'not run', holds: null, margin: '' });
-  const r = measure(ss, other);
-  verdicts.push({ goal: name, measured: r.text, holds: r.holds, margin: r.margin });
-}
-goal('ssdkd within 1.5 pts of real-kd', S('real-kd'), (s, o) => {
-  const gap = o.final - s.final;
-  return { value: gap, holds: gap <= 1.5, text: `real-kd ${f2(o.final)} − ssdkd ${f2(s.final)} = ${f2(gap)} pts`, margin: gap <= 1.5 ? `holds with ${f2(1.5 - gap)} pts to spare` : `misses by ${f2(gap - 1.5)} pts` };
-});
-goal('ssdkd within 0.5 pts of fast (full bank)', S('fast'), (s, o) => {
-  const gap = o.final - s.final;
-  return { value: gap, holds: gap <= 0.5, text: `fast ${f2(o.final)} − ssdkd ${f2(s.final)} = ${f2(gap)} pts`, margin: gap <= 0.5 ? `holds with ${f2(0.5 - gap)} pts to spare` : `misses by ${f2(gap - 0.5)} pts` };
-});
-goal('ssdkd ≥ 1 pt above fast-budget', S('fast-budget'), (s, o) => {
-  const gain = s.final - o.final;
-  return { value: gain, holds: gain >= 1, text: `ssdkd ${f2(s.final)} − fast-budget ${f2(o.final)} = ${f2(gain)} pts`, margin: gain >= 1 ? `holds with ${f2(gain - 1)} pts to spare` : `misses by ${f2(1 - gain)} pts` };
-});
-goal('ssdkd total time ≤ ½ of fast', S('fast'), (s, o) => {
-  const ratio = s.total / o.total;
-  return { value: ratio, holds: ratio <= 0.5, text: `${s.total.toFixed(1)} s / ${o.total.toFixed(1)} s = ${ratio.toFixed(2)}×`, margin: ratio <= 0.5 ? `holds (${(o.total / s.total).toFixed(1)}× faster)` : `misses: ${ratio.toFixed(2)}× instead of ≤ 0.50×` };
-});
-const verdictTable = markdownTable(verdicts, [
-  ['goal', (v) => v.goal],
-  ['measured', (v) => v.measured],
-  ['holds?', (v) => (v.holds === null ? 'n/a' : v.holds ? '**yes**' : '**no**')],
-  ['margin', (v) => v.margin],
-]);
-
-const ablations: Array<[DistillMethod, string]> = [
-  ['ssdkd-no-modulation', 'modulating function φ (synthesis, insertion order, KD weights, balanced targets)'],
-  ['ssdkd-no-priority', 'priority sampling δ (PER + importance weights)'],
-  ['ssdkd-no-eviction', 'eviction (a full buffer drops new samples instead)'],
-];
-const ablationRows = ablations
-  .filter(([m]) => S(m) && ss)
-  .map(([m, part]) => ({ part, m, without: S(m)!.final, delta: ss!.final - S(m)!.final }));
-const ablationTable = markdownTable(ablationRows, [
-  ['part removed', (a) => a.part],
-  ['run', (a) => `\`${a.m}\``],
-  ['final acc without it %', (a) => f2(a.without)],
-  ['ssdkd − without (pts)', (a) => (a.delta >= 0 ? '+' : '') + f2(a.delta)],
-]);
-
-const n = schedule.seeds.length;
-const noiseNote =
-  n === 1
-    ? 'One seed only: differences below about 1–2 points are within seed-to-seed noise for runs this short and must not be read as an effect.'
-    : `${n} seeds; ± is the sample standard deviation over seeds.`;
-const cfg = schedule.config;
-const missing = verdicts.filter((v) => v.holds === false);
-const reading: string[] = [];
-if (ss) {
-  const parts = ablationRows.map((a) => `${a.part.split(' (')[0]} ${a.delta >= 0 ? 'adds' : 'costs'} ${f2(Math.abs(a.delta))} pts`);
-  if (parts.length) reading.push(`Ablations (ssdkd minus the run without the part): ${parts.join('; ')}.`);
-  const fb = S('fast-budget');
-  if (fb) reading.push(`At the same budget (a synthetic set of ${Math.round(ss.capacity)} samples for ssdkd, ${Math.round(fb.capacity)} for fast-budget), ssdkd generates ${Math.round(ss.generated)} samples to refresh its buffer against fast-budget's ${Math.round(fb.generated)} filled once, and spends ${ss.total.toFixed(0)} s against ${fb.total.toFixed(0)} s.`);
-  const f = S('fast');
-  if (f) reading.push(`fast generates ${Math.round(f.generated)} samples: its synthesis takes ${f.synth.toFixed(0)} s of its ${f.total.toFixed(0)} s, which is where ssdkd's time saving comes from (the student-step count is identical for every method).`);
-}
-const rk = S('real-kd');
-if (ss && rk && rk.final - ss.final > 1.5) {
-  const r = rows.find((x) => x.method === 'ssdkd');
-  const l = r?.lastSynthesisLosses;
-  reading.push(
-    `Why ssdkd trails real-kd: real-kd samples its batches from the real training split, while ssdkd learns from ${Math.round(ss.generated)} generated images made by a generator that received only ${r?.synthesisRounds ?? '?'} meta-updates` +
-      (l ? ` (its last batch still had BN-statistics loss ${l.bn.toFixed(2)} and class cross-entropy ${l.oh.toFixed(2)}, i.e. images the teacher does not yet find typical of the target classes)` : '') +
-      '. More generator updates per sample (smaller synthesis batches, more inner steps) or a longer schedule are the levers; the student-step count is not the limit, since real-kd reaches its accuracy with the same steps.',
+const sections = datasets.map((d) => {
+  const ms = methodsOf(d);
+  const first = rowsOf(d, ms[0]!)[0]!;
+  const tableRows = ms.map((m) => {
+    const rs = rowsOf(d, m);
+    const s = pctSummary(rs.map((r) => r.finalAccuracy));
+    const mean = (f: (r: Row) => number) => summarize(rs.map(f)).mean;
+    return { m, s, bestVal: mean((r) => (r.bestValAccuracy ?? NaN) * 100), gen: mean((r) => r.samplesGenerated), cap: mean((r) => r.bufferCapacity), steps: mean((r) => r.studentSteps), secs: mean((r) => r.totalSeconds), synth: mean((r) => r.synthesisSeconds) };
+  });
+  const table = markdownTable(tableRows, [
+    ['method', (t) => `\`${t.m}\``],
+    [`final acc % on ${first.finalSplit} (mean ± sd)`, (t) => (t.s.n > 1 ? `${f2(t.s.mean)} ± ${f2(t.s.sd)}` : `${f2(t.s.mean)} (1 seed)`)],
+    ['n', (t) => t.s.n],
+    ['best val acc %', (t) => f2(t.bestVal)],
+    ['samples generated', (t) => Math.round(t.gen)],
+    ['buffer capacity', (t) => Math.round(t.cap)],
+    ['student steps', (t) => Math.round(t.steps)],
+    ['total s', (t) => t.secs.toFixed(0)],
+    ['synthesis s', (t) => t.synth.toFixed(0)],
+  ]);
+  const pairedTable = markdownTable(
+    paired.filter((p) => p.dataset === d),
+    [
+      ['ssdkd − …', (p) => `\`${p.b}\``],
+      ['mean diff (pts)', (p) => (p.meanDiff >= 0 ? '+' : '') + f2(p.meanDiff)],
+      ['95% paired t-interval', (p) => (p.ci95 ? `[${f2(p.ci95[0])}, ${f2(p.ci95[1])}]` : 'n/a (one seed)')],
+      ['excludes 0?', (p) => (p.ci95 ? (p.ci95[0] > 0 || p.ci95[1] < 0 ? '**yes**' : 'no') : 'n/a')],
+      ['seeds', (p) => p.n],
+    ],
   );
-}
-const fa = S('fast');
-if (ss && fa && fa.final - ss.final > 0.5) {
-  const rf = rows.find((x) => x.method === 'fast');
-  reading.push(`Why ssdkd trails fast: fast's generator gets ${rf?.synthesisRounds ?? '?'} meta-updates instead of ${rows.find((x) => x.method === 'ssdkd')?.synthesisRounds ?? '?'}, so its later samples are better as well as ten times more numerous; the buffer parts re-weight and refresh samples but cannot make up for the generator's shorter training at this scale.`);
-}
-if (missing.length) {
-  reading.push(`Goals missed: ${missing.map((v) => `${v.goal} (${v.margin})`).join('; ')}.`);
-}
+  const synthTable = markdownTable(
+    synthesis.filter((s) => s.dataset === d),
+    [
+      ['method', (s) => `\`${s.method}\``],
+      ['teacher CE on targets (goal < 0.5)', (s) => s.teacherTargetCE.toFixed(2)],
+      ['teacher top class = target', (s) => `${(s.targetHitRate * 100).toFixed(0)}%`],
+      ['max per-class deviation of teacher labels from targets (goal ≤ 20%)', (s) => `${(s.maxDeviation * 100).toFixed(0)}%`],
+      ['teacher label histogram', (s) => s.labelHistogram.join(' ')],
+    ],
+  );
+  const eq = paired.find((p) => p.dataset === d && p.b === 'fast-budget-eq');
+  const eqLine = eq
+    ? eq.ci95 && eq.ci95[0] > 0
+      ? `ssdkd beats \`fast-budget-eq\` (equal samples, equal buffer, equal student steps) by ${f2(eq.meanDiff)} pts, 95% interval [${f2(eq.ci95[0])}, ${f2(eq.ci95[1])}].`
+      : eq.ci95 && eq.ci95[1] < 0
+        ? `ssdkd does **not** beat \`fast-budget-eq\`: it is **worse** by ${f2(-eq.meanDiff)} pts, 95% interval of ssdkd − fast-budget-eq [${f2(eq.ci95[0])}, ${f2(eq.ci95[1])}].`
+        : `ssdkd does **not** beat \`fast-budget-eq\` with an interval that excludes zero (mean difference ${f2(eq.meanDiff)} pts${eq.ci95 ? `, 95% interval [${f2(eq.ci95[0])}, ${f2(eq.ci95[1])}]` : ', one seed: no interval'}).`
+    : '';
+  return `### ${d} (teacher ${f2(first.teacherAccuracy * 100)}% on ${first.finalSplit})\n\n${table}\n\nPaired by seed, ssdkd minus each other method:\n\n${pairedTable}\n\n${eqLine}\n\nThe generator against its targets, over the last epoch's synthesis rounds (teacher on the returned, un-augmented images; histograms summed over seeds):\n\n${synthTable}`;
+});
 
-const cmd = `npm run bench:distill${args.length ? ` -- ${args.join(' ')}` : ''}`; // every flag, so the line reproduces the run
+const cfg = schedule.config;
+const cmd = `npm run bench:distill${args.length ? ` -- ${args.join(' ')}` : ''}`;
+const ssdkdCfg = resolveConfig('ssdkd', cfg);
 const markdown = `
-Fashion-MNIST, teacher \`lenet5-bn\` (committed teacher, ${f2(teacherAcc)}% on the evaluation split), student \`lenet5-half\` (same initialisation per seed for every method), wasm backend, ${parallel} jobs at a time (one process each, on a machine shared with other work, so seconds are noisy; compare ratios within this run).
-Schedule **${schedule.name}**: ${cfg.epochs} epochs (${cfg.warmupEpochs} synthesis-only warm-up), ${cfg.kdStepsPerEpoch} student steps of ${cfg.batchSize} per epoch (${(cfg.epochs - cfg.warmupEpochs) * cfg.kdStepsPerEpoch} steps for every method), synthesis batches of ${cfg.synthesis.batchSize} with ${resolveConfig('ssdkd', cfg).synthesis.gSteps} inner steps (Fast-DFKD's meta loop), nominal training set ${cfg.trainSetSize.toLocaleString('en-US')} → budget ${cfg.budget} = a synthetic set of ${Math.round(cfg.budget * cfg.trainSetSize)} samples for fast-budget / ssdkd / ablations (fast-budget generates it once; ssdkd generates ${resolveConfig('ssdkd', cfg).buffer.generationFactor}× that and keeps the best in its buffer), ${cfg.trainSetSize.toLocaleString('en-US')} for \`fast\`'s full bank, deepinv ${schedule.deepinvBudget * cfg.trainSetSize} samples (batches of ${cfg.pixel.batchSize}, ${cfg.pixel.steps} pixel-optimisation steps each; a full DeepInversion run takes thousands of steps per batch, unaffordable here). Accuracy on ${rows[0]?.evalSamples ?? '?'} test images (evenly spread over the 10,000-image test split). Wall time of the whole benchmark: ${wallMinutes.toFixed(1)} min${retried.length ? ` (jobs retried after a crash: ${retried.join(', ')})` : ''}. ${noiseNote}
-${quick ? '\nThe quick schedule is a smoke-scale run (a tenth of the samples and of the student steps of the full protocol); the goals are stated for the full protocol (`npm run bench:distill`, 3 seeds, about 6,000 / 60,000 samples), which this table does not replace.\n' : ''}
-Headline: final-epoch test accuracy. "total s" = synthesis + student steps + buffer bookkeeping (evaluation excluded).
-
-${table}
-
-### Goals (budget ${cfg.budget})
-
-${verdictTable}
-
-### What each SSD-KD part earns
-
-${ablationTable}
-
-${reading.join('\n\n')}
+Teacher \`lenet5-bn\` trained on the official training split minus the validation split, student \`lenet5-half\` (same initialisation per seed for every method), wasm backend, ${parallel} job${parallel === 1 ? '' : 's'} at a time on a shared 2-core machine (seconds are noisy: compare within a run).
+${purpose === 'report' ? '**Report run**: `final acc` is the final student on the official 10,000-image test split, read once after training; `best val` is the best epoch on the validation split (not used for selection).' : '**Tuning run**: scored on the validation split only (this process never loaded a reference to the test split); not a reported result.'}
+Schedule **${schedule.name}**: ${cfg.epochs} epochs (${cfg.warmupEpochs} synthesis-only), ${cfg.kdStepsPerEpoch} student steps of ${cfg.batchSize} per epoch, synthesis batches of ${cfg.synthesis.batchSize} with ${ssdkdCfg.synthesis.gSteps} inner steps; nominal training set ${cfg.trainSetSize.toLocaleString('en-US')}, budget ${cfg.budget}. \`fast\` keeps a bank of the whole nominal set on the same student steps (the equal-time comparison); \`fast-own\` is the same bank with student steps scaled by bank/buffer so each bank sample is replayed as often as a buffer slot; \`fast-budget\` fills the budget once; \`fast-budget-eq\` generates as many samples as ssdkd (×${ssdkdCfg.buffer.generationFactor}) into the same buffer size, first-in first-out, uniform sampling, no φ. Every row reports samples generated, student steps and seconds. Means over seeds; ± is the sample standard deviation; intervals are paired t-intervals over seeds. ${rows.length} rows${todo.length < jobs.length ? ' (some carried over with --resume)' : ''}; this invocation ran ${todo.length} jobs in ${wallMinutes.toFixed(1)} min.
+${quick ? '\nThe quick schedule is a smoke-scale run; its numbers say nothing about the full protocol.\n' : ''}
+${sections.join('\n\n')}
 `;
 
-writeBenchReport({ name: quick ? 'distill' : 'distill-full', command: cmd, rows, markdown, extra: { schedule, wallMinutes, retried } });
+writeBenchReport({ name: reportName, command: cmd, rows, markdown, extra: { schedule, purpose, summary, paired, synthesis, wallMinutes } });
 console.log(markdown);

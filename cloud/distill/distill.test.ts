@@ -52,6 +52,14 @@ describe('distillDataFree (tiny models)', () => {
     for (const k of ['start', 'synthesis', 'kd-step', 'epoch', 'done']) expect(kinds).toContain(k);
     const ep = events.filter((e) => e.type === 'epoch').at(-1)!;
     expect(ep.type === 'epoch' && ep.classHistogram.reduce((a, b) => a + b, 0)).toBe(res.buffer!.size);
+    // The end of synthesis is measured: the last epoch's rounds, targets and teacher labels counted.
+    const sy = res.synthesis!;
+    expect(sy.samples).toBe(res.history.at(-1)!.synthesis!.samples);
+    expect(sy.targetHistogram.reduce((a, b) => a + b, 0)).toBe(sy.samples);
+    expect(sy.labelHistogram.reduce((a, b) => a + b, 0)).toBe(sy.samples);
+    expect(sy.teacherTargetCE).toBeGreaterThan(0);
+    expect(Number.isFinite(sy.teacherTargetCE)).toBe(true);
+    expect(res.studentSteps).toBe(5 * 15);
     probe.dispose();
   }, 60_000);
 
@@ -83,9 +91,10 @@ describe('distillDataFree (tiny models)', () => {
   it('frees every tensor it creates (long runs would otherwise grow without bound)', async () => {
     const teacher = tinyTeacher(1);
     const student = tinyStudent(2);
-    for (const method of ['ssdkd', 'deepinv', 'noise'] as const) {
+    for (const method of ['ssdkd', 'ssdkd-priority-gen', 'deepinv', 'noise'] as const) {
       const before = tf.memory().numTensors;
-      await distillDataFree({ teacher, student, method, seed: 1, input, config: { ...tiny, epochs: 2, kdStepsPerEpoch: 2, budget: 0.2, pixel: { batchSize: 16, steps: 2 } } });
+      // The label-conditioned latent and priority-weighted generator objective take the same paths.
+      await distillDataFree({ teacher, student, method, seed: 1, input, config: { ...tiny, epochs: 2, kdStepsPerEpoch: 2, budget: 0.2, pixel: { batchSize: 16, steps: 2 }, generator: { labelEmbedding: method === 'ssdkd-priority-gen' ? 3 : 0 } } });
       expect(tf.memory().numTensors).toBe(before);
     }
   });

@@ -60,8 +60,24 @@ export interface DataFreeDistillOptions {
   stopAfterEpochs?: number;
 }
 
+/**
+ * How well the generator hit its targets in one epoch's synthesis rounds, measured on the images
+ * it returned (un-augmented): the teacher's mean cross-entropy on the targets, and per class how
+ * many samples were asked for (`targetHistogram`) and how many the teacher labels so
+ * (`labelHistogram`). Uniform guessing scores ln C; above that the teacher confidently disagrees.
+ */
+export interface SynthesisStats {
+  samples: number;
+  teacherTargetCE: number;
+  /** Fraction of samples whose teacher top class is the target. */
+  targetHitRate: number;
+  targetHistogram: number[];
+  labelHistogram: number[];
+}
+
 export interface EpochRecord {
   epoch: number;
+  synthesis: SynthesisStats | null;
   testAccuracy: number | null;
   kdLoss: number | null;
   samplesGenerated: number;
@@ -82,6 +98,10 @@ export interface DistillResult {
   bestAccuracy: number | null;
   samplesGenerated: number;
   bufferCapacity: number;
+  /** Student optimisation steps actually taken. */
+  studentSteps: number;
+  /** Target-hitting statistics of the last epoch that synthesised (the end of synthesis). */
+  synthesis: SynthesisStats | null;
   history: EpochRecord[];
   synthesisSeconds: number;
   distillSeconds: number;
@@ -159,6 +179,7 @@ async function runLoop(opts: DataFreeDistillOptions, cfg: DistillConfig, teacher
         ? new PixelSynthesizer(teacher, [h, w, c], range, cfg.pixel, aug, rng)
         : null;
   const trainer = new StudentTrainer(opts.student, cfg.kd);
+  const embedding = cfg.generator.labelEmbedding > 0 ? classEmbedding(opts.seed, C, cfg.generator.nz, cfg.generator.labelEmbedding) : null;
   const runKey = JSON.stringify({ method: opts.method, seed: opts.seed, cfg });
 
   let startEpoch = 0;
@@ -203,6 +224,7 @@ async function runLoop(opts: DataFreeDistillOptions, cfg: DistillConfig, teacher
       let kdMs = 0;
       // ---- inversion ----
       const r = synth ? roundsInEpoch(rounds, cfg.epochs, epoch) : 0;
+      const stats = r > 0 ? newStats(C) : null;
       for (let k = 0; k < r; k++) {
         const t0 = now();
         const hist = buffer!.classHistogram();
@@ -210,9 +232,12 @@ async function runLoop(opts: DataFreeDistillOptions, cfg: DistillConfig, teacher
         const out = synth!.synthesize({
           targets,
           student: epoch >= cfg.warmupEpochs ? opts.student : null,
-          phi: mod.inSynthesis ? (p) => modulate(p, C, hist, mod) : null,
+          phi: mod.inSynthesis ? (p) => modulate(p, C, hist, mod, targets) : null,
+          ...(embedding ? { latentOffset: latentOffsets(embedding, targets, cfg.generator.nz) } : {}),
+          advPriority: cfg.buffer.priorityInGenerator ? { alpha: cfg.buffer.alpha, epsilon: cfg.buffer.epsilon } : null,
         });
-        const phiIns = mod.inInsertion ? modulate(out.teacherProbs, C, buffer!.classHistogram(), mod) : new Float32Array(out.batch.size).fill(1);
+        addStats(stats!, out.teacherProbs, targets, C);
+        const phiIns = mod.inInsertion ? modulate(out.teacherProbs, C, buffer!.classHistogram(), mod, targets) : new Float32Array(out.batch.size).fill(1);
         const ins = buffer!.insert(out.batch, out.teacherProbs, phiIns, insertOpts);
         counters.samplesGenerated += out.batch.size;
         counters.roundsDone++;
@@ -278,6 +303,7 @@ async function runLoop(opts: DataFreeDistillOptions, cfg: DistillConfig, teacher
       }
       const rec: EpochRecord = {
         epoch,
+        synthesis: stats ? finishStats(stats) : null,
         testAccuracy: acc,
         kdLoss: kdLossN ? kdLossSum / kdLossN : null,
         samplesGenerated: counters.samplesGenerated,
@@ -350,6 +376,8 @@ async function runLoop(opts: DataFreeDistillOptions, cfg: DistillConfig, teacher
       bestAccuracy: counters.best >= 0 ? counters.best : null,
       samplesGenerated: counters.samplesGenerated,
       bufferCapacity: buffer?.capacity ?? 0,
+      studentSteps: counters.kdStepsDone,
+      synthesis: [...history].reverse().find((e) => e.synthesis)?.synthesis ?? null,
       history,
       synthesisSeconds: counters.synthesisMs / 1000,
       distillSeconds: counters.distillMs / 1000,
@@ -359,4 +387,50 @@ async function runLoop(opts: DataFreeDistillOptions, cfg: DistillConfig, teacher
       bnLayers: teacher.bnLayers.map((b) => b.name),
     };
   }
+}
+
+/** A fixed unit vector per class, scaled, from a stream of its own (the run's RNG is untouched). */
+function classEmbedding(seed: number, classes: number, nz: number, scale: number): Float32Array {
+  const v = new DistillRng(seed + 7919).normals(classes * nz);
+  for (let c = 0; c < classes; c++) {
+    let norm = 0;
+    for (let j = 0; j < nz; j++) norm += v[c * nz + j]! ** 2;
+    const k = scale / Math.sqrt(norm || 1);
+    for (let j = 0; j < nz; j++) v[c * nz + j] = v[c * nz + j]! * k;
+  }
+  return v;
+}
+
+function latentOffsets(embedding: Float32Array, targets: Int32Array, nz: number): Float32Array {
+  const out = new Float32Array(targets.length * nz);
+  targets.forEach((y, i) => out.set(embedding.subarray(y * nz, (y + 1) * nz), i * nz));
+  return out;
+}
+
+interface StatsAcc {
+  n: number;
+  ce: number;
+  hits: number;
+  targets: number[];
+  labels: number[];
+}
+
+function newStats(C: number): StatsAcc {
+  return { n: 0, ce: 0, hits: 0, targets: new Array<number>(C).fill(0), labels: new Array<number>(C).fill(0) };
+}
+
+function addStats(s: StatsAcc, probs: Float32Array, targets: Int32Array, C: number): void {
+  targets.forEach((y, i) => {
+    let top = 0;
+    for (let c = 1; c < C; c++) if (probs[i * C + c]! > probs[i * C + top]!) top = c;
+    s.ce += -Math.log(Math.max(probs[i * C + y]!, 1e-12));
+    s.n++;
+    s.targets[y]!++;
+    s.labels[top]!++;
+    if (top === y) s.hits++;
+  });
+}
+
+function finishStats(s: StatsAcc): SynthesisStats {
+  return { samples: s.n, teacherTargetCE: s.n ? s.ce / s.n : 0, targetHitRate: s.n ? s.hits / s.n : 0, targetHistogram: s.targets, labelHistogram: s.labels };
 }

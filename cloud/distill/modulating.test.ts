@@ -20,6 +20,17 @@ describe('modulating function φ', () => {
     expect(phi[0]).toBeLessThan(phi[1]!);
   });
 
+  it('reads the difficulty off the target class: a confidently wrong sample is the hardest', () => {
+    // Both samples: teacher 98% sure of class 0. Sample 0's target is 0 (right), sample 1's is 2 (wrong).
+    const p = probs([[0.98, 0.01, 0.01], [0.98, 0.01, 0.01]]);
+    const cfg = { ...defaultModulation, diversity: false };
+    const byTarget = modulate(p, C, [0, 0, 0], cfg, [0, 2]);
+    expect(byTarget[1]).toBeGreaterThan(byTarget[0]! * 2);
+    // Without targets (top class) both look equally easy.
+    const byTop = modulate(p, C, [0, 0, 0], cfg);
+    expect(byTop[0]).toBeCloseTo(byTop[1]!, 6);
+  });
+
   it('weights samples the teacher is unsure of higher (difficulty term)', () => {
     const p = probs([[0.98, 0.01, 0.01], [0.5, 0.25, 0.25]]);
     const phi = modulate(p, C, [0, 0, 0], { ...defaultModulation, diversity: false, gamma: 2 });

@@ -7,7 +7,9 @@
  *
  *   φ_div(x)  = N / (C · n_ŷ)          n_ŷ: samples predicted as the teacher's class ŷ in the
  *                                       reference histogram (buffer ∪ batch); N its total
- *   φ_diff(x) = (1 − p_t(ŷ|x) + floor)^γ   focal-style; floor keeps confident samples alive
+ *   φ_diff(x) = (1 − p_t(y|x) + floor)^γ   focal-style; y is the sample's TARGET class when it has
+ *                                       one (synthesis, insertion), else the teacher's top class ŷ;
+ *                                       floor keeps confident samples alive
  *   φ(x)      = normalise_batch(φ_div^useDiv · φ_diff^useDiff), mean 1, clipped to maxWeight
  *
  * Mean 1 keeps the scale of any loss φ multiplies, so φ reweights samples without changing the
@@ -30,6 +32,12 @@ export interface ModulationConfig {
   maxWeight: number;
 }
 
+/*
+ * Why the target's confidence and not the top class's: with p_t(ŷ|x), a sample the teacher
+ * confidently puts in the WRONG class looks easy (p_t(ŷ) near 1) and its class loss is turned
+ * down, exactly where the generator most needs the push. With p_t(y|x) it is the hardest sample.
+ */
+
 export const defaultModulation: ModulationConfig = {
   diversity: true,
   difficulty: true,
@@ -41,9 +49,10 @@ export const defaultModulation: ModulationConfig = {
 /**
  * φ for a batch. `probs` is the teacher's softmax, row-major [n, C]; `histogram` counts predicted
  * classes in the reference set (the batch's own predictions are added here, so an empty buffer
- * still balances within the batch).
+ * still balances within the batch); `targets`, when the samples have them, are the classes whose
+ * confidence the difficulty term reads.
  */
-export function modulate(probs: Float32Array, numClasses: number, histogram: ArrayLike<number>, cfg: ModulationConfig): Float32Array {
+export function modulate(probs: Float32Array, numClasses: number, histogram: ArrayLike<number>, cfg: ModulationConfig, targets?: ArrayLike<number>): Float32Array {
   const n = probs.length / numClasses;
   const pred = new Int32Array(n);
   const conf = new Float32Array(n);
@@ -53,7 +62,7 @@ export function modulate(probs: Float32Array, numClasses: number, histogram: Arr
     let best = 0;
     for (let c = 1; c < numClasses; c++) if (probs[i * numClasses + c]! > probs[i * numClasses + best]!) best = c;
     pred[i] = best;
-    conf[i] = probs[i * numClasses + best]!;
+    conf[i] = probs[i * numClasses + (targets ? targets[i]! : best)]!;
     counts[best]! += 1;
   }
   let total = 0;

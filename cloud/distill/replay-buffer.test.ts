@@ -1,12 +1,20 @@
 import { describe, expect, it } from 'vitest';
 import { ReplayBuffer, type InsertOptions } from './replay-buffer';
-import { SyntheticBatch } from './synthetic-batch';
+import { BatchSynthesizer, SyntheticBatch as SyntheticBatchClass, type SyntheticBatch } from './synthetic-batch';
 import { DistillRng } from './rng';
 import { markReal } from '../data/provenance';
 
 const C = 4;
 const opts = { capacity: 8, sampleShape: [2, 2, 1] as const, numClasses: C, prioritized: true, alpha: 1, epsilon: 1e-6 };
 const all: InsertOptions = { fraction: 1, ordered: true, balanced: true, evict: true };
+
+/** Test-only synthesizer that emits scripted pixels (so tests can tell samples apart). */
+class ScriptedSynthesizer extends BatchSynthesizer {
+  emit(images: Float32Array, shape: readonly [number, number, number, number]): SyntheticBatch {
+    return this.mintBatch(images, shape);
+  }
+}
+const scripted = new ScriptedSynthesizer();
 
 /** A batch whose sample i has value i+offset in every pixel and teacher class cls[i]. */
 function batch(cls: number[], offset = 0): { b: SyntheticBatch; probs: Float32Array } {
@@ -17,7 +25,7 @@ function batch(cls: number[], offset = 0): { b: SyntheticBatch; probs: Float32Ar
     probs.fill(0.1 / (C - 1), i * C, (i + 1) * C);
     probs[i * C + c] = 0.9;
   });
-  return { b: new SyntheticBatch(images, [cls.length, 2, 2, 1]), probs };
+  return { b: scripted.emit(images, [cls.length, 2, 2, 1]), probs };
 }
 
 describe('ReplayBuffer', () => {
@@ -129,9 +137,16 @@ describe('data-free guard', () => {
     expect(() => buf.insert(fake as never, new Float32Array(16), new Float32Array(4), all)).toThrow(expect.objectContaining({ code: 'EDGEKD_REAL_DATA_FORBIDDEN' }));
   });
 
+  it('has no public constructor: only a synthesizer can make a synthetic batch', () => {
+    const Ctor = SyntheticBatchClass as unknown as new (...a: unknown[]) => unknown;
+    expect(() => new Ctor(new Float32Array(16), [4, 2, 2, 1])).toThrow(expect.objectContaining({ code: 'EDGEKD_REAL_DATA_FORBIDDEN' }));
+    expect(() => new Ctor(Symbol('edgekd.synthetic-batch.mint'), new Float32Array(16), [4, 2, 2, 1])).toThrow(expect.objectContaining({ code: 'EDGEKD_REAL_DATA_FORBIDDEN' }));
+    expect(SyntheticBatchClass.isSynthetic(scripted.emit(new Float32Array(16), [4, 2, 2, 1]))).toBe(true);
+  });
+
   it('refuses to wrap tagged real pixels as a synthetic batch', () => {
     const pixels = markReal(new Float32Array(16));
-    expect(() => new SyntheticBatch(pixels, [4, 2, 2, 1])).toThrow(expect.objectContaining({ code: 'EDGEKD_REAL_DATA_FORBIDDEN' }));
+    expect(() => scripted.emit(pixels, [4, 2, 2, 1])).toThrow(expect.objectContaining({ code: 'EDGEKD_REAL_DATA_FORBIDDEN' }));
   });
 
   it('refuses a saved buffer whose header is not synthetic', () => {

@@ -4,7 +4,7 @@ import { assignGenerator, cloneGenerator, createGenerator, generate, type Genera
 import { agreementMask, bnStatsLoss, channelMoments, crossEntropyPerSample, maskedDisagreement, weightedMean } from './losses';
 import { Adam, type OptimizerState } from './optimizers';
 import type { DistillRng } from './rng';
-import { SyntheticBatch } from './synthetic-batch';
+import { BatchSynthesizer, type SyntheticBatch } from './synthetic-batch';
 import type { TeacherView } from './teacher';
 
 /**
@@ -51,6 +51,10 @@ export interface SynthesisRequest {
   student: tf.LayersModel | null;
   /** Per-sample weights from the teacher's probabilities (the modulating function); null = 1. */
   phi: ((teacherProbs: Float32Array) => Float32Array) | null;
+  /** Added to the initial latent codes, [n · nz] (label conditioning); absent = pure noise. */
+  latentOffset?: Float32Array;
+  /** Weights the adversarial term by δ's replay probability, (KL_i + ε)^α at mean 1; absent = off. */
+  advPriority?: { alpha: number; epsilon: number } | null;
 }
 
 export interface SynthesisLosses {
@@ -114,7 +118,8 @@ function inversionLoss(
   if (req.student && cfg.advWeight > 0) {
     const s = req.student.apply(xa, { training: false }) as tf.Tensor2D;
     const mask = agreementMask(s.dataSync() as Float32Array, tLogits, C);
-    ladv = tf.neg(weightedMean(maskedDisagreement(s, logits, mask), phi));
+    const kl = maskedDisagreement(s, logits, mask);
+    ladv = tf.neg(weightedMean(kl, req.advPriority ? priorityWeights(kl.dataSync() as Float32Array, req.advPriority, phi) : phi));
   }
   let total = tf.addN([tf.mul(lbn, cfg.bnWeight), tf.mul(loh, cfg.ohWeight), tf.mul(ladv, cfg.advWeight)]) as tf.Scalar;
   if (extra) total = tf.add(total, extra(x));
@@ -123,6 +128,13 @@ function inversionLoss(
     moments,
   };
   return total;
+}
+
+/** δ's sampling probability of each fresh sample, (kl + ε)^α, times φ, scaled to mean 1 (no gradient). */
+function priorityWeights(kl: Float32Array, p: { alpha: number; epsilon: number }, phi: Float32Array | undefined): Float32Array {
+  const w = kl.map((v, i) => Math.pow(Math.max(0, v) + p.epsilon, p.alpha) * (phi ? phi[i]! : 1));
+  const mean = w.reduce((a, b) => a + b, 0) / Math.max(1, w.length);
+  return mean > 0 ? w.map((v) => v / mean) : w.fill(1);
 }
 
 export function softmaxRows(logits: Float32Array, C: number): Float32Array {
@@ -170,7 +182,7 @@ export function teacherProbs(teacher: TeacherView, x: tf.Tensor4D): Float32Array
   return out;
 }
 
-export class MetaSynthesizer implements Synthesizer {
+export class MetaSynthesizer extends BatchSynthesizer implements Synthesizer {
   readonly params: GeneratorParams;
   private readonly metaOpt: Adam;
   private ema: SynthesizerState['ema'];
@@ -182,6 +194,7 @@ export class MetaSynthesizer implements Synthesizer {
     private readonly aug: AugmentConfig,
     private readonly rng: DistillRng,
   ) {
+    super();
     this.params = createGenerator(gen, rng);
     this.metaOpt = new Adam(cfg.lrG * cfg.gSteps, 0.5, 0.999);
     this.ema = teacher.bnLayers.map(() => null);
@@ -191,6 +204,7 @@ export class MetaSynthesizer implements Synthesizer {
     const { batchSize: n, gSteps } = this.cfg;
     const [h, w, c] = this.gen.outputShape;
     const zInit = this.rng.normals(n * this.gen.nz);
+    if (req.latentOffset) for (let i = 0; i < zInit.length; i++) zInit[i] = zInit[i]! + req.latentOffset[i]!;
     const z = tf.tidy(() => tf.variable(tf.tensor2d(zInit, [n, this.gen.nz]), true));
     const fast = cloneGenerator(this.params);
     const optG = new Adam(this.cfg.lrG, 0.5, 0.999);
@@ -238,7 +252,7 @@ export class MetaSynthesizer implements Synthesizer {
     const probs = teacherProbs(this.teacher, best!.x);
     const images = best!.x.dataSync() as Float32Array;
     best!.x.dispose();
-    return { batch: new SyntheticBatch(new Float32Array(images), [n, h, w, c]), teacherProbs: probs, losses: best!.losses };
+    return { batch: this.mintBatch(new Float32Array(images), [n, h, w, c]), teacherProbs: probs, losses: best!.losses };
   }
 
   state(): SynthesizerState {
@@ -275,7 +289,7 @@ function totalVariation(x: tf.Tensor4D): tf.Scalar {
   });
 }
 
-export class PixelSynthesizer implements Synthesizer {
+export class PixelSynthesizer extends BatchSynthesizer implements Synthesizer {
   constructor(
     private readonly teacher: TeacherView,
     private readonly shape: [number, number, number],
@@ -283,7 +297,9 @@ export class PixelSynthesizer implements Synthesizer {
     private readonly cfg: PixelSynthesisConfig,
     private readonly aug: AugmentConfig,
     private readonly rng: DistillRng,
-  ) {}
+  ) {
+    super();
+  }
 
   synthesize(req: SynthesisRequest): SynthesisOutput {
     const n = this.cfg.batchSize;
@@ -316,7 +332,7 @@ export class PixelSynthesizer implements Synthesizer {
     const probs = teacherProbs(this.teacher, best!.x);
     const images = new Float32Array(best!.x.dataSync() as Float32Array);
     best!.x.dispose();
-    return { batch: new SyntheticBatch(images, [n, h, w, c]), teacherProbs: probs, losses: best!.losses };
+    return { batch: this.mintBatch(images, [n, h, w, c]), teacherProbs: probs, losses: best!.losses };
   }
 
   state(): SynthesizerState {

@@ -1,12 +1,17 @@
 import { EdgekdError } from '../../shared/errors';
 import { assertNotReal } from '../data/provenance';
 
+/** Only this module holds it: `new SyntheticBatch(…)` from anywhere else cannot pass it. */
+const MINT_TOKEN: unique symbol = Symbol('edgekd.synthetic-batch.mint');
+let mint: (images: Float32Array, shape: readonly [number, number, number, number]) => SyntheticBatch;
+
 /**
  * A batch of generated images. Only this class may enter the replay buffer or the calibration
  * set: the buffer checks the private brand (`#synthetic in x`), so a plain object that merely
- * claims `provenance: 'synthetic'` is refused, and the constructor refuses pixel arrays that a
- * real-data loader tagged (`cloud/data/provenance.ts`). Images are NHWC float32 in the teacher's
- * input domain (the dataset normalisation already applied).
+ * claims `provenance: 'synthetic'` is refused. There is no public constructor: a batch is made
+ * only by a synthesizer (a subclass of `BatchSynthesizer`, which inverts the teacher or draws
+ * noise), and the pixels it is made from must not carry a real-data tag. Images are NHWC float32
+ * in the teacher's input domain (the dataset normalisation already applied).
  */
 export class SyntheticBatch {
   readonly #synthetic = true;
@@ -15,7 +20,14 @@ export class SyntheticBatch {
   /** [n, h, w, c] */
   readonly shape: readonly [number, number, number, number];
 
-  constructor(images: Float32Array, shape: readonly [number, number, number, number]) {
+  static {
+    mint = (images, shape) => new SyntheticBatch(MINT_TOKEN, images, shape);
+  }
+
+  private constructor(token: symbol, images: Float32Array, shape: readonly [number, number, number, number]) {
+    if (token !== MINT_TOKEN) {
+      throw new EdgekdError('EDGEKD_REAL_DATA_FORBIDDEN', 'a SyntheticBatch can only be made by a synthesizer (BatchSynthesizer), not constructed directly');
+    }
     assertNotReal(images, 'a synthetic batch');
     const [n, h, w, c] = shape;
     if (images.length !== n * h * w * c) {
@@ -31,6 +43,17 @@ export class SyntheticBatch {
 
   static isSynthetic(x: unknown): x is SyntheticBatch {
     return typeof x === 'object' && x !== null && #synthetic in x;
+  }
+}
+
+/**
+ * The one way to make a `SyntheticBatch`: a synthesizer subclasses this and calls `mintBatch` on
+ * the images it generated. Keeping the minting behind a base class makes every producer of
+ * "synthetic" samples a named synthesizer that a reviewer can find (`extends BatchSynthesizer`).
+ */
+export abstract class BatchSynthesizer {
+  protected mintBatch(images: Float32Array, shape: readonly [number, number, number, number]): SyntheticBatch {
+    return mint(images, shape);
   }
 }
 

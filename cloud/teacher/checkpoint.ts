@@ -40,6 +40,8 @@ export interface EpochRecord {
   readonly testLoss: number;
   readonly testAccuracy: number;
   readonly testSamples: number;
+  /** On datasets with a validation split: its accuracy (the number to watch; test is only reported). */
+  readonly validationAccuracy?: number;
   readonly learningRate: number;
   readonly imagesPerSec: number;
   readonly epochSec: number;

