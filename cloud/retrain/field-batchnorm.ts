@@ -1,5 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { EdgekdError } from '../../shared/errors';
+import { studentBatchNormLayers } from '../zoo/batchnorm-layers';
+
+export { studentBatchNormLayers };
 
 /**
  * Statistics-only adaptation of a student to the field (AdaBN, Li et al. 2016; prior-weighted as in
@@ -39,18 +42,6 @@ export interface FieldBatchNormOptions {
 export interface FieldBatchNormResult {
   adapted: Array<{ layer: string; weight: number; sampleCount: number }>;
   skipped: Array<{ layer: string; reason: string }>;
-}
-
-/** The student's BatchNorm layers with their channel counts, in graph order. */
-export function studentBatchNormLayers(model: tf.LayersModel): Array<{ layer: string; channels: number; input: string }> {
-  const out: Array<{ layer: string; channels: number; input: string }> = [];
-  for (const l of model.layers) {
-    if (l.getClassName() !== 'BatchNormalization') continue;
-    const inbound = (l as unknown as { inboundNodes: Array<{ inboundLayers: tf.layers.Layer[] }> }).inboundNodes[0]?.inboundLayers[0];
-    const w = l.getWeights();
-    out.push({ layer: l.name, channels: w[w.length - 1]!.shape[0]!, input: inbound?.name ?? '' });
-  }
-  return out;
 }
 
 /**
