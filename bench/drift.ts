@@ -46,7 +46,7 @@ import { teacherFeatureReference } from '../cloud/drift/teacher-feature-referenc
 import { merge, type DistillConfigInput } from '../cloud/distill/config';
 import { parseJson } from '../shared/contracts/parse';
 import { deployStudentPackage, type DeployedPackage } from './drift-deploy';
-import { DEFAULT_LOOP_CONFIG, effectivePolicy, runRetrainLoop, type LoopConfig, type LoopRun } from './drift-loop';
+import { DEFAULT_LOOP_CONFIG, effectivePolicy, retrainSchedule, runRetrainLoop, type LoopConfig, type LoopRun } from './drift-loop';
 
 const HELP = `npm run bench:drift -- [--quick] [--student-tfjs DIR | --student FILE.onnx] [--teacher DIR] [--seed N] [--retrain-config FILE]
 
@@ -57,15 +57,6 @@ const HELP = `npm run bench:drift -- [--quick] [--student-tfjs DIR | --student F
   --retrain-config FILE  JSON distillation overrides for the retrain, merged over the mode's schedule
                          (quick: ${JSON.stringify(retrainSchedule(true))}; full: ${JSON.stringify(retrainSchedule(false))})`;
 
-/**
- * The re-distillation schedule of the loop. A retrain starts from a trained student and its full
- * buffer, so it needs no synthesis-only warm-up and far fewer rounds than a cold run; quick mode
- * keeps the whole benchmark under 10 minutes on 2 shared cores. The budget sets both the rounds
- * (budget · N · 2 / 32 for ssdkd) and the buffer capacity the warm buffer is cut to.
- */
-function retrainSchedule(quick: boolean): DistillConfigInput {
-  return quick ? { budget: 0.1, epochs: 6, warmupEpochs: 0, kdStepsPerEpoch: 100 } : { budget: 0.1, epochs: 10, warmupEpochs: 0, kdStepsPerEpoch: 100 };
-}
 const H = 28;
 const W = 28;
 const PIXELS = H * W;
