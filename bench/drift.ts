@@ -46,6 +46,7 @@ import { teacherFeatureReference } from '../cloud/drift/teacher-feature-referenc
 import { merge, type DistillConfigInput } from '../cloud/distill/config';
 import { parseJson } from '../shared/contracts/parse';
 import { deployStudentPackage, type DeployedPackage } from './drift-deploy';
+import { LOOP_SHIFTS, loopsMarkdown, measureLoops, type LoopRow } from './drift-loops';
 import { DEFAULT_LOOP_CONFIG, effectivePolicy, retrainSchedule, runRetrainLoop, type LoopConfig, type LoopRun } from './drift-loop';
 
 const HELP = `npm run bench:drift -- [--quick] [--student-tfjs DIR | --student FILE.onnx] [--teacher DIR] [--seed N] [--retrain-config FILE]
@@ -54,6 +55,8 @@ const HELP = `npm run bench:drift -- [--quick] [--student-tfjs DIR | --student F
                          buffer.json + buffer.bin, run-record.json): exported with \`edgekd export\`
                          (int8, signed) and deployed; the retrain loop warm-starts from it
   --student FILE.onnx    a bare ONNX model for the detector measurements only (no loop)
+  --loop-students DIRS   further \`edgekd distill\` outputs (comma-separated) for the loops table
+  --loop-shifts LIST     shifts of the loops table (default noise,blur,brightness,contrast,occlusion; severity 3)
   --retrain-config FILE  JSON distillation overrides for the retrain, merged over the mode's schedule
                          (quick: ${JSON.stringify(retrainSchedule(true))}; full: ${JSON.stringify(retrainSchedule(false))})`;
 
@@ -120,6 +123,8 @@ async function main(): Promise<number> {
       teacher: { type: 'string' },
       seed: { type: 'string' },
       'retrain-config': { type: 'string' },
+      'loop-students': { type: 'string' },
+      'loop-shifts': { type: 'string' },
     },
     HELP,
   );
@@ -350,6 +355,31 @@ async function main(): Promise<number> {
     );
   }
 
+  // ── loops: every student × every image shift at severity 3, each with its control ──────────
+  let loops: LoopRow[] | null = null;
+  if (!blocker && deployedPackage && teacher) {
+    const students = [resolve(values['student-tfjs']!), ...(values['loop-students'] ? values['loop-students'].split(',').map((d) => resolve(d)) : [])];
+    const override = values['retrain-config'] ? (parseJson(readFileSync(values['retrain-config']), values['retrain-config'], 'EDGEKD_INVALID_ARGUMENT') as DistillConfigInput) : undefined;
+    const fieldImages = new Float32Array(baselineIdx.length * PIXELS);
+    baselineIdx.forEach((j, i) => fieldImages.set(data.test.images.subarray(j * PIXELS, (j + 1) * PIXELS), i * PIXELS));
+    loops = await measureLoops({
+      students,
+      shifts: (values['loop-shifts'] ? values['loop-shifts'].split(',') : LOOP_SHIFTS) as ImageShiftKind[],
+      severity: 3,
+      teacher: { dir: teacher.dir, model: teacher.model },
+      config: (dir) => ({
+        ...DEFAULT_LOOP_CONFIG,
+        retrain: { method: 'ssdkd', seed: seed % 100_000, config: merge<DistillConfigInput>(retrainSchedule(quick), { ...(readRunRecord(dir).trainSetSize ? { trainSetSize: readRunRecord(dir).trainSetSize } : {}), ...override }) },
+      }),
+      pool: { images: clean.images, labels: Int32Array.from(poolIdx, (j) => labels[j]!) },
+      field: { images: fieldImages, count: baselineIdx.length },
+      geometry: GEOMETRY,
+      seed,
+      workDir: join(workDir, 'loops'),
+      log,
+    });
+  }
+
   function shiftedImages(key: string): { images: Float32Array; labels: number[] } {
     const [kind, sev] = key.split('/') as [ImageShiftKind, string];
     const srnd = createRandom(seed + 100 + Number(sev));
@@ -382,9 +412,11 @@ async function main(): Promise<number> {
     '',
     loopMarkdown(loop),
     '',
+    loops ? `Loops (every student × shift at severity 3, each beside its control: the same retrain schedule with no field information, one per student):\n\n${loopsMarkdown(loops)}` : 'Loops: not run (no student to warm-start from).',
+    '',
     `Goals: ${[...goals, loopGoal(loop)].join('; ')}.`,
   ].join('\n');
-  writeBenchReport({ name: 'drift', command, rows, markdown: md, extra: { loop, teacher: teacher?.description ?? null, cleanAccuracy, shiftAccuracy, deployed: deployed.description, quick, seed, config: DEFAULT_DRIFT_CONFIG } });
+  writeBenchReport({ name: 'drift', command, rows, markdown: md, extra: { loop, loops, teacher: teacher?.description ?? null, cleanAccuracy, shiftAccuracy, deployed: deployed.description, quick, seed, config: DEFAULT_DRIFT_CONFIG } });
   log(`done; wrote bench/results/drift.json and BENCHMARKS.md`);
   return 0;
 
