@@ -20,12 +20,14 @@ import type { ModelCard } from '../zoo/model-card';
 import { assertCalibrationSamples, type CalibrationSamples } from '../export/calibrate';
 import { driftReferenceFromSynthetic, teacherBatchNormProbe } from '../export/drift-reference';
 import { onnxAccuracy } from '../export/evaluate-onnx';
+import { CPU_CLASSES, type CpuClass } from '../export/cpu-class';
+import { DEFAULT_FLOAT_LAYER_RULE, QUANTIZE_ALL } from '../export/layer-precision';
 import { buildStudentPackage } from '../export/student-package';
 import { studentLayerSketches } from '../export/student-layer-sketches';
 import type { QuantTarget } from '../export/qdq-quantize';
 
 const HELP = `usage: edgekd export --student DIR --out PKG [--quantize int8|none] [--calibration minmax|percentile|entropy]
-                     [--key KEYFILE] [--target cpu|tensorrt|both] [--calibration-samples DIR] [--calibration-count N]
+                     [--key KEYFILE] [--target cpu|tensorrt|both] [--cpu x86-vnni|x86-avx2|arm64] [--calibration-samples DIR] [--calibration-count N]
                      [--teacher DIR] [--name NAME] [--version N] [--parent PKGDIR] [--eval-limit N] [--skip-eval]
 
 Exports a distilled student (a directory written by \`edgekd distill\`: model.json, weights.bin,
@@ -37,6 +39,10 @@ directory PKG (model.onnx, manifest.json, manifest.sig), or one .ekpkg file when
   --calibration M           minmax | percentile | entropy (default entropy)
   --target T                cpu (uint8 activations, fused by onnxruntime's CPU provider; default),
                             tensorrt (symmetric int8), or both (PKG and PKG-tensorrt)
+  --cpu C                   the devices' CPU class for the cpu artifact: x86-avx2 (no VNNI: 7-bit
+                            weights), x86-vnni or arm64 (8-bit weights); default: this machine's
+  --float-layers R          per-layer opt-out: few-input-channels (default on cpu: dense convs with
+                            < 8 input channels stay fp32, as measured in bench:export) or none
   --key KEYFILE             signing-key.json from \`edgekd keys generate\` (default: $EDGEKD_SIGNING_KEY)
   --calibration-samples DIR another saved replay buffer (buffer.json + buffer.bin); default: the student DIR
   --calibration-count N     synthetic samples to calibrate on (default 512, class-balanced)
@@ -74,6 +80,8 @@ export async function run(argv: string[]): Promise<number> {
       quantize: { type: 'string' },
       calibration: { type: 'string' },
       target: { type: 'string' },
+      cpu: { type: 'string' },
+      'float-layers': { type: 'string' },
       key: { type: 'string' },
       'calibration-samples': { type: 'string' },
       'calibration-count': { type: 'string' },
@@ -98,6 +106,10 @@ export async function run(argv: string[]): Promise<number> {
   if (!CALIBRATION_METHODS.includes(method)) throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', `--calibration must be one of ${CALIBRATION_METHODS.join(', ')}, got '${method}'`);
   const targetFlag = values.target ?? 'cpu';
   if (!['cpu', 'tensorrt', 'both'].includes(targetFlag)) throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', `--target must be cpu, tensorrt or both`);
+  const cpuFlag = values.cpu;
+  if (cpuFlag !== undefined && !(CPU_CLASSES as readonly string[]).includes(cpuFlag)) throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', `--cpu must be one of ${CPU_CLASSES.join(', ')}, got '${cpuFlag}'`);
+  const floatFlag = values['float-layers'];
+  if (floatFlag !== undefined && floatFlag !== 'few-input-channels' && floatFlag !== 'none') throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', `--float-layers must be few-input-channels or none, got '${floatFlag}'`);
   const keyPath = values.key ?? process.env.EDGEKD_SIGNING_KEY;
   if (!keyPath) throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', 'no signing key: pass --key KEYFILE or set EDGEKD_SIGNING_KEY (create one with `edgekd keys generate --out DIR`)');
   if (!existsSync(keyPath)) throw new EdgekdError('EDGEKD_NOT_FOUND', `signing key ${keyPath} does not exist`);
@@ -165,6 +177,8 @@ export async function run(argv: string[]): Promise<number> {
       key,
       precision: quantize === 'int8' ? 'int8' : 'fp32',
       target,
+      ...(cpuFlag ? { cpuClass: cpuFlag as CpuClass } : {}),
+      ...(floatFlag ? { floatLayerRule: floatFlag === 'none' ? QUANTIZE_ALL : DEFAULT_FLOAT_LAYER_RULE } : {}),
       ...(calibration ? { calibration: { method, samples: calibration } } : {}),
       ...(teacherProbe || sketch ? { export: { ...(teacherProbe ? { probes: [teacherProbe.probe] } : {}), ...(sketch ? { extraOutputs: sketch.extraOutputs } : {}) } } : {}),
       ...(evaluate ? { evaluate, evaluatedOn } : {}),

@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../shared/log/logger';
 import { initCompute } from './init-compute';
 
-/** The replacement Tile and Sum kernels on wasm against the cpu backend, shape for shape. */
+/** The replacement Tile, Sum and MaxPoolGrad kernels on wasm against the cpu backend, shape for shape. */
 
 function seededData(n: number, seed: number): Float32Array {
   let s = seed >>> 0;
@@ -54,5 +54,27 @@ describe('wasm Tile and Sum replacements', () => {
     }));
     expect(r.wasm.shape).toEqual(r.cpu.shape);
     r.wasm.values.forEach((v, i) => expect(v).toBeCloseTo(r.cpu.values[i]!, 4));
+  });
+
+  it.each([
+    { shape: [3, 8, 8, 3], size: 2, stride: 2, pad: 'valid' as const, ties: false },
+    { shape: [2, 9, 7, 4], size: 3, stride: 2, pad: 'same' as const, ties: false },
+    { shape: [2, 6, 6, 2], size: 2, stride: 1, pad: 'valid' as const, ties: false },
+    // After a ReLU whole windows are 0: the gradient goes to the first position, as on cpu.
+    { shape: [2, 8, 8, 3], size: 2, stride: 2, pad: 'valid' as const, ties: true },
+  ])('maxPool gradient $shape, window $size stride $stride $pad (ties $ties) like the cpu backend', async ({ shape, size, stride, pad, ties }) => {
+    const data = seededData(shape.reduce((a, b) => a * b), 5).map((v) => (ties ? Math.max(0, v) : v));
+    const r = await onBoth(() =>
+      tf.tidy(() => {
+        const x = tf.tensor4d(data, shape as [number, number, number, number]);
+        // dy = 1, 2, 3, … so every output's gradient is distinguishable and sums stay exact.
+        const g = tf.grad((t: tf.Tensor) => {
+          const y = tf.maxPool(t as tf.Tensor4D, size, stride, pad);
+          return tf.sum(tf.mul(y, tf.range(1, 1 + y.size).reshape(y.shape)));
+        })(x);
+        return Array.from(g.dataSync());
+      }),
+    );
+    expect(r.wasm).toEqual(r.cpu);
   });
 });

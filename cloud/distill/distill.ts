@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { EdgekdError } from '../../shared/errors';
 import { isRealData } from '../data/provenance';
-import { augmentBatch } from './augment';
+import { augmentPixels } from './augment-pixels';
 import { hasCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint';
 import { bufferCapacity, resolveConfig, roundsInEpoch, synthesisRounds, type DataFreeMethod, type DistillConfig, type DistillConfigInput } from './config';
 import type { Evaluator } from './evaluator';
@@ -244,9 +244,8 @@ async function runLoop(opts: DataFreeDistillOptions, cfg: DistillConfig, teacher
             isw = s.weights;
             pixels = buffer!.gather(indices);
           }
-          const x0 = tf.tensor4d(pixels, [n, h, w, c]);
-          const x = cfg.noiseInput ? x0 : augmentBatch(x0, aug, range.low, rng);
-          if (x !== x0) x0.dispose();
+          // Augmented on the host (same values and random draws as augmentBatch, one pass instead of ~20 small kernels).
+          const x = tf.tensor4d(cfg.noiseInput ? pixels : augmentPixels(pixels, [n, h, w, c], aug, range.low, rng), [n, h, w, c]);
           const tLogits = tf.tidy(() => teacher.logits(x));
           let weights: Float32Array | undefined = isw && cfg.buffer.prioritized ? isw : undefined;
           if (mod.inKd && buffer) {

@@ -31,7 +31,7 @@ export async function optimizedGraphSummary(model: Uint8Array, options: { thread
     const count = (pred: (k: string) => boolean) => Object.entries(opCounts).filter(([k]) => pred(k)).reduce((a, [, v]) => a + v, 0);
     return {
       opCounts,
-      floatConvs: count((k) => k === 'Conv' || k.endsWith(':FusedConv') || k.endsWith(':NchwcConv')),
+      floatConvs: count((k) => k === 'Conv' || k.endsWith('.nchwc:Conv') || k.endsWith(':FusedConv') || k.endsWith(':NchwcConv')),
       quantizedConvs: count((k) => k.endsWith('QLinearConv')),
     };
   } finally {

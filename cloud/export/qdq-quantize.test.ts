@@ -9,6 +9,7 @@ import { quantizeQdq } from './qdq-quantize';
 import { encodeGraph } from './onnx-ir';
 import { optimizedGraphSummary } from './optimized-graph';
 import { randomImages, randomizeBatchNorm } from './testing/models';
+import { DEFAULT_FLOAT_LAYER_RULE, floatLayersByRule } from './layer-precision';
 
 const synthetic = (n: number, seed: number) => ({ provenance: 'synthetic' as const, data: randomImages(n, [28, 28, 1], seed), shape: [n, 28, 28, 1] as [number, number, number, number] });
 
@@ -55,6 +56,38 @@ describe('QDQ int8 quantization', () => {
       model.dispose();
     });
   }
+
+  it('opted-out convolutions stay float Conv in onnxruntime (their ReLU and pooling with them), the rest fuse to QLinearConv', async () => {
+    const model = buildModel('lenet5-bn', { inputShape: [28, 28, 1], numClasses: 10, seed: 4 });
+    randomizeBatchNorm(model, 2);
+    const fp32 = exportToOnnx(model);
+    const keep = floatLayersByRule(fp32.graph, DEFAULT_FLOAT_LAYER_RULE).map((l) => l.node);
+    expect(keep).toEqual(['conv1_conv/Conv', 'conv2_conv/Conv']);
+    const cal = await calibrate(fp32.graph, synthetic(64, 1), { method: 'minmax' });
+    const q = quantizeQdq(fp32.graph, { target: 'cpu', ranges: cal.ranges, reduceRange: false, keepFloat: new Set(keep) });
+    expect(q.report.weightBits).toBe(8);
+    expect(q.report.quantizedConvs).toBe(1);
+    expect(q.report.keptFloat).toEqual(expect.arrayContaining([...keep, 'Transpose/Transpose', 'conv1_relu/Relu', 'pool1/MaxPool', 'pool2/MaxPool']));
+    // No Q/DQ next to a kept-float node, so onnxruntime cannot re-quantize it.
+    const dq = new Set(q.graph.nodes.filter((n) => n.opType === 'DequantizeLinear').flatMap((n) => n.outputs));
+    for (const n of q.graph.nodes.filter((n) => keep.includes(n.name))) expect(n.inputs.some((i) => dq.has(i))).toBe(false);
+    const bytes = encodeGraph(q.graph);
+    const opt = await optimizedGraphSummary(bytes);
+    expect(opt.quantizedConvs).toBe(1);
+    expect(opt.floatConvs).toBe(2);
+    const x = randomImages(16, [28, 28, 1], 99);
+    const a = await logits(fp32.bytes, x, 16);
+    const b = await logits(bytes, x, 16);
+    let err = 0;
+    let spread = 0;
+    const mean = a.reduce((s, v) => s + v, 0) / a.length;
+    for (let i = 0; i < a.length; i++) {
+      err += Math.abs(a[i]! - b[i]!);
+      spread += Math.abs(a[i]! - mean);
+    }
+    expect(err / spread).toBeLessThan(0.1);
+    model.dispose();
+  });
 
   it('the TensorRT artifact uses int8 activations with zero points 0 and per-channel weights on axis 0', async () => {
     const model = buildModel('mobilenet-tiny', { inputShape: [28, 28, 1], numClasses: 10, seed: 4 });

@@ -39,6 +39,11 @@ export interface QuantizeOptions {
    * for `tensorrt` (TensorRT computes in int32).
    */
   reduceRange?: boolean;
+  /**
+   * Conv/Gemm nodes kept in float (with their activation), by node name: the per-layer opt-out.
+   * `floatLayersByRule` picks them from the measured rule; the report lists them.
+   */
+  keepFloat?: ReadonlySet<string>;
 }
 
 export interface QuantizeReport {
@@ -48,6 +53,10 @@ export interface QuantizeReport {
   foldedActivations: string[];
   quantizedTensors: number;
   floatNodes: string[];
+  /** Weight bits used: 7 (reduce_range) or 8. */
+  weightBits: 7 | 8;
+  /** Conv/Gemm nodes the opt-out kept in float. */
+  keptFloat: string[];
 }
 
 const QUANTIZED_OPS = new Set(['Conv', 'Gemm', 'Add', 'MaxPool', 'AveragePool', 'GlobalAveragePool', 'Transpose', 'Reshape', 'Relu', 'Clip']);
@@ -62,11 +71,56 @@ function clipBounds(g: IrGraph, n: IrNode): [number, number] | null {
   return [min, max];
 }
 
+/** Ops that only move or clamp values: they follow the precision of their neighbours. */
+const PASS_THROUGH = new Set(['Transpose', 'Reshape', 'Flatten', 'MaxPool', 'AveragePool', 'Relu', 'Clip']);
+
+/**
+ * Marks the opted-out layers float, and with them the pass-through ops that would otherwise sit
+ * between a float layer and a Q/DQ pair: downstream of a float node (its ReLU, its pooling) and
+ * upstream when every consumer is float (the input Transpose). Without this, onnxruntime (≥ 1.20)
+ * sees DQ → Conv(float weights) → Q and quantizes the "float" convolution itself.
+ * Returns the marked node names, in graph order.
+ */
+function keepFloatRegion(g: IrGraph, keep: ReadonlySet<string>): string[] {
+  if (keep.size === 0) return [];
+  const float = new Set<string>();
+  for (const n of g.nodes) if (keep.has(n.name) && !n.floatOnly) float.add(n.name);
+  const producers = new Map<string, IrNode>();
+  for (const n of g.nodes) for (const o of n.outputs) producers.set(o, n);
+  let changed = true;
+  while (changed) {
+    changed = false;
+    const consumers = consumersOf(g);
+    for (const n of g.nodes) {
+      if (float.has(n.name) || n.floatOnly || !PASS_THROUGH.has(n.opType)) continue;
+      const src = producers.get(n.inputs[0]!);
+      const fromFloat = src !== undefined && float.has(src.name);
+      const outs = n.outputs.flatMap((o) => consumers.get(o) ?? []).map((i) => g.nodes[i]!);
+      const intoFloat = outs.length > 0 && outs.every((c) => float.has(c.name) || c.floatOnly);
+      if (fromFloat || intoFloat) {
+        float.add(n.name);
+        changed = true;
+      }
+    }
+  }
+  const marked: string[] = [];
+  for (const n of g.nodes) {
+    if (!float.has(n.name)) continue;
+    n.floatOnly = true;
+    marked.push(n.name);
+  }
+  return marked;
+}
+
 export function quantizeQdq(fp32: IrGraph, options: QuantizeOptions): { graph: IrGraph; report: QuantizeReport } {
   const g = cloneGraph(fp32);
   const names = new NameScope(g);
   const graphOutputs = new Set(g.outputs.map((o) => o.name));
   const floatNodes: string[] = [];
+  const keepFloat = options.keepFloat ?? new Set<string>();
+  // A kept-float node behaves like a probe node from here on: no Q/DQ on its inputs or outputs, no folding.
+  const keptFloat = keepFloatRegion(g, keepFloat);
+  const keptFloatSet = new Set(keptFloat);
 
   // Flatten → Reshape(0, −1): same result for our [N, …] tensors, and Reshape keeps uint8.
   for (const n of g.nodes) {
@@ -109,6 +163,7 @@ export function quantizeQdq(fp32: IrGraph, options: QuantizeOptions): { graph: I
     }
   }
 
+  const weightBits: 7 | 8 = (options.reduceRange ?? options.target === 'cpu') ? 7 : 8;
   const paramsFor = options.target === 'cpu' ? asymmetricUint8 : symmetricInt8;
   const qType = options.target === 'cpu' ? 'uint8' : 'int8';
   const params = new Map<string, QParams>();
@@ -121,7 +176,8 @@ export function quantizeQdq(fp32: IrGraph, options: QuantizeOptions): { graph: I
   const wantsQ = (t: string): boolean => {
     if (graphOutputs.has(t) || g.initializers.has(t)) return false;
     const p = producers.get(t);
-    if (p && !isQuantNode(p)) return false;
+    // A kept-float region ends in one QuantizeLinear where an int8 layer reads it.
+    if (p && !isQuantNode(p) && !keptFloatSet.has(p.name)) return false;
     return (consumers.get(t) ?? []).some((i) => isQuantNode(g.nodes[i]!));
   };
 
@@ -174,7 +230,7 @@ export function quantizeQdq(fp32: IrGraph, options: QuantizeOptions): { graph: I
         const channels = w.dims[0]!;
         const wData = w.data as Float32Array;
         const floor = b && options.target === 'cpu' ? weightScaleFloorForBias(b.data as Float32Array, xParams.scale) : undefined;
-        const wMax = (options.reduceRange ?? options.target === 'cpu') ? 63 : 127;
+        const wMax = weightBits === 7 ? 63 : 127;
         let pc = quantizeWeightsPerChannel(wData, channels, 0, wMax);
         if (floor && floor.some((f, c) => f > pc.scales[c]!)) {
           // Raise only the channels whose int32 bias would overflow (onnxruntime does the same adjustment).
@@ -220,5 +276,5 @@ export function quantizeQdq(fp32: IrGraph, options: QuantizeOptions): { graph: I
   const used = new Set(g.nodes.flatMap((n) => n.inputs));
   for (const k of [...g.initializers.keys()]) if (!used.has(k)) g.initializers.delete(k);
   g.metadata['edgekd.quantization'] = `qdq-${options.target}`;
-  return { graph: g, report: { target: options.target, quantizedConvs: convs, quantizedGemms: gemms, foldedActivations: folded, quantizedTensors: params.size, floatNodes } };
+  return { graph: g, report: { target: options.target, quantizedConvs: convs, quantizedGemms: gemms, foldedActivations: folded, quantizedTensors: params.size, floatNodes, weightBits, keptFloat } };
 }

@@ -7,6 +7,9 @@ import { irVersionForOpset } from '../../shared/package/onnx/graph-builder';
 import { calibrate, type CalibrationSamples } from './calibrate';
 import { encodeGraph } from './onnx-ir';
 import { optimizedGraphSummary, type OptimizedGraphSummary } from './optimized-graph';
+import { hostCpuClass, weightBitsFor, type CpuClass } from './cpu-class';
+import { layerMacs } from '../zoo/model-stats';
+import { DEFAULT_FLOAT_LAYER_RULE, QUANTIZE_ALL, planInt8, type FloatLayerRule } from './layer-precision';
 import { quantizeQdq, type QuantTarget, type QuantizeReport } from './qdq-quantize';
 import { exportToOnnx, type ExportOptions, type ExportResult } from './tfjs-to-onnx';
 
@@ -33,6 +36,10 @@ export interface StudentPackageOptions {
   precision: 'fp32' | 'int8';
   target?: QuantTarget;
   calibration?: { method: CalibrationMethod; samples: CalibrationSamples; percentile?: number };
+  /** CPU class of the devices the `cpu` artifact is for (decides 7- or 8-bit weights); default: this host's. */
+  cpuClass?: CpuClass;
+  /** Per-layer opt-out; default `DEFAULT_FLOAT_LAYER_RULE` on `cpu`, none on `tensorrt` (not measured there). */
+  floatLayerRule?: FloatLayerRule;
   export?: Pick<ExportOptions, 'extraOutputs' | 'probes' | 'opset' | 'appendSoftmax'>;
   /** Returns top-1 accuracy of an ONNX model (fp32 and int8 are both measured when given). */
   evaluate?: (onnx: Uint8Array) => Promise<number>;
@@ -60,17 +67,24 @@ export async function buildStudentPackage(o: StudentPackageOptions): Promise<Stu
   let quantization: QuantizationInfo = { precision: 'fp32' };
   let report: QuantizeReport | undefined;
   const target = o.target ?? 'cpu';
-  if (o.precision === 'int8') {
+  const rule = o.floatLayerRule ?? (target === 'cpu' ? DEFAULT_FLOAT_LAYER_RULE : QUANTIZE_ALL);
+  const plan = o.precision === 'int8' ? planInt8(fp32.graph, rule, layerMacs(o.model)) : null;
+  if (plan?.declined) quantization = { precision: 'fp32', int8Declined: { rule: rule.name, int8MacShare: plan.int8MacShare, reason: plan.declined } };
+  if (plan && !plan.declined) {
     if (!o.calibration) throw new EdgekdError('EDGEKD_CALIBRATION_INVALID', 'int8 export needs synthetic calibration samples (the distillation replay buffer)');
     const cal = await calibrate(fp32.graph, o.calibration.samples, { method: o.calibration.method, percentile: o.calibration.percentile, target });
-    const q = quantizeQdq(fp32.graph, { target, ranges: cal.ranges });
+    const cpuClass = o.cpuClass ?? hostCpuClass();
+    const bits = weightBitsFor(target, cpuClass);
+    const floatLayers = plan.floatLayers;
+    const q = quantizeQdq(fp32.graph, { target, ranges: cal.ranges, reduceRange: bits === 7, keepFloat: new Set(floatLayers.map((l) => l.node)) });
     bytes = encodeGraph(q.graph);
     report = q.report;
     quantization = {
       precision: 'int8',
       target,
       format: 'qdq',
-      weights: { dtype: 'int8', scheme: 'per-channel-symmetric', axis: 0 },
+      weights: { dtype: 'int8', scheme: 'per-channel-symmetric', axis: 0, bits, chosenFor: target === 'tensorrt' ? 'gpu' : cpuClass },
+      floatLayers: { rule: rule.name, nodes: floatLayers },
       activations: { dtype: target === 'cpu' ? 'uint8' : 'int8', symmetric: target === 'tensorrt', granularity: 'per-tensor' },
       ...(target === 'cpu' ? { bias: 'int32' as const } : {}),
       calibration: { method: cal.method, samples: cal.samples, source: 'synthetic', ...(cal.percentile !== undefined ? { percentile: cal.percentile } : {}) },
@@ -79,7 +93,7 @@ export async function buildStudentPackage(o: StudentPackageOptions): Promise<Stu
   const metrics: ModelMetrics = {};
   if (o.evaluate) {
     metrics.fp32Accuracy = await o.evaluate(fp32.bytes);
-    if (o.precision === 'int8') metrics.int8Accuracy = await o.evaluate(bytes);
+    if (quantization.precision === 'int8') metrics.int8Accuracy = await o.evaluate(bytes);
     if (o.evaluatedOn) metrics.evaluatedOn = o.evaluatedOn;
   }
   if (o.latency) metrics.latency = o.latency;
@@ -94,10 +108,10 @@ export async function buildStudentPackage(o: StudentPackageOptions): Promise<Stu
       opset: fp32.opset,
       irVersion: irVersionForOpset(fp32.opset),
       minOnnxruntime: MIN_ONNXRUNTIME,
-      executionProviders: target === 'tensorrt' && o.precision === 'int8' ? ['tensorrt', 'cuda', 'cpu'] : ['cpu'],
+      executionProviders: target === 'tensorrt' && quantization.precision === 'int8' ? ['tensorrt', 'cuda', 'cpu'] : ['cpu'],
     },
     quantization,
-    lineage: { exporter: 'edgekd-export/1', ...(o.calibration && o.precision === 'int8' ? { calibrationMethod: o.calibration.method } : {}), ...o.info.lineage },
+    lineage: { exporter: 'edgekd-export/1', ...(o.calibration && quantization.precision === 'int8' ? { calibrationMethod: o.calibration.method } : {}), ...o.info.lineage },
     metrics,
     ...(driftReference ? { driftReference } : {}),
   };

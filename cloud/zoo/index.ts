@@ -1,5 +1,5 @@
 export { buildModel, zooArchs, zooEntries, isZooArch, assertZooArch, type ZooArch, type ZooEntry, type BuildOptions } from './zoo';
-export { countParams, countMacs, type ParamCount } from './model-stats';
+export { countParams, countMacs, layerMacs, type ParamCount } from './model-stats';
 export { ModelCard, parseModelCard } from './model-card';
 export {
   saveModel,

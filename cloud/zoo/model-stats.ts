@@ -33,21 +33,21 @@ function shapeOf(t: tf.SymbolicTensor | tf.SymbolicTensor[]): tf.Shape {
  */
 export function countMacs(model: tf.LayersModel): number {
   let macs = 0;
+  for (const m of layerMacs(model).values()) macs += m;
+  return macs;
+}
+
+/** The same count per layer name (layers without MACs are absent). */
+export function layerMacs(model: tf.LayersModel): Map<string, number> {
+  const out = new Map<string, number>();
   for (const layer of model.layers) {
     const cls = layer.getClassName();
     if (cls !== 'Conv2D' && cls !== 'DepthwiseConv2D' && cls !== 'Dense') continue;
     const inShape = shapeOf(layer.input);
     const outShape = shapeOf(layer.output);
     const kernel = layer.getWeights(false)[0]?.shape ?? [];
-    if (cls === 'Dense') {
-      macs += product([inShape[inShape.length - 1]!, outShape[outShape.length - 1]!]);
-    } else if (cls === 'Conv2D') {
-      // kernel [kh, kw, ic, oc]
-      macs += product([outShape[1]!, outShape[2]!]) * product(kernel);
-    } else {
-      // depthwise kernel [kh, kw, ic, multiplier]; oc = ic·multiplier
-      macs += product([outShape[1]!, outShape[2]!]) * product(kernel);
-    }
+    // Dense: in·out; Conv2D kernel [kh, kw, ic, oc] and depthwise [kh, kw, ic, multiplier] (oc = ic·multiplier): oh·ow·|kernel|.
+    out.set(layer.name, cls === 'Dense' ? product([inShape[inShape.length - 1]!, outShape[outShape.length - 1]!]) : product([outShape[1]!, outShape[2]!]) * product(kernel));
   }
-  return macs;
+  return out;
 }

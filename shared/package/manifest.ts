@@ -66,7 +66,26 @@ export const QuantizationInfo = Type.Object({
   /** Which runtime the int8 graph was shaped for; absent for fp32. */
   target: Type.Optional(Type.Union([Type.Literal('cpu'), Type.Literal('tensorrt')])),
   format: Type.Optional(Type.Literal('qdq')),
-  weights: Type.Optional(Type.Object({ dtype: Type.Literal('int8'), scheme: Type.Literal('per-channel-symmetric'), axis: Type.Integer() })),
+  weights: Type.Optional(
+    Type.Object({
+      dtype: Type.Literal('int8'),
+      scheme: Type.Literal('per-channel-symmetric'),
+      axis: Type.Integer(),
+      /** 7 (values in [−63, 63], for x86 CPUs without VNNI) or 8; absent in packages that predate the choice (7 on cpu, 8 on tensorrt). */
+      bits: Type.Optional(Type.Union([Type.Literal(7), Type.Literal(8)])),
+      /** The CPU class the bit width was chosen for (`x86-vnni`, `x86-avx2`, `arm64`, `gpu`). */
+      chosenFor: Type.Optional(Type.String({ minLength: 1 })),
+    }),
+  ),
+  /** Set on an fp32 package whose int8 export was declined because int8 would have been slower. */
+  int8Declined: Type.Optional(Type.Object({ rule: Type.String({ minLength: 1 }), int8MacShare: Type.Number({ minimum: 0, maximum: 1 }), reason: Type.String({ minLength: 1 }) })),
+  /** Layers the quantizer's per-layer opt-out kept in float, with the rule that chose them. */
+  floatLayers: Type.Optional(
+    Type.Object({
+      rule: Type.String({ minLength: 1 }),
+      nodes: Type.Array(Type.Object({ node: Type.String({ minLength: 1 }), reason: Type.String({ minLength: 1 }) })),
+    }),
+  ),
   activations: Type.Optional(
     Type.Object({ dtype: Type.Union([Type.Literal('uint8'), Type.Literal('int8')]), symmetric: Type.Boolean(), granularity: Type.Literal('per-tensor') }),
   ),

@@ -1,0 +1,240 @@
+/**
+ * The distillation half of `bench:compute`: the backend's roofline and the two hot loops of
+ * data-free distillation, measured with the product's own classes.
+ *
+ * - Roofline: sustained GFLOP/s of one large MatMul (1024×1024×1024) and one large Conv2D
+ *   (batch 64, 28×28, 64 → 64 channels, 3×3), the best the backend does on this CPU.
+ * - Student step: teacher logits on an augmented buffer batch of 128 (inference) + the student's
+ *   KD forward, backward and SGD update (`StudentTrainer.kdStep`), as in the full protocol.
+ * - Synthesis: one `MetaSynthesizer.synthesize` round (batch 32, 5 inner generator steps,
+ *   adversarial term against the student), reported per generated sample.
+ * Each step's fraction of the roofline uses analytic FLOPs (2·MACs per image forward; a training
+ * pass is 3× forward), so element-wise work is not counted.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { augmentBatch } from '../cloud/distill/augment';
+import { augmentPixels } from '../cloud/distill/augment-pixels';
+import { defaultConfig } from '../cloud/distill/config';
+import { DistillRng } from '../cloud/distill/rng';
+import { StudentTrainer } from '../cloud/distill/student-trainer';
+import { MetaSynthesizer } from '../cloud/distill/synthesizer';
+import { wrapTeacher } from '../cloud/distill/teacher';
+import { buildModel, countMacs } from '../cloud/zoo';
+import { createDataParallelTrainer, threadCpuMs } from '../cloud/compute';
+import { fileURLToPath } from 'node:url';
+import { resolve } from 'node:path';
+
+export interface RooflineRow {
+  kernel: 'matmul' | 'conv2d';
+  shape: string;
+  gflops: number;
+  ms: number;
+}
+
+export interface DistillRow {
+  pair: string;
+  teacher: string;
+  student: string;
+  backend: string;
+  workers: number;
+  studentStepMs: number;
+  studentStepCpuMs: number;
+  studentStepsPerSec: number;
+  synthesisRoundMs: number;
+  synthesisRoundCpuMs?: number;
+  synthesisMsPerSample: number;
+  synthesisSamplesPerSec: number;
+  /** Achieved GFLOP/s of the student step over the better of the two roofline kernels. */
+  stepFractionOfRoofline: number;
+  synthesisFractionOfRoofline: number;
+  /** The full-protocol reference of the LeNet pair, measured before this work (bench/results/distill-full.json). */
+  reference?: { studentStepMs: number; synthesisMsPerSample: number };
+  top?: Array<{ kernel: string; ms: number }>;
+  /** Levers measured in the same run: step ms before (tensor augmentation) and the ratio. */
+  levers: Array<{ lever: string; beforeMs: number; afterMs: number; speedup: number; beforeCpuMs: number; afterCpuMs: number; cpuSpeedup: number }>;
+}
+
+export const PAIRS = [
+  { pair: 'lenet', teacher: 'lenet5-bn', student: 'lenet5-half', reference: { studentStepMs: 66, synthesisMsPerSample: 11.2 } },
+  // The zoo has no larger teacher for resnet8: the pair is resnet8 → resnet8.
+  { pair: 'resnet8', teacher: 'resnet8', student: 'resnet8' },
+] as const;
+
+const INPUT: [number, number, number] = [28, 28, 1];
+const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
+
+function time(reps: number, f: () => void): { ms: number; cpuMs: number } {
+  f();
+  const wall: number[] = [];
+  let cpu = 0;
+  for (let i = 0; i < reps; i++) {
+    const c0 = threadCpuMs();
+    const t0 = performance.now();
+    f();
+    wall.push(performance.now() - t0);
+    cpu += threadCpuMs() - c0;
+  }
+  return { ms: median(wall), cpuMs: cpu / reps };
+}
+
+export function roofline(reps: number): RooflineRow[] {
+  const rows: RooflineRow[] = [];
+  {
+    const n = 1024;
+    const a = tf.randomNormal([n, n]);
+    const b = tf.randomNormal([n, n]);
+    const t = time(reps, () => tf.tidy(() => void tf.matMul(a, b).dataSync()));
+    rows.push({ kernel: 'matmul', shape: `${n}×${n}×${n}`, gflops: +((2 * n ** 3) / (t.ms * 1e6)).toFixed(2), ms: +t.ms.toFixed(2) });
+    tf.dispose([a, b]);
+  }
+  {
+    const x = tf.randomNormal([64, 28, 28, 64]) as tf.Tensor4D;
+    const w = tf.randomNormal([3, 3, 64, 64]) as tf.Tensor4D;
+    const t = time(reps, () => tf.tidy(() => void tf.conv2d(x, w, 1, 'same').dataSync()));
+    const flops = 2 * 64 * 28 * 28 * 64 * 64 * 9;
+    rows.push({ kernel: 'conv2d', shape: '64×28×28×64 * 3×3×64×64', gflops: +(flops / (t.ms * 1e6)).toFixed(2), ms: +t.ms.toFixed(2) });
+    tf.dispose([x, w]);
+  }
+  return rows;
+}
+
+export async function measureDistill(backend: string, peakGflops: number, reps: number, profile: boolean): Promise<DistillRow[]> {
+  const out: DistillRow[] = [];
+  const cfg = defaultConfig;
+  for (const p of PAIRS) {
+    const teacherModel = buildModel(p.teacher, { inputShape: INPUT, numClasses: 10, seed: 11 });
+    const student = buildModel(p.student, { inputShape: INPUT, numClasses: 10, seed: 12 });
+    const teacher = wrapTeacher(teacherModel);
+    const rng = new DistillRng(5);
+    const trainer = new StudentTrainer(student, cfg.kd);
+    const n = cfg.batchSize;
+    const pixels = rng.normals(n * INPUT[0] * INPUT[1] * INPUT[2]).map((v) => Math.max(-1, Math.min(1, 0.5 * v)));
+    const aug = cfg.augment;
+    // As before this work: augmentation as tensor kernels.
+    const studentStepTensorAug = () => {
+      const x0 = tf.tensor4d(pixels, [n, ...INPUT]);
+      const x = augmentBatch(x0, aug, -1, rng);
+      x0.dispose();
+      const tLogits = tf.tidy(() => teacher.logits(x));
+      trainer.kdStep(x, tLogits);
+      x.dispose();
+      tLogits.dispose();
+    };
+    // As cloud/distill/distill.ts does now: augmentation on the host array.
+    const studentStep = () => {
+      const x = tf.tensor4d(augmentPixels(pixels, [n, ...INPUT], aug, -1, rng), [n, ...INPUT]);
+      const tLogits = tf.tidy(() => teacher.logits(x));
+      trainer.kdStep(x, tLogits);
+      x.dispose();
+      tLogits.dispose();
+    };
+    // Interleaved halves so both variants share the machine's load.
+    const before = time(Math.max(2, Math.ceil(reps / 2)), studentStepTensorAug);
+    const step = time(reps, studentStep);
+    const before2 = time(Math.max(2, Math.ceil(reps / 2)), studentStepTensorAug);
+    const tensorAugMs = (before.ms + before2.ms) / 2;
+    const tensorAugCpuMs = (before.cpuMs + before2.cpuMs) / 2;
+    const synth = new MetaSynthesizer(teacher, { nz: cfg.generator.nz, ngf: cfg.generator.ngf, outputShape: INPUT, range: { low: -1, high: 1 } }, cfg.synthesis as never, aug, rng);
+    const sb = cfg.synthesis.batchSize;
+    const targets = Int32Array.from({ length: sb }, (_, i) => i % 10);
+    const round = time(Math.max(2, Math.ceil(reps / 2)), () => void synth.synthesize({ targets, student, phi: null }));
+    let top: DistillRow['top'];
+    if (profile) {
+      const prof = await tf.profile(() => void studentStep());
+      const by = new Map<string, number>();
+      for (const k of prof.kernels) by.set(k.name, (by.get(k.name) ?? 0) + Number(k.kernelTimeMs));
+      top = [...by.entries()].sort((a, b) => b[1] - a[1]).slice(0, 6).map(([kernel, ms]) => ({ kernel, ms: Math.round(ms * 10) / 10 }));
+    }
+    const tMacs = countMacs(teacherModel);
+    const sMacs = countMacs(student);
+    const stepFlops = n * (2 * tMacs + 3 * 2 * sMacs);
+    // A synthesis inner step: generator forward/backward (not counted), teacher forward + input gradient (3×), student forward + input gradient (3×).
+    const synthFlops = cfg.synthesis.gSteps * sb * 3 * 2 * (tMacs + sMacs) + sb * 2 * tMacs;
+    out.push({
+      pair: `${p.teacher} → ${p.student}`,
+      teacher: p.teacher,
+      student: p.student,
+      backend,
+      workers: 1,
+      studentStepMs: +step.ms.toFixed(1),
+      studentStepCpuMs: +step.cpuMs.toFixed(1),
+      synthesisRoundCpuMs: +round.cpuMs.toFixed(1),
+      studentStepsPerSec: +(1000 / step.ms).toFixed(2),
+      synthesisRoundMs: +round.ms.toFixed(1),
+      synthesisMsPerSample: +(round.ms / sb).toFixed(2),
+      synthesisSamplesPerSec: +((1000 * sb) / round.ms).toFixed(1),
+      stepFractionOfRoofline: +(stepFlops / (step.ms * 1e6) / peakGflops).toFixed(4),
+      synthesisFractionOfRoofline: +(synthFlops / (round.ms * 1e6) / peakGflops).toFixed(4),
+      ...('reference' in p ? { reference: p.reference } : {}),
+      ...(top ? { top } : {}),
+      levers: [{ lever: 'augmentation on the host array (augment-pixels.ts)', beforeMs: +tensorAugMs.toFixed(1), afterMs: +step.ms.toFixed(1), speedup: +(tensorAugMs / step.ms).toFixed(3), beforeCpuMs: +tensorAugCpuMs.toFixed(1), afterCpuMs: +step.cpuMs.toFixed(1), cpuSpeedup: +(tensorAugCpuMs / step.cpuMs).toFixed(3) }],
+    });
+    synth.dispose();
+    trainer.dispose();
+    teacherModel.dispose();
+    student.dispose();
+  }
+  return out;
+}
+
+/**
+ * The student step over data-parallel worker threads (1 and 2), the teacher's logits computed on
+ * the main thread, the KD loss in the workers (cloud/distill/kd-loss.ts). Wall time per step,
+ * and the step time projected for one free core per thread from thread CPU times
+ * (max worker + main), because on a shared machine the second worker rarely gets a free core.
+ */
+export async function measureDistillWorkers(peakGflops: number, reps: number, pairs: readonly string[] = ['resnet8']): Promise<Array<DistillRow & { projectedStepMs: number; workerCpuMs: number[]; mainCpuMs: number }>> {
+  const rows: Array<DistillRow & { projectedStepMs: number; workerCpuMs: number[]; mainCpuMs: number }> = [];
+  const lossModule = resolve(fileURLToPath(import.meta.url), '../../cloud/distill/kd-loss.ts');
+  for (const p of PAIRS.filter((x) => pairs.includes(x.pair))) {
+    for (const workers of [1, 2]) {
+      const teacherModel = buildModel(p.teacher, { inputShape: INPUT, numClasses: 10, seed: 11 });
+      const student = buildModel(p.student, { inputShape: INPUT, numClasses: 10, seed: 12 });
+      const teacher = wrapTeacher(teacherModel);
+      const rng = new DistillRng(5);
+      const n = defaultConfig.batchSize;
+      const pixels = rng.normals(n * INPUT[0] * INPUT[1] * INPUT[2]).map((v) => Math.max(-1, Math.min(1, 0.5 * v)));
+      const trainer = await createDataParallelTrainer({ model: student, optimizer: tf.train.momentum(defaultConfig.kd.lr, defaultConfig.kd.momentum), loss: { module: lossModule, exportName: 'kdLossDefaultTemperature' }, workers, backend: 'wasm' });
+      try {
+        const once = async () => {
+          const x = tf.tensor4d(augmentPixels(pixels, [n, ...INPUT], defaultConfig.augment, -1, rng), [n, ...INPUT]);
+          const t = tf.tidy(() => teacher.logits(x));
+          await trainer.step(x, t);
+          tf.dispose([x, t]);
+        };
+        await once();
+        const wall: number[] = [];
+        const main: number[] = [];
+        const perWorker: number[][] = Array.from({ length: workers }, () => []);
+        for (let i = 0; i < reps; i++) {
+          const c0 = threadCpuMs();
+          const t0 = performance.now();
+          await once();
+          wall.push(performance.now() - t0);
+          main.push(threadCpuMs() - c0);
+          trainer.stats().workerCpuMs.forEach((c, j) => perWorker[j]!.push(c));
+        }
+        const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
+        const stepMs = median(wall);
+        const workerCpuMs = perWorker.map(mean);
+        const mainCpuMs = mean(main);
+        const projectedStepMs = Math.max(...workerCpuMs) + mainCpuMs;
+        const tMacs = countMacs(teacherModel);
+        const sMacs = countMacs(student);
+        rows.push({
+          pair: `${p.teacher} → ${p.student}`, teacher: p.teacher, student: p.student, backend: 'wasm', workers,
+          studentStepMs: +stepMs.toFixed(1), studentStepCpuMs: +(mainCpuMs + workerCpuMs.reduce((a, b) => a + b, 0)).toFixed(1), studentStepsPerSec: +(1000 / stepMs).toFixed(3),
+          synthesisRoundMs: Number.NaN, synthesisMsPerSample: Number.NaN, synthesisSamplesPerSec: Number.NaN,
+          stepFractionOfRoofline: +((n * (2 * tMacs + 6 * sMacs)) / (stepMs * 1e6) / peakGflops).toFixed(4), synthesisFractionOfRoofline: Number.NaN,
+          levers: [], projectedStepMs: +projectedStepMs.toFixed(1), workerCpuMs: workerCpuMs.map((v) => +v.toFixed(1)), mainCpuMs: +mainCpuMs.toFixed(1),
+        });
+      } finally {
+        await trainer.close();
+        teacher.dispose();
+        teacherModel.dispose();
+        student.dispose();
+      }
+    }
+  }
+  return rows;
+}
