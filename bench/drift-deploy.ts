@@ -23,7 +23,7 @@ export async function deployStudentPackage(o: { studentDir: string; teacherDir: 
   await keysCli(['--out', keyDir]);
   const keyFile = join(keyDir, 'signing-key.json');
   const dir = join(o.workDir, 'deployed-v1');
-  await exportCli(['--student', o.studentDir, '--out', dir, '--key', keyFile, '--teacher', o.teacherDir, '--skip-eval', '--version', '1']);
+  await exportCli(['--student', o.studentDir, '--out', dir, '--key', keyFile, '--teacher', o.teacherDir, '--skip-eval', '--version', '1', '--layer-sketches']);
   const key = signingKeyFromFile(parseSigningKeyFile.parse(parseJson(readFileSync(keyFile), keyFile, 'EDGEKD_INVALID_ARGUMENT')));
   const trustedPath = join(keyDir, 'trusted-keys.json');
   const trusted = parseTrustedKeys(parseJson(readFileSync(trustedPath), trustedPath, 'EDGEKD_CONFIG_INVALID'));

@@ -3,7 +3,7 @@ import { openSqlite } from '../cloud/store/sqlite-db';
 import { createLogger } from '../shared/log/logger';
 import { createDriftService, type DriftAction } from '../cloud/drift/drift-service';
 import { createRetrainController, type RetrainRun } from '../cloud/retrain/retrain-controller';
-import { createEngineSteps } from '../cloud/retrain/engine-steps';
+import { createEngineSteps, type EngineStepsDeps } from '../cloud/retrain/engine-steps';
 import { currentModelFromDistillOutput } from '../cloud/retrain/current-model';
 import { DEFAULT_RETRAIN_POLICY, type RetrainPolicy } from '../cloud/retrain/policy';
 import type { RolloutOutcome } from '../cloud/retrain/steps';
@@ -34,6 +34,8 @@ export interface LoopConfig {
   policy: Partial<RetrainPolicy>;
   /** The re-distillation schedule (merged over the ssdkd preset by cloud/distill). */
   retrain: { method: 'ssdkd'; seed: number; config: DistillConfigInput };
+  /** How the retrain adapts (engine-steps `adaptation`; default auto: field BatchNorm re-estimation when the reports carry layer sketches). */
+  adaptation?: EngineStepsDeps['adaptation'];
 }
 
 export interface LoopTimeline {
@@ -134,6 +136,7 @@ export async function runRetrainLoop(o: {
       },
     },
     rollout,
+    ...(c.adaptation ? { adaptation: c.adaptation } : {}),
   });
   const controller = createRetrainController({ db, clock, drift, steps, policy: c.policy, logger: quiet });
 
@@ -226,4 +229,47 @@ export const DEFAULT_LOOP_CONFIG: Omit<LoopConfig, 'retrain'> = {
 /** The policy the loop runs under: production defaults with the benchmark's overrides. */
 export function effectivePolicy(c: LoopConfig): RetrainPolicy {
   return { ...DEFAULT_RETRAIN_POLICY, ...c.policy };
+}
+
+/**
+ * The control of a loop row: the same engine steps and retrain schedule with no field information
+ * (a warm-start continuation of the deployed student on its own replay buffer, no BN targets, no
+ * sketches), packaged and verified like the loop's model. It does not depend on the shift, so one
+ * control per student and seed serves every shift.
+ */
+export async function runControlRetrain(o: { config: LoopConfig; deployed: DeployedPackage; studentDir: string; teacherDir: string; workDir: string; log: (m: string) => void }): Promise<{ packageDir: string; manifest: ModelManifest; ms: number }> {
+  const c = o.config;
+  let out: { packageDir: string; manifest: ModelManifest } | null = null;
+  const steps = createEngineSteps({
+    teacherDir: o.teacherDir,
+    workDir: o.workDir,
+    signingKey: o.deployed.key,
+    current: async () => currentModelFromDistillOutput(o.studentDir, o.deployed.manifest),
+    distill: { method: c.retrain.method, seed: c.retrain.seed, config: c.retrain.config },
+    adaptation: { method: 'redistill', useFieldTargets: false },
+    rollout: async (pkg, ctx) => {
+      const manifest = assertPackageValid(pkg, o.deployed.trusted);
+      const packageDir = join(o.workDir, ctx.runId, 'package');
+      await writePackageDir(packageDir, pkg);
+      out = { packageDir, manifest };
+      return { outcome: 'promoted', rolloutId: `control-${ctx.runId}`, summary: {} };
+    },
+  });
+  const t0 = Date.now();
+  const ctx = { runId: `control-${c.retrain.seed}`, cohort: 'control', model: { name: o.deployed.manifest.name, version: String(o.deployed.manifest.version) }, triggerReports: [], featureTargets: [], layerSketches: [], signal: new AbortController().signal };
+  const d = await steps.distill(ctx);
+  const p = await steps.package(ctx, d);
+  await steps.rollout(ctx, p);
+  o.log(`control retrain (no field information) done in ${((Date.now() - t0) / 60_000).toFixed(1)} min`);
+  return { ...out!, ms: Date.now() - t0 };
+}
+
+/**
+ * The re-distillation schedule of the loop. A retrain starts from a trained student and its full
+ * buffer, so it needs no synthesis-only warm-up and far fewer rounds than a cold run; quick mode
+ * keeps the whole benchmark under 10 minutes on 2 shared cores. The budget sets both the rounds
+ * (budget · N · 2 / 32 for ssdkd) and the buffer capacity the warm buffer is cut to.
+ */
+export function retrainSchedule(quick: boolean): DistillConfigInput {
+  return quick ? { budget: 0.1, epochs: 6, warmupEpochs: 0, kdStepsPerEpoch: 100 } : { budget: 0.1, epochs: 10, warmupEpochs: 0, kdStepsPerEpoch: 100 };
 }

@@ -46,7 +46,8 @@ import { teacherFeatureReference } from '../cloud/drift/teacher-feature-referenc
 import { merge, type DistillConfigInput } from '../cloud/distill/config';
 import { parseJson } from '../shared/contracts/parse';
 import { deployStudentPackage, type DeployedPackage } from './drift-deploy';
-import { DEFAULT_LOOP_CONFIG, effectivePolicy, runRetrainLoop, type LoopConfig, type LoopRun } from './drift-loop';
+import { LOOP_SHIFTS, loopsMarkdown, measureLoops, type LoopRow } from './drift-loops';
+import { DEFAULT_LOOP_CONFIG, effectivePolicy, retrainSchedule, runRetrainLoop, type LoopConfig, type LoopRun } from './drift-loop';
 
 const HELP = `npm run bench:drift -- [--quick] [--student-tfjs DIR | --student FILE.onnx] [--teacher DIR] [--seed N] [--retrain-config FILE]
 
@@ -54,18 +55,11 @@ const HELP = `npm run bench:drift -- [--quick] [--student-tfjs DIR | --student F
                          buffer.json + buffer.bin, run-record.json): exported with \`edgekd export\`
                          (int8, signed) and deployed; the retrain loop warm-starts from it
   --student FILE.onnx    a bare ONNX model for the detector measurements only (no loop)
+  --loop-students DIRS   further \`edgekd distill\` outputs (comma-separated) for the loops table
+  --loop-shifts LIST     shifts of the loops table (default noise,blur,brightness,contrast,occlusion; severity 3)
   --retrain-config FILE  JSON distillation overrides for the retrain, merged over the mode's schedule
                          (quick: ${JSON.stringify(retrainSchedule(true))}; full: ${JSON.stringify(retrainSchedule(false))})`;
 
-/**
- * The re-distillation schedule of the loop. A retrain starts from a trained student and its full
- * buffer, so it needs no synthesis-only warm-up and far fewer rounds than a cold run; quick mode
- * keeps the whole benchmark under 10 minutes on 2 shared cores. The budget sets both the rounds
- * (budget · N · 2 / 32 for ssdkd) and the buffer capacity the warm buffer is cut to.
- */
-function retrainSchedule(quick: boolean): DistillConfigInput {
-  return quick ? { budget: 0.1, epochs: 6, warmupEpochs: 0, kdStepsPerEpoch: 100 } : { budget: 0.1, epochs: 10, warmupEpochs: 0, kdStepsPerEpoch: 100 };
-}
 const H = 28;
 const W = 28;
 const PIXELS = H * W;
@@ -85,6 +79,8 @@ interface LoopResult {
   gapClosed: number | null;
   reason?: string;
   outcome?: LoopRun['status'];
+  /** The distill step's summary (`adaptation: 'field-batchnorm'` with the layers re-estimated, or the re-distillation's). */
+  adaptation?: Record<string, unknown> | null;
   package?: { name: string; version: number; sha256: string; parent: string | null } | null;
   featureTargets?: string[];
   timeline?: LoopRun['timeline'];
@@ -129,6 +125,8 @@ async function main(): Promise<number> {
       teacher: { type: 'string' },
       seed: { type: 'string' },
       'retrain-config': { type: 'string' },
+      'loop-students': { type: 'string' },
+      'loop-shifts': { type: 'string' },
     },
     HELP,
   );
@@ -336,6 +334,7 @@ async function main(): Promise<number> {
     const r = await runRetrainLoop({ config: loopConfig, deployed: deployedPackage, studentDir, teacherDir: teacher.dir, workDir, field, geometry: GEOMETRY, shift: { kind, severity: Number(sev) }, seed, log });
     Object.assign(loop, {
       outcome: r.status,
+      adaptation: r.run?.steps.find((x) => x.name === 'distill')?.summary ?? null,
       reason: r.reason,
       timeline: r.timeline,
       featureTargets: r.featureTargets,
@@ -357,6 +356,31 @@ async function main(): Promise<number> {
       `loop ${r.status}: student before ${pct(loop.studentBefore)} → after ${pct(loop.studentAfter)}, teacher ${pct(loop.teacher)} on ${loopShift}; clean ${pct(loop.clean.studentBefore)} → ${pct(loop.clean.studentAfter)}; ` +
         `gap closed ${loop.gapClosed === null ? 'n/a' : `${(loop.gapClosed * 100).toFixed(0)}%`}; shift → committed ${fmtMs(r.timeline.shiftToCommitWallMs)} wall (${r.timeline.steps.map((x) => `${x.name} ${fmtMs(x.ms)}`).join(', ')})`,
     );
+  }
+
+  // ── loops: every student × every image shift at severity 3, each with its control ──────────
+  let loops: LoopRow[] | null = null;
+  if (!blocker && deployedPackage && teacher) {
+    const students = [resolve(values['student-tfjs']!), ...(values['loop-students'] ? values['loop-students'].split(',').map((d) => resolve(d)) : [])];
+    const override = values['retrain-config'] ? (parseJson(readFileSync(values['retrain-config']), values['retrain-config'], 'EDGEKD_INVALID_ARGUMENT') as DistillConfigInput) : undefined;
+    const fieldImages = new Float32Array(baselineIdx.length * PIXELS);
+    baselineIdx.forEach((j, i) => fieldImages.set(data.test.images.subarray(j * PIXELS, (j + 1) * PIXELS), i * PIXELS));
+    loops = await measureLoops({
+      students,
+      shifts: (values['loop-shifts'] ? values['loop-shifts'].split(',') : LOOP_SHIFTS) as ImageShiftKind[],
+      severity: 3,
+      teacher: { dir: teacher.dir, model: teacher.model },
+      config: (dir) => ({
+        ...DEFAULT_LOOP_CONFIG,
+        retrain: { method: 'ssdkd', seed: seed % 100_000, config: merge<DistillConfigInput>(retrainSchedule(quick), { ...(readRunRecord(dir).trainSetSize ? { trainSetSize: readRunRecord(dir).trainSetSize } : {}), ...override }) },
+      }),
+      pool: { images: clean.images, labels: Int32Array.from(poolIdx, (j) => labels[j]!) },
+      field: { images: fieldImages, count: baselineIdx.length },
+      geometry: GEOMETRY,
+      seed,
+      workDir: join(workDir, 'loops'),
+      log,
+    });
   }
 
   function shiftedImages(key: string): { images: Float32Array; labels: number[] } {
@@ -391,9 +415,11 @@ async function main(): Promise<number> {
     '',
     loopMarkdown(loop),
     '',
+    loops ? `Loops (every student × shift at severity 3, each beside its control: the same retrain schedule with no field information, one per student):\n\n${loopsMarkdown(loops)}` : 'Loops: not run (no student to warm-start from).',
+    '',
     `Goals: ${[...goals, loopGoal(loop)].join('; ')}.`,
   ].join('\n');
-  writeBenchReport({ name: 'drift', command, rows, markdown: md, extra: { loop, teacher: teacher?.description ?? null, cleanAccuracy, shiftAccuracy, deployed: deployed.description, quick, seed, config: DEFAULT_DRIFT_CONFIG } });
+  writeBenchReport({ name: 'drift', command, rows, markdown: md, extra: { loop, loops, teacher: teacher?.description ?? null, cleanAccuracy, shiftAccuracy, deployed: deployed.description, quick, seed, config: DEFAULT_DRIFT_CONFIG } });
   log(`done; wrote bench/results/drift.json and BENCHMARKS.md`);
   return 0;
 
@@ -423,7 +449,9 @@ function loopMarkdown(loop: LoopResult): string {
     '',
     `How: ${c.devices} simulated devices (the agent's onnxruntime runtime and drift monitor, reports as protocol envelopes) stream the ${c.baselineSamples}-image baseline split, disjoint from the evaluation pool, at ${c.inferencesPerSecond} inferences/s of stream time each: ${c.baselineSamples} clean (field baseline), ${c.cleanAfterBaseline} clean, then ${loop.shift}. ` +
       `Reports every ${c.reportEveryMs / 1000} s go to the cloud drift service; the retrain controller ticks every ${c.tickEveryMs / 1000} s under the production policy${Object.keys(c.policy).length ? ` with overrides ${JSON.stringify(c.policy)}` : ''} (alarm open ≥ ${fmtMs(loop.policy!.minAlarmDurationMs)}, cool-down ${fmtMs(loop.policy!.cooldownMs)}, budget ${fmtMs(loop.policy!.computeBudgetMsPerDay)}/day). ` +
-      `Engine steps: re-distillation (${c.retrain.method}, warm start from the deployed student and its replay buffer, field BatchNorm targets for ${loop.featureTargets?.join(', ') || 'no layer'}; schedule ${JSON.stringify(c.retrain.config)}), then int8 export + drift reference + signature. ` +
+      (loop.adaptation?.adaptation === 'field-batchnorm'
+        ? `Engine steps: the deployed student's ${((loop.adaptation.adapted as Array<{ layer: string }> | undefined) ?? []).map((a) => a.layer).join(', ')} BatchNorm statistics re-estimated from the reports' pooled layer sketches (no re-distillation), then int8 export (re-folded, recalibrated on the synthetic buffer) + drift reference + signature. `
+        : `Engine steps: re-distillation (${c.retrain.method}, warm start from the deployed student and its replay buffer, field BatchNorm targets for ${loop.featureTargets?.join(', ') || 'no layer'}; schedule ${JSON.stringify(c.retrain.config)}), then int8 export + drift reference + signature. `) +
       `Rollout: the package is verified against the trusted key and installed on every simulated device directly (the fleet canary step is not driven in this benchmark). No label and no field image reaches the retrain; only the reports' statistics do.`,
     '',
     `Cohort alarms opened before the shift: ${loop.preShiftCohortAlarms ?? 0}${loop.preShiftCohortAlarms ? " (on the clean stream; the devices' detectors run against the package's synthetic reference until their field baselines are adopted)" : ''}. Decision: ${loop.decision ?? 'none'}. New package: ${loop.package ? `${loop.package.name} v${loop.package.version} (parent ${loop.package.parent})` : 'none'}.`,
@@ -437,7 +465,7 @@ function loopMarkdown(loop: LoopResult): string {
 function loopGoal(loop: LoopResult): string {
   if (loop.status !== 'completed') return `loop: retrain closes ≥ 50% of the student–teacher gap on the shifted stream: NOT measured (${loop.reason ?? loop.outcome})`;
   if (loop.gapClosed === null) return `loop: no student–teacher gap on ${loop.shift} to close (student ${pct(loop.studentBefore)}, teacher ${pct(loop.teacher)}); after ${pct(loop.studentAfter)}`;
-  return `loop: retrain closes ${(loop.gapClosed * 100).toFixed(0)}% of the student–teacher gap on ${loop.shift} (goal ≥ 50%, no human step): ${loop.gapClosed >= 0.5 ? 'met' : 'NOT met'}`;
+  return `loop: retrain closes ${(loop.gapClosed * 100).toFixed(0)}% of the student–teacher gap on ${loop.shift} (goal ≥ 50%, no human step): ${loop.gapClosed >= 0.5 ? 'met' : 'NOT met'} on this shift only (every shift and the control: the loops table)`;
 }
 
 function fmtMs(ms: number | null | undefined): string {

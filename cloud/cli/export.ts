@@ -23,6 +23,7 @@ import { onnxAccuracy } from '../export/evaluate-onnx';
 import { CPU_CLASSES, type CpuClass } from '../export/cpu-class';
 import { DEFAULT_FLOAT_LAYER_RULE, QUANTIZE_ALL } from '../export/layer-precision';
 import { buildStudentPackage } from '../export/student-package';
+import { studentLayerSketches } from '../export/student-layer-sketches';
 import type { QuantTarget } from '../export/qdq-quantize';
 
 const HELP = `usage: edgekd export --student DIR --out PKG [--quantize int8|none] [--calibration minmax|percentile|entropy]
@@ -52,7 +53,10 @@ directory PKG (model.onnx, manifest.json, manifest.sig), or one .ekpkg file when
   --parent PKGDIR           the package this one replaces (lineage, version)
   --eval-limit N            evaluate fp32 and int8 on N real test images (default: all)
   --skip-eval               do not evaluate (no accuracy in the manifest)
-  --drift-reference FILE    use this DriftReference JSON instead of computing one from the synthetic samples`;
+  --drift-reference FILE    use this DriftReference JSON instead of computing one from the synthetic samples
+  --layer-sketches          add per-BatchNorm sketch outputs of the student (channel mean and mean square of
+                            each BatchNorm's input, float) and list them in the drift reference, so devices
+                            report them and a retrain can re-estimate the student's statistics from the field`;
 
 const CALIBRATION_METHODS: CalibrationMethod[] = ['minmax', 'percentile', 'entropy'];
 
@@ -87,6 +91,7 @@ export async function run(argv: string[]): Promise<number> {
       parent: { type: 'string' },
       'eval-limit': { type: 'string' },
       'skip-eval': { type: 'boolean' },
+      'layer-sketches': { type: 'boolean' },
       'drift-reference': { type: 'string' },
     },
     HELP,
@@ -149,6 +154,7 @@ export async function run(argv: string[]): Promise<number> {
     teacherProbe = teacherBatchNormProbe(await loadModel(values.teacher));
   }
 
+  const sketch = values['layer-sketches'] ? studentLayerSketches(model) : undefined;
   const n = card.normalization;
   const normalisation = { rawRange: [0, n.rawMax] as [number, number], scale: [(n.high - n.low) / n.rawMax], offset: [n.low] };
   let evaluate: ((b: Uint8Array) => Promise<number>) | undefined;
@@ -174,15 +180,17 @@ export async function run(argv: string[]): Promise<number> {
       ...(cpuFlag ? { cpuClass: cpuFlag as CpuClass } : {}),
       ...(floatFlag ? { floatLayerRule: floatFlag === 'none' ? QUANTIZE_ALL : DEFAULT_FLOAT_LAYER_RULE } : {}),
       ...(calibration ? { calibration: { method, samples: calibration } } : {}),
-      ...(teacherProbe ? { export: { probes: [teacherProbe.probe] } } : {}),
+      ...(teacherProbe || sketch ? { export: { ...(teacherProbe ? { probes: [teacherProbe.probe] } : {}), ...(sketch ? { extraOutputs: sketch.extraOutputs } : {}) } } : {}),
       ...(evaluate ? { evaluate, evaluatedOn } : {}),
       // The drift reference describes the shipped model's outputs on the synthetic samples.
       ...(driftFile
         ? { driftReference: createParser(DriftReference, 'drift reference', 'EDGEKD_INVALID_ARGUMENT').parse(parseJson(readFileSync(driftFile), driftFile, 'EDGEKD_INVALID_ARGUMENT')) }
         : calibration
           ? {
-              driftReference: (bytes: Uint8Array) =>
-                driftReferenceFromSynthetic(bytes, calibration, { numClasses: card.numClasses, inputRange: [n.low, n.high], ...(teacherProbe ? { featureStatistics: teacherProbe.features } : {}) }),
+              driftReference: async (bytes: Uint8Array) => ({
+                ...(await driftReferenceFromSynthetic(bytes, calibration, { numClasses: card.numClasses, inputRange: [n.low, n.high], ...(teacherProbe ? { featureStatistics: teacherProbe.features } : {}) })),
+                ...(sketch?.specs.length ? { layerSketches: sketch.specs } : {}),
+              }),
             }
           : {}),
     });

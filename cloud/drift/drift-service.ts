@@ -5,6 +5,8 @@ import { createLogger, type Logger } from '../../shared/log/logger';
 import { parseDriftReport, type DriftReport } from '../../shared/drift/reference';
 import type { DriftReportEnvelope } from '../../shared/protocol';
 import { driftMigrations } from './migrations';
+import { poolLayerSketches } from '../../shared/drift/layer-sketch';
+import type { LayerSketch } from '../../shared/drift/reference';
 import { aggregateCohort, devicePValue, poolFeatureStatistics, DEFAULT_FLEET_AGGREGATION, type CohortVerdict, type FleetAggregationConfig } from './fleet-aggregation';
 
 export interface DriftServiceDeps {
@@ -73,6 +75,8 @@ export interface DriftService {
   cohortAlarms(filter?: { openOnly?: boolean }): Promise<CohortAlarm[]>;
   /** Pooled field feature statistics of the given reports: BN-matching targets for re-distillation. */
   fieldFeatureTargets(reportIds: readonly string[]): Promise<ReturnType<typeof poolFeatureStatistics>>;
+  /** Pooled per-layer sketches of the served student in the given reports (statistics-only adaptation). */
+  fieldLayerSketches(reportIds: readonly string[]): Promise<LayerSketch[]>;
   recordAction(a: Omit<DriftAction, 'id' | 'at'>): Promise<DriftAction>;
   actions(limit?: number): Promise<DriftAction[]>;
 }
@@ -241,6 +245,10 @@ export function createDriftService(deps: DriftServiceDeps): DriftService {
 
     async fieldFeatureTargets(reportIds) {
       return poolFeatureStatistics((await reportsById(reportIds)).map((r) => r.report));
+    },
+
+    async fieldLayerSketches(reportIds) {
+      return poolLayerSketches((await reportsById(reportIds)).flatMap((r) => r.report.layerSketches ?? []));
     },
 
     recordAction,

@@ -2,7 +2,7 @@ import type { DriftReportEnvelope } from '../../shared/protocol';
 import type { DriftReport } from '../../shared/drift/reference';
 
 /** A drift report envelope for tests: `p` is the last window's p-value, `alarm` the device verdict. */
-export function fakeDriftEnvelope(o: { deviceId: string; key: string; p: number; alarm: boolean; at: number; features?: DriftReport['featureStatistics'] }): DriftReportEnvelope {
+export function fakeDriftEnvelope(o: { deviceId: string; key: string; p: number; alarm: boolean; at: number; features?: DriftReport['featureStatistics']; sketches?: DriftReport['layerSketches'] }): DriftReportEnvelope {
   const stats: DriftReport = {
     version: 1,
     modelId: 'fm-student',
@@ -20,6 +20,7 @@ export function fakeDriftEnvelope(o: { deviceId: string; key: string; p: number;
     ],
     alarm: { active: o.alarm, detectors: o.alarm ? ['max-softmax-ks'] : [], breachedWindows: o.alarm ? 4 : 0 },
     ...(o.features ? { featureStatistics: o.features } : {}),
+    ...(o.sketches ? { layerSketches: o.sketches } : {}),
   };
   return {
     schema: 'edgekd.drift/1',

@@ -13,6 +13,8 @@ import { loadBuffer, saveBuffer } from '../distill/buffer-file';
 import type { BnTarget } from '../distill/teacher';
 import type { DistillEvent } from '../distill/events';
 import { buildStudentPackage } from '../export/student-package';
+import { studentLayerSketches } from '../export/student-layer-sketches';
+import { applyFieldBatchNormStatistics, studentBatchNormLayers } from './field-batchnorm';
 import { assertCalibrationSamples, type CalibrationSamples } from '../export/calibrate';
 import { driftReferenceFromSynthetic, teacherBatchNormProbe } from '../export/drift-reference';
 import type { DistillOutcome, PackageOutcome, RetrainContext, RetrainSteps, RolloutOutcome } from './steps';
@@ -42,6 +44,15 @@ export interface EngineStepsDeps {
   calibrationCount?: number;
   /** Registers the package with the fleet and runs the canary rollout to its end (promote or roll back). */
   rollout: (pkg: ModelPackage, ctx: RetrainContext) => Promise<RolloutOutcome>;
+  /**
+   * How the run adapts the student. `field-batchnorm`: re-estimate the deployed student's
+   * BatchNorm statistics from the trigger reports' layer sketches (no re-distillation; the sketches
+   * describe the deployed weights, so training first would invalidate them). `redistill`: the
+   * data-free re-distillation with field BN targets (with `useFieldTargets: false`, a warm-start
+   * continuation on the student's own buffer with no field information: the benchmark's control).
+   * `auto` (default): `field-batchnorm` when the reports carry sketches, else `redistill`.
+   */
+  adaptation?: { method?: 'auto' | 'field-batchnorm' | 'redistill'; layers?: 'first' | 'all'; fieldWeight?: number; useFieldTargets?: boolean };
   /** Injected for tests and the benchmark: the engine call itself. */
   distillImpl?: (o: DataFreeDistillOptions) => ReturnType<typeof distillDataFree>;
 }
@@ -60,8 +71,28 @@ export function createEngineSteps(deps: EngineStepsDeps): RetrainSteps {
       const current = await deps.current(ctx);
       const teacher = await loadModel(deps.teacherDir);
       const student = await loadModel(current.studentDir);
+      const method = deps.adaptation?.method ?? 'auto';
+      if (method === 'field-batchnorm' || (method === 'auto' && (ctx.layerSketches?.length ?? 0) > 0)) {
+        const sketches = ctx.layerSketches ?? [];
+        const order = studentBatchNormLayers(student).map((b) => b.layer);
+        const picked = (deps.adaptation?.layers ?? 'first') === 'all' ? sketches : sketches.filter((k) => k.layer === order[0]);
+        const r = applyFieldBatchNormStatistics(student, picked, deps.adaptation?.fieldWeight !== undefined ? { fieldWeight: deps.adaptation.fieldWeight } : {});
+        if (r.adapted.length === 0) {
+          throw new EdgekdError('EDGEKD_JOB_FAILED', `no BatchNorm of the student could be re-estimated from the field (${r.skipped.map((x) => `${x.layer}: ${x.reason}`).join('; ') || 'the reports carry no layer sketches'})`);
+        }
+        const dir = join(deps.workDir, ctx.runId, 'student');
+        mkdirSync(dir, { recursive: true });
+        const card = existsSync(join(current.studentDir, 'model-card.json')) ? readModelCard(current.studentDir) : undefined;
+        const note = `BatchNorm statistics re-estimated from field sketches by retrain run ${ctx.runId} (${r.adapted.map((a) => `${a.layer} n ${a.sampleCount} w ${a.weight}`).join(', ')}) from ${current.packageName} v${current.packageVersion}`;
+        await saveModel(student, dir, card ? { ...card, accuracy: null, createdAt: new Date().toISOString(), notes: note } : undefined);
+        // The synthetic buffer goes along unchanged: it calibrates the int8 ranges of the adapted
+        // graph and is the next warm start of this line.
+        saveBuffer(dir, loadBuffer(current.bufferDir));
+        students.set(ctx.runId, { model: student, dir, current, teacher });
+        return { student: dir, distillRunId: ctx.runId, summary: { adaptation: 'field-batchnorm', adapted: r.adapted, skipped: r.skipped, studentDir: dir } };
+      }
       const teacherBn = new Set(teacher.layers.filter((l) => l.getClassName() === 'BatchNormalization').map((l) => l.name));
-      const bnTargets: BnTarget[] = ctx.featureTargets
+      const bnTargets: BnTarget[] = (deps.adaptation?.useFieldTargets === false ? [] : ctx.featureTargets)
         .filter((t) => teacherBn.has(t.layer) && t.mean.length === t.variance.length)
         .map((t) => ({ layer: t.layer, mean: Float32Array.from(t.mean), variance: Float32Array.from(t.variance) }));
       const buffer = loadBuffer(current.bufferDir);
@@ -100,6 +131,8 @@ export function createEngineSteps(deps: EngineStepsDeps): RetrainSteps {
       assertCalibrationSamples(set);
       const calibration = set as CalibrationSamples;
       const probe = teacherBatchNormProbe(s.teacher);
+      // The new package is sketched on the devices too, so the next drift can be adapted to.
+      const sketch = studentLayerSketches(s.model);
       const result = await buildStudentPackage({
         model: s.model,
         info: {
@@ -112,9 +145,11 @@ export function createEngineSteps(deps: EngineStepsDeps): RetrainSteps {
         key: deps.signingKey,
         precision: 'int8',
         calibration: { method: 'entropy', samples: calibration },
-        export: { probes: [probe.probe] },
-        driftReference: (bytes) =>
-          driftReferenceFromSynthetic(bytes, calibration, { numClasses: s.current.labels.length, inputRange: [s.current.inputRange.low, s.current.inputRange.high], featureStatistics: probe.features }),
+        export: { probes: [probe.probe], extraOutputs: sketch.extraOutputs },
+        driftReference: async (bytes) => ({
+          ...(await driftReferenceFromSynthetic(bytes, calibration, { numClasses: s.current.labels.length, inputRange: [s.current.inputRange.low, s.current.inputRange.high], featureStatistics: probe.features })),
+          ...(sketch.specs.length ? { layerSketches: sketch.specs } : {}),
+        }),
       });
       const m = result.pkg.manifest;
       return { package: { name: m.name, version: m.version, sha256: m.model.sha256 }, artifact: result.pkg, summary: { precision: m.quantization.precision, bytes: result.pkg.model.length } };

@@ -176,6 +176,7 @@ export function createRetrainController(deps: RetrainControllerDeps): RetrainCon
     const id = newId();
     const triggerReports = alarm.evidence.slice();
     const featureTargets = await drift.fieldFeatureTargets(triggerReports);
+    const layerSketches = await drift.fieldLayerSketches(triggerReports);
     const run: RetrainRun = {
       id,
       cohort: alarm.cohort,
@@ -197,9 +198,9 @@ export function createRetrainController(deps: RetrainControllerDeps): RetrainCon
        VALUES (?, ?, ?, ?, ?, ?, ?, NULL, 0, ?, '[]', NULL, NULL, NULL)`,
       [id, run.cohort, run.modelName, run.modelVersion, run.cohortAlarmId, run.state, run.startedAt, JSON.stringify(triggerReports)],
     );
-    await drift.recordAction({ actor: 'auto', kind: 'retrain-started', reason: decision.reason, details: { runId: id, cohort: run.cohort, model: `${run.modelName}@${run.modelVersion}`, triggerReports, featureTargets: featureTargets.map((f) => f.layer) } });
+    await drift.recordAction({ actor: 'auto', kind: 'retrain-started', reason: decision.reason, details: { runId: id, cohort: run.cohort, model: `${run.modelName}@${run.modelVersion}`, triggerReports, featureTargets: featureTargets.map((f) => f.layer), layerSketches: layerSketches.map((l) => `${l.layer} (n ${l.sampleCount})`) } });
     const abort = new AbortController();
-    const ctx: RetrainContext = { runId: id, cohort: run.cohort, model: { name: run.modelName, version: run.modelVersion }, triggerReports, featureTargets, signal: abort.signal };
+    const ctx: RetrainContext = { runId: id, cohort: run.cohort, model: { name: run.modelName, version: run.modelVersion }, triggerReports, featureTargets, layerSketches, signal: abort.signal };
     const promise = execute(run, ctx)
       .catch((e) => log.error({ err: e, runId: id }, 'retrain run crashed'))
       .finally(() => inFlight.delete(id));

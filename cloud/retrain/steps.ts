@@ -1,3 +1,5 @@
+import type { LayerSketch } from '../../shared/drift/reference';
+
 /**
  * The retrain pipeline's steps as small interfaces, so the orchestration is testable with fakes
  * and wired to the real engines (cloud/distill, cloud/export + shared/package, cloud/fleet) by
@@ -25,6 +27,8 @@ export interface RetrainContext {
   triggerReports: string[];
   /** The field's feature statistics: BN-matching targets for the generator. */
   featureTargets: FeatureTarget[];
+  /** Pooled per-layer sketches of the served student (BatchNorm inputs): statistics-only adaptation. */
+  layerSketches?: LayerSketch[];
   signal: AbortSignal;
 }
 

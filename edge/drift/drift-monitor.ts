@@ -3,6 +3,7 @@ import type { ModelRef } from '../../shared/protocol';
 import type { DriftReference, DriftReport } from '../../shared/drift/reference';
 import { DriftDetector, DEFAULT_DRIFT_CONFIG, type DriftDetectorConfig, type DriftEvaluation } from '../../shared/drift/drift-detector';
 import { ReportAccumulator } from '../../shared/drift/report-accumulator';
+import { LayerSketchAccumulator } from '../../shared/drift/layer-sketch';
 import { summarizeInference, type FeatureSample, type InferenceSummary } from '../../shared/drift/summary';
 import { buildDriftReference } from '../../shared/drift/build-reference';
 import { fitScoreBands } from '../../shared/drift/fit-bands';
@@ -86,6 +87,7 @@ export function createDriftMonitor(o: DriftMonitorOptions): DriftMonitor {
   let lastEvaluation: DriftEvaluation | null = null;
   let alarmSince: number | undefined;
   let nextReportAt = 0;
+  let sketches: LayerSketchAccumulator | null = null;
 
   function onModelActivated(m: ModelManifest, ref: ModelRef): void {
     if (acc && model && acc.count > 0) publishNow();
@@ -102,6 +104,7 @@ export function createDriftMonitor(o: DriftMonitorOptions): DriftMonitor {
     }));
     detector = new DriftDetector(reference, config);
     acc = new ReportAccumulator(reference, o.clock());
+    sketches = reference.layerSketches?.length ? new LayerSketchAccumulator(reference.layerSketches) : null;
     baseline = [];
     referenceSource = 'manifest';
     lastEvaluation = null;
@@ -131,6 +134,7 @@ export function createDriftMonitor(o: DriftMonitorOptions): DriftMonitor {
         geometry,
       );
       out.push(s);
+      sketches?.add((name) => (e.outputs[name] ? rowOf(e.outputs[name]!.data, b, e.batch) : undefined));
       if (hard.offer(s, x.byteLength)) o.onHardExample?.(Float32Array.from(x), model!);
     }
     return out;
@@ -199,6 +203,9 @@ export function createDriftMonitor(o: DriftMonitorOptions): DriftMonitor {
       alarm: { active: detector.alarmActive, ...(alarmSince !== undefined ? { since: alarmSince } : {}), detectors: lastEvaluation?.breaching ?? [] },
     });
     if (hard.enabled) report.hardExamples = hard.accounting();
+    const layerSketches = sketches?.build();
+    if (layerSketches) report.layerSketches = layerSketches;
+    sketches?.reset();
     acc.reset(now);
     nextReportAt = now + reportEvery;
     try {

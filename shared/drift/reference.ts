@@ -110,6 +110,41 @@ export const FeatureStatisticReference = Type.Object({
 export type FeatureStatisticReference = Static<typeof FeatureStatisticReference>;
 
 /**
+ * Bounds of the per-layer sketch of the served student (`layerSketches`). A sketch is per channel
+ * the mean and variance of one BatchNorm layer's input over samples and positions, pooled over a
+ * report period: at most 8 layers × 512 channels × 2 numbers = 8,192 numbers per report (about
+ * 3 KB of JSON for LeNet-5-half's 71 channels). A device sends a layer's sketch only when the
+ * period pooled at least `MIN_LAYER_SKETCH_SAMPLES` inferences: BatchNorm statistics are an image
+ * prior for inversion attacks, and fewer samples would say more about single inputs.
+ */
+export const MAX_LAYER_SKETCHES = 8;
+export const MAX_LAYER_SKETCH_CHANNELS = 512;
+export const MIN_LAYER_SKETCH_SAMPLES = 256;
+
+/**
+ * Which layers of the served student the device sketches and where to read them: the package's
+ * ONNX outputs `meanOutput` / `meanSquareOutput` ([N, C] spatial means of x and x² of the
+ * BatchNorm's input; the exporter undoes the folded affine on that branch, in float).
+ */
+export const LayerSketchSpec = Type.Object({
+  /** BatchNorm layer of the student (before folding). */
+  layer: Type.String({ minLength: 1, maxLength: 200 }),
+  meanOutput: Type.String({ minLength: 1, maxLength: 200 }),
+  meanSquareOutput: Type.String({ minLength: 1, maxLength: 200 }),
+  channels: Type.Integer({ minimum: 1, maximum: MAX_LAYER_SKETCH_CHANNELS }),
+});
+export type LayerSketchSpec = Static<typeof LayerSketchSpec>;
+
+/** One layer's sketch in a report: what the cloud re-estimates the student's BatchNorm from. */
+export const LayerSketch = Type.Object({
+  layer: Type.String({ minLength: 1, maxLength: 200 }),
+  mean: Type.Array(Type.Number(), { minItems: 1, maxItems: MAX_LAYER_SKETCH_CHANNELS }),
+  variance: Type.Array(NonNegative, { minItems: 1, maxItems: MAX_LAYER_SKETCH_CHANNELS }),
+  sampleCount: Type.Integer({ minimum: MIN_LAYER_SKETCH_SAMPLES }),
+});
+export type LayerSketch = Static<typeof LayerSketch>;
+
+/**
  * Per-detector standardisation band: the mean and standard deviation of the detector's window
  * score over reference windows (clean data / field baseline). The edge standardises
  * z = (score - mean) / std before thresholding and before the streaming change detector, so one
@@ -140,6 +175,8 @@ export const DriftReference = Type.Object({
   inputStatistics: Type.Optional(Type.Array(InputStatisticReference, { maxItems: 16 })),
   featureStatistics: Type.Optional(Type.Array(FeatureStatisticReference, { maxItems: 8 })),
   scoreBands: Type.Optional(Type.Array(ScoreBand, { maxItems: 32 })),
+  /** Layers of the served student the device sketches for statistics-only adaptation. */
+  layerSketches: Type.Optional(Type.Array(LayerSketchSpec, { maxItems: MAX_LAYER_SKETCHES })),
   /** How many samples the output-side statistics were computed from. */
   sampleCount: Count,
   createdAt: Type.Optional(Type.String({ maxLength: 64 })),
@@ -194,6 +231,8 @@ export const DriftReport = Type.Object({
   ),
   /** The field's feature statistics: the BN-matching targets for re-distillation. */
   featureStatistics: Type.Optional(Type.Array(FeatureStatisticObservation, { maxItems: 8 })),
+  /** Per-layer sketches of the served student over the period (see LayerSketch; bounded, never inputs). */
+  layerSketches: Type.Optional(Type.Array(LayerSketch, { maxItems: MAX_LAYER_SKETCHES })),
   /** Results of the most recent window. */
   detectors: Type.Array(DetectorResult, { maxItems: 32 }),
   /** Max over windows in the period of each detector's z (the strongest evidence seen). */

@@ -1,0 +1,191 @@
+/**
+ * `node bin/run-ts.mjs bench/adapt-candidates.ts --student-tfjs DIR [--teacher DIR] [--seed N] [--shifts a,b] [--severity S] [--field N] [--score N]`
+ *
+ * Chooses the statistics-only adaptation of the retrain loop on a VALIDATION stream, never on the
+ * benchmark's scored pool: a seeded subset of the TRAINING split is cut into two disjoint halves,
+ * the "field" half (shifted, stands for what the devices see; only its per-layer statistics are
+ * used) and the "score" half (shifted and clean, labels read only to score). The test split is not
+ * read at all.
+ *
+ * Candidates, each applied to a fresh copy of the float student:
+ * - `none`: the student as deployed;
+ * - `adabn-conv1`: only the first BatchNorm re-estimated from the field statistics;
+ * - `adabn-all`: every BatchNorm re-estimated from one round of statistics measured under the
+ *   served model (what one period of reports carries);
+ * - `adabn-all-w0.5`: the same, half field and half the student's own running statistics;
+ * - `adabn-sequential`: layer k's statistics measured after layers < k were adapted (k rounds of
+ *   reports, one per redeployment; the upper bound of the one-round variant).
+ * The teacher's accuracy on the same shifted stream is the reference of the gap.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { resolve } from 'node:path';
+import { parseCommandArgs, numberFlag } from '../shared/cli/args';
+import { loadFashionMnist } from '../cloud/data';
+import { initCompute } from '../cloud/compute';
+import { loadModel } from '../cloud/zoo';
+import { createRandom } from '../shared/drift/random';
+import { applyImageShift, type ImageShiftKind } from '../shared/drift/shifts';
+import { applyFieldBatchNormStatistics, studentBatchNormLayers, type FieldLayerStatistics } from '../cloud/retrain/field-batchnorm';
+import { writeBenchReport, markdownTable } from './report';
+
+const HELP = 'node bin/run-ts.mjs bench/adapt-candidates.ts --student-tfjs DIR [--teacher DIR] [--seed N] [--shifts contrast,blur,noise] [--severity 3] [--field 2000] [--score 3000]';
+const H = 28;
+const W = 28;
+const PIXELS = H * W;
+const GEOMETRY = { height: H, width: W, channels: 1, range: [-1, 1] as const };
+
+async function main(): Promise<number> {
+  const { values, help } = parseCommandArgs(
+    process.argv.slice(2),
+    { 'student-tfjs': { type: 'string' }, teacher: { type: 'string' }, seed: { type: 'string' }, shifts: { type: 'string' }, severity: { type: 'string' }, field: { type: 'string' }, score: { type: 'string' } },
+    HELP,
+  );
+  if (help) return 0;
+  if (!values['student-tfjs']) throw new Error(`--student-tfjs is required\n${HELP}`);
+  const seed = numberFlag(values.seed, 'seed', 20261203);
+  const severity = numberFlag(values.severity, 'severity', 3);
+  const fieldN = numberFlag(values.field, 'field', 2000);
+  const scoreN = numberFlag(values.score, 'score', 3000);
+  const shifts = (values.shifts ?? 'contrast,blur,noise,brightness,occlusion').split(',') as ImageShiftKind[];
+  const studentDir = resolve(values['student-tfjs']);
+  const teacherDir = resolve(values.teacher ?? 'models/teachers/fashion-mnist-lenet5-bn');
+  const t0 = Date.now();
+  const log = (m: string) => console.error(`[adapt-candidates ${((Date.now() - t0) / 1000).toFixed(0)}s] ${m}`);
+  await initCompute({ backend: 'wasm' }).catch(async () => initCompute({ backend: 'cpu' }));
+
+  const data = loadFashionMnist();
+  const rnd = createRandom(seed);
+  const order = Array.from({ length: data.train.count }, (_, i) => i);
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = rnd.int(i + 1);
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
+  const fieldIdx = order.slice(0, fieldN);
+  const scoreIdx = order.slice(fieldN, fieldN + scoreN);
+  const scoreLabels = scoreIdx.map((j) => data.train.labels[j]!);
+  log(`validation stream from the TRAINING split: ${fieldIdx.length} field images (statistics only), ${scoreIdx.length} scored images, disjoint`);
+  const gather = (idx: number[], kind: ImageShiftKind | null, s: number) => {
+    const r = createRandom(s);
+    const out = new Float32Array(idx.length * PIXELS);
+    idx.forEach((j, i) => {
+      const x = data.train.images.subarray(j * PIXELS, (j + 1) * PIXELS);
+      out.set(kind ? applyImageShift(x, kind, severity, GEOMETRY, r) : x, i * PIXELS);
+    });
+    return out;
+  };
+
+  const teacher = await loadModel(teacherDir);
+  const fresh = () => loadModel(studentDir);
+  const cleanScore = gather(scoreIdx, null, 0);
+  const base = await fresh();
+  const bns = studentBatchNormLayers(base);
+  log(`student ${studentDir}: BatchNorm layers ${bns.map((b) => `${b.layer}(${b.channels})`).join(', ')}`);
+  const cleanBefore = accuracy(base, cleanScore, scoreLabels);
+  const teacherClean = accuracy(teacher, cleanScore, scoreLabels);
+
+  interface Row {
+    shift: string;
+    candidate: string;
+    shifted: number;
+    clean: number;
+    teacher: number;
+    gapClosed: number | null;
+    layers: string;
+  }
+  const rows: Row[] = [];
+  for (const kind of shifts) {
+    const field = gather(fieldIdx, kind, seed + 11);
+    const scored = gather(scoreIdx, kind, seed + 12);
+    const teacherAcc = accuracy(teacher, scored, scoreLabels);
+    const before = accuracy(base, scored, scoreLabels);
+    const push = (candidate: string, m: tf.LayersModel, layers: string) => {
+      const shifted = candidate === 'none' ? before : accuracy(m, scored, scoreLabels);
+      const clean = candidate === 'none' ? cleanBefore : accuracy(m, cleanScore, scoreLabels);
+      rows.push({ shift: `${kind}/${severity}`, candidate, shifted, clean, teacher: teacherAcc, gapClosed: teacherAcc > before ? (shifted - before) / (teacherAcc - before) : null, layers });
+      log(`${kind}/${severity} ${candidate}: shifted ${pct(shifted)} (before ${pct(before)}, teacher ${pct(teacherAcc)}), clean ${pct(clean)}`);
+    };
+    push('none', base, '');
+    const oneRound = measureBatchNormInputs(base, field, fieldIdx.length);
+    for (const [name, pick, weight] of [
+      ['adabn-conv1', (s: FieldLayerStatistics[]) => s.slice(0, 1), 1],
+      ['adabn-all', (s: FieldLayerStatistics[]) => s, 1],
+      ['adabn-all-w0.5', (s: FieldLayerStatistics[]) => s, 0.5],
+    ] as const) {
+      const m = await fresh();
+      const r = applyFieldBatchNormStatistics(m, pick(oneRound), { fieldWeight: weight });
+      push(name, m, r.adapted.map((a) => a.layer).join('+'));
+      m.dispose();
+    }
+    const seq = await fresh();
+    for (const b of bns) {
+      const stats = measureBatchNormInputs(seq, field, fieldIdx.length).filter((s) => s.layer === b.layer);
+      applyFieldBatchNormStatistics(seq, stats);
+    }
+    push('adabn-sequential', seq, bns.map((b) => b.layer).join('+'));
+    seq.dispose();
+  }
+
+  const md = [
+    `Validation stream: ${fieldIdx.length} field + ${scoreIdx.length} scored images from the Fashion-MNIST TRAINING split (seed ${seed}), severity ${severity}; student ${studentDir} in float (tfjs), teacher ${teacherDir}. Clean: student ${pct(cleanBefore)}, teacher ${pct(teacherClean)}.`,
+    '',
+    markdownTable(rows, [
+      ['shift', (r) => r.shift],
+      ['candidate', (r) => r.candidate],
+      ['shifted', (r) => pct(r.shifted)],
+      ['clean', (r) => pct(r.clean)],
+      ['teacher', (r) => pct(r.teacher)],
+      ['gapClosed', (r) => (r.gapClosed === null ? 'n/a' : r.gapClosed.toFixed(2))],
+    ]),
+  ].join('\n');
+  console.log(md);
+  writeBenchReport({ name: 'adapt-candidates', command: `node bin/run-ts.mjs bench/adapt-candidates.ts ${process.argv.slice(2).join(' ')}`.trimEnd(), rows, markdown: md, extra: { seed, severity, cleanBefore, teacherClean, studentDir, teacherDir } });
+  return 0;
+}
+
+/**
+ * Per BatchNorm layer, the per-channel mean and variance of its input over samples and positions:
+ * what the devices' `channel-mean` / `channel-mean-square` outputs pool to. Here computed in the
+ * benchmark from the validation field images (the device does it on its own inputs).
+ */
+function measureBatchNormInputs(model: tf.LayersModel, images: Float32Array, count: number): FieldLayerStatistics[] {
+  const bns = studentBatchNormLayers(model);
+  const probe = tf.model({ inputs: model.inputs, outputs: bns.map((b) => model.getLayer(b.input).output as tf.SymbolicTensor) });
+  const sums = bns.map((b) => ({ m: new Float64Array(b.channels), q: new Float64Array(b.channels) }));
+  for (let i = 0; i < count; i += 500) {
+    const n = Math.min(500, count - i);
+    const parts = tf.tidy(() => {
+      const ys = probe.predict(tf.tensor4d(images.subarray(i * PIXELS, (i + n) * PIXELS), [n, H, W, 1]));
+      return (Array.isArray(ys) ? ys : [ys]).map((y) => [y.mean([0, 1, 2]).dataSync(), y.square().mean([0, 1, 2]).dataSync()] as const);
+    });
+    parts.forEach(([m, q], l) => {
+      for (let c = 0; c < m.length; c++) {
+        sums[l]!.m[c] += m[c]! * n;
+        sums[l]!.q[c] += q[c]! * n;
+      }
+    });
+  }
+  return bns.map((b, l) => {
+    const mean = Array.from(sums[l]!.m, (v) => v / count);
+    return { layer: b.layer, mean, variance: Array.from(sums[l]!.q, (v, c) => Math.max(0, v / count - mean[c]! ** 2)), sampleCount: count };
+  });
+}
+
+function accuracy(model: tf.LayersModel, images: Float32Array, labels: number[]): number {
+  let ok = 0;
+  for (let i = 0; i < labels.length; i += 500) {
+    const n = Math.min(500, labels.length - i);
+    const pred = tf.tidy(() => (model.predict(tf.tensor4d(images.subarray(i * PIXELS, (i + n) * PIXELS), [n, H, W, 1])) as tf.Tensor).argMax(-1).dataSync());
+    for (let j = 0; j < n; j++) if (pred[j] === labels[i + j]) ok++;
+  }
+  return ok / labels.length;
+}
+
+const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
+
+main().then(
+  (code) => process.exit(code),
+  (e) => {
+    console.error(e);
+    process.exit(1);
+  },
+);
