@@ -11,11 +11,11 @@ function bind(params: readonly SqlValue[]): SQLInputValue[] {
 }
 
 /**
- * SQLite through Node's built-in `node:sqlite` (no compiled module: see docs/decisions.md for
- * why better-sqlite3 left, with the measurement). The driver is synchronous, so every statement runs inside a
- * serial queue: a transaction holds the queue, and statements from other callers wait for it
- * rather than joining it by accident. WAL mode keeps readers and the writer apart on disk and
- * makes a crash lose at most the transaction in flight.
+ * SQLite through Node's built-in `node:sqlite` (no compiled module; docs/decisions.md has the
+ * measurement against better-sqlite3, which it replaced). The driver is synchronous, so every
+ * statement runs inside a serial queue: a transaction holds the queue, and statements from other
+ * callers wait for it rather than joining it by accident. WAL mode keeps readers and the writer
+ * apart on disk and makes a crash lose at most the transaction in flight.
  */
 export function openSqlite(path: string): SqlDb {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
