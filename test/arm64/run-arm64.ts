@@ -10,7 +10,10 @@
  * teacher, quantized by the product's export path with calibration samples from teacher inversion
  * (no real image). The run checks that the arm64 agent went through download, verify, stage,
  * activate and commit, that it serves /v1/infer with the same top-1 as the x64 agent on fixed
- * inputs (another seeded inversion batch), and that it sent a drift report. Writes
+ * inputs (another seeded inversion batch), and that it sent a drift report. Then the TensorRT-target
+ * int8 artifact of the same teacher goes to the arm64 agent, whose provider list is the Jetson
+ * example's (tensorrt, cuda, cpu): it must commit and serve on the CPU provider and log the
+ * fallback (the npm onnxruntime-node build has no GPU providers). Writes
  * test-artifacts/arm64.json and exits non-zero when any check fails.
  *
  * Needs (Debian): `apt-get install qemu-user-static libc6-arm64-cross libstdc++6-arm64-cross`
@@ -92,7 +95,8 @@ try {
     agents: 2,
     broker: 'embedded',
     prefix: `arm64-${process.pid}`,
-    agentConfig: { driftReportEveryMs: 2_000, heartbeatIntervalMs: 2_000 },
+    // The Jetson example's provider list: on the CPU-only npm build both agents fall back to cpu.
+    agentConfig: { driftReportEveryMs: 2_000, heartbeatIntervalMs: 2_000, inference: { executionProviders: ['tensorrt', 'cuda', 'cpu'] } },
     // Agent 0 is the emulated arm64 one, agent 1 the same bundle on this x64 Node.
     agentLaunch: (i) => (configFile) => (i === 0 ? emulated([bundle, '--config', configFile]) : { command: process.execPath, args: [bundle, '--config', configFile] }),
   });
@@ -101,7 +105,7 @@ try {
 
   // While the agents boot: the int8 package, through the product's export path.
   const t1 = Date.now();
-  const { pkg, inputs } = await int8Package(w);
+  const { pkg, inputs, tensorrtPkg } = await int8Packages(w);
   mark('packageSeconds', t1);
   log(`signed int8 package: ${pkg.model.length} bytes, ${pkg.manifest.quantization.precision}`);
 
@@ -167,6 +171,22 @@ try {
   ).then(() => true, (e: Error) => (log(e.message), false));
   mark('driftSeconds', t4);
 
+  // ---- the TensorRT-target int8 artifact on the same device (CPU provider: no GPU here) ----
+  const t5 = Date.now();
+  const r2 = await w.cloud.createRollout({
+    packageId: await w.register(tensorrtPkg),
+    target: { devices: [arm.deviceId] },
+    bakeMs: 1_000,
+    activation: { warmupRuns: 2, bakeMs: 1_000 },
+    timeouts: { offeredMs: ROLLOUT_MS, stepMs: ROLLOUT_MS },
+  });
+  const done2 = await w.waitStatus(r2.id, ['completed', 'rolled_back', 'failed'], ROLLOUT_MS);
+  const served2 = await top1(arm, inputs.subarray(0, per)).catch(() => null);
+  const tensorrtArtifactServedOnCpu = done2.status === 'completed' && served2?.version === tensorrtPkg.manifest.version && served2.provider === 'cpu';
+  const fallbackLogged = /execution provider fallback: running on cpu/.test(arm.log());
+  mark('tensorrtArtifactSeconds', t5);
+  log(`TensorRT-target int8 artifact on arm64: rollout ${done2.status}, served by ${served2?.provider} (v${served2?.version}); provider fallback logged: ${fallbackLogged}`);
+
   const seconds = Math.round((Date.now() - started) / 100) / 10;
   const artifact = {
     arch: runtime.arch,
@@ -181,7 +201,10 @@ try {
     minTop1Margin: Math.min(...pairs.map((p) => p.arm64Margin)),
     top1: pairs,
     driftReportSent: drift,
-    package: { precision: pkg.manifest.quantization.precision, bytes: pkg.model.length },
+    package: { precision: pkg.manifest.quantization.precision, target: 'cpu', bytes: pkg.model.length },
+    /** The TensorRT-target int8 artifact, rolled out to the arm64 agent and served by its CPU provider. */
+    tensorrtArtifactServedOnCpu,
+    providerFallbackLogged: fallbackLogged,
     emulator: 'qemu-aarch64-static',
     phases,
     seconds,
@@ -189,7 +212,7 @@ try {
   mkdirSync(join(root, 'test-artifacts'), { recursive: true });
   writeFileSync(join(root, 'test-artifacts/arm64.json'), JSON.stringify(artifact, null, 2) + '\n');
   log(`wrote test-artifacts/arm64.json: committed ${committed}, top1MatchesX64 ${top1MatchesX64}, driftReportSent ${drift}, ${seconds} s`);
-  exitCode = committed && top1MatchesX64 && drift ? 0 : 1;
+  exitCode = committed && top1MatchesX64 && drift && tensorrtArtifactServedOnCpu && fallbackLogged ? 0 : 1;
   if (exitCode !== 0) log(`--- arm64 agent log (tail) ---\n${arm.log().slice(-4000)}`);
 } catch (e) {
   log(`FAILED: ${(e as Error).stack ?? e}`);
@@ -200,34 +223,39 @@ try {
 process.exit(exitCode);
 
 /**
- * The committed fashion-mnist teacher as a signed int8 (CPU QDQ) package, calibrated on teacher
- * inversions, plus a second, differently seeded inversion batch as the fixed inputs (deterministic,
+ * The committed fashion-mnist teacher as signed int8 packages (the CPU QDQ artifact as version 1,
+ * the TensorRT one as version 2), calibrated on teacher inversions, plus a second, differently seeded inversion batch as the fixed inputs (deterministic,
  * synthetic, inside the input range). The artifact records the smallest top-1 margin seen, so a
  * match on near-ties can be told from a match on clear calls.
  */
-async function int8Package(w: FleetWorld): Promise<{ pkg: ModelPackage; inputs: Float32Array }> {
+async function int8Packages(w: FleetWorld): Promise<{ pkg: ModelPackage; tensorrtPkg: ModelPackage; inputs: Float32Array }> {
   await initCompute({ backend: 'wasm' });
   const teacher = await loadModel(join(root, 'models/teachers/fashion-mnist-lenet5-bn'));
   const range = { low: -1, high: 1 };
   const calibration = invertTeacher(teacher, { count: 64, steps: 20, seed: 1, range });
   const fixed = invertTeacher(teacher, { count: 20, steps: 20, seed: 2, batchSize: 20, range });
-  const { pkg } = await buildStudentPackage({
-    model: teacher,
-    info: {
-      name: 'arm64-check',
-      version: 1,
-      labels: ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'],
-      // The fixed inputs are in model units already.
-      normalisation: { rawRange: [-1, 1], scale: [1], offset: [0] },
-      lineage: { exporter: 'edgekd-test-arm64' },
-    },
-    key: w.key,
-    precision: 'int8',
-    target: 'cpu',
-    calibration: { method: 'minmax', samples: calibration },
-  });
+  const build = async (version: number, target: 'cpu' | 'tensorrt'): Promise<ModelPackage> =>
+    (
+      await buildStudentPackage({
+        model: teacher,
+        info: {
+          name: 'arm64-check',
+          version,
+          labels: ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'],
+          // The fixed inputs are in model units already.
+          normalisation: { rawRange: [-1, 1], scale: [1], offset: [0] },
+          lineage: { exporter: 'edgekd-test-arm64' },
+        },
+        key: w.key,
+        precision: 'int8',
+        target,
+        calibration: { method: 'minmax', samples: calibration },
+      })
+    ).pkg;
+  const pkg = await build(1, 'cpu');
+  const tensorrtPkg = await build(2, 'tensorrt');
   teacher.dispose();
-  return { pkg, inputs: fixed.data };
+  return { pkg, tensorrtPkg, inputs: fixed.data };
 }
 
 /** /proc/cpuinfo as an arm64 Linux kernel writes it for Cortex-A78AE cores (Jetson Orin). */
