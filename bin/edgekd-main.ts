@@ -21,6 +21,7 @@ export const commands: Record<string, CommandEntry> = {
   'package verify': { summary: 'Check a model package: hash, signature, manifest schema', load: () => import('../cloud/cli/package-verify') },
   'keys generate': { summary: 'Generate an Ed25519 signing key pair with a key id', load: () => import('../cloud/cli/keys-generate') },
   cloud: { summary: 'Run the cloud: broker, rollout engine, API and console', load: () => import('../cloud/cli/cloud') },
+  devices: { summary: 'Provision devices: add | list | revoke | rotate (credentials shown once)', load: () => import('../cloud/cli/devices') },
   agent: { summary: 'Run an edge agent: edgekd agent --config FILE', load: () => import('../edge/cli/agent') },
   'fleet simulate': { summary: 'Run N real simulated agents in a few processes', load: () => import('../edge/cli/fleet-simulate') },
   'drift inject': { summary: 'Inject a distribution shift into the demo agents\u2019 input stream', load: () => import('../cloud/cli/drift-inject') },

@@ -3,12 +3,15 @@ import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import fastifyStatic from '@fastify/static';
+import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { EdgekdError } from '../../shared/errors';
-import { createAuthenticator, requireRole, type Principal, type Role } from './auth';
+import { createAuthenticator, type Principal } from './auth';
+import { authorize, enforceRouteAccess, registerWithAccess, type RouteAccess } from './route-access';
 import { sendError } from './errors';
+import { CONTROL_BODY_LIMIT } from './body-limits';
 import { createApiMetrics, type ApiMetrics } from './metrics';
 import type { ApiDeps, ApiOptions } from './ports';
 import { registerSystemRoutes } from './routes/system-routes';
@@ -18,16 +21,9 @@ import { registerJobRoutes } from './routes/job-routes';
 import { registerPackageRoutes } from './routes/package-routes';
 import { registerFleetRoutes } from './routes/fleet-routes';
 import { registerDriftRoutes } from './routes/drift-routes';
+import { registerDeviceAdminRoutes } from './routes/device-admin-routes';
 
 declare module 'fastify' {
-  interface FastifyContextConfig {
-    /** Least role that may call the route (default: viewer for GET, operator otherwise). */
-    role?: Role;
-    /** No token needed (health, the console's files, the OpenAPI document). */
-    public?: boolean;
-    /** Event-stream route: also accepts `?access_token=` (EventSource cannot send headers). */
-    sse?: boolean;
-  }
   interface FastifyRequest {
     principal: Principal | null;
   }
@@ -37,6 +33,8 @@ export type App = FastifyInstance;
 export interface BuiltApp {
   readonly app: App;
   readonly metrics: ApiMetrics;
+  /** Every route the app registered, with its declared access (HEAD twins included). */
+  readonly routes: readonly RouteAccess[];
 }
 
 /**
@@ -45,24 +43,42 @@ export interface BuiltApp {
  */
 export async function buildApp(deps: ApiDeps, options: ApiOptions = {}): Promise<BuiltApp> {
   const app = Fastify({
-    logger: { level: options.logLevel ?? process.env.EDGEKD_LOG_LEVEL ?? 'info', name: 'edgekd-api' },
-    bodyLimit: options.bodyLimitBytes ?? 64 * 1024 * 1024,
+    logger: {
+      level: options.logLevel ?? process.env.EDGEKD_LOG_LEVEL ?? 'info',
+      name: 'edgekd-api',
+      ...(options.logStream ? { stream: options.logStream } : {}),
+      // Headers are never logged; the event stream's `?access_token=` is cut out of the URL.
+      serializers: { req: (req: { method: string; url: string; ip?: string }) => ({ method: req.method, url: withoutSecrets(req.url), remoteAddress: req.ip }) },
+    },
+    // The correlation id of 5xx bodies: unique across restarts, never taken from a client header.
+    genReqId: () => randomUUID(),
+    bodyLimit: options.bodyLimitBytes ?? CONTROL_BODY_LIMIT,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
+    // A malformed escape (`/api/%zz`) is a typed 400 like every other bad input.
+    frameworkErrors: (err, req, reply) => sendError(reply, err, req.log),
   }).withTypeProvider<TypeBoxTypeProvider>();
   const metrics = createApiMetrics();
   const authenticate = createAuthenticator(deps.tokens);
+  // Before any plugin or route: every route from here on must declare its access.
+  const routes = enforceRouteAccess(app);
 
   app.decorateRequest('principal', null);
   app.setErrorHandler((err, req, reply) => sendError(reply, err, req.log));
-  app.setNotFoundHandler((req, reply) => sendError(reply, new EdgekdError('EDGEKD_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`)));
+  app.setNotFoundHandler((req, reply) => sendError(reply, new EdgekdError('EDGEKD_NOT_FOUND', 'no route matches this method and path'), req.log));
+
+  // Authentication and authorization come first, from the matched route's declared access; the
+  // rate limiter's hook is a route hook, so it runs after this one and sees the principal.
+  app.addHook('onRequest', async (req) => {
+    req.principal = authorize(req, authenticate);
+  });
 
   await app.register(rateLimit, {
     global: true,
     max: options.rateLimitPerMinute ?? 600,
     timeWindow: 60_000,
-    // The console's static files and /docs are not rate limited; the API is, per token.
-    allowList: (req) => !req.url.startsWith('/api/') && !req.url.startsWith('/metrics'),
-    keyGenerator: (req) => (typeof req.headers.authorization === 'string' ? req.headers.authorization : req.ip),
+    // Keyed by who the request authenticated as, or by the socket's address (trustProxy is off, so
+    // no header can choose it); every route counts, whatever its path spelling.
+    keyGenerator: (req) => (req.principal ? `principal:${req.principal.name}` : `ip:${req.ip}`),
     errorResponseBuilder: (_req, ctx) =>
       Object.assign(new EdgekdError('EDGEKD_RATE_LIMITED', `rate limit of ${ctx.max} requests per minute reached; retry in ${ctx.after}`, { details: { retryAfter: ctx.after } }), { statusCode: 429 }),
   });
@@ -75,17 +91,8 @@ export async function buildApp(deps: ApiDeps, options: ApiOptions = {}): Promise
       security: [{ bearer: [] }],
     },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
+  await registerWithAccess(app, 'public', swaggerUi, { routePrefix: '/docs', staticCSP: true });
 
-  app.addHook('onRequest', async (req) => {
-    const url = req.url;
-    if (!url.startsWith('/api/') && !url.startsWith('/metrics')) return;
-    const cfg = req.routeOptions.config ?? {};
-    if (cfg.public) return;
-    const principal = authenticate(req, cfg.sse === true);
-    requireRole(principal, cfg.role ?? (req.method === 'GET' || req.method === 'HEAD' ? 'viewer' : 'operator'));
-    req.principal = principal;
-  });
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? 'unmatched';
     if (!route.startsWith('/api/') && route !== '/metrics') return;
@@ -115,17 +122,24 @@ export async function buildApp(deps: ApiDeps, options: ApiOptions = {}): Promise
     registerPackageRoutes(api, ctx);
     registerFleetRoutes(api, ctx);
     registerDriftRoutes(api, ctx);
+    registerDeviceAdminRoutes(api, ctx);
   });
   for (const plugin of options.plugins ?? []) await app.register(plugin);
 
   if (options.consoleDir) {
-    await app.register(fastifyStatic, { root: options.consoleDir, prefix: '/', index: ['index.html'] });
+    await registerWithAccess(app, 'public', fastifyStatic, { root: options.consoleDir, prefix: '/', index: ['index.html'] });
     // chart.js is served from node_modules as the maintained charting library (no build step).
     const chartDir = dirname(createRequire(import.meta.url).resolve('chart.js'));
-    await app.register(fastifyStatic, { root: chartDir, prefix: '/vendor/chart.js/', decorateReply: false });
+    await registerWithAccess(app, 'public', fastifyStatic, { root: chartDir, prefix: '/vendor/chart.js/', decorateReply: false });
   }
   await app.ready();
-  return { app: app as unknown as App, metrics };
+  return { app: app as unknown as App, metrics, routes };
+}
+
+const SECRET_QUERY = /([?&])(access_token|token)=[^&#]*/g;
+/** A URL for the log: bearer tokens in the query (EventSource, the console's `?token=`) redacted. */
+export function withoutSecrets(url: string): string {
+  return url.replace(SECRET_QUERY, '$1$2=[redacted]');
 }
 
 export type RouteContext = { deps: ApiDeps; options: ApiOptions; metrics: ApiMetrics };

@@ -1,6 +1,6 @@
 import { Type, type Static } from 'typebox';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { EdgekdError, toEdgekdError, type ErrorCode } from '../../shared/errors';
+import { EdgekdError, ErrorCodes, toEdgekdError, type ErrorCode } from '../../shared/errors';
 import type { Logger } from '../../shared/log/logger';
 
 /** The body of every error response. `code` is stable (docs/errors.md); match on it. */
@@ -10,6 +10,8 @@ export const ErrorResponse = Type.Object({
   category: Type.String(),
   retryable: Type.Boolean(),
   details: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  /** On 5xx only: the request id, under which the log holds the detail. */
+  correlationId: Type.Optional(Type.String()),
 });
 export type ErrorResponse = Static<typeof ErrorResponse>;
 
@@ -70,11 +72,19 @@ export function toApiError(e: unknown): EdgekdError {
   return toEdgekdError(e);
 }
 
+/**
+ * Sends the typed error body. A 5xx says only what its code means in general (the catalogue's
+ * summary) and the request id as `correlationId`: messages of server failures carry paths, SQL and
+ * peer addresses, so they go to the log, under the same `reqId`, and never to the client.
+ */
 export function sendError(reply: FastifyReply, e: unknown, log?: Logger | FastifyRequest['log']): FastifyReply {
   const err = toApiError(e);
   const status = httpStatusOf(err);
-  if (status >= 500 && err.code !== 'EDGEKD_FEATURE_UNAVAILABLE') log?.error({ err: e }, 'request failed');
-  return reply.status(status).type('application/json').send(err.toJSON());
+  if (status < 500) return reply.status(status).type('application/json').send(err.toJSON());
+  const correlationId = String(reply.request.id);
+  if (err.code === 'EDGEKD_FEATURE_UNAVAILABLE') log?.info({ code: err.code, detail: err.message }, 'component unavailable');
+  else log?.error({ err: e, code: err.code }, 'request failed');
+  return reply.status(status).type('application/json').send({ code: err.code, message: `${ErrorCodes[err.code].summary} (correlation id ${correlationId})`, category: err.category, retryable: err.retryable, correlationId });
 }
 
 /** A route whose component this cloud was started without: visibly absent, never faked. */

@@ -14,7 +14,7 @@ function toDevice(d: Awaited<ReturnType<FleetController['listDevices']>>[number]
   const model = obj(hb.activeModel ?? d.activeModel);
   const deployment = obj(hb.deployment);
   const online = d.presence === 'online';
-  const state = !online ? d.presence : typeof deployment.state === 'string' ? deployment.state : model.version !== undefined ? 'serving' : 'no-model';
+  const state = d.revokedAt !== null ? 'revoked' : !online ? d.presence : typeof deployment.state === 'string' ? deployment.state : model.version !== undefined ? 'serving' : 'no-model';
   return {
     id: d.deviceId,
     online,
@@ -26,6 +26,9 @@ function toDevice(d: Awaited<ReturnType<FleetController['listDevices']>>[number]
     agentVersion: d.agentVersion,
     groups: d.groups,
     tags: d.tags,
+    presence: d.presence,
+    createdAt: d.createdAt,
+    revokedAt: d.revokedAt,
     inference: hb.inference ?? null,
     uptimeSec: hb.uptimeSec ?? null,
   };

@@ -1,5 +1,6 @@
 import type { JobRunner } from '../jobs/job-runner';
 import type { ApiToken } from './auth';
+import type { DeviceAdmin } from '../fleet/registry/device-admin';
 import type { Device, DriftRecord, ModelPackage, Rollout, RolloutCreate, Teacher, TeacherUpload } from './schemas';
 
 /**
@@ -44,11 +45,15 @@ export interface RetrainPort {
   history(): Promise<DriftRecord[]>;
 }
 
+/** Provisioning (add, list, revoke, rotate devices): `cloud/fleet/registry/device-admin.ts`. */
+export type DeviceAdminPort = DeviceAdmin;
+
 export interface ApiDeps {
   readonly jobs: JobRunner;
   readonly teachers?: TeacherCatalog;
   readonly packages?: PackageCatalog;
   readonly fleet?: FleetPort;
+  readonly devices?: DeviceAdminPort;
   readonly drift?: DriftPort;
   readonly retrain?: RetrainPort;
   readonly tokens: readonly ApiToken[];
@@ -61,8 +66,12 @@ export interface ApiOptions {
   readonly rateLimitPerMinute?: number;
   readonly version?: string;
   readonly logLevel?: string;
-  /** Largest request body (teacher uploads are base64 JSON). */
+  /** Where the API's JSON log lines go (default stdout); tests capture them. */
+  readonly logStream?: NodeJS.WritableStream;
+  /** Largest request body on control routes (default 64 KiB). */
   readonly bodyLimitBytes?: number;
+  /** Largest request body on upload routes (teacher uploads are base64 JSON; default 64 MiB). */
+  readonly uploadBodyLimitBytes?: number;
   readonly sseHeartbeatMs?: number;
   /** Extra plugins (for example the fleet's HTTP model download route). */
   readonly plugins?: ReadonlyArray<(app: import('fastify').FastifyInstance) => Promise<void>>;

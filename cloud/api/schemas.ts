@@ -1,4 +1,5 @@
 import { Type, type Static } from 'typebox';
+import { UPLOAD_NAME_PATTERN } from './upload-names';
 
 /**
  * Response and request shapes of the HTTP API. Records that other components own (devices,
@@ -29,13 +30,13 @@ export type Teacher = Static<typeof Teacher>;
 
 export const TeacherUpload = Type.Object(
   {
-    name: Type.String({ minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9._-]+$' }),
+    name: Type.String({ minLength: 1, maxLength: 100, pattern: UPLOAD_NAME_PATTERN }),
     format: Type.Union([Type.Literal('tfjs'), Type.Literal('onnx')]),
     /**
      * File name → base64 content. tfjs: `model.json` plus every weights file its manifest names;
      * onnx: one `*.onnx` file (imported into a trainable TensorFlow.js model by a job).
      */
-    files: Type.Record(Type.String({ pattern: '^[A-Za-z0-9._-]+$' }), Type.String({ contentEncoding: 'base64' })),
+    files: Type.Record(Type.String({ pattern: UPLOAD_NAME_PATTERN }), Type.String({ contentEncoding: 'base64' })),
     /** ONNX only: the dataset whose class names and normalisation the teacher uses (fashion-mnist, mnist). */
     dataset: Type.Optional(Type.String()),
   },
@@ -156,6 +157,36 @@ export const Device = Type.Object(
   Open,
 );
 export type Device = Static<typeof Device> & Record<string, unknown>;
+
+/** Provisioning a device (admin). Labels are checked again by the registry (letters, digits, `._:=-`). */
+export const DeviceCreate = Type.Object(
+  {
+    deviceId: Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' }),
+    groups: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: 32 })),
+    tags: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: 32 })),
+  },
+  { additionalProperties: false },
+);
+export type DeviceCreate = Static<typeof DeviceCreate>;
+
+/** A provisioned device without secrets (only declared fields are serialised). */
+export const RegisteredDevice = Type.Object({
+  deviceId: Type.String(),
+  groups: Type.Array(Type.String()),
+  tags: Type.Array(Type.String()),
+  createdAt: Type.Number(),
+  revokedAt: Nullable(Type.Number()),
+  presence: Type.String(),
+  lastSeen: Nullable(Type.Number()),
+});
+
+/** MQTT credentials, answered once (only a salted hash is stored). */
+export const DeviceCredentials = Type.Object({
+  deviceId: Type.String(),
+  username: Type.String(),
+  password: Type.String(),
+  trustedKeys: Type.Optional(Type.Unknown({ description: 'the signing keys the device must trust (trusted-keys.json)' })),
+});
 
 export const Rollout = Type.Object(
   {

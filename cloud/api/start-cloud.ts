@@ -7,6 +7,8 @@ import { openDb } from '../store/open-store';
 import type { SqlDb } from '../store/sql-db';
 import { createJobRunner, type JobKindSpec, type JobRunner } from '../jobs/job-runner';
 import type { FleetController } from '../fleet/fleet-controller';
+import type { BrokerAccess } from '../fleet/registry/broker-access';
+import { createDeviceAdmin, type DeviceAdmin } from '../fleet/registry/device-admin';
 import { buildApp, type App } from './build-app';
 import type { ApiToken } from './auth';
 import { createTeacherCatalog } from './teacher-catalog';
@@ -63,6 +65,8 @@ export interface CloudOptions {
   /** Retrain policy overrides (the demo shortens persistence and cool-down to minutes). */
   readonly retrainPolicy?: Record<string, number>;
   readonly driftTickMs?: number;
+  /** Brokers kept in step with provisioning (sessions ended on revoke, auth data rewritten); default none. */
+  readonly brokerAccess?: readonly BrokerAccess[];
 }
 
 export interface RunningCloud {
@@ -73,6 +77,8 @@ export interface RunningCloud {
   readonly db: SqlDb;
   readonly jobs: JobRunner;
   readonly fleet: FleetController | null;
+  /** Provisioning (add, list, revoke, rotate), as the admin API and `edgekd devices --api` use it. */
+  readonly devices: DeviceAdmin | null;
   /** Why a component is absent, by name (shown by `edgekd cloud` at start). */
   readonly absent: Readonly<Record<string, string>>;
   /** This cloud's package signing key, and the trusted-keys list to give agents. */
@@ -163,6 +169,7 @@ export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
       const exp = (await jobs.list({ kind: 'export', state: 'succeeded', limit: 1000 })).find((j) => (j.result as { name?: string }).name === name && (j.result as { version?: number }).version === version);
       return (exp?.params as { runId?: string } | undefined)?.runId ?? null;
     };
+    const devices = fleet ? createDeviceAdmin({ registry: fleet.registry, brokers: opts.brokerAccess ?? [], log: log.child({ module: 'devices' }) }) : null;
     const tokens = opts.tokens ?? [{ token: randomBytes(18).toString('base64url'), role: 'admin' as const, name: 'admin' }];
     const { app } = await buildApp(
       {
@@ -170,6 +177,7 @@ export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
         teachers,
         tokens,
         ...(fleet ? { fleet: fleetPortOf(fleet), packages: packageCatalogOf(fleet, runOfPackage) } : {}),
+        ...(devices ? { devices } : {}),
         ...(driftPort ? { drift: driftPort } : {}),
         ...(retrainPort ? { retrain: retrainPort } : {}),
       },
@@ -177,7 +185,7 @@ export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
     );
     closers.push(() => app.close());
     const url = await app.listen({ host: opts.host ?? '127.0.0.1', port: opts.port ?? 0 });
-    return { url, brokerUrl, tokens, app, db, jobs, fleet, absent, keyFile, trustedKeysFile, close: closeAll };
+    return { url, brokerUrl, tokens, app, db, jobs, fleet, devices, absent, keyFile, trustedKeysFile, close: closeAll };
   } catch (e) {
     await closeAll();
     throw e;

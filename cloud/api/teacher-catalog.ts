@@ -7,6 +7,7 @@ import type { SqlDb, SqlRow } from '../store/sql-db';
 import { migrate, type Migration } from '../store/sql-db';
 import type { JobRunner } from '../jobs/job-runner';
 import type { TeacherCatalog } from './ports';
+import { checkUploadName } from './upload-names';
 import type { Teacher, TeacherUpload } from './schemas';
 
 export const TEACHER_IMPORT_KIND = 'teacher-import';
@@ -106,6 +107,8 @@ export async function createTeacherCatalog(opts: { db: SqlDb; dataDir: string; j
       return get(name);
     },
     async upload(u: TeacherUpload, by: string) {
+      checkUploadName('teacher name', u.name);
+      for (const f of Object.keys(u.files)) checkUploadName('file name', f);
       const existing = await db.query('SELECT id FROM edgekd_teachers WHERE id = ?', [u.name]);
       if (existing.length) throw new EdgekdError('EDGEKD_JOB_STATE', `a teacher named ${u.name} exists already`);
       const buffers = new Map(Object.entries(u.files).map(([k, v]) => [k, Buffer.from(v, 'base64')]));

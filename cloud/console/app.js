@@ -17,6 +17,7 @@ const routes = [
 
 let cleanup = () => {};
 let health = null;
+let me = null;
 
 function banner(text) {
   const b = document.getElementById('banner');
@@ -36,7 +37,7 @@ async function route() {
   for (const a of document.querySelectorAll('[data-nav]')) a.classList.toggle('active', a.dataset.nav === nav);
   try {
     const params = hash.match(re).slice(1).map(decodeURIComponent);
-    cleanup = (await render(main, { health, params })) || (() => {});
+    cleanup = (await render(main, { health, me, params })) || (() => {});
   } catch (e) {
     main.append(h('p', { class: 'error' }, String(e.message || e)));
   }
@@ -52,7 +53,7 @@ async function start() {
     return;
   }
   health = await fetch('/api/health').then((r) => r.json());
-  const me = await api('/api/me');
+  me = await api('/api/me');
   document.getElementById('who').textContent = `${me.name} (${me.role})`;
   const missing = Object.entries(health.components).filter(([, on]) => !on).map(([k]) => k);
   banner(missing.length ? `This cloud runs without: ${missing.join(', ')} — their pages say so instead of showing data.` : '');

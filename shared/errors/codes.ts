@@ -98,6 +98,8 @@ export const ErrorCodes = {
   EDGEKD_STORE_UNAVAILABLE: spec('transport', true, 'The SQLite or PostgreSQL store cannot be reached.'),
   EDGEKD_FEATURE_UNAVAILABLE: spec('compatibility', false, 'This cloud was started without the component that serves the request.'),
   EDGEKD_JOB_STATE: spec('conflict', false, 'The job or run is not in a state that allows this action (cancel, resume).'),
+  EDGEKD_API_UNAVAILABLE: spec('transport', true, 'The cloud API cannot be reached (a command that talks to a running cloud).'),
+  EDGEKD_DEVICE_REVOKED: spec('conflict', false, 'The device was revoked: it cannot log in, be targeted or get new credentials.'),
 } as const satisfies Record<`EDGEKD_${string}`, ErrorCodeSpec>;
 
 export type ErrorCode = keyof typeof ErrorCodes;

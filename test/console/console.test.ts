@@ -99,4 +99,31 @@ describeIfChromium('console in headless Chromium', () => {
     await page.screenshot({ path: join(ARTIFACTS, 'models.png'), fullPage: true });
     expect(browserErrors).toEqual([]);
   }, 120_000);
+
+  it('adds a device showing its credentials once, and revokes it', async () => {
+    const registry = cloud.fleet!.registry;
+    await page.goto(`${cloud.url}/#/fleet`);
+    await page.fill('#new-device input[name=deviceId]', 'console-added-1');
+    await page.fill('#new-device input[name=groups]', 'console-extra, yard');
+    await page.click('#new-device button[type=submit]');
+    const password = (await page.locator('#new-device-credentials .password').textContent({ timeout: 10_000 })) ?? '';
+    expect(await page.locator('#new-device-credentials .username').textContent()).toBe('console-added-1');
+    expect(await registry.authenticate('console-added-1', Buffer.from(password))).toEqual({ kind: 'device', deviceId: 'console-added-1' });
+    const row = page.locator('#devices tbody tr[data-id="console-added-1"]');
+    await expect.poll(() => row.locator('td').nth(5).textContent(), { timeout: 10_000 }).toBe('console-extra, yard');
+    await page.screenshot({ path: join(ARTIFACTS, 'device-added.png'), fullPage: true });
+
+    // The credentials are not kept: after a reload the page no longer has them.
+    await page.reload();
+    await row.waitFor();
+    expect(await page.content()).not.toContain(password);
+
+    page.once('dialog', (d) => void d.accept());
+    await row.locator('button.revoke').click();
+    await expect.poll(() => row.locator('.state').nth(1).textContent(), { timeout: 10_000 }).toBe('revoked');
+    expect(await row.locator('button.revoke').count()).toBe(0);
+    expect(await registry.authenticate('console-added-1', Buffer.from(password))).toBeNull();
+    await page.screenshot({ path: join(ARTIFACTS, 'device-revoked.png'), fullPage: true });
+    expect(browserErrors).toEqual([]);
+  }, 60_000);
 });

@@ -1,6 +1,7 @@
 import { Type } from 'typebox';
 import type { FastifyInstance } from 'fastify';
 import type { RouteContext } from '../build-app';
+import { caller } from '../route-access';
 import { errorResponses, unavailable } from '../errors';
 import { DriftRecord, IdParams, RetrainPolicy } from '../schemas';
 import type { DriftPort, RetrainPort } from '../ports';
@@ -10,31 +11,37 @@ export function registerDriftRoutes(app: FastifyInstance, { deps }: RouteContext
   const retrain = (): RetrainPort => deps.retrain ?? (() => { throw unavailable('the retrain policy'); })();
 
   app.get('/api/drift/devices', {
+    config: { access: 'viewer' },
     schema: { tags: ['drift'], summary: 'Latest drift statistics per device', response: { 200: Type.Array(DriftRecord), ...errorResponses } },
   }, async () => drift().devices());
 
   app.get<{ Params: IdParams }>('/api/drift/devices/:id', {
+    config: { access: 'viewer' },
     schema: { tags: ['drift'], params: IdParams, response: { 200: DriftRecord, ...errorResponses } },
   }, async (req) => drift().device(req.params.id));
 
   app.get('/api/drift/cohorts', {
+    config: { access: 'viewer' },
     schema: { tags: ['drift'], summary: 'Drift per cohort with fleet-level false-alarm control', response: { 200: Type.Array(DriftRecord), ...errorResponses } },
   }, async () => drift().cohorts());
 
   app.get('/api/drift/alarms', {
+    config: { access: 'viewer' },
     schema: { tags: ['drift'], summary: 'Drift alarms, newest first', response: { 200: Type.Array(DriftRecord), ...errorResponses } },
   }, async () => drift().alarms());
 
   app.get('/api/retrain/policy', {
+    config: { access: 'viewer' },
     schema: { tags: ['retrain'], summary: 'The automatic retrain policy', response: { 200: RetrainPolicy, ...errorResponses } },
   }, async () => retrain().getPolicy());
 
   app.put<{ Body: Record<string, unknown> }>('/api/retrain/policy', {
-    config: { role: 'admin' },
+    config: { access: 'admin' },
     schema: { tags: ['retrain'], summary: 'Replace the retrain policy (thresholds, cool-down, budget, pause)', body: RetrainPolicy, response: { 200: RetrainPolicy, ...errorResponses } },
-  }, async (req) => retrain().setPolicy(req.body, req.principal!.name));
+  }, async (req) => retrain().setPolicy(req.body, caller(req).name));
 
   app.get('/api/retrain/history', {
+    config: { access: 'viewer' },
     schema: { tags: ['retrain'], summary: 'Automatic actions with their reasons: which alarm started which run and package', response: { 200: Type.Array(DriftRecord), ...errorResponses } },
   }, async () => retrain().history());
 }

@@ -11,10 +11,12 @@ export function registerPackageRoutes(app: FastifyInstance, { deps }: RouteConte
   const packages = (): PackageCatalog => deps.packages ?? (() => { throw unavailable('the model package catalog (export)'); })();
 
   app.get('/api/packages', {
+    config: { access: 'viewer' },
     schema: { tags: ['packages'], summary: 'Signed model packages, newest first', response: { 200: Type.Array(ModelPackage), ...errorResponses } },
   }, async () => packages().list());
 
   app.get<{ Params: IdParams }>('/api/packages/:id', {
+    config: { access: 'viewer' },
     schema: { tags: ['packages'], params: IdParams, response: { 200: ModelPackage, ...errorResponses } },
   }, async (req) => packages().get(req.params.id));
 
@@ -28,10 +30,12 @@ export function registerPackageRoutes(app: FastifyInstance, { deps }: RouteConte
     });
 
   app.get('/api/lineage', {
+    config: { access: 'viewer' },
     schema: { tags: ['packages'], summary: 'The whole lineage graph: teachers, runs, students, packages, rollouts, drift-triggered retrains', response: { 200: LineageGraph, ...errorResponses } },
   }, async () => lineage());
 
   app.get<{ Params: IdParams }>('/api/packages/:id/lineage', {
+    config: { access: 'viewer' },
     schema: { tags: ['packages'], summary: 'The part of the lineage graph connected to one package', params: IdParams, response: { 200: LineageGraph, ...errorResponses } },
   }, async (req) => {
     await packages().get(req.params.id);

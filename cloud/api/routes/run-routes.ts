@@ -2,6 +2,7 @@ import { Type } from 'typebox';
 import type { FastifyInstance } from 'fastify';
 import { EdgekdError } from '../../../shared/errors';
 import type { RouteContext } from '../build-app';
+import { caller } from '../route-access';
 import { errorResponses, unavailable } from '../errors';
 import { EventsQuery, IdParams, JobEvent, Run, RunCreate, StreamQuery } from '../schemas';
 import { streamJob } from '../sse';
@@ -41,10 +42,12 @@ export function registerRunRoutes(app: FastifyInstance, { deps, options, metrics
   };
 
   app.get('/api/runs', {
+    config: { access: 'viewer' },
     schema: { tags: ['runs'], summary: 'Distillation runs, newest first', response: { 200: Type.Array(Run), ...errorResponses } },
   }, async () => (await deps.jobs.list({ kind: RUN_KIND })).map(toRun));
 
   app.post<{ Body: RunCreate }>('/api/runs', {
+    config: { access: 'operator' },
     schema: { tags: ['runs'], summary: 'Start a data-free distillation run (queued as a job)', body: RunCreate, response: { 201: Run, ...errorResponses } },
   }, async (req, reply) => {
     if (!deps.jobs.kinds.includes(RUN_KIND)) throw unavailable('distillation (the distill engine)');
@@ -56,16 +59,18 @@ export function registerRunRoutes(app: FastifyInstance, { deps, options, metrics
       method: req.body.method ?? 'ssdkd',
       teacherPath: teacher.path,
       teacherSha256: teacher.sha256,
-      requestedBy: req.principal!.name,
+      requestedBy: caller(req).name,
     });
     return reply.status(201).send(toRun(job));
   });
 
   app.get<{ Params: IdParams }>('/api/runs/:id', {
+    config: { access: 'viewer' },
     schema: { tags: ['runs'], params: IdParams, response: { 200: Run, ...errorResponses } },
   }, async (req) => toRun(await getRun(req.params.id)));
 
   app.get<{ Params: IdParams; Querystring: { after?: number; type?: string; limit?: number } }>('/api/runs/:id/events', {
+    config: { access: 'viewer' },
     schema: { tags: ['runs'], summary: 'Stored progress events (loss terms, buffer histogram, priorities, accuracy)', params: IdParams, querystring: EventsQuery, response: { 200: Type.Array(JobEvent), ...errorResponses } },
   }, async (req) => {
     await getRun(req.params.id);
@@ -73,7 +78,7 @@ export function registerRunRoutes(app: FastifyInstance, { deps, options, metrics
   });
 
   app.get<{ Params: IdParams; Querystring: { after?: number; follow?: boolean } }>('/api/runs/:id/stream', {
-    config: { sse: true },
+    config: { access: 'viewer', sse: true },
     schema: {
       tags: ['runs'],
       summary: 'Live progress as Server-Sent Events (replays stored events first; honours Last-Event-ID)',
@@ -95,6 +100,7 @@ export function registerRunRoutes(app: FastifyInstance, { deps, options, metrics
   });
 
   app.get<{ Params: IdParams }>('/api/runs/:id/samples', {
+    config: { access: 'viewer' },
     schema: {
       tags: ['runs'],
       summary: 'The latest gallery of synthetic samples from the replay buffer (PNG data URLs with labels)',
@@ -108,6 +114,7 @@ export function registerRunRoutes(app: FastifyInstance, { deps, options, metrics
   });
 
   app.post<{ Params: IdParams }>('/api/runs/:id/cancel', {
+    config: { access: 'operator' },
     schema: { tags: ['runs'], summary: 'Cancel a queued or running run (keeps its checkpoint)', params: IdParams, response: { 200: Run, ...errorResponses } },
   }, async (req) => {
     await getRun(req.params.id);
@@ -115,6 +122,7 @@ export function registerRunRoutes(app: FastifyInstance, { deps, options, metrics
   });
 
   app.post<{ Params: IdParams }>('/api/runs/:id/resume', {
+    config: { access: 'operator' },
     schema: { tags: ['runs'], summary: 'Resume a cancelled or failed run from its checkpoint', params: IdParams, response: { 200: Run, ...errorResponses } },
   }, async (req) => {
     await getRun(req.params.id);

@@ -1,12 +1,13 @@
 import { Type } from 'typebox';
 import type { FastifyInstance } from 'fastify';
 import type { RouteContext } from '../build-app';
+import { caller } from '../route-access';
 import { errorResponses } from '../errors';
 import { Health, Me } from '../schemas';
 
 export function registerSystemRoutes(app: FastifyInstance, { deps, options, metrics }: RouteContext): void {
   app.get('/api/health', {
-    config: { public: true },
+    config: { access: 'public' },
     schema: { tags: ['system'], summary: 'Liveness, and which components this cloud runs', security: [], response: { 200: Health } },
   }, async () => ({
     status: 'ok' as const,
@@ -17,17 +18,19 @@ export function registerSystemRoutes(app: FastifyInstance, { deps, options, metr
       teachers: Boolean(deps.teachers),
       packages: Boolean(deps.packages),
       fleet: Boolean(deps.fleet),
+      devices: Boolean(deps.devices),
       drift: Boolean(deps.drift),
       retrain: Boolean(deps.retrain),
     },
   }));
 
   app.get('/api/me', {
+    config: { access: 'viewer' },
     schema: { tags: ['system'], summary: 'The calling token’s name and role', response: { 200: Me, ...errorResponses } },
-  }, async (req) => ({ name: req.principal!.name, role: req.principal!.role }));
+  }, async (req) => ({ name: caller(req).name, role: caller(req).role }));
 
   app.get('/metrics', {
-    config: { role: 'viewer' },
+    config: { access: 'viewer' },
     schema: { tags: ['system'], summary: 'Prometheus metrics (text exposition format)', response: { 200: Type.String(), ...errorResponses } },
   }, async (_req, reply) => {
     reply.type(metrics.registry.contentType);

@@ -37,7 +37,8 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
  */
 export const fleetDownloadPlugin: FastifyPluginAsync<DownloadPluginOptions> = async (app, opts) => {
   const slice = opts.sliceBytes ?? 16 * 1024;
-  app.get<{ Params: { deploymentId: string } }>(DOWNLOAD_ROUTE, async (req, reply) => {
+  // No API token: the download token from the offer authenticates the device, checked below.
+  app.get<{ Params: { deploymentId: string } }>(DOWNLOAD_ROUTE, { config: { access: 'public' } }, async (req, reply) => {
     const auth = req.headers.authorization ?? '';
     const token = auth.startsWith('Bearer ') ? auth.slice(7) : '';
     const check = checkDownloadToken(opts.secret, token, opts.now());

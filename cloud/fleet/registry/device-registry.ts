@@ -37,11 +37,12 @@ function labels(kind: string, values: readonly string[] | undefined): string[] {
 /**
  * Device registry: provisioning (id, generated credentials, tags, groups), the trusted signing
  * keys every device gets, authentication for the embedded broker, and target resolution for
- * rollouts. Credentials are cached in memory after the first successful check so a reconnect
- * storm costs one hash per connect.
+ * rollouts. A successful hash check is cached in memory (keyed by the stored hash) so a
+ * reconnect storm costs one row lookup per connect, not one hash. Revoked devices keep their row
+ * and never authenticate again.
  */
 export class DeviceRegistry {
-  private readonly verified = new Map<string, string>();
+  private readonly verified = new Map<string, { hash: string; password: string }>();
 
   constructor(
     private readonly store: FleetStore,
@@ -60,11 +61,28 @@ export class DeviceRegistry {
     return { deviceId: req.deviceId, username: req.deviceId, password, trustedKeys: await this.trustedKeys() };
   }
 
+  /** New credentials for a device; the old password stops working at once. Refused once revoked. */
   async rotateCredentials(deviceId: string): Promise<{ deviceId: string; username: string; password: string }> {
     const password = newDevicePassword();
-    if (!(await this.store.updateDevicePassword(deviceId, hashPassword(password)))) throw unknownDevice(deviceId);
     this.verified.delete(deviceId);
+    if (!(await this.store.updateDevicePassword(deviceId, hashPassword(password)))) {
+      const d = await this.store.getDevice(deviceId);
+      throw d ? revokedDevice(deviceId) : unknownDevice(deviceId);
+    }
     return { deviceId, username: deviceId, password };
+  }
+
+  /**
+   * Refuses the device from now on: authentication fails, rollouts no longer target it, its
+   * credentials cannot be rotated. The row stays (reports and rollouts name it). Revoking twice
+   * keeps the first time and is not an error, so a caller can safely retry what follows.
+   */
+  async revoke(deviceId: string): Promise<PublicDevice> {
+    this.verified.delete(deviceId);
+    await this.store.revokeDevice(deviceId, this.now());
+    const d = await this.store.getDevice(deviceId);
+    if (!d) throw unknownDevice(deviceId);
+    return strip(d);
   }
 
   async setLabels(deviceId: string, update: { tags?: string[]; groups?: string[] }): Promise<PublicDevice> {
@@ -97,10 +115,15 @@ export class DeviceRegistry {
     if (this.service && username === this.service.username) {
       return pw === this.service.password ? { kind: 'service', name: username } : null;
     }
-    if (this.verified.get(username) === pw) return { kind: 'device', deviceId: username };
+    // The row is read on every connect (one primary-key lookup), so a revocation or rotation made
+    // by another process (`edgekd devices --data`) holds from the next connect; only the hash
+    // check is cached, per stored hash.
     const d = await this.store.getDevice(username);
-    if (!d || !passwordMatches(d.passwordHash, pw)) return null;
-    this.verified.set(username, pw);
+    if (!d || d.revokedAt !== null) return null;
+    const seen = this.verified.get(username);
+    if (seen && seen.hash === d.passwordHash && seen.password === pw) return { kind: 'device', deviceId: username };
+    if (!passwordMatches(d.passwordHash, pw)) return null;
+    this.verified.set(username, { hash: d.passwordHash, password: pw });
     return { kind: 'device', deviceId: username };
   }
 
@@ -121,14 +144,17 @@ export class DeviceRegistry {
     const all = await this.store.listDevices();
     const known = new Set(all.map((d) => d.deviceId));
     const out = new Set<string>();
+    const revoked = new Set(all.filter((d) => d.revokedAt !== null).map((d) => d.deviceId));
     for (const id of target.devices ?? []) {
       if (!known.has(id)) throw unknownDevice(id);
+      if (revoked.has(id)) throw revokedDevice(id);
       out.add(id);
     }
     const groups = target.groups ?? [];
     const tags = target.tags ?? [];
     if (groups.length > 0 || tags.length > 0) {
       for (const d of all) {
+        if (d.revokedAt !== null) continue;
         const inGroup = groups.length === 0 || d.groups.some((g) => groups.includes(g));
         const hasTags = tags.every((t) => d.tags.includes(t));
         if (inGroup && hasTags) out.add(d.deviceId);
@@ -144,6 +170,10 @@ export class DeviceRegistry {
 function strip(d: DeviceRecord): PublicDevice {
   const { passwordHash: _omit, ...rest } = d;
   return rest;
+}
+
+function revokedDevice(id: string): EdgekdError {
+  return new EdgekdError('EDGEKD_DEVICE_REVOKED', `device '${id}' was revoked`);
 }
 
 function unknownDevice(id: string): EdgekdError {

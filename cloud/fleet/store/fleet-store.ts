@@ -9,6 +9,8 @@ export interface DeviceRecord {
   tags: string[];
   groups: string[];
   createdAt: number;
+  /** When the device was revoked (it can no longer authenticate), or null. */
+  revokedAt: number | null;
   presence: 'online' | 'offline' | 'unknown';
   presenceBootSeq: number;
   presenceSessionSeq: number;
@@ -85,7 +87,12 @@ export class FleetStore {
   }
 
   async updateDevicePassword(deviceId: string, passwordHash: string): Promise<boolean> {
-    return (await this.db.exec('UPDATE fleet_devices SET password_hash = ? WHERE device_id = ?', [passwordHash, deviceId])) === 1;
+    return (await this.db.exec('UPDATE fleet_devices SET password_hash = ? WHERE device_id = ? AND revoked_at IS NULL', [passwordHash, deviceId])) === 1;
+  }
+
+  /** Marks a device revoked; false when it is unknown or already revoked (the first time stays). */
+  async revokeDevice(deviceId: string, at: number): Promise<boolean> {
+    return (await this.db.exec('UPDATE fleet_devices SET revoked_at = ? WHERE device_id = ? AND revoked_at IS NULL', [at, deviceId])) === 1;
   }
 
   async deleteDevice(deviceId: string): Promise<boolean> {
@@ -239,6 +246,7 @@ function toDevice(r: Record<string, unknown>): DeviceRecord {
     tags: JSON.parse(String(r.tags)) as string[],
     groups: JSON.parse(String(r.groups_json)) as string[],
     createdAt: Number(r.created_at),
+    revokedAt: r.revoked_at === null || r.revoked_at === undefined ? null : Number(r.revoked_at),
     presence: r.presence as DeviceRecord['presence'],
     presenceBootSeq: Number(r.presence_boot_seq),
     presenceSessionSeq: Number(r.presence_session_seq),

@@ -62,4 +62,11 @@ export const fleetMigrations: Migration[] = [
       await db.exec('CREATE INDEX fleet_reports_rollout ON fleet_reports (rollout_id, seq)');
     },
   },
+  {
+    // A revoked device keeps its row (history, reports, rollouts name it) but can no longer log in.
+    id: 'fleet-002-device-revocation',
+    async up(db) {
+      await db.exec('ALTER TABLE fleet_devices ADD COLUMN revoked_at BIGINT');
+    },
+  },
 ];

@@ -1,0 +1,108 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseCommandArgs } from '../../shared/cli/args';
+import { EdgekdError } from '../../shared/errors';
+import { deviceAdminClient } from '../api/device-admin-client';
+import type { DeviceAdmin, DeviceSummary } from '../fleet/registry/device-admin';
+import { openLocalDeviceAdmin } from '../fleet/registry/local-device-admin';
+
+const HELP = `usage: edgekd devices <add|list|revoke|rotate> [DEVICE-ID] [options]
+
+Provisions the devices of a cloud. Credentials are printed once; only a salted hash is stored.
+
+  add ID [--group G]... [--tag T]...   a new device and its MQTT credentials
+  list                                 devices with groups, tags and state (never a secret)
+  revoke ID                            refuse the device from now on (its session ends)
+  rotate ID                            new credentials; the old ones stop working
+
+where (one of):
+  --api URL      a running cloud, e.g. http://127.0.0.1:8080, with an admin token in
+                 EDGEKD_API_TOKEN (never a flag: flags show in ps and shell history).
+                 Ends a revoked or rotated device's live session at once.
+  --data DIR     the cloud's state folder, opened directly               [.edgekd/cloud]
+  --db URL       sqlite:PATH or postgres://user@host/db                  [sqlite:DIR/cloud.db]
+                 For first setup or a stopped cloud: a running cloud refuses old or revoked
+                 credentials from the device's next connect.
+options:
+  --json         machine-readable output`;
+
+const ACTIONS = ['add', 'list', 'revoke', 'rotate'] as const;
+type Action = (typeof ACTIONS)[number];
+
+export async function run(argv: string[]): Promise<number> {
+  const { values, positionals, help } = parseCommandArgs(argv, {
+    api: { type: 'string' },
+    data: { type: 'string' },
+    db: { type: 'string' },
+    group: { type: 'string', multiple: true },
+    tag: { type: 'string', multiple: true },
+    json: { type: 'boolean' },
+  }, HELP);
+  if (help) return 0;
+  const [action, deviceId, ...extra] = positionals;
+  if (!action || !ACTIONS.includes(action as Action)) throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', `expected one of ${ACTIONS.join(', ')}, got '${action ?? ''}'\n\n${HELP}`);
+  if (action === 'list' ? deviceId !== undefined : !deviceId || extra.length > 0) {
+    throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', action === 'list' ? 'list takes no device id' : `${action} takes exactly one device id`);
+  }
+  if ((values.group || values.tag) && action !== 'add') throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', '--group and --tag go with add');
+  if (values.api && (values.data || values.db)) throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', '--api talks to a running cloud; --data/--db open a store directly: give one');
+
+  const { admin, close, remote } = await openAdmin(values, action === 'add');
+  try {
+    const out = await perform(admin, action as Action, deviceId, { groups: values.group ?? [], tags: values.tag ?? [] });
+    console.log(values.json ? JSON.stringify(out, null, 2) : formatResult(action as Action, out, remote));
+    return 0;
+  } finally {
+    await close();
+  }
+}
+
+async function openAdmin(values: { api?: string; data?: string; db?: string }, mayCreate: boolean): Promise<{ admin: DeviceAdmin; close(): Promise<void>; remote: boolean }> {
+  if (values.api) {
+    const token = process.env.EDGEKD_API_TOKEN;
+    if (!token) throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', '--api needs an admin token in the environment variable EDGEKD_API_TOKEN');
+    return { admin: deviceAdminClient(values.api, token), close: async () => {}, remote: true };
+  }
+  const db = values.db ?? `sqlite:${join(values.data ?? '.edgekd/cloud', 'cloud.db')}`;
+  // `add` may create the store (first setup, before the cloud ever ran); the others only read or
+  // change devices, so a mistyped --data is an error rather than a new empty store.
+  const file = db.startsWith('sqlite:') ? db.slice('sqlite:'.length) : null;
+  if (!mayCreate && file !== null && file !== ':memory:' && !existsSync(file)) {
+    throw new EdgekdError('EDGEKD_NOT_FOUND', `no cloud store at ${file} (give the cloud's --data DIR or --db URL)`);
+  }
+  const local = await openLocalDeviceAdmin({ db });
+  return { ...local, remote: false };
+}
+
+/** The one library call per action. */
+function perform(admin: DeviceAdmin, action: Action, deviceId: string | undefined, labels: { groups: string[]; tags: string[] }): Promise<unknown> {
+  switch (action) {
+    case 'add': return admin.add({ deviceId: deviceId!, groups: labels.groups, tags: labels.tags });
+    case 'list': return admin.list();
+    case 'revoke': return admin.revoke(deviceId!);
+    case 'rotate': return admin.rotate(deviceId!);
+  }
+}
+
+const when = (ms: number | null): string => (ms === null ? '–' : new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z'));
+
+function formatResult(action: Action, out: unknown, remote: boolean): string {
+  if (action === 'list') {
+    const rows = out as DeviceSummary[];
+    if (rows.length === 0) return 'no devices';
+    const table = [['device', 'state', 'groups', 'tags', 'created', 'last seen'], ...rows.map((d) => [d.deviceId, d.revokedAt !== null ? 'revoked' : d.presence, d.groups.join(',') || '–', d.tags.join(',') || '–', when(d.createdAt), when(d.lastSeen)])];
+    const widths = table[0]!.map((_, i) => Math.max(...table.map((r) => r[i]!.length)));
+    return table.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+  }
+  if (action === 'revoke') {
+    const d = out as DeviceSummary;
+    return `device ${d.deviceId} revoked at ${when(d.revokedAt)}; it can no longer connect.${remote ? '' : '\nA running cloud refuses it from its next connect; a session open now ends only through the API (--api).'}`;
+  }
+  const c = out as { deviceId: string; username: string; password: string };
+  return [
+    `device ${c.deviceId} ${action === 'add' ? 'added' : 'has new credentials'}; shown once, only a hash is stored:`,
+    `  username  ${c.username}`,
+    `  password  ${c.password}`,
+    `Put them in the agent's config (mqtt.username, mqtt.password).${action === 'add' ? ' --json also prints the trusted signing keys for trusted-keys.json.' : ' The old password no longer works.'}`,
+  ].join('\n');
+}
