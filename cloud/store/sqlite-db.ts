@@ -31,6 +31,7 @@ export function openSqlite(path: string): SqlDb {
   // Integers come back as JS numbers (node:sqlite's default); one beyond 2^53 throws instead of
   // losing precision silently.
   const queue = new SerialQueue();
+  let closed = false;
   // Callers pass the same few SQL texts over and over (a rollout logs thousands of reports with
   // one INSERT): compiling each statement once instead of on every call. Bounded, in case a caller
   // builds SQL dynamically.
@@ -76,7 +77,12 @@ export function openSqlite(path: string): SqlDb {
       });
     },
     async close() {
-      await queue.run(async () => db.close());
+      // Idempotent, as callers (and better-sqlite3 before) assume; node:sqlite throws on a second close.
+      await queue.run(async () => {
+        if (closed) return;
+        closed = true;
+        db.close();
+      });
     },
   });
   return direct(false);

@@ -90,6 +90,7 @@ export function openOutbox(stateDir: string, newKey: () => string): Outbox {
   let durableSeq = lastAppended;
   let writeGen = 0;
   let syncedGen = 0;
+  let closed = false;
   const insert = db.prepare('INSERT INTO outbox (seq, key, kind, payload) VALUES (?, ?, ?, ?)');
   const del = db.prepare('DELETE FROM outbox WHERE seq = ?');
   // Every acked row of one ack message leaves in one commit (one WAL append, not one per row).
@@ -172,6 +173,9 @@ export function openOutbox(stateDir: string, newKey: () => string): Outbox {
     },
     count: () => rows.size,
     close: () => {
+      // A second close is a no-op (node:sqlite would throw "database is not open").
+      if (closed) return;
+      closed = true;
       void wal.close().catch(() => undefined);
       db.close();
     },
