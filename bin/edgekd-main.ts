@@ -24,6 +24,7 @@ export const commands: Record<string, CommandEntry> = {
   devices: { summary: 'Provision devices: add | list | revoke | rotate (credentials shown once)', load: () => import('../cloud/cli/devices') },
   agent: { summary: 'Run an edge agent: edgekd agent --config FILE', load: () => import('../edge/cli/agent') },
   'fleet simulate': { summary: 'Run N real simulated agents in a few processes', load: () => import('../edge/cli/fleet-simulate') },
+  conformance: { summary: 'Play the cloud against a device under test and print a protocol pass/fail table', load: () => import('../cloud/cli/conformance') },
   'drift inject': { summary: 'Inject a distribution shift into the demo agents\u2019 input stream', load: () => import('../cloud/cli/drift-inject') },
   demo: { summary: 'The whole local loop (what `npm start` runs)', load: () => import('../cloud/cli/demo') },
 };

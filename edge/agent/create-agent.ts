@@ -97,6 +97,8 @@ export function createAgent(deps: AgentDeps): Agent {
   let flushing = false;
   let progress: { deploymentId: string; bytesDone: number; bytesTotal: number } | null = null;
   let lastServing: string | null = null;
+  /** Announced in presence so the cloud can watch a key rotation reach the fleet. */
+  let trustedKeyIds: string[] = [];
   const observers: InferenceObserver[] = [];
 
   const notifyModelChange = (): void => {
@@ -119,6 +121,7 @@ export function createAgent(deps: AgentDeps): Agent {
       agentVersion: AGENT_VERSION,
       runtime: { onnxruntime: resolvedEngine?.runtimeVersion ?? 'unknown', executionProviders: [...config.inference.executionProviders], platform: platform(), arch: arch(), node: process.versions.node },
       activeModel: runtime?.active()?.ref ?? null,
+      trustedKeyIds,
     };
     if (s === 'offline') p.reason = 'lost';
     return p;
@@ -296,6 +299,7 @@ export function createAgent(deps: AgentDeps): Agent {
       const trustedKeys = parseTrustedKeys(parseJson(await readFile(config.trustedKeysFile, 'utf8').catch((e: unknown) => {
         throw new EdgekdError('EDGEKD_CONFIG_INVALID', `cannot read trusted keys ${config.trustedKeysFile}: ${(e as Error).message}`, { cause: e });
       }), 'trusted keys', 'EDGEKD_CONFIG_INVALID'));
+      trustedKeyIds = trustedKeys.keys.map((k) => k.keyId).slice(0, 64);
       if (!resolvedEngine) resolvedEngine = (await import('../inference/ort-engine')).createOrtEngine();
       runtime = createModelRuntime({
         engine: resolvedEngine,

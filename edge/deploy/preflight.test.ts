@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { isEdgekdError } from '../../shared/errors';
 import { buildFixturePackage } from '../../shared/package/testing/tiny-models';
-import type { Offer } from '../../shared/protocol';
+import type { ModelRef, Offer } from '../../shared/protocol';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { createHash } from 'node:crypto';
 import { compareSemver, preflightCheck, type PreflightEnv } from './preflight';
 
@@ -53,5 +55,20 @@ describe('preflight (before any download)', () => {
   it('compares runtime versions numerically', () => {
     expect(compareSemver('1.30.0', '1.9.9')).toBe(1);
     expect(compareSemver('1.17.0', '1.17.0')).toBe(0);
+  });
+});
+
+describe('preflight against the published offer sequence (docs/protocol/vectors/offers.json)', () => {
+  const v = JSON.parse(readFileSync(resolve(__dirname, '../../docs/protocol/vectors/offers.json'), 'utf8')) as {
+    trustedKeys: PreflightEnv['trustedKeys']; verifyAt: string;
+    steps: Array<{ name: string; input: { offer?: Offer }; expect: { reports: Array<{ state: string; errorCode?: string }>; activeModel: ModelRef } }>;
+  };
+  // The model serving before each step is the previous step's expected activeModel.
+  const cases = v.steps.map((s, i) => ({ step: s, before: i === 0 ? null : v.steps[i - 1]!.expect.activeModel })).filter((c) => c.step.input.offer && c.step.expect.reports.length > 0);
+
+  it.each(cases.map((c) => [c.step.name, c] as const))('%s: the checks decide as the vector says', (_name, { step, before }) => {
+    const first = step.expect.reports[0]!;
+    const expected = first.state === 'rejected' ? first.errorCode : 'accepted';
+    expect(codeOf(() => preflightCheck(step.input.offer!, { ...env, trustedKeys: v.trustedKeys, activeModel: before, now: new Date(v.verifyAt) }))).toBe(expected);
   });
 });

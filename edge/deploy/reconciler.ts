@@ -166,10 +166,11 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
         pendingOffer = null;
         if (!o) break;
         if (isFinished(o.deploymentId)) continue;
+        // `offered` is reported only once the pre-download checks pass (docs/protocol.md); an
+        // offer they refuse gets a single `rejected` report.
         r = { deploymentId: o.deploymentId, offer: o, state: 'offered', enteredAtMs: deps.nowMs(), bakeRestarts: 0 };
         state.current = r;
         await persist();
-        reportRecord(r, { activeModel: deps.baseContext.runtime.active()?.ref ?? null });
         continue;
       }
       if (r.abort) {
@@ -199,6 +200,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
         const result = await runStep(step, r);
         if (r.abort) continue; // a rollback arrived while the step ran; handled at the top
         Object.assign(r, result.patch ?? {});
+        if (r.state === 'offered') reportRecord(r, { activeModel: deps.baseContext.runtime.active()?.ref ?? null });
         const next = successor(r.state, r.offer, { hasActiveModel: deps.baseContext.runtime.active() !== null });
         if (next === 'committed') {
           await finish(r, 'committed', result.report ?? {});
@@ -254,7 +256,8 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
         }
       }
       await persist();
-      if (!r.abort) reportRecord(r, { resumed: true, activeModel: deps.baseContext.runtime.active()?.ref ?? null });
+      // An offer whose checks had not passed yet was never reported: the checks simply run again.
+      if (!r.abort && r.state !== 'offered') reportRecord(r, { resumed: true, activeModel: deps.baseContext.runtime.active()?.ref ?? null });
       log.info({ deploymentId: r.deploymentId, state: r.state }, 'resuming deployment after restart');
       kick();
     },

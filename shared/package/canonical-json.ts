@@ -1,20 +1,29 @@
+import canonicalize from 'canonicalize';
 import { EdgekdError } from '../errors';
 
 /**
- * The canonical encoding a manifest signature covers. Rules (close to RFC 8785 JCS, restricted
- * to what a manifest holds):
- * - object keys sorted by UTF-16 code units (JavaScript's default sort), each key once;
- * - no whitespace anywhere;
- * - strings and numbers written as `JSON.stringify` writes them (ECMAScript shortest round-trip
- *   numbers, `\u` escapes only for control characters, `"` and `\`);
- * - `undefined` object members are left out (as JSON.stringify does); `undefined`, functions,
- *   symbols, bigints, NaN and ±Infinity anywhere else are rejected rather than silently changed;
- * - the text is encoded as UTF-8.
- * Parsing the canonical text and encoding it again yields the same bytes, so a verifier can
- * re-encode the manifest it parsed from `manifest.json` whatever the file's formatting.
+ * The canonical encoding a manifest signature covers: the JSON Canonicalization Scheme, RFC 8785
+ * (JCS), so a device in any language can rebuild the signed bytes with its own JCS library:
+ * - object members sorted by the UTF-16 code units of their names, at every depth;
+ * - no whitespace;
+ * - numbers as IEEE 754 doubles written the ECMAScript way (`3.2e-7`, `1e+21`, `100000000000000000000`,
+ *   `-0` as `0`);
+ * - strings with only `"`, `\`, and U+0000..U+001F escaped (`\b \t \n \f \r`, otherwise `\u00xx`
+ *   lower-case); everything else, U+007F included, written as itself; UTF-8 output.
+ *
+ * The serialisation itself is the `canonicalize` package (by an author of RFC 8785). This module
+ * first checks that the value is I-JSON that JCS defines an encoding for, and refuses the rest
+ * with EDGEKD_PACKAGE_INVALID instead of letting it be silently changed: non-finite numbers, lone
+ * surrogates (in values or member names), `undefined`/functions/symbols/bigints inside arrays,
+ * and objects that are not plain (Date, Map, class instances, anything with `toJSON`).
+ * `undefined` object members are left out, as JSON.stringify does. Parsing the canonical text
+ * and encoding it again yields the same bytes.
  */
 export function canonicalJson(value: unknown): string {
-  return encode(value, '');
+  check(value, '');
+  const text = canonicalize(value);
+  if (text === undefined) fail('', 'no JSON value');
+  return text;
 }
 
 export function canonicalJsonBytes(value: unknown): Uint8Array {
@@ -25,31 +34,35 @@ function fail(path: string, what: string): never {
   throw new EdgekdError('EDGEKD_PACKAGE_INVALID', `cannot canonicalise ${path || '/'}: ${what}`);
 }
 
-function encode(v: unknown, path: string): string {
-  if (v === null) return 'null';
+/** Unpaired UTF-16 surrogates cannot be written as UTF-8; JCS (I-JSON) forbids them. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+function check(v: unknown, path: string): void {
+  if (v === null) return;
   switch (typeof v) {
     case 'boolean':
-      return v ? 'true' : 'false';
+      return;
     case 'string':
-      return JSON.stringify(v);
+      if (LONE_SURROGATE.test(v)) fail(path, 'string holds a lone UTF-16 surrogate');
+      return;
     case 'number':
       if (!Number.isFinite(v)) fail(path, `non-finite number ${v}`);
-      // -0 becomes 0, as JSON.stringify does.
-      return JSON.stringify(v);
+      return;
     case 'object': {
-      if (Array.isArray(v)) return `[${v.map((x, i) => encode(x, `${path}/${i}`)).join(',')}]`;
+      if (Array.isArray(v)) {
+        v.forEach((x, i) => check(x, `${path}/${i}`));
+        return;
+      }
       const proto = Object.getPrototypeOf(v);
       if (proto !== Object.prototype && proto !== null) fail(path, 'not a plain object');
-      const keys = Object.keys(v as object).sort();
-      const parts: string[] = [];
-      for (const k of keys) {
-        const x = (v as Record<string, unknown>)[k];
-        if (x === undefined) continue;
-        parts.push(`${JSON.stringify(k)}:${encode(x, `${path}/${k}`)}`);
+      if (typeof (v as { toJSON?: unknown }).toJSON === 'function') fail(path, 'object with toJSON');
+      for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+        if (LONE_SURROGATE.test(k)) fail(path, 'member name holds a lone UTF-16 surrogate');
+        if (x !== undefined) check(x, `${path}/${k}`);
       }
-      return `{${parts.join(',')}}`;
+      return;
     }
     default:
-      return fail(path, `unsupported value of type ${typeof v}`);
+      fail(path, `unsupported value of type ${typeof v}`);
   }
 }

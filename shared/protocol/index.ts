@@ -11,3 +11,4 @@ export * from './messages/command';
 export * from './messages/inference';
 export * from './messages/drift';
 export * from './messages/ack';
+export * from './json-schemas';

@@ -29,9 +29,11 @@ export const Heartbeat = Type.Object({
     }),
   ),
   resources: Type.Object({
+    /** Resident set size of the agent process (Linux: VmRSS of /proc/self/status). */
     rssBytes: NonNegativeInt,
-    heapUsedBytes: NonNegativeInt,
-    /** os.loadavg(): 1, 5 and 15 minute load averages. */
+    /** Bytes in use on a managed heap (Node's V8 heap); agents without one leave it out. */
+    heapUsedBytes: Type.Optional(NonNegativeInt),
+    /** 1, 5 and 15 minute load averages (Linux: the first three fields of /proc/loadavg). */
     loadAvg: Type.Array(Type.Number({ minimum: 0 }), { minItems: 3, maxItems: 3 }),
     cpuCount: Type.Optional(NonNegativeInt),
     diskFreeBytes: Type.Optional(NonNegativeInt),

@@ -25,7 +25,8 @@ export const RuntimeInfo = Type.Object({
   executionProviders: Type.Array(Type.String({ maxLength: 64 }), { maxItems: 8 }),
   platform: Type.String({ maxLength: 32 }),
   arch: Type.String({ maxLength: 32 }),
-  node: Type.String({ maxLength: 32 }),
+  /** Node.js version of a Node agent; agents in other languages leave it out. */
+  node: Type.Optional(Type.String({ maxLength: 32 })),
 });
 export type RuntimeInfo = Static<typeof RuntimeInfo>;
 
