@@ -6,14 +6,20 @@
  *   npm run bench:fleet               100, 1,000 and 5,000 agents on both brokers
  *   npm run bench:fleet -- --quick    100 and 1,000 agents (under 5 minutes)
  *   … -- --agents 200 --brokers embedded --impl scripted
+ *   npm run bench:fleet -- --scenario broker-restart   only the broker-restart scenario (1,000
+ *                                     agents on each broker; --restart-agents N, --down-ms MS)
+ *
+ * The broker-restart scenario (bench/fleet-broker-restart.ts) restarts an authenticated broker
+ * (embedded, and a private Mosquitto on its own port with the files the cloud generates) under N
+ * online agents in the middle of a rollout; its rows carry `scenario: "broker-restart"`.
  *
  * Measured in the cloud process: time from createRollout until every device is terminal, per-device
  * time from offer to committed (cloud clock), messages and bytes through the cloud's MQTT client,
  * and the cloud process's CPU time (process.cpuUsage; with the embedded broker that includes the
  * broker). Agents run in child processes (2 by default, this machine has 2 cores shared with them).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os, { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -28,7 +34,8 @@ import { createLogger } from '../shared/log/logger';
 import { topicFor } from '../shared/protocol/codec';
 import { sizedPackage } from '../test/fleet/helpers/sized-package';
 import { MOSQUITTO_URL, tcpReachable } from '../test/helpers/services';
-import { markdownTable, writeBenchReport } from './report';
+import { machineSummary, markdownTable, writeBenchReport } from './report';
+import { runBrokerRestart, type BrokerRestartRow } from './fleet-broker-restart';
 
 const root = resolve(import.meta.dirname, '..');
 const { values } = parseArgs({
@@ -41,10 +48,17 @@ const { values } = parseArgs({
     processes: { type: 'string', default: '2' },
     'timeout-s': { type: 'string', default: '120' },
     'no-report': { type: 'boolean', default: false },
+    /** all | rollout | broker-restart */
+    scenario: { type: 'string', default: 'all' },
+    'restart-agents': { type: 'string', default: '1000' },
+    'down-ms': { type: 'string', default: '2000' },
+    /** First backoff windows to compare (the agent default is 1000). */
+    'reconnect-base-ms': { type: 'string', default: '1000' },
   },
 });
 
 export interface FleetBenchRow {
+  scenario: 'rollout';
   broker: 'embedded' | 'mosquitto';
   agents: number;
   agentImpl: string;
@@ -182,6 +196,7 @@ async function runBroker(broker: 'embedded' | 'mosquitto', sizes: number[], impl
       const messages = s1.messagesIn - s0.messagesIn + (s1.messagesOut - s0.messagesOut);
       const cpuSeconds = (cpu.user + cpu.system) / 1e6;
       const row: FleetBenchRow = {
+        scenario: 'rollout',
         broker,
         agents,
         agentImpl: impl,
@@ -227,8 +242,86 @@ async function clearRetained(url: string, prefix: string, agents: number): Promi
 
 const round = (x: number): number => Math.round(x * 1000) / 1000;
 
+async function restartRows(brokers: Array<'embedded' | 'mosquitto'>): Promise<BrokerRestartRow[]> {
+  const out: BrokerRestartRow[] = [];
+  let hasMosquitto = true;
+  try {
+    execFileSync('which', ['mosquitto'], { stdio: 'ignore' });
+  } catch {
+    hasMosquitto = false;
+  }
+  for (const broker of brokers) for (const base of values['reconnect-base-ms']!.split(',').map(Number)) {
+    if (broker === 'mosquitto' && !hasMosquitto) continue;
+    const row = await runBrokerRestart({ broker, reconnectBaseMs: base, agents: Number(values['restart-agents']), processes: Number(values.processes), downMs: Number(values['down-ms']), timeoutS: Math.max(60, Number(values['timeout-s'])), log });
+    console.log(JSON.stringify(row));
+    out.push(row);
+  }
+  return out;
+}
+
+function restartMarkdown(rows: BrokerRestartRow[]): string {
+  if (rows.length === 0) return '';
+  const table = markdownTable(rows, [
+    ['broker', (r) => r.broker],
+    ['agents', (r) => r.agents],
+    ['backoff base (ms)', (r) => r.reconnectBaseMs],
+    ['broker away (s)', (r) => r.downSeconds],
+    ['all online + outboxes flushed (s)', (r) => r.allOnlineSeconds ?? 'not within the timeout'],
+    ['peak connects/s', (r) => r.peakConnectsPerSecond],
+    ['connects until all back', (r) => r.connectsAfterRestart],
+    ['reports written', (r) => r.reportsWritten],
+    ['reports lost', (r) => r.reportsLost],
+    ['still in outboxes at the end', (r) => r.reportsPending],
+    ['rollout committed', (r) => `${r.rolloutCommitted}/${r.agents}`],
+    ['load avg', (r) => r.loadAverage1m],
+  ]);
+  const verdict = rows.map((r) => {
+    const ok = r.allOnlineSeconds !== null && r.allOnlineSeconds <= 30 && r.peakConnectsPerSecond < r.agents / 4 && r.reportsLost === 0;
+    return `${r.broker} (base ${r.reconnectBaseMs} ms): ${ok ? 'met' : 'NOT met'} (${r.allOnlineSeconds ?? '–'} s, peak ${r.peakConnectsPerSecond}/s vs < ${r.agents / 4}/s, ${r.reportsLost} lost)`;
+  });
+  return [
+    `### Broker restart`,
+    '',
+    `N authenticated agents (edge/sim, light engine, their provisioned credentials) are online and in the middle of a rollout of a 20 KB package when the broker restarts: ` +
+      `the embedded broker is closed and a new one started; the private Mosquitto (its own port, password file and ACL written by the cloud's code) is stopped and started with its persistence. ` +
+      `A loopback proxy in front of the broker counts the TCP connections that reach it per second (it listens only while the broker is up). ` +
+      `"All online" is the time from the broker's return until every agent is connected and every outbox is empty; "reports lost" compares each agent's outbox high-water mark with the rows the cloud stored for it after the rollout ended. ` +
+      `Agents reconnect at once after the loss, then with full-jitter exponential backoff (the base in the table; the agent default is 1 s; cap 30 s). ` +
+      `The machine is a shared 2-core VM: the load average column says how busy it was when the broker went down.`,
+    '',
+    table,
+    '',
+    `Goal (all back within 30 s, peak below a quarter of the fleet per second, zero reports lost): ${verdict.join('; ')}.`,
+  ].join('\n');
+}
+
+/** A broker-restart-only run keeps the rollout rows and section text of the last full run. */
+function mergeRestartReport(rows: BrokerRestartRow[], command: string): void {
+  const jsonPath = resolve(root, 'bench/results/fleet.json');
+  const prev = existsSync(jsonPath) ? (JSON.parse(readFileSync(jsonPath, 'utf8')) as { rows?: Array<{ scenario?: string }>; [k: string]: unknown }) : { rows: [] };
+  const kept = (prev.rows ?? []).filter((r) => r.scenario !== 'broker-restart');
+  writeFileSync(jsonPath, JSON.stringify({ ...prev, name: 'fleet', brokerRestart: { command, machine: machineSummary(), measuredAt: new Date().toISOString() }, rows: [...kept, ...rows] }, null, 2) + '\n');
+  const mdPath = resolve(root, 'BENCHMARKS.md');
+  const md = readFileSync(mdPath, 'utf8');
+  const begin = '<!-- bench:fleet-broker-restart -->';
+  const end = '<!-- /bench:fleet-broker-restart -->';
+  const block = `${begin}\n${restartMarkdown(rows)}\n\nCommand: \`${command}\` — measured ${new Date().toISOString()} on ${machineSummary()}.\n${end}`;
+  const i = md.indexOf(begin);
+  const j = md.indexOf(end);
+  const fleetEnd = md.indexOf('<!-- /bench:fleet -->');
+  const next = i >= 0 && j > i ? md.slice(0, i) + block + md.slice(j + end.length) : fleetEnd >= 0 ? `${md.slice(0, fleetEnd)}\n${block}\n${md.slice(fleetEnd)}` : `${md.trimEnd()}\n\n${block}\n`;
+  writeFileSync(mdPath, next);
+}
+
 async function main(): Promise<void> {
   const tRun = performance.now();
+  const command = `npm run bench:fleet${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
+  if (values.scenario === 'broker-restart') {
+    const rows = await restartRows(values.brokers!.split(',') as Array<'embedded' | 'mosquitto'>);
+    if (!values['no-report']) mergeRestartReport(rows, command);
+    console.log(restartMarkdown(rows));
+    return;
+  }
   const sizes = values.agents ? values.agents.split(',').map(Number) : values.quick ? [100, 1000] : [100, 1000, 5000];
   const brokers = values.brokers!.split(',') as Array<'embedded' | 'mosquitto'>;
   const mosquittoUp = await tcpReachable(new URL(MOSQUITTO_URL).hostname, Number(new URL(MOSQUITTO_URL).port || 1883));
@@ -241,7 +334,7 @@ async function main(): Promise<void> {
     }
     rows.push(...(await runBroker(broker, sizes, values.impl!, Number(values.processes), Number(values['timeout-s']))));
   }
-  const command = `npm run bench:fleet${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
+  const restart = values.scenario === 'all' ? await restartRows(brokers) : [];
   const goal = rows.find((r) => r.agents === 1000 && r.broker === 'embedded');
   const table = markdownTable(rows, [
     ['broker', (r) => r.broker],
@@ -280,8 +373,9 @@ async function main(): Promise<void> {
       ? `The cloud process used at most ${Math.max(...rows.map((r) => r.cloudCpuPercentOfOneCore))}% of one core in any row; the 1-minute load average on this shared 2-core machine was ${Math.min(...rows.map((r) => r.loadAverage1m))}–${Math.max(...rows.map((r) => r.loadAverage1m))} during the rows. The whole run took ${Math.round((performance.now() - tRun) / 1000)} s.`
       : '',
     ...(skipped.length ? ['', `Skipped: ${skipped.join('; ')}.`] : []),
+    ...(restart.length ? ['', '<!-- bench:fleet-broker-restart -->', restartMarkdown(restart), '<!-- /bench:fleet-broker-restart -->'] : []),
   ].join('\n');
-  if (!values['no-report']) writeBenchReport({ name: 'fleet', command, rows, markdown });
+  if (!values['no-report']) writeBenchReport<FleetBenchRow | BrokerRestartRow>({ name: 'fleet', command, rows: [...rows, ...restart], markdown });
   console.log(markdown);
 }
 

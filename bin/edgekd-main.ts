@@ -19,6 +19,7 @@ export const commands: Record<string, CommandEntry> = {
   distill: { summary: 'Data-free distillation of a teacher into a student (ssdkd and baselines)', load: () => import('../cloud/cli/distill') },
   export: { summary: 'Export a student to ONNX, quantize to int8 and write a signed model package', load: () => import('../cloud/cli/export') },
   'package verify': { summary: 'Check a model package: hash, signature, manifest schema', load: () => import('../cloud/cli/package-verify') },
+  'downgrade sign': { summary: 'Sign the statement that lets named devices install an older model build', load: () => import('../cloud/cli/downgrade-sign') },
   'keys generate': { summary: 'Generate an Ed25519 signing key pair with a key id', load: () => import('../cloud/cli/keys-generate') },
   cloud: { summary: 'Run the cloud: broker, rollout engine, API and console', load: () => import('../cloud/cli/cloud') },
   devices: { summary: 'Provision devices: add | list | revoke | rotate (credentials shown once)', load: () => import('../cloud/cli/devices') },

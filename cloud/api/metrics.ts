@@ -7,6 +7,8 @@ export interface ApiMetrics {
   readonly sseClients: client.Gauge;
   /** Adds a gauge whose value is read when /metrics is scraped. */
   gauge(name: string, help: string, labelNames: readonly string[], collect: () => Promise<Array<{ labels: Record<string, string>; value: number }>>): void;
+  /** Adds a counter whose totals are read from their owner (a monotonic count kept elsewhere) when /metrics is scraped. */
+  counter(name: string, help: string, labelNames: readonly string[], collect: () => Array<{ labels: Record<string, string>; value: number }>): void;
 }
 
 /** One registry per app (no global default registry), so two apps in one test process do not collide. */
@@ -36,6 +38,18 @@ export function createApiMetrics(options: { defaultMetrics?: boolean } = {}): Ap
         async collect() {
           this.reset();
           for (const s of await collect().catch(() => [])) this.set(s.labels, s.value);
+        },
+      });
+    },
+    counter(name, help, labelNames, collect) {
+      new client.Counter({
+        name,
+        help,
+        labelNames: [...labelNames],
+        registers: [registry],
+        collect() {
+          this.reset();
+          for (const s of collect()) this.inc(s.labels, s.value);
         },
       });
     },

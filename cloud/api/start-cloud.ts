@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import type { BrokerTarget } from '../broker/broker-target';
+import type { Principal } from '../broker/device-acl';
+import { EdgekdError } from '../../shared/errors';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -45,6 +48,13 @@ export interface CloudOptions {
   readonly db?: string;
   /** An external MQTT broker (Mosquitto, EMQX, HiveMQ); default: the embedded aedes broker. */
   readonly brokerUrl?: string;
+  /** The external broker with the cloud's account and TLS material (parseBrokerTarget); wins over brokerUrl. */
+  readonly broker?: BrokerTarget;
+  /**
+   * Mosquitto only: the password file and ACL this cloud writes from the device registry, and
+   * Mosquitto's pid file (reload by SIGHUP after each device change). Needs the broker account.
+   */
+  readonly mosquittoAuth?: { readonly passwordFile: string; readonly aclFile: string; readonly pidFile: string };
   readonly brokerPort?: number;
   readonly host?: string;
   readonly port?: number;
@@ -65,13 +75,21 @@ export interface CloudOptions {
   /** Retrain policy overrides (the demo shortens persistence and cool-down to minutes). */
   readonly retrainPolicy?: Record<string, number>;
   readonly driftTickMs?: number;
-  /** Brokers kept in step with provisioning (sessions ended on revoke, auth data rewritten); default none. */
+  /**
+   * Embedded broker only: extra accounts with the cloud's own rights, for trusted tools running
+   * next to it (the demo's input feeder and `drift inject`). Never devices.
+   */
+  readonly localMqttAccounts?: ReadonlyArray<{ readonly username: string; readonly password: string }>;
+  /** Further brokers kept in step with provisioning, besides the one this cloud runs or writes the files of. */
   readonly brokerAccess?: readonly BrokerAccess[];
 }
 
 export interface RunningCloud {
   readonly url: string;
+  /** Without credentials (safe to print). */
   readonly brokerUrl: string | null;
+  /** Tells the broker about device additions, rotations and revocations (null without the fleet, or an external broker this cloud does not manage). */
+  readonly brokerAccess: BrokerAccess | null;
   readonly tokens: readonly ApiToken[];
   readonly app: App;
   readonly db: SqlDb;
@@ -118,20 +136,57 @@ export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
     else absent['default teacher'] = `${teacherDir} has no model.json`;
 
     let brokerUrl: string | null = null;
+    let brokerAccess: BrokerAccess | null = null;
     let fleet: FleetController | null = null;
     if (!opts.noFleet) {
-      if (opts.brokerUrl) brokerUrl = opts.brokerUrl;
-      else {
+      const { createFleetController } = await import('../fleet/fleet-controller');
+      const external = opts.broker ?? (opts.brokerUrl ? (await import('../broker/broker-target')).parseBrokerTarget({ url: opts.brokerUrl }) : null);
+      let account: { username: string; password: string } | null = null;
+      // Set once the controller exists: the broker asks it about devices (one registry, one cache).
+      let deviceAuth: ((u: string | undefined, p: Buffer | undefined) => Promise<Principal | null>) | null = null;
+      if (external) {
+        brokerUrl = external.url;
+        if (external.username && external.password) account = { username: external.username, password: external.password };
+        if (opts.mosquittoAuth) {
+          if (!account) throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', 'writing Mosquitto\'s password file needs the cloud\'s broker account (user and password)');
+          const { createMosquittoAccess } = await import('../broker/mosquitto-access');
+          const { FleetStore } = await import('../fleet/store/fleet-store');
+          const { DeviceRegistry } = await import('../fleet/registry/device-registry');
+          const reader = new DeviceRegistry(await FleetStore.open(db), Date.now);
+          const m = createMosquittoAccess({ ...opts.mosquittoAuth, service: account, accounts: () => reader.brokerAccounts(), logger: log.child({ module: 'broker' }) });
+          // The cloud's own account must be in the file before it connects; a Mosquitto not yet
+          // running reads the files when it starts.
+          await m.sync({ reload: existsSync(opts.mosquittoAuth.pidFile) });
+          brokerAccess = m;
+        }
+      } else {
         const { startEmbeddedBroker } = await import('../broker/embedded-broker');
+        const { createEmbeddedAccess } = await import('../broker/embedded-access');
+        const { timingSafeEqual } = await import('node:crypto');
+        // The cloud's own account exists only in this process: a fresh secret each start.
+        const service = { username: 'edgekd-cloud', password: randomBytes(24).toString('base64url') };
+        account = service;
+        const services = new Map([service, ...(opts.localMqttAccounts ?? [])].map((a) => [a.username, Buffer.from(a.password)]));
+        const authenticate = async (u: string | undefined, p: Buffer | undefined): Promise<Principal | null> => {
+          if (!u || !p) return null; // anonymous clients are refused
+          const secret = services.get(u);
+          if (secret) return p.length === secret.length && timingSafeEqual(p, secret) ? { kind: 'service', name: u } : null;
+          return deviceAuth ? deviceAuth(u, p) : null;
+        };
         // The MQTT port devices expect (1883) when it is free, else any free port (Mosquitto may hold 1883).
-        const start = (port: number) => startEmbeddedBroker({ host: '127.0.0.1', port, logger: log.child({ module: 'broker' }) });
+        const start = (port: number) => startEmbeddedBroker({ host: '127.0.0.1', port, authenticate, logger: log.child({ module: 'broker' }) });
         const broker = opts.brokerPort !== undefined ? await start(opts.brokerPort) : await start(1883).catch(() => start(0));
         closers.push(() => broker.close());
         brokerUrl = broker.url;
+        brokerAccess = createEmbeddedAccess(broker, log.child({ module: 'broker' }));
       }
-      const { createFleetController } = await import('../fleet/fleet-controller');
-      fleet = await createFleetController({ db, brokerUrl, mqttClientId: `edgekd-cloud-${opts.runnerId ?? 'cloud'}`, protocolVersion: opts.brokerUrl ? 5 : 4, logger: log.child({ module: 'fleet' }) });
+      fleet = await createFleetController({
+        db, brokerUrl: brokerUrl!, mqttClientId: `edgekd-cloud-${opts.runnerId ?? 'cloud'}`, protocolVersion: external ? 5 : 4, logger: log.child({ module: 'fleet' }),
+        ...(account ? { mqttUsername: account.username, mqttPassword: account.password } : {}),
+        ...(external?.tls ? { mqttTls: external.tls } : {}),
+      });
       const f = fleet;
+      deviceAuth = (u, p) => f.registry.authenticate(u, p);
       closers.push(() => f.close());
     } else absent.fleet = 'started with --no-fleet';
 
@@ -169,9 +224,11 @@ export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
       const exp = (await jobs.list({ kind: 'export', state: 'succeeded', limit: 1000 })).find((j) => (j.result as { name?: string }).name === name && (j.result as { version?: number }).version === version);
       return (exp?.params as { runId?: string } | undefined)?.runId ?? null;
     };
-    const devices = fleet ? createDeviceAdmin({ registry: fleet.registry, brokers: opts.brokerAccess ?? [], log: log.child({ module: 'devices' }) }) : null;
+    // The broker this cloud runs or writes for (embedded, Mosquitto files) first, then any others given.
+    const brokers = [...(brokerAccess ? [brokerAccess] : []), ...(opts.brokerAccess ?? [])];
+    const devices = fleet ? createDeviceAdmin({ registry: fleet.registry, brokers, log: log.child({ module: 'devices' }) }) : null;
     const tokens = opts.tokens ?? [{ token: randomBytes(18).toString('base64url'), role: 'admin' as const, name: 'admin' }];
-    const { app } = await buildApp(
+    const { app, metrics } = await buildApp(
       {
         jobs,
         teachers,
@@ -184,8 +241,9 @@ export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
       { consoleDir: here('../console'), logLevel: opts.logLevel ?? 'warn', plugins: fleet ? [fleet.httpPlugin() as never] : [] },
     );
     closers.push(() => app.close());
+    if (fleet) (await import('./fleet-metrics')).registerFleetMetrics(metrics, fleet);
     const url = await app.listen({ host: opts.host ?? '127.0.0.1', port: opts.port ?? 0 });
-    return { url, brokerUrl, tokens, app, db, jobs, fleet, devices, absent, keyFile, trustedKeysFile, close: closeAll };
+    return { url, brokerUrl, brokerAccess, tokens, app, db, jobs, fleet, devices, absent, keyFile, trustedKeysFile, close: closeAll };
   } catch (e) {
     await closeAll();
     throw e;

@@ -1,4 +1,6 @@
+import { parseTopic } from '../../shared/protocol/codec';
 import { TOPIC_ROOT, Topics, type TopicSpec } from '../../shared/protocol/topics';
+import { DEMO_SHIFT_TOPIC } from '../../shared/drift/demo-shift';
 
 /**
  * Who may use which topic: the same rules as deploy/mosquitto/acl (pattern rules with %u), written
@@ -8,7 +10,10 @@ import { TOPIC_ROOT, Topics, type TopicSpec } from '../../shared/protocol/topics
  * - A device (MQTT username = device id) may publish only the topics its direction table marks as
  *   written by a device, and subscribe only to the ones marked as written to it, and only under
  *   `edgekd/v1/devices/<its own id>/`. No wildcards that reach another device.
- * - The cloud service account may read and write every device topic.
+ * - Service accounts (the cloud; the demo's local tools) may read and write every device topic and
+ *   the demo's input-shift topic, but publish only to topic
+ *   names that parse as an edgekd v1 topic (a valid device id and a known kind): a name with an
+ *   empty level, a stray suffix or no device is refused before routing (docs/protocol.md).
  */
 export type Principal = { kind: 'device'; deviceId: string } | { kind: 'service'; name: string };
 
@@ -23,14 +28,24 @@ function suffixOf(deviceId: string, topic: string): string | null {
 }
 
 export function mayPublish(p: Principal, topic: string): boolean {
-  if (p.kind === 'service') return topic.startsWith(`${TOPIC_ROOT}/`);
+  if (p.kind === 'service') return isProtocolTopic(topic) || topic === DEMO_SHIFT_TOPIC;
   const suffix = suffixOf(p.deviceId, topic);
   return suffix !== null && SPECS.some((t) => t.suffix === suffix && deviceWrites(t));
 }
 
+/** True when the name parses as `edgekd/v1/devices/<valid id>/<known suffix>`. */
+export function isProtocolTopic(topic: string): boolean {
+  try {
+    parseTopic(topic);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Subscription filters: a device may subscribe to its own readable topics by exact name only. */
 export function maySubscribe(p: Principal, filter: string): boolean {
-  if (p.kind === 'service') return filter.startsWith(`${TOPIC_ROOT}/`) || filter === `${TOPIC_ROOT}/#`;
+  if (p.kind === 'service') return filter.startsWith(`${TOPIC_ROOT}/`) || filter === `${TOPIC_ROOT}/#` || filter === DEMO_SHIFT_TOPIC;
   if (filter.includes('#') || filter.includes('+')) return false;
   const suffix = suffixOf(p.deviceId, filter);
   return suffix !== null && SPECS.some((t) => t.suffix === suffix && deviceReads(t));
@@ -44,6 +59,7 @@ export function mosquittoAclText(serviceUser = 'edgekd-cloud'): string {
     '',
     `user ${serviceUser}`,
     `topic readwrite ${TOPIC_ROOT}/#`,
+    `topic readwrite ${DEMO_SHIFT_TOPIC}`,
     '',
     '# every other user (a device):',
   ];

@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { Aedes, type AuthenticateError } from 'aedes';
+import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import { EdgekdError } from '../../shared/errors';
 import type { Logger } from '../../shared/log/logger';
 import { mayPublish, maySubscribe, type Principal } from './device-acl';
@@ -11,7 +11,10 @@ export interface EmbeddedBrokerOptions {
   host?: string;
   /** 0 picks a free port (tests). */
   port?: number;
-  /** Without it every client may connect and use every topic (a local demo). With it, device-acl rules apply. */
+  /**
+   * Without it every client may connect and use every topic (tests of the protocol only; `edgekd
+   * cloud` always passes one). With it, anonymous clients are refused and device-acl rules apply.
+   */
   authenticate?: Authenticate;
   logger?: Logger;
 }
@@ -22,6 +25,8 @@ export interface EmbeddedBroker {
   readonly host: string;
   readonly aedes: Aedes;
   connectedClients(): number;
+  /** Ends every live session of this device (after its credentials were revoked or rotated); returns how many. */
+  disconnectDevice(deviceId: string): number;
   close(): Promise<void>;
 }
 
@@ -32,11 +37,20 @@ export interface EmbeddedBroker {
  * With `authenticate`, the device ACL of device-acl.ts is enforced. One difference from Mosquitto:
  * aedes disconnects a client that publishes to a topic it may not use, where Mosquitto drops the
  * message silently. Either way nothing reaches the other device's topic.
+ *
+ * Topic names with an empty level (`a//b`, a leading or trailing `/`) are refused for every
+ * publisher, with or without authentication. aedes routes live messages with mqemitter, whose `+`
+ * matches an empty level (as MQTT requires), but its in-memory persistence matches subscriptions
+ * with a trie that does not: a QoS 1 message to `edgekd/v1/devices//status` reached the cloud's
+ * persistent session without having been queued for it, aedes failed the delivery with "no such
+ * packet" and closed the *subscriber's* connection (the cloud's). No protocol topic has an empty
+ * level, so refusing them at the door removes the case without patching aedes.
  */
 export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions = {}): Promise<EmbeddedBroker> {
   const host = opts.host ?? '127.0.0.1';
   const principals = new WeakMap<object, Principal>();
   const auth = opts.authenticate;
+  const refuseShape = (topic: string): string | null => (hasEmptyLevel(topic) ? `topic '${topic.slice(0, 200)}' has an empty level` : null);
   const aedes = await Aedes.createBroker({
     // Large QoS 1 bursts (a wave of chunk responses) must not be dropped by the default queue limit.
     queueLimit: 10_000,
@@ -64,7 +78,7 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions = {}): Pro
           authorizePublish: (client, packet, done) => {
             const p = client ? principals.get(client) : undefined;
             if (client === null) return done(null); // the broker itself (retained/will plumbing)
-            if (p && mayPublish(p, packet.topic)) return done(null);
+            if (p && !refuseShape(packet.topic) && mayPublish(p, packet.topic)) return done(null);
             opts.logger?.warn({ clientId: client.id, topic: packet.topic }, 'publish denied by ACL');
             done(new Error(`not authorized to publish to ${packet.topic}`));
           },
@@ -75,7 +89,13 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions = {}): Pro
             done(null, null); // SUBACK 0x80 (failure) for this filter
           },
         }
-      : {}),
+      : {
+          authorizePublish: (client, packet, done) => {
+            const why = client === null ? null : refuseShape(packet.topic);
+            if (why) opts.logger?.warn({ clientId: client?.id, why }, 'publish refused');
+            done(why ? new Error(why) : null);
+          },
+        }),
   });
   aedes.on('clientError', (client, err) => opts.logger?.debug({ clientId: client?.id, err: err.message }, 'client error'));
   aedes.on('connectionError', (_client, err) => opts.logger?.debug({ err: err.message }, 'connection error'));
@@ -103,6 +123,19 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions = {}): Pro
     host,
     aedes,
     connectedClients: () => aedes.connectedClients,
+    disconnectDevice(deviceId) {
+      let n = 0;
+      // `clients` (id → live client) is public in aedes but missing from its type declarations.
+      for (const c of Object.values((aedes as unknown as { clients: Record<string, Client> }).clients)) {
+        const p = principals.get(c);
+        if (p?.kind === 'device' && p.deviceId === deviceId) {
+          principals.delete(c);
+          c.close();
+          n++;
+        }
+      }
+      return n;
+    },
     async close() {
       if (closed) return;
       closed = true;
@@ -113,4 +146,9 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions = {}): Pro
       await new Promise<void>((resolve) => aedes.close(() => resolve()));
     },
   };
+}
+
+/** `a//b`, `/a`, `a/`: a level with no characters. */
+export function hasEmptyLevel(topic: string): boolean {
+  return topic.split('/').some((level) => level.length === 0);
 }

@@ -3,6 +3,7 @@ import { parseCommandArgs, numberFlag } from '../../shared/cli/args';
 import { EdgekdError } from '../../shared/errors';
 import type { ApiToken, Role } from '../api/auth';
 import { startCloud } from '../api/start-cloud';
+import { parseBrokerTarget } from '../broker/broker-target';
 
 const HELP = `usage: edgekd cloud [options]
 
@@ -13,14 +14,27 @@ everything; running jobs resume on the next start.
 options:
   --data DIR        state folder (SQLite file, job folders, uploads)   [.edgekd/cloud]
   --db URL          sqlite:PATH or postgres://user@host/db              [sqlite:DIR/cloud.db]
-  --broker URL      external MQTT broker (mqtt://127.0.0.1:1883 = Mosquitto, MQTT 5)
+  --broker URL      external MQTT broker, MQTT 5 (mqtt://HOST:1883, mqtts://HOST:8883); the
+                    cloud's account may be given as mqtt://USER:PASSWORD@HOST:PORT
+  --broker-user U   the cloud's MQTT user (or in the URL)
+  --broker-password-file FILE  the cloud's MQTT password, read from FILE (or in the URL, or
+                    in the environment variable EDGEKD_BROKER_PASSWORD); never printed or logged
+  --broker-ca FILE  CA certificate(s) to trust for mqtts://
+  --broker-cert FILE, --broker-key FILE  client certificate and key for mqtts://
+  --mosquitto-passwd FILE, --mosquitto-acl FILE, --mosquitto-pid FILE
+                    Mosquitto's password_file, acl_file and pid_file: the cloud writes the first
+                    two from the device registry (at start and after every device change) and
+                    sends SIGHUP to the pid so Mosquitto reloads them; give all three or none
   --mqtt-port N     port of the embedded broker                         [1883 if free, else random]
   --host HOST       HTTP listen address                                 [127.0.0.1]
   --port N          HTTP port                                           [8080]
   --token ROLE:TOKEN  an API token (repeatable; roles viewer, operator, admin) [one generated admin token]
   --concurrency N   jobs running at once                                [1]
   --teacher DIR     the bundled teacher folder                          [models/teachers/fashion-mnist-lenet5-bn]
-  --no-fleet        run without broker and fleet controller`;
+  --no-fleet        run without broker and fleet controller
+
+The embedded broker (no --broker) refuses anonymous clients: devices log in with the credentials
+given when they were provisioned, the cloud with an account it makes at each start.`;
 
 export function parseTokens(values: readonly string[] | undefined): ApiToken[] | undefined {
   if (!values || values.length === 0) return undefined;
@@ -40,6 +54,14 @@ export async function run(argv: string[]): Promise<number> {
     data: { type: 'string' },
     db: { type: 'string' },
     broker: { type: 'string' },
+    'broker-user': { type: 'string' },
+    'broker-password-file': { type: 'string' },
+    'broker-ca': { type: 'string' },
+    'broker-cert': { type: 'string' },
+    'broker-key': { type: 'string' },
+    'mosquitto-passwd': { type: 'string' },
+    'mosquitto-acl': { type: 'string' },
+    'mosquitto-pid': { type: 'string' },
     'mqtt-port': { type: 'string' },
     host: { type: 'string' },
     port: { type: 'string' },
@@ -49,10 +71,26 @@ export async function run(argv: string[]): Promise<number> {
     'no-fleet': { type: 'boolean' },
   }, HELP);
   if (help) return 0;
+  const broker = values.broker
+    ? parseBrokerTarget({
+        url: values.broker,
+        username: values['broker-user'],
+        passwordFile: values['broker-password-file'],
+        envPassword: process.env.EDGEKD_BROKER_PASSWORD,
+        caFile: values['broker-ca'],
+        certFile: values['broker-cert'],
+        keyFile: values['broker-key'],
+      })
+    : undefined;
+  const mosq = [values['mosquitto-passwd'], values['mosquitto-acl'], values['mosquitto-pid']];
+  if (mosq.some((v) => v !== undefined) && (mosq.some((v) => v === undefined) || !broker)) {
+    throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', '--mosquitto-passwd, --mosquitto-acl and --mosquitto-pid go together, with --broker');
+  }
   const cloud = await startCloud({
     dataDir: values.data ?? '.edgekd/cloud',
     db: values.db,
-    brokerUrl: values.broker,
+    ...(broker ? { broker } : {}),
+    ...(mosq[0] && mosq[1] && mosq[2] ? { mosquittoAuth: { passwordFile: mosq[0], aclFile: mosq[1], pidFile: mosq[2] } } : {}),
     brokerPort: values['mqtt-port'] ? numberFlag(values['mqtt-port'], 'mqtt-port', 0, { min: 0, max: 65535 }) : undefined,
     host: values.host,
     port: numberFlag(values.port, 'port', 8080, { min: 0, max: 65535 }),

@@ -22,6 +22,8 @@ export interface FeederStats {
 export async function startFeeder(o: {
   agents: ReadonlyArray<{ deviceId: string; httpUrl: string }>;
   brokerUrl: string;
+  /** A local account of the demo's broker (startCloud localMqttAccounts). */
+  mqttAccount: { username: string; password: string };
   ratePerSecond: number;
   log: Logger;
   inputShape: () => number[] | null;
@@ -36,7 +38,7 @@ export async function startFeeder(o: {
   for (let i = 0; i < test.count; i++) byClass[test.labels[i]!]!.push(i);
   const stats: FeederStats = { sent: 0, answered: 0, correct: 0, noModel: 0, errors: 0, shift: 'none' };
 
-  const client = await mqtt.connectAsync(o.brokerUrl, { protocolVersion: 4, clientId: `edgekd-demo-feeder-${process.pid}`, reconnectPeriod: 1000 });
+  const client = await mqtt.connectAsync(o.brokerUrl, { protocolVersion: 4, clientId: `edgekd-demo-feeder-${process.pid}`, reconnectPeriod: 1000, username: o.mqttAccount.username, password: o.mqttAccount.password });
   await client.subscribeAsync(DEMO_SHIFT_TOPIC, { qos: 1 });
   client.on('message', (_topic, payload) => {
     const r = parseDemoShiftCommand.tryParse((() => { try { return parseJson(payload, 'demo shift'); } catch { return null; } })());

@@ -1,5 +1,6 @@
 import { exitAfterStop } from './exit-after-stop';
-import { rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { numberFlag, parseCommandArgs } from '../../shared/cli/args';
 import { EdgekdError } from '../../shared/errors';
@@ -79,7 +80,13 @@ export async function run(argv: string[]): Promise<number> {
     rmSync(dir, { recursive: true, force: true });
     let since = Date.now();
     const port = numberFlag(values.port, 'port', 8080, { min: 0, max: 65535 });
-    const start = (p: number) => startCloud({ dataDir: join(dir, 'cloud'), port: p, logger: log, logLevel: 'warn', retrainPolicy: DEMO_RETRAIN_POLICY, driftTickMs: 3000, ...(values.teacher ? { teacherDir: values.teacher } : {}) });
+    // The demo's feeder and `drift inject` use a local account of the embedded broker; its password
+    // goes to a file only this user can read (never printed).
+    const demoAccount = { username: 'edgekd-demo', password: randomBytes(18).toString('base64url') };
+    const demoPasswordFile = join(dir, 'demo-mqtt-password');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(demoPasswordFile, `${demoAccount.password}\n`, { mode: 0o600 });
+    const start = (p: number) => startCloud({ dataDir: join(dir, 'cloud'), port: p, localMqttAccounts: [demoAccount], logger: log, logLevel: 'warn', retrainPolicy: DEMO_RETRAIN_POLICY, driftTickMs: 3000, ...(values.teacher ? { teacherDir: values.teacher } : {}) });
     const c: RunningCloud = await start(port).catch((e: unknown) => (values.port ? Promise.reject(e) : start(0)));
     cloud = c;
     const admin = c.tokens[0]!.token;
@@ -168,7 +175,7 @@ rollout waves and gates). Ctrl-C stops everything.
 
     const manifestInput = (pkg.manifest as { input?: { shape?: Array<number | string> } }).input;
     const shape = (manifestInput?.shape ?? ['N', 28, 28, 1]).map((d) => (typeof d === 'number' && d > 0 ? d : 1));
-    feeder = await startFeeder({ agents, brokerUrl: c.brokerUrl, ratePerSecond: rate, log, inputShape: () => shape });
+    feeder = await startFeeder({ agents, brokerUrl: c.brokerUrl, mqttAccount: demoAccount, ratePerSecond: rate, log, inputShape: () => shape });
     const f = feeder;
     console.log(`
 The agents serve inference; a feeder sends ${rate} Fashion-MNIST test images per second to them.
@@ -178,8 +185,8 @@ The agents serve inference; a feeder sends ${rate} Fashion-MNIST test images per
 Each agent first collects a field baseline of 1,000 inferences (about a minute; no drift is scored
 before it). Then inject a shift into the agents' input stream and watch Drift, the automatic
 retrain and the new rollout:
-  node bin/edgekd.mjs drift inject --shift blur --severity 4 --broker ${c.brokerUrl}
-  node bin/edgekd.mjs drift inject --shift none --broker ${c.brokerUrl}      (clears it)
+  node bin/edgekd.mjs drift inject --shift blur --severity 4 --broker ${c.brokerUrl} --broker-user ${demoAccount.username} --broker-password-file ${demoPasswordFile}
+  node bin/edgekd.mjs drift inject --shift none --broker ${c.brokerUrl} --broker-user ${demoAccount.username} --broker-password-file ${demoPasswordFile}      (clears it)
 timings (s): ${JSON.stringify(timings)}
 `);
     writeFileSync(join(dir, 'timings.json'), `${JSON.stringify({ timings, runId: runJob.id, packageId: pkg.packageId, rolloutId, at: new Date().toISOString() }, null, 2)}\n`);

@@ -1,6 +1,7 @@
 import mqtt from 'mqtt';
 import { parseCommandArgs, numberFlag, requireFlag } from '../../shared/cli/args';
 import { EdgekdError } from '../../shared/errors';
+import { parseBrokerTarget } from '../broker/broker-target';
 import { DEMO_SHIFT_PATH, DEMO_SHIFT_TOPIC, parseDemoShiftCommand, type DemoShiftCommand } from '../../shared/drift/demo-shift';
 import { SHIFT_KINDS, isShiftKind } from '../../shared/drift/shifts';
 
@@ -11,13 +12,16 @@ to every image it sends (the same shift functions as npm run bench:drift). --shi
 
   --broker URL   MQTT broker of the demo (default mqtt://127.0.0.1:1883); the command is published
                  retained on ${DEMO_SHIFT_TOPIC}, QoS 1
+  --broker-user U, --broker-password-file FILE
+                 the demo's local broker account (the demo prints both; the password may also
+                 come from EDGEKD_BROKER_PASSWORD or the URL)
   --http URL     instead, POST it to a feeder at URL${DEMO_SHIFT_PATH}
   --devices      only these device ids (default: all)`;
 
 export async function run(argv: string[], deps: { now?: () => number; fetchImpl?: typeof fetch } = {}): Promise<number> {
   const { values, help } = parseCommandArgs(
     argv,
-    { shift: { type: 'string' }, severity: { type: 'string' }, devices: { type: 'string' }, broker: { type: 'string' }, http: { type: 'string' } },
+    { shift: { type: 'string' }, severity: { type: 'string' }, devices: { type: 'string' }, broker: { type: 'string' }, 'broker-user': { type: 'string' }, 'broker-password-file': { type: 'string' }, http: { type: 'string' } },
     HELP,
   );
   if (help) return 0;
@@ -40,8 +44,12 @@ export async function run(argv: string[], deps: { now?: () => number; fetchImpl?
     });
     if (!res.ok) throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', `demo feeder answered ${res.status}: ${await res.text()}`);
   } else {
-    const url = values.broker ?? 'mqtt://127.0.0.1:1883';
-    const client = await mqtt.connectAsync(url, { connectTimeout: 5000, reconnectPeriod: 0 }).catch((e: unknown) => {
+    const target = parseBrokerTarget({ url: values.broker ?? 'mqtt://127.0.0.1:1883', username: values['broker-user'], passwordFile: values['broker-password-file'], envPassword: process.env.EDGEKD_BROKER_PASSWORD });
+    const url = target.url;
+    const client = await mqtt.connectAsync(url, {
+      connectTimeout: 5000, reconnectPeriod: 0,
+      ...(target.username ? { username: target.username } : {}), ...(target.password ? { password: target.password } : {}), ...(target.tls ?? {}),
+    }).catch((e: unknown) => {
       throw new EdgekdError('EDGEKD_BROKER_UNAVAILABLE', `cannot reach the MQTT broker at ${url}: ${(e as Error).message}`, { cause: e });
     });
     try {

@@ -4,7 +4,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import { EdgekdError, toEdgekdError } from '../../shared/errors';
 import { createLogger, type Logger } from '../../shared/log/logger';
-import { decode, encode, topicFilter, type CodecOptions, type Decoded, type MessageMap } from '../../shared/protocol/codec';
+import { decode, encode, parseTopic, topicFilter, type CodecOptions, type Decoded, type MessageMap } from '../../shared/protocol/codec';
 import type { TopicKind } from '../../shared/protocol/topics';
 import type { Offer } from '../../shared/protocol/messages/offer';
 import type { StatusReport } from '../../shared/protocol/messages/status';
@@ -28,6 +28,7 @@ import { downloadPath, fleetDownloadPlugin, type DownloadTarget } from './delive
 import { deploymentIdOf, newRolloutId, parseDeploymentId } from './deployment-id';
 import { statusToEvent } from './status-to-event';
 import { summarizeRollout, type RolloutSummary } from './rollout-summary';
+import { redact } from '../broker/broker-target';
 
 export interface FleetControllerOptions {
   db: SqlDb;
@@ -36,6 +37,8 @@ export interface FleetControllerOptions {
   /** The cloud's MQTT account (Mosquitto: the `edgekd-cloud` user of deploy/mosquitto/acl). */
   mqttUsername?: string;
   mqttPassword?: string;
+  /** mqtts:// material: CA to trust, client certificate and key. */
+  mqttTls?: { ca?: Buffer; cert?: Buffer; key?: Buffer };
   /** Stable id so a restarted cloud gets the QoS 1 reports queued while it was away (persistent session). */
   mqttClientId?: string;
   /** 4 (MQTT 3.1.1, required by the embedded broker) or 5 (Mosquitto: adds message expiry). */
@@ -93,12 +96,23 @@ export interface FleetStats {
   reportsApplied: number;
   reportsDuplicate: number;
   rejectedMessages: number;
+  /** Well-formed messages from devices that are not provisioned: nothing stored, acked or answered. */
+  droppedMessages: number;
   /** Chunk requests not answered because the same chunk was sent to that deployment moments ago. */
   chunkRequestsSuppressed: number;
   /** Chunk requests answered EDGEKD_RATE_LIMITED (the rollout's bandwidth cap). */
   chunkRequestsDeferred: number;
   /** Chunk requests parked until a download slot freed (maxConcurrentDownloads). */
   chunkRequestsQueued: number;
+}
+
+export interface MessageCounter {
+  readonly outcome: 'rejected' | 'dropped';
+  /** Topic kind, or `unknown` when the topic name does not parse. */
+  readonly kind: string;
+  /** An EDGEKD_… code (rejected) or `unknown-device` (dropped). */
+  readonly reason: string;
+  readonly count: number;
 }
 
 export interface FleetController {
@@ -125,6 +139,11 @@ export interface FleetController {
   /** Serves only the download route on its own port; sets httpBaseUrl when it was not configured. */
   listenHttp(opts?: { host?: string; port?: number }): Promise<{ url: string; close(): Promise<void> }>;
   stats(): FleetStats;
+  /**
+   * Messages refused (cannot be decoded: bad topic, schema, size) and dropped (well-formed, but
+   * from a device that is not provisioned), by topic kind and reason; monotonic, for /metrics.
+   */
+  messageCounters(): MessageCounter[];
   /** Waits until every report received so far is logged and applied and state is written. */
   flush(): Promise<void>;
   close(): Promise<void>;
@@ -166,7 +185,7 @@ export async function createFleetController(opts: FleetControllerOptions): Promi
   const secret = randomBytes(32);
   const codecOptions: CodecOptions = opts.messageLimits ? { maxBytes: opts.messageLimits } : {};
   let httpBaseUrl = opts.httpBaseUrl;
-  const stats: FleetStats = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, chunksServed: 0, chunkBytesServed: 0, httpDownloads: 0, reportsApplied: 0, reportsDuplicate: 0, rejectedMessages: 0, chunkRequestsSuppressed: 0, chunkRequestsDeferred: 0, chunkRequestsQueued: 0 };
+  const stats: FleetStats = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, chunksServed: 0, chunkBytesServed: 0, httpDownloads: 0, reportsApplied: 0, reportsDuplicate: 0, rejectedMessages: 0, droppedMessages: 0, chunkRequestsSuppressed: 0, chunkRequestsDeferred: 0, chunkRequestsQueued: 0 };
   // A device count alone bounded 100 × 200 KB = 20 MB or 100 × 50 MB = 5 GB in flight; the byte
   // budget scales with the package (200 KB: 335 devices at once, 50 MB: 1).
   const maxConcurrentDownloads = opts.maxConcurrentDownloads ?? 500;
@@ -219,6 +238,7 @@ export async function createFleetController(opts: FleetControllerOptions): Promi
     clean: opts.mqttClientId === undefined,
     ...(opts.mqttUsername ? { username: opts.mqttUsername } : {}),
     ...(opts.mqttPassword ? { password: opts.mqttPassword } : {}),
+    ...(opts.mqttTls ?? {}),
     reconnectPeriod: 500,
     connectTimeout: 5_000,
     resubscribe: true,
@@ -284,6 +304,7 @@ export async function createFleetController(opts: FleetControllerOptions): Promi
     if (s.spec.activation) offer.activation = s.spec.activation;
     if (s.spec.deviceTimeoutsMs) offer.timeoutsMs = s.spec.deviceTimeoutsMs;
     if (s.spec.allowDowngrade) offer.allowDowngrade = true;
+    if (s.spec.downgrade) offer.downgrade = s.spec.downgrade;
     return offer;
   }
 
@@ -346,9 +367,62 @@ export async function createFleetController(opts: FleetControllerOptions): Promi
   }
 
   // ── incoming messages ──────────────────────────────────────────────────
+  const counters = new Map<string, MessageCounter>();
+  function count(outcome: MessageCounter['outcome'], topic: string, reason: string): void {
+    let kind = 'unknown';
+    try {
+      kind = parseTopic(topic).kind;
+    } catch {
+      // the topic name itself is what was wrong
+    }
+    const key = `${outcome}\u0000${kind}\u0000${reason}`;
+    const c = counters.get(key);
+    counters.set(key, { outcome, kind, reason, count: (c?.count ?? 0) + 1 });
+  }
+
+  /**
+   * Only provisioned devices that are not revoked get anything stored, acked or answered (a revoked
+   * device's session is ended by the broker; this covers what it sent meanwhile, within the cache
+   * period below). A known id is remembered for
+   * 10 s (a PK read per device and period, not per message); an unknown one is never remembered,
+   * so a flood of invented ids costs reads, never writes. Lookups of one device share one promise,
+   * so its messages keep their order.
+   */
+  const knownUntil = new Map<string, number>();
+  const lookups = new Map<string, Promise<boolean>>();
+  function isKnown(deviceId: string): Promise<boolean> {
+    const until = knownUntil.get(deviceId);
+    if (until !== undefined && until > now()) return Promise.resolve(true);
+    let p = lookups.get(deviceId);
+    if (!p) {
+      p = store.getDevice(deviceId).then(
+        (d) => {
+          lookups.delete(deviceId);
+          const ok = d !== null && d.revokedAt === null;
+          if (ok) knownUntil.set(deviceId, now() + 10_000);
+          else knownUntil.delete(deviceId);
+          return ok;
+        },
+        (e: unknown) => {
+          lookups.delete(deviceId);
+          throw e;
+        },
+      );
+      lookups.set(deviceId, p);
+    }
+    return p;
+  }
+
+  function drop(topic: string, deviceId: string): void {
+    stats.droppedMessages++;
+    count('dropped', topic, 'unknown-device');
+    log.warn({ topic: topic.slice(0, 300), deviceId }, 'dropped a message from a device that is not provisioned');
+  }
+
   function reject(topic: string, e: unknown): void {
     const err = toEdgekdError(e, 'EDGEKD_MESSAGE_INVALID');
     stats.rejectedMessages++;
+    count('rejected', topic, err.code);
     log.warn({ topic, code: err.code, err: err.message }, 'rejected message');
     emit({ type: 'message-rejected', at: now(), topic, error: { code: err.code, message: err.message } });
   }
@@ -363,6 +437,18 @@ export async function createFleetController(opts: FleetControllerOptions): Promi
       reject(topic, e);
       return;
     }
+    if (!REPORT_KINDS.includes(msg.kind)) {
+      reject(topic, new EdgekdError('EDGEKD_MESSAGE_INVALID', `the cloud does not accept ${msg.kind} messages`));
+      return;
+    }
+    const m = msg;
+    isKnown(m.deviceId).then(
+      (known) => (known ? dispatch(topic, m) : drop(topic, m.deviceId)),
+      (e: unknown) => reject(topic, e),
+    );
+  });
+
+  function dispatch(topic: string, msg: Decoded): void {
     try {
       switch (msg.kind) {
         case 'status':
@@ -386,7 +472,7 @@ export async function createFleetController(opts: FleetControllerOptions): Promi
     } catch (e) {
       reject(topic, e);
     }
-  });
+  }
 
   /**
    * Status reports are logged in batches: everything that arrived while the previous batch was
@@ -572,7 +658,7 @@ export async function createFleetController(opts: FleetControllerOptions): Promi
       clearInterval(snapshotTimer);
       clearInterval(tickTimer);
       clearInterval(heartbeatTimer);
-      reject(new EdgekdError('EDGEKD_BROKER_UNAVAILABLE', `cannot connect to the MQTT broker at ${opts.brokerUrl}`));
+      reject(new EdgekdError('EDGEKD_BROKER_UNAVAILABLE', `cannot connect to the MQTT broker at ${redact(opts.brokerUrl)}`));
     }, opts.connectTimeoutMs ?? 10_000);
     client.once('connect', () => {
       clearTimeout(t);
@@ -693,6 +779,7 @@ export async function createFleetController(opts: FleetControllerOptions): Promi
       return { url, close: () => app.close() };
     },
     stats: () => ({ ...stats }),
+    messageCounters: () => [...counters.values()],
     async flush() {
       await reportQueue.run(async () => undefined);
       flushAcks();

@@ -88,6 +88,10 @@ def preflight(offer, trusted_keys, active_model, max_model_bytes, disk_free_byte
         raise DeviceError("EDGEKD_PACKAGE_INVALID", "the delivery plan lists the wrong number of chunk hashes")
     verify_signature(m, offer.get("signature"), trusted_keys, now)
     if active_model and active_model["name"] == m["name"] and m["version"] <= active_model["version"]:
+        # This device does not check signed downgrade statements, so it accepts no downgrade; an
+        # offer that asks for one gets the code of an unauthorised downgrade (docs/protocol.md).
+        if offer.get("allowDowngrade") or offer.get("downgrade") is not None:
+            raise DeviceError("EDGEKD_DOWNGRADE_UNAUTHORIZED", "this device accepts no downgrade (signed statements are not checked here)")
         raise DeviceError("EDGEKD_DOWNGRADE_REJECTED", "version %d is not newer than the active %d" % (m["version"], active_model["version"]))
     if m["model"]["size"] > max_model_bytes:
         raise DeviceError("EDGEKD_PAYLOAD_TOO_LARGE", "the model is larger than this device accepts")

@@ -21,7 +21,12 @@ export const MqttConfig = Type.Object(
     /** 4 = MQTT 3.1.1 (works everywhere, incl. the embedded aedes broker), 5 = MQTT 5. */
     protocolVersion: Type.Union([Type.Literal(4), Type.Literal(5)], { default: 4 }),
     keepaliveSec: Type.Integer({ minimum: 5, maximum: 3600, default: 30 }),
+    /**
+     * Reconnects: the first attempt after losing the connection is immediate; each further one
+     * waits a random time in [0, min(reconnectMaxMs, reconnectPeriodMs · 2^n)] (full jitter).
+     */
     reconnectPeriodMs: Ms(1000, 100),
+    reconnectMaxMs: Ms(30_000, 100),
     connectTimeoutMs: Ms(10_000, 100),
     /** MQTT 5 only: Will Delay Interval, absorbs short reconnects before `offline` is published. */
     willDelaySec: Type.Integer({ minimum: 0, default: 10 }),
@@ -86,6 +91,8 @@ export const StepTimeoutsConfig = Type.Object(
 export const AgentConfig = Type.Object(
   {
     deviceId: DeviceId,
+    /** The groups the registry put this device in (given at provisioning); a signed downgrade statement may name them. */
+    groups: Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: 100, default: [] }),
     /** Slots, pointer, state file, outbox. Relative paths are relative to the config file. */
     stateDir: Type.String({ minLength: 1 }),
     /** Trusted signing keys (shared/package trusted-keys document). */

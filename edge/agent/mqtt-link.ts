@@ -4,6 +4,7 @@ import type { Logger } from '../../shared/log/logger';
 import { decode, encode, encodeStoredJson, topicFilter, type Decoded, type MessageMap, type Outgoing, type TopicKind } from '../../shared/protocol';
 import type { Presence } from '../../shared/protocol';
 import type { ResolvedAgentConfig } from './config';
+import { createBackoff } from '../../shared/retry/backoff';
 
 /** Topics a device subscribes to (its own only). */
 const SUBSCRIBED: readonly TopicKind[] = ['offer', 'command', 'ack', 'chunkResponse', 'inferRequest'];
@@ -17,6 +18,9 @@ export interface MqttLinkDeps {
   readonly onConnected: () => void;
   readonly log: Logger;
   readonly connect?: (url: string, opts: IClientOptions) => MqttClient;
+  /** Injected for tests: randomness of the reconnect jitter and the timer that waits it out. */
+  readonly random?: () => number;
+  readonly setTimer?: (f: () => void, ms: number) => { cancel(): void };
 }
 
 export interface MqttLink {
@@ -37,6 +41,11 @@ export interface MqttLink {
  * rewritten on the `reconnect` event that precedes each new attempt), and the birth published after
  * the CONNACK carries the same n. Incoming payloads go through `decode`; a bad one is logged with its
  * code and dropped, never thrown into mqtt.js.
+ *
+ * Reconnects are scheduled here, not by mqtt.js (its `reconnectPeriod` is a fixed interval, which
+ * after a broker restart makes a whole fleet knock in lockstep): the first attempt after the
+ * connection is lost is immediate, each further failed attempt waits a full-jitter exponential
+ * backoff capped at `reconnectMaxMs` (shared/retry/backoff.ts); a successful CONNACK resets it.
  */
 export function createMqttLink(deps: MqttLinkDeps): MqttLink {
   const { config, log } = deps;
@@ -45,6 +54,13 @@ export function createMqttLink(deps: MqttLinkDeps): MqttLink {
   let session = 1;
   let client: MqttClient | null = null;
   let waiters: Array<() => void> = [];
+  let stopping = false;
+  let pending: { cancel(): void } | null = null;
+  const backoff = createBackoff({ baseMs: config.mqtt.reconnectPeriodMs, capMs: Math.max(config.mqtt.reconnectPeriodMs, config.mqtt.reconnectMaxMs) }, deps.random);
+  const setTimer = deps.setTimer ?? ((f: () => void, ms: number) => {
+    const t = setTimeout(f, ms);
+    return { cancel: () => clearTimeout(t) };
+  });
 
   const willFor = (seq: number): NonNullable<IClientOptions['will']> => {
     const out = encode('presence', deviceId, deps.presence('offline', seq), { protocolVersion: v });
@@ -72,7 +88,7 @@ export function createMqttLink(deps: MqttLinkDeps): MqttLink {
         protocolVersion: v,
         clean: false,
         keepalive: config.mqtt.keepaliveSec,
-        reconnectPeriod: config.mqtt.reconnectPeriodMs,
+        reconnectPeriod: 0, // reconnects are ours (backoff with jitter), see above
         connectTimeout: config.mqtt.connectTimeoutMs,
         resubscribe: false,
         will: willFor(session),
@@ -82,11 +98,22 @@ export function createMqttLink(deps: MqttLinkDeps): MqttLink {
       if (v === 5) opts.properties = { sessionExpiryInterval: config.mqtt.sessionExpirySec };
       const c = (deps.connect ?? mqtt.connect)(config.mqtt.url, opts);
       client = c;
-      c.on('reconnect', () => {
+      // mqtt.js reads `options.will` on every CONNECT: each attempt carries the next session's will.
+      const reconnect = (): void => {
+        pending = null;
+        if (stopping) return;
         session += 1;
         c.options.will = willFor(session);
+        c.connect();
+      };
+      c.on('close', () => {
+        if (stopping || pending) return;
+        const wait = backoff.next();
+        log.info({ attempt: backoff.attempts, waitMs: wait }, 'mqtt offline, reconnecting');
+        pending = setTimer(reconnect, wait);
       });
       c.on('connect', () => {
+        backoff.reset();
         // Reports, chunk requests and acks are small writes answered by the peer: with Nagle on,
         // each one that follows an unacknowledged write waits for the peer's delayed ACK (~40 ms).
         (c.stream as { setNoDelay?: (v: boolean) => void }).setNoDelay?.(true);
@@ -120,11 +147,13 @@ export function createMqttLink(deps: MqttLinkDeps): MqttLink {
         }
       });
       c.on('error', (e) => log.warn({ msg: e.message }, 'mqtt error'));
-      c.on('offline', () => log.info('mqtt offline'));
     },
     async stop() {
       const c = client;
       if (!c) return;
+      stopping = true;
+      pending?.cancel();
+      pending = null;
       if (c.connected) {
         const out = encode('presence', deviceId, { ...deps.presence('offline', session), reason: 'shutdown' }, { protocolVersion: v });
         await Promise.race([send(out).catch(() => undefined), new Promise((r) => setTimeout(r, 1000))]);

@@ -76,4 +76,33 @@ describe('chunked download over MQTT', () => {
     await expect(downloadOverMqtt(opts(evil, part))).rejects.toMatchObject({ code: 'EDGEKD_CHUNK_INVALID' });
     expect(readFileSync(part).length).toBe(2 * chunkBytes);
   });
+
+  it('asks again for an unanswered chunk after the timeout, then after growing jittered waits', async () => {
+    // Chunk 0 goes unanswered 4 times. The clock is injected: each re-request time is read from it.
+    let clock = 0;
+    const sentAt: number[] = [];
+    const t = transport({});
+    let drops = 4;
+    const silent: ChunkTransport = {
+      request(req) {
+        if (req.index === 0) {
+          sentAt.push(clock);
+          if (drops-- > 0) return;
+        }
+        t.request(req);
+      },
+      onResponse: t.onResponse,
+    };
+    const ticker = setInterval(() => (clock += 5), 1);
+    try {
+      await downloadOverMqtt({ ...opts(silent, join(dir, 'd.part')), chunkTimeoutMs: 20, retryCapMs: 1_000, random: () => 0.999, now: () => clock });
+    } finally {
+      clearInterval(ticker);
+    }
+    const gaps = sentAt.slice(1).map((v, i) => v - sentAt[i]!);
+    // waits: 20, 20 + ~20, 20 + ~40, 20 + ~80 (random() ≈ 1: the top of each full-jitter window)
+    expect(gaps).toHaveLength(4);
+    for (const [i, want] of [20, 39, 59, 99].entries()) expect(gaps[i]).toBeGreaterThanOrEqual(want);
+    expect(gaps[3]!).toBeGreaterThan(gaps[1]!);
+  });
 });

@@ -6,6 +6,9 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createHash } from 'node:crypto';
 import { compareSemver, preflightCheck, type PreflightEnv } from './preflight';
+import { signDowngrade } from '../../shared/package/downgrade-intent';
+import { generateSigningKey } from '../../shared/package/keys';
+import type { SignedDowngrade } from '../../shared/protocol/messages/downgrade';
 
 const fx = buildFixturePackage({ name: 'pf', version: 3 });
 function offerFor(pkg = fx.pkg): Offer {
@@ -16,7 +19,7 @@ function offerFor(pkg = fx.pkg): Offer {
     delivery: { sizeBytes: pkg.model.length, sha256: pkg.manifest.model.sha256, chunkBytes: 1024, chunkSha256: [createHash('sha256').update(pkg.model).digest('hex')] },
   };
 }
-const env: PreflightEnv = { trustedKeys: fx.trustedKeys, activeModel: null, runtimeVersion: '1.30.0', maxOpset: 23, maxModelBytes: 1 << 20, diskFreeBytes: 1 << 30, now: new Date() };
+const env: PreflightEnv = { trustedKeys: fx.trustedKeys, activeModel: null, runtimeVersion: '1.30.0', maxOpset: 23, maxModelBytes: 1 << 20, diskFreeBytes: 1 << 30, now: new Date(), deviceId: 'cam-1', groups: ['lab'] };
 
 function codeOf(fn: () => unknown): string {
   try {
@@ -48,8 +51,35 @@ describe('preflight (before any download)', () => {
     expect(codeOf(() => preflightCheck(offer(), { ...env, ...envPatch }))).toBe(code);
   });
 
-  it('allows an older version only when the offer says allowDowngrade', () => {
-    expect(preflightCheck({ ...offerFor(), allowDowngrade: true }, { ...env, activeModel: { name: 'pf', version: 9, sha256: 'c'.repeat(64) } }).version).toBe(3);
+  describe('downgrades', () => {
+    const older = { ...env, activeModel: { name: 'pf', version: 9, sha256: 'c'.repeat(64) } };
+    const model = { name: 'pf', version: 3, sha256: fx.pkg.manifest.model.sha256 };
+    const signed = (patch: Partial<Parameters<typeof signDowngrade>[0]> = {}, key = fx.key) => signDowngrade({ model, devices: ['cam-1'], validForMs: 3_600_000, ...patch }, key);
+
+    it('refuses the offer flag alone with its own code', () => {
+      expect(codeOf(() => preflightCheck({ ...offerFor(), allowDowngrade: true }, older))).toBe('EDGEKD_DOWNGRADE_UNAUTHORIZED');
+    });
+
+    it('installs an older version with a statement signed by a trusted key for this build and device or group', () => {
+      expect(preflightCheck({ ...offerFor(), allowDowngrade: true, downgrade: signed() }, older).version).toBe(3);
+      expect(preflightCheck({ ...offerFor(), downgrade: signed({ devices: [], groups: ['lab'] }) }, older).version).toBe(3);
+    });
+
+    it.each<[string, () => SignedDowngrade, Partial<PreflightEnv>]>([
+      ['another device', () => signed({ devices: ['cam-2'] }), {}],
+      ['another group', () => signed({ devices: [], groups: ['prod'] }), {}],
+      ['another build', () => signed({ model: { ...model, sha256: 'd'.repeat(64) } }), {}],
+      ['another version', () => signed({ model: { ...model, version: 2 } }), {}],
+      ['an expired statement', () => signed({ now: new Date(Date.now() - 7_200_000) }), {}],
+      ['an untrusted key', () => signed({}, generateSigningKey().key), {}],
+      ['an edited statement', () => {
+        const s = signed();
+        return { ...s, statement: { ...s.statement, devices: ['cam-1', 'cam-9'] } };
+      }, {}],
+      ['a malformed statement', () => ({ statement: { schema: 'edgekd.downgrade/1' } }) as unknown as SignedDowngrade, {}],
+    ])('refuses a statement for %s', (_name, statement, patch) => {
+      expect(codeOf(() => preflightCheck({ ...offerFor(), allowDowngrade: true, downgrade: statement() }, { ...older, ...patch }))).toBe('EDGEKD_DOWNGRADE_UNAUTHORIZED');
+    });
   });
 
   it('compares runtime versions numerically', () => {

@@ -1,5 +1,5 @@
 import { EdgekdError } from '../../shared/errors';
-import { keyTrust, manifestSignatureValid, parseManifestSignature, parseModelManifest, type ModelManifest, type TrustedKeys } from '../../shared/package';
+import { checkDowngrade, keyTrust, manifestSignatureValid, parseManifestSignature, parseModelManifest, type ModelManifest, type TrustedKeys } from '../../shared/package';
 import type { ModelRef, Offer } from '../../shared/protocol';
 
 /**
@@ -18,6 +18,9 @@ export interface PreflightEnv {
   /** Free bytes on the state volume (null: unknown, not checked). */
   readonly diskFreeBytes: number | null;
   readonly now: Date;
+  /** Who this device is, for signed downgrade statements. */
+  readonly deviceId: string;
+  readonly groups: readonly string[];
 }
 
 /** Compares "a.b.c" versions numerically. */
@@ -48,9 +51,17 @@ export function preflightCheck(offer: Offer, env: PreflightEnv): ModelManifest {
   }
 
   const active = env.activeModel;
-  if (active && active.name === manifest.name && manifest.version <= active.version && !offer.allowDowngrade) {
-    throw new EdgekdError('EDGEKD_DOWNGRADE_REJECTED', `${manifest.name} version ${manifest.version} is not newer than the active version ${active.version}`, {
-      details: { active: active.version, offered: manifest.version },
+  // Not newer than what serves: only a signed statement for this build and device lets it through;
+  // the offer's allowDowngrade flag alone is anyone-who-can-publish-an-offer's word, so it is refused.
+  if (active && active.name === manifest.name && manifest.version <= active.version) {
+    if (!offer.allowDowngrade && !offer.downgrade) {
+      throw new EdgekdError('EDGEKD_DOWNGRADE_REJECTED', `${manifest.name} version ${manifest.version} is not newer than the active version ${active.version}`, {
+        details: { active: active.version, offered: manifest.version },
+      });
+    }
+    checkDowngrade(offer.downgrade, {
+      deviceId: env.deviceId, groups: env.groups, trustedKeys: env.trustedKeys, now: env.now,
+      model: { name: manifest.name, version: manifest.version, sha256: manifest.model.sha256 },
     });
   }
 

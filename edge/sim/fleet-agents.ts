@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import type { Logger } from '../../shared/log/logger';
 import { createAgent, type Agent } from '../agent/create-agent';
 import { resolveAgentConfig } from '../agent/config';
@@ -17,6 +18,12 @@ export interface FleetSliceSpec {
   readonly startConcurrency: number;
   readonly username?: string;
   readonly password?: string;
+  /** First reconnect backoff window (default 1 s, as before). */
+  readonly reconnectPeriodMs?: number;
+  /** How long an agent waits for a CONNACK (default: the agent's 10 s). */
+  readonly connectTimeoutMs?: number;
+  /** Per-device passwords (username = device id), as provisioned; wins over username/password. */
+  readonly credentials?: Readonly<Record<string, string>>;
 }
 
 export interface FleetSliceStatus {
@@ -30,15 +37,23 @@ export interface FleetSliceStatus {
 export interface FleetSlice {
   start(): Promise<void>;
   status(): FleetSliceStatus;
+  /** Reports each agent ever wrote to its outbox (the outbox's AUTOINCREMENT high-water mark). */
+  reportsWritten(): Record<string, number>;
   stop(): Promise<void>;
   readonly agents: readonly Agent[];
 }
 
 export function createFleetSlice(spec: FleetSliceSpec, logger: Logger): FleetSlice {
   const agents: Agent[] = spec.deviceIds.map((deviceId) => {
-    const mqttCfg: Record<string, unknown> = { url: spec.brokerUrl, protocolVersion: spec.protocolVersion, reconnectPeriodMs: 1000, keepaliveSec: 60 };
+    const mqttCfg: Record<string, unknown> = { url: spec.brokerUrl, protocolVersion: spec.protocolVersion, reconnectPeriodMs: spec.reconnectPeriodMs ?? 1000, keepaliveSec: 60 };
     if (spec.username !== undefined) mqttCfg.username = spec.username;
     if (spec.password !== undefined) mqttCfg.password = spec.password;
+    if (spec.connectTimeoutMs !== undefined) mqttCfg.connectTimeoutMs = spec.connectTimeoutMs;
+    const own = spec.credentials?.[deviceId];
+    if (own !== undefined) {
+      mqttCfg.username = deviceId;
+      mqttCfg.password = own;
+    }
     const config = resolveAgentConfig({
       deviceId,
       stateDir: join(spec.stateDir, deviceId),
@@ -74,6 +89,19 @@ export function createFleetSlice(spec: FleetSliceSpec, logger: Logger): FleetSli
         s.outboxPending += st.outboxPending;
       }
       return s;
+    },
+    reportsWritten() {
+      const out: Record<string, number> = {};
+      for (const id of spec.deviceIds) {
+        const db = new DatabaseSync(join(spec.stateDir, id, 'outbox.sqlite'), { readOnly: true }); // read-only: a missing file fails to open
+        try {
+          const row = db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").get() as unknown as { seq: number } | undefined;
+          out[id] = row?.seq ?? 0;
+        } finally {
+          db.close();
+        }
+      }
+      return out;
     },
     async stop() {
       await Promise.all(agents.map((a) => a.stop().catch(() => undefined)));

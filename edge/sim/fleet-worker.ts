@@ -3,8 +3,8 @@ import { createFleetSlice, type FleetSlice, type FleetSliceSpec } from './fleet-
 
 /**
  * A simulation process (forked by fleet.ts). Protocol over the IPC channel:
- *   parent → {type:"start", spec} | {type:"status"} | {type:"stop"}
- *   worker → {type:"ready", count} | {type:"status", status} | {type:"stopped"} | {type:"error", message}
+ *   parent → {type:"start", spec} | {type:"status"} | {type:"reports"} | {type:"stop"}
+ *   worker → {type:"ready", count} | {type:"status", status} | {type:"reports", reports} | {type:"stopped"} | {type:"error", message}
  */
 const log = createLogger('fleet-sim');
 let slice: FleetSlice | null = null;
@@ -16,6 +16,8 @@ process.on('message', (m: { type: string; spec?: FleetSliceSpec }) => {
         slice = createFleetSlice(m.spec, log);
         await slice.start();
         process.send?.({ type: 'ready', count: m.spec.deviceIds.length });
+      } else if (m.type === 'reports') {
+        process.send?.({ type: 'reports', reports: slice?.reportsWritten() ?? {} });
       } else if (m.type === 'status') {
         process.send?.({ type: 'status', status: slice?.status() ?? null });
       } else if (m.type === 'stop') {

@@ -16,6 +16,8 @@ export interface SimulatedFleet {
   /** Resolves when every agent has started and connected (birth published). */
   ready(): Promise<void>;
   status(): Promise<FleetSliceStatus>;
+  /** Reports each agent ever wrote to its outbox, by device id. */
+  reportsWritten(): Promise<Record<string, number>>;
   stop(): Promise<void>;
 }
 
@@ -80,6 +82,23 @@ export function startSimulatedFleet(o: SimulatedFleetOptions): SimulatedFleet {
         for (const [k, v] of Object.entries(x.byModel)) s.byModel[k] = (s.byModel[k] ?? 0) + v;
       }
       return s;
+    },
+    async reportsWritten() {
+      const parts = await Promise.all(
+        children.map(
+          (child) =>
+            new Promise<Record<string, number>>((resolve) => {
+              const onMsg = (m: { type: string; reports?: Record<string, number> }): void => {
+                if (m.type !== 'reports') return;
+                child.off('message', onMsg);
+                resolve(m.reports ?? {});
+              };
+              child.on('message', onMsg);
+              child.send({ type: 'reports' });
+            }),
+        ),
+      );
+      return Object.assign({}, ...parts) as Record<string, number>;
     },
     async stop() {
       await Promise.all(

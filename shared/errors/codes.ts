@@ -74,6 +74,7 @@ export const ErrorCodes = {
 
   // ── fleet ────────────────────────────────────────────────────────────────
   EDGEKD_DOWNGRADE_REJECTED: spec('compatibility', false, 'The offered model version is not newer than the installed one.'),
+  EDGEKD_DOWNGRADE_UNAUTHORIZED: spec('auth', false, 'A downgrade came without a valid signed statement (missing, untrusted key, bad signature, expired, or not for this model or device).'),
   EDGEKD_INCOMPATIBLE_MODEL: spec('compatibility', false, 'The agent or runtime cannot run this model (opset, runtime version, input).'),
   EDGEKD_CHUNK_INVALID: spec('integrity', true, 'A delivered chunk failed its hash; it is requested again.'),
   EDGEKD_PAYLOAD_TOO_LARGE: spec('resource', false, 'A message or file exceeds the configured size limit.'),

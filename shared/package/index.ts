@@ -3,6 +3,7 @@ export * from './canonical-json';
 export * from './keys';
 export * from './trusted-keys';
 export * from './sign-manifest';
+export * from './downgrade-intent';
 export * from './verify-package';
 export * from './build-package';
 export * from './package-dir';

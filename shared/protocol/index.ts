@@ -5,6 +5,7 @@ export * from './messages/common';
 export * from './messages/presence';
 export * from './messages/heartbeat';
 export * from './messages/offer';
+export * from './messages/downgrade';
 export * from './messages/status';
 export * from './messages/chunk';
 export * from './messages/command';

@@ -108,6 +108,11 @@ export class DeviceRegistry {
     return (await this.store.listDevices()).map(strip);
   }
 
+  /** What an external broker's password file needs: every device that may connect (not revoked) and its stored hash. */
+  async brokerAccounts(): Promise<Array<{ username: string; passwordHash: string }>> {
+    return (await this.store.listDevices()).filter((d) => d.revokedAt === null).map((d) => ({ username: d.deviceId, passwordHash: d.passwordHash }));
+  }
+
   /** For the embedded broker: a device (username = device id) or the cloud's service account. */
   async authenticate(username: string | undefined, password: Buffer | undefined): Promise<Principal | null> {
     if (!username || !password) return null;

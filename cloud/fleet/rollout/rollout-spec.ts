@@ -1,4 +1,5 @@
 import { Type, type Static } from 'typebox';
+import { SignedDowngrade } from '../../../shared/protocol/messages/downgrade';
 import { createParser } from '../../../shared/contracts/parse';
 import { Activation, StepTimeoutsMs } from '../../../shared/protocol/messages/offer';
 
@@ -87,8 +88,12 @@ export const RolloutSpec = Type.Object(
     activation: Type.Optional(Activation),
     /** Per-step deadlines the device applies (the cloud's `timeouts` watch from outside). */
     deviceTimeoutsMs: Type.Optional(StepTimeoutsMs),
-    /** A deliberate return to an older version (otherwise devices reject it as a downgrade). */
+    /**
+     * A deliberate return to an older version. Devices accept it only with `downgrade`, a statement
+     * signed by a trusted key (`edgekd downgrade sign`); the flag alone is refused on the device.
+     */
     allowDowngrade: Type.Optional(Type.Boolean()),
+    downgrade: Type.Optional(SignedDowngrade),
   },
   { additionalProperties: false },
 );
@@ -109,6 +114,7 @@ export const RolloutRequest = Type.Object(
     activation: Type.Optional(Activation),
     deviceTimeoutsMs: Type.Optional(StepTimeoutsMs),
     allowDowngrade: Type.Optional(Type.Boolean()),
+    downgrade: Type.Optional(SignedDowngrade),
   },
   { additionalProperties: false },
 );
@@ -141,5 +147,6 @@ export function withDefaults(request: RolloutRequest): RolloutSpec {
     ...(r.activation ? { activation: r.activation } : {}),
     ...(r.deviceTimeoutsMs ? { deviceTimeoutsMs: r.deviceTimeoutsMs } : {}),
     ...(r.allowDowngrade !== undefined ? { allowDowngrade: r.allowDowngrade } : {}),
+    ...(r.downgrade ? { downgrade: r.downgrade, allowDowngrade: true } : {}),
   };
 }

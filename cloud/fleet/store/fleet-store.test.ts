@@ -33,6 +33,16 @@ function suite(name: string, open: () => Promise<SqlDb>, d: typeof plainDescribe
       expect((await store.getDevice('cam-1'))?.presence).toBe('offline');
     });
 
+    it('keeps idempotency keys per device: another device reusing a key is not a duplicate', async () => {
+      const mine = await store.logReport({ idempotencyKey: 'shared-key', deviceId: 'cam-7', rolloutId: null, kind: 'drift', body: {}, receivedAt: 1 });
+      const theirs = await store.logReports([{ idempotencyKey: 'shared-key', deviceId: 'cam-8', rolloutId: null, kind: 'drift', body: {}, receivedAt: 2 }]);
+      const again = await store.logReport({ idempotencyKey: 'shared-key', deviceId: 'cam-7', rolloutId: null, kind: 'drift', body: {}, receivedAt: 3 });
+      expect(mine).not.toBeNull();
+      expect(theirs[0]).not.toBeNull();
+      expect(again).toBeNull();
+      expect(await store.countReports('cam-8')).toBe(1);
+    });
+
     it('logs a report once per idempotency key and replays reports after a sequence number', async () => {
       const a = await store.logReport({ idempotencyKey: 'k1', deviceId: 'cam-1', rolloutId: 'r1', kind: 'status', body: { state: 'downloading' }, receivedAt: 1 });
       const dup = await store.logReport({ idempotencyKey: 'k1', deviceId: 'cam-1', rolloutId: 'r1', kind: 'status', body: { state: 'downloading' }, receivedAt: 2 });

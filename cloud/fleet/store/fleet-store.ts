@@ -197,7 +197,7 @@ export class FleetStore {
   async logReport(r: Omit<StoredReport, 'seq'>): Promise<number | null> {
     const rows = await this.db.query<{ seq: number }>(
       `INSERT INTO fleet_reports (idempotency_key, device_id, rollout_id, kind, body, received_at) VALUES (?, ?, ?, ?, ?, ?)
-       ON CONFLICT (idempotency_key) DO NOTHING RETURNING seq`,
+       ON CONFLICT (device_id, idempotency_key) DO NOTHING RETURNING seq`,
       [r.idempotencyKey, r.deviceId, r.rolloutId, r.kind, JSON.stringify(r.body), r.receivedAt],
     );
     return rows[0] ? Number(rows[0].seq) : null;
@@ -214,7 +214,7 @@ export class FleetStore {
       for (const r of reports) {
         const rows = await tx.query<{ seq: number }>(
           `INSERT INTO fleet_reports (idempotency_key, device_id, rollout_id, kind, body, received_at) VALUES (?, ?, ?, ?, ?, ?)
-           ON CONFLICT (idempotency_key) DO NOTHING RETURNING seq`,
+           ON CONFLICT (device_id, idempotency_key) DO NOTHING RETURNING seq`,
           [r.idempotencyKey, r.deviceId, r.rolloutId, r.kind, JSON.stringify(r.body), r.receivedAt],
         );
         out.push(rows[0] ? Number(rows[0].seq) : null);

@@ -69,4 +69,36 @@ export const fleetMigrations: Migration[] = [
       await db.exec('ALTER TABLE fleet_devices ADD COLUMN revoked_at BIGINT');
     },
   },
+  {
+    // Idempotency keys are chosen by devices, so they are unique per device only: one device
+    // reusing another's key must neither be taken for a duplicate (and lose its report) nor
+    // shadow the other's. Existing rows were unique globally, hence unique per device too.
+    id: 'fleet-003-report-key-per-device',
+    async up(db) {
+      if (db.dialect === 'postgres') {
+        const rows = await db.query<{ name: string }>(
+          `SELECT con.conname AS name FROM pg_constraint con JOIN pg_class rel ON rel.oid = con.conrelid
+           WHERE rel.relname = 'fleet_reports' AND rel.relnamespace = current_schema()::regnamespace AND con.contype = 'u'`,
+        );
+        for (const r of rows) await db.exec(`ALTER TABLE fleet_reports DROP CONSTRAINT "${r.name.replace(/"/g, '""')}"`);
+        await db.exec('ALTER TABLE fleet_reports ADD CONSTRAINT fleet_reports_device_key UNIQUE (device_id, idempotency_key)');
+        return;
+      }
+      // SQLite cannot drop a column constraint: rebuild the table, keeping every seq.
+      await db.exec(`CREATE TABLE fleet_reports_v2 (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        idempotency_key TEXT NOT NULL,
+        device_id TEXT NOT NULL,
+        rollout_id TEXT,
+        kind TEXT NOT NULL,
+        body TEXT NOT NULL,
+        received_at BIGINT NOT NULL,
+        UNIQUE (device_id, idempotency_key)
+      )`);
+      await db.exec('INSERT INTO fleet_reports_v2 (seq, idempotency_key, device_id, rollout_id, kind, body, received_at) SELECT seq, idempotency_key, device_id, rollout_id, kind, body, received_at FROM fleet_reports');
+      await db.exec('DROP TABLE fleet_reports');
+      await db.exec('ALTER TABLE fleet_reports_v2 RENAME TO fleet_reports');
+      await db.exec('CREATE INDEX fleet_reports_rollout ON fleet_reports (rollout_id, seq)');
+    },
+  },
 ];

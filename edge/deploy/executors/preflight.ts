@@ -11,6 +11,8 @@ export async function runPreflight(step: StepOf<'preflight'>, ctx: ExecContext):
     maxModelBytes: ctx.config.download.maxModelBytes,
     diskFreeBytes: await ctx.diskFreeBytes(),
     now: new Date(ctx.nowMs()),
+    deviceId: ctx.config.deviceId,
+    groups: ctx.config.groups,
   });
   return { report: { bytesDone: 0, bytesTotal: step.offer.delivery.sizeBytes, transport: step.offer.delivery.prefer === 'http' && step.offer.delivery.http ? 'http' : 'mqtt' } };
 }

@@ -1,4 +1,5 @@
 import { Type, type Static } from 'typebox';
+import { SignedDowngrade } from './downgrade';
 import { Id, ModelRef, NonNegativeInt, PositiveInt, Sha256Hex, Timestamp } from './common';
 
 /**
@@ -108,11 +109,14 @@ export const Offer = Type.Object({
   activation: Type.Optional(Activation),
   timeoutsMs: Type.Optional(StepTimeoutsMs),
   /**
-   * Set by the cloud only for a deliberate return to an older build (a fleet-wide rollback done as
-   * a new deployment). Without it an offer whose version is not newer than the active one is
-   * rejected with EDGEKD_DOWNGRADE_REJECTED.
+   * Set by the cloud for a deliberate return to an older build. On its own it authorises nothing:
+   * an offer whose version is not newer than the active one is rejected with
+   * EDGEKD_DOWNGRADE_REJECTED, or EDGEKD_DOWNGRADE_UNAUTHORIZED when this flag comes without a
+   * valid `downgrade` statement.
    */
   allowDowngrade: Type.Optional(Type.Boolean()),
+  /** Signed intent for this downgrade (messages/downgrade.ts); checked by the device before downloading. */
+  downgrade: Type.Optional(SignedDowngrade),
 });
 export type Offer = Static<typeof Offer>;
 

@@ -4,7 +4,7 @@ import { tmpdir, userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { freePort, waitForPort } from './free-port';
 
-const root = resolve(import.meta.dirname, '../../..');
+const root = resolve(import.meta.dirname ?? __dirname, '../../..');
 
 export interface MosquittoProcess {
   url: string;
@@ -28,10 +28,26 @@ export async function startMosquittoWithDeployConfig(users: Record<string, strin
     first = false;
   }
   chmodSync(passwd, 0o600);
+  return startMosquittoWithFiles({ dir, passwordFile: passwd, aclFile: join(root, 'deploy/mosquitto/acl'), pidFile: join(dir, 'mosquitto.pid') });
+}
+
+/** Paths of the auth files (written by the cloud: cloud/broker/mosquitto-access.ts) inside a fresh folder. */
+export function mosquittoAuthPaths(): { dir: string; passwordFile: string; aclFile: string; pidFile: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'edgekd-mosq-'));
+  return { dir, passwordFile: join(dir, 'passwd'), aclFile: join(dir, 'acl'), pidFile: join(dir, 'mosquitto.pid') };
+}
+
+/**
+ * deploy/mosquitto/mosquitto.conf with the given password file, ACL and pid file, a free loopback
+ * port and persistence in `dir` (removed by stop()).
+ */
+export async function startMosquittoWithFiles(f: { dir: string; passwordFile: string; aclFile: string; pidFile: string }): Promise<MosquittoProcess> {
+  const dir = f.dir;
   const port = await freePort();
   const conf = readFileSync(join(root, 'deploy/mosquitto/mosquitto.conf'), 'utf8')
-    .replace(/^password_file .*$/m, `password_file ${passwd}`)
-    .replace(/^acl_file .*$/m, `acl_file ${join(root, 'deploy/mosquitto/acl')}`)
+    .replace(/^password_file .*$/m, `password_file ${f.passwordFile}`)
+    .replace(/^acl_file .*$/m, `acl_file ${f.aclFile}`)
+    .replace(/^pid_file .*$/m, `pid_file ${f.pidFile}`)
     .replace(/^persistence_location .*$/m, `persistence_location ${dir}/`)
     .replace(/^listener 1883 127\.0\.0\.1$/m, `listener ${port} 127.0.0.1`);
   const confPath = join(dir, 'mosquitto.conf');
