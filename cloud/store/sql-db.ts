@@ -1,6 +1,6 @@
 /**
  * The one SQL seam for every cloud feature (fleet, runs, jobs, drift, lineage). SQLite
- * (better-sqlite3) is the zero-setup default; PostgreSQL runs the same statements. Statements are
+ * (Node's built-in node:sqlite) is the zero-setup default; PostgreSQL runs the same statements. Statements are
  * written once with `?` placeholders; the PostgreSQL adapter renumbers them to `$1…`.
  *
  * Portable SQL rules for callers: TEXT for ids and JSON, BIGINT for integers and millisecond

@@ -42,6 +42,14 @@ suite('SQLite (in memory)', async () => openSqlite(':memory:'), plainDescribe);
 const pgDescribe = await describeWithPostgres();
 suite('PostgreSQL', async () => openPostgres(POSTGRES_URL, { schema: `t_${randomUUID().slice(0, 8)}` }), pgDescribe);
 
+plainDescribe('SqlDb on SQLite: close', () => {
+  it('closes once and treats a second close as done (callers close in finally blocks and on shutdown)', async () => {
+    const db = openSqlite(':memory:');
+    await db.close();
+    await expect(db.close()).resolves.toBeUndefined();
+  });
+});
+
 plainDescribe('toPgPlaceholders', () => {
   it('renumbers placeholders outside string literals', () => {
     expect(toPgPlaceholders("SELECT ? , '?' , ?")).toBe("SELECT $1 , '?' , $2");

@@ -305,6 +305,8 @@ export function createAgent(deps: AgentDeps): Agent {
         engine: resolvedEngine,
         sessionOptions: { executionProviders: config.inference.executionProviders, intraOpThreads: config.inference.intraOpThreads },
         onObserverError: (e) => log.warn({ err: e }, 'inference observer failed'),
+        // A Jetson with the npm (CPU-only) onnxruntime lands here on every model load: say why.
+        onProviderFallback: (used, failures, modelPath) => log.warn({ used, failures, modelPath }, `execution provider fallback: running on ${used}`),
       });
       // Observers registered on the agent see every inference of the runtime.
       runtime.observers.push((ev) => {

@@ -1,8 +1,8 @@
 import { join } from 'node:path';
+import type { DatabaseSync } from 'node:sqlite';
 import { Type, type Static } from 'typebox';
 import { createParser, parseJson } from '../../shared/contracts/parse';
 import { DeploymentState, Id, ModelRef, Offer, ShadowMetrics, WarmupMetrics, WireError } from '../../shared/protocol';
-import type Database from 'better-sqlite3';
 import { readJsonIfExists } from '../storage/atomic-file';
 import { SlotName } from '../storage/slots';
 
@@ -59,7 +59,7 @@ export interface StateStore {
 
 /** The database the state shares with the outbox (edge/storage/outbox.ts), and its WAL fsync. */
 export interface SharedDatabase {
-  readonly database: Database.Database;
+  readonly database: DatabaseSync;
   wrote(): void;
   durable(): Promise<unknown>;
 }
@@ -80,7 +80,7 @@ export function createStateStore(stateDir: string, shared: SharedDatabase): Stat
   const select = db.prepare('SELECT json FROM agent_state WHERE id = 1');
   return {
     async load() {
-      const row = select.get() as { json: string } | undefined;
+      const row = select.get() as unknown as { json: string } | undefined;
       const raw = row ? parseJson(row.json, 'agent state') : await readJsonIfExists(join(stateDir, 'state.json'), 'agent state file');
       return raw === undefined ? { bootSeq: 0, current: null, finished: [], commandsSeen: [] } : parseState.parse(raw);
     },

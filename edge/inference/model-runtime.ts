@@ -96,6 +96,8 @@ export function createModelRuntime(deps: {
   sessionOptions: SessionOptions;
   now?: () => number;
   onObserverError?: (e: unknown) => void;
+  /** A session loaded on a provider later in the list than the first (e.g. cpu after tensorrt). */
+  onProviderFallback?: (used: string, failures: EngineSession['fallbacks'], modelPath: string) => void;
 }): ModelRuntime {
   const now = deps.now ?? (() => performance.now());
   const wallNow = (): number => Date.now();
@@ -147,6 +149,7 @@ export function createModelRuntime(deps: {
     async load(modelPath, manifest) {
       const t0 = now();
       const session = await deps.engine.createSession(modelPath, deps.sessionOptions);
+      if (session.fallbacks.length > 0) deps.onProviderFallback?.(session.provider, session.fallbacks, modelPath);
       return { ref: { name: manifest.name, version: manifest.version, sha256: manifest.model.sha256 }, manifest, session, sessionCreateMs: now() - t0 };
     },
     active: () => current,

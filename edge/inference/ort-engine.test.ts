@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { isEdgekdError } from '../../shared/errors';
 import { tinyMlpOnnx } from '../../shared/package/testing/tiny-models';
 import { createOrtEngine } from './ort-engine';
+import { createModelRuntime } from './model-runtime';
 
 describe('onnxruntime engine: execution-provider preference with fallback', () => {
   const dir = mkdtempSync(join(tmpdir(), 'edgekd-ort-'));
@@ -30,5 +31,18 @@ describe('onnxruntime engine: execution-provider preference with fallback', () =
       expect(isEdgekdError(e, 'EDGEKD_PROVIDER_UNAVAILABLE')).toBe(true);
       expect((e as { details: { failures: unknown[] } }).details.failures).toHaveLength(2);
     }
+  });
+
+  it('tells the model runtime which provider it fell back to, so the agent can log it', async () => {
+    const seen: Array<{ used: string; failed: string[] }> = [];
+    const runtime = createModelRuntime({
+      engine: createOrtEngine(),
+      sessionOptions: { executionProviders: ['tensorrt', 'cpu'], intraOpThreads: 1 },
+      onProviderFallback: (used, failures) => seen.push({ used, failed: failures.map((f) => f.provider) }),
+    });
+    const m = tinyMlpOnnx();
+    const loaded = await runtime.load(model, { name: 'm', version: 1, model: { sha256: 'x' }, input: { name: m.inputName } } as never);
+    expect(seen).toEqual([{ used: 'cpu', failed: ['tensorrt'] }]);
+    await loaded.session.release();
   });
 });

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import { DatabaseSync } from 'node:sqlite';
 import type { Logger } from '../../shared/log/logger';
 import { createAgent, type Agent } from '../agent/create-agent';
 import { resolveAgentConfig } from '../agent/config';
@@ -95,9 +95,9 @@ export function createFleetSlice(spec: FleetSliceSpec, logger: Logger): FleetSli
     reportsWritten() {
       const out: Record<string, number> = {};
       for (const id of spec.deviceIds) {
-        const db = new Database(join(spec.stateDir, id, 'outbox.sqlite'), { readonly: true, fileMustExist: true });
+        const db = new DatabaseSync(join(spec.stateDir, id, 'outbox.sqlite'), { readOnly: true }); // read-only: a missing file fails to open
         try {
-          const row = db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").get() as { seq: number } | undefined;
+          const row = db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").get() as unknown as { seq: number } | undefined;
           out[id] = row?.seq ?? 0;
         } finally {
           db.close();

@@ -86,4 +86,10 @@ describe('outbox', () => {
     expect(o.pending(10, { afterSeq: e1.seq }).map((e) => e.seq)).toEqual([e2.seq, e3.seq]);
     o.close();
   });
+
+  it('treats a second close as a no-op', () => {
+    const o = openOutbox(tempDir(), key);
+    o.close();
+    expect(() => o.close()).not.toThrow();
+  });
 });

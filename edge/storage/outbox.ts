@@ -1,5 +1,5 @@
-import Database from 'better-sqlite3';
 import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { createFileSyncer } from './fsync-file';
 
 /**
@@ -11,6 +11,8 @@ import { createFileSyncer } from './fsync-file';
  *   never reused even after acked rows are deleted (among rows anyone outside ever saw: see below).
  * - `key` is fixed at insert time and sent unchanged on every redelivery; the cloud de-duplicates
  *   on it, so "at least once" here becomes "exactly once" there.
+ * - The driver is Node's built-in `node:sqlite` (no compiled module to build per Node ABI and
+ *   per device architecture); its statements are synchronous, like the rest of this file assumes.
  * - WAL + synchronous=NORMAL: a report returned from `append` is in the WAL, which survives kill -9
  *   at once. Power loss is covered by `durable()`: it fsyncs the WAL file off the event loop (one
  *   fsync covers every append before it — a group commit), which is exactly what synchronous=FULL
@@ -44,7 +46,7 @@ export interface Outbox {
    */
   durable(): Promise<number>;
   /** The database, for the agent's state record that shares it (and its WAL fsync). */
-  readonly database: Database.Database;
+  readonly database: DatabaseSync;
   /** Another writer of `database` committed something `durable` must cover. */
   wrote(): void;
   /**
@@ -61,9 +63,9 @@ export interface Outbox {
 
 export function openOutbox(stateDir: string, newKey: () => string): Outbox {
   const path = join(stateDir, 'outbox.sqlite');
-  const db = new Database(path);
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = NORMAL');
+  const db = new DatabaseSync(path);
+  db.exec('PRAGMA journal_mode = WAL');
+  db.exec('PRAGMA synchronous = NORMAL');
   db.exec(`CREATE TABLE IF NOT EXISTS outbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     key TEXT NOT NULL UNIQUE,
@@ -77,22 +79,31 @@ export function openOutbox(stateDir: string, newKey: () => string): Outbox {
   type Row = { seq: number; key: string; kind: OutboxEntry['kind']; payload: string; sentAtMs: number | null; attempts: number };
   const rows = new Map<number, Row>();
   const byKey = new Map<string, number>();
-  for (const r of db.prepare('SELECT seq, key, kind, payload FROM outbox ORDER BY seq').all() as Array<Omit<Row, 'sentAtMs' | 'attempts'>>) {
+  for (const r of db.prepare('SELECT seq, key, kind, payload FROM outbox ORDER BY seq').all() as unknown as Array<Omit<Row, 'sentAtMs' | 'attempts'>>) {
     rows.set(r.seq, { ...r, sentAtMs: null, attempts: 0 });
     byKey.set(r.key, r.seq);
   }
   // The AUTOINCREMENT high-water mark survives deletes; seqs are assigned here from it so an append
   // is one INSERT (the explicit seq still advances sqlite_sequence).
-  const hw = db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").get() as { seq: number } | undefined;
+  const hw = db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").get() as unknown as { seq: number } | undefined;
   let lastAppended = Math.max(hw?.seq ?? 0, ...rows.keys());
   let durableSeq = lastAppended;
   let writeGen = 0;
   let syncedGen = 0;
+  let closed = false;
   const insert = db.prepare('INSERT INTO outbox (seq, key, kind, payload) VALUES (?, ?, ?, ?)');
   const del = db.prepare('DELETE FROM outbox WHERE seq = ?');
-  const ackTx = db.transaction((seqs: readonly number[]) => {
-    for (const s of seqs) del.run(s);
-  });
+  // Every acked row of one ack message leaves in one commit (one WAL append, not one per row).
+  const ackTx = (seqs: readonly number[]): void => {
+    db.exec('BEGIN');
+    try {
+      for (const s of seqs) del.run(s);
+      db.exec('COMMIT');
+    } catch (e) {
+      db.exec('ROLLBACK');
+      throw e;
+    }
+  };
 
   // One fsync at a time; callers arriving while one runs wait for the next, which covers them.
   let syncing: Promise<void> | null = null;
@@ -162,6 +173,9 @@ export function openOutbox(stateDir: string, newKey: () => string): Outbox {
     },
     count: () => rows.size,
     close: () => {
+      // A second close is a no-op (node:sqlite would throw "database is not open").
+      if (closed) return;
+      closed = true;
       void wal.close().catch(() => undefined);
       db.close();
     },

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import Database from 'better-sqlite3';
+import { DatabaseSync } from 'node:sqlite';
 import { startTestBroker, type TestBroker } from './helpers/aedes-broker';
 import { makeOffer, startFakeCloud, type FakeCloud } from './helpers/fake-cloud';
 import { agentConfigFixture } from './helpers/agent-fixture';
@@ -112,8 +112,8 @@ describe('edge agent as a process (bin/edgekd.mjs agent): kill -9 and restart', 
     proc.child.kill('SIGKILL');
     await exited(proc.child);
     // Unacked reports are still in the outbox on disk.
-    const db = new Database(join(fixture.config.stateDir as string, 'outbox.sqlite'), { readonly: true });
-    const pending = (db.prepare('SELECT COUNT(*) AS n FROM outbox').get() as { n: number }).n;
+    const db = new DatabaseSync(join(fixture.config.stateDir as string, 'outbox.sqlite'), { readOnly: true });
+    const pending = (db.prepare('SELECT COUNT(*) AS n FROM outbox').get() as unknown as { n: number }).n;
     db.close();
     expect(pending).toBeGreaterThanOrEqual(8);
 
@@ -122,8 +122,8 @@ describe('edge agent as a process (bin/edgekd.mjs agent): kill -9 and restart', 
     children.push(again.child);
     await again.ready;
     await cloud.waitFor(() => {
-      const d = new Database(join(fixture.config.stateDir as string, 'outbox.sqlite'), { readonly: true });
-      const n = (d.prepare('SELECT COUNT(*) AS n FROM outbox').get() as { n: number }).n;
+      const d = new DatabaseSync(join(fixture.config.stateDir as string, 'outbox.sqlite'), { readOnly: true });
+      const n = (d.prepare('SELECT COUNT(*) AS n FROM outbox').get() as unknown as { n: number }).n;
       d.close();
       return n === 0;
     }, 45_000); // the restarted agent starts through tsx + onnxruntime: 14 s alone, more on a loaded CI machine

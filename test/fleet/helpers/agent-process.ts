@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import type { TrustedKeys } from '../../../shared/package/trusted-keys';
 import { freePort } from './free-port';
 
-const root = resolve(__dirname, '../../..');
+const root = resolve(import.meta.dirname, '../../..');
 
 export interface AgentProcessOptions {
   dir: string;
@@ -15,6 +15,8 @@ export interface AgentProcessOptions {
   trustedKeys: TrustedKeys;
   /** Extra top-level config (timeouts, download window, heartbeat …). */
   config?: Record<string, unknown>;
+  /** The command line; by default `node bin/edgekd.mjs agent --config FILE` on this Node. */
+  launch?: (configFile: string) => { command: string; args: string[] };
 }
 
 export interface AgentProcess {
@@ -31,7 +33,7 @@ export interface AgentProcess {
   infer(body: unknown): Promise<{ status: number; json: Record<string, unknown> }>;
 }
 
-/** A real edge agent: `node bin/edgekd.mjs agent --config FILE` in its own process. */
+/** A real edge agent in its own process. */
 export async function createAgentProcess(o: AgentProcessOptions): Promise<AgentProcess> {
   const dir = join(o.dir, o.deviceId);
   mkdirSync(dir, { recursive: true });
@@ -61,7 +63,8 @@ export async function createAgentProcess(o: AgentProcessOptions): Promise<AgentP
     log: () => stderr,
     alive: () => child !== null && child.exitCode === null && child.signalCode === null,
     async start() {
-      child = spawn(process.execPath, [join(root, 'bin/edgekd.mjs'), 'agent', '--config', configFile], {
+      const { command, args } = o.launch?.(configFile) ?? { command: process.execPath, args: [join(root, 'bin/edgekd.mjs'), 'agent', '--config', configFile] };
+      child = spawn(command, args, {
         cwd: root,
         stdio: ['ignore', 'pipe', 'pipe'],
         env: { ...process.env, EDGEKD_LOG_LEVEL: process.env.EDGEKD_AGENT_LOG_LEVEL ?? 'info' },

@@ -14,7 +14,7 @@ import type { TrustedKeys } from '../../../shared/package/trusted-keys';
 import type { ModelPackage } from '../../../shared/package/build-package';
 import { createLogger } from '../../../shared/log/logger';
 import { MOSQUITTO_URL } from '../../helpers/services';
-import { createAgentProcess, type AgentProcess } from './agent-process';
+import { createAgentProcess, type AgentProcess, type AgentProcessOptions } from './agent-process';
 import { sizedPackage } from './sized-package';
 import { startMosquittoWithDeployConfig, type MosquittoProcess } from './mosquitto';
 import mqtt from 'mqtt';
@@ -75,7 +75,15 @@ const SERVICE = { username: 'edgekd-cloud', password: randomBytes(12).toString('
  * Cloud (controller + SQLite + embedded broker with device authentication, or the shared Mosquitto
  * on 127.0.0.1:1883) and N real agent processes, provisioned and started.
  */
-export async function fleetWorld(o: { agents: number; broker?: 'embedded' | 'mosquitto' | 'mosquitto-deploy'; auth?: boolean; agentConfig?: Record<string, unknown>; prefix?: string }): Promise<FleetWorld> {
+export async function fleetWorld(o: {
+  agents: number;
+  broker?: 'embedded' | 'mosquitto' | 'mosquitto-deploy';
+  auth?: boolean;
+  agentConfig?: Record<string, unknown>;
+  prefix?: string;
+  /** Per agent index: how to start it (see createAgentProcess); default `bin/edgekd.mjs agent`. */
+  agentLaunch?: (index: number) => AgentProcessOptions['launch'];
+}): Promise<FleetWorld> {
   const dir = mkdtempSync(join(tmpdir(), 'edgekd-fleet-e2e-'));
   const db = openSqlite(join(dir, 'cloud.db'));
   const auth = o.auth ?? true;
@@ -124,6 +132,7 @@ export async function fleetWorld(o: { agents: number; broker?: 'embedded' | 'mos
       : await cloud.provisionDevice({ deviceId: `${prefix}-${i}`, groups: ['lab'] });
     const a = await createAgentProcess({
       dir, deviceId: creds.deviceId, brokerUrl, trustedKeys: creds.trustedKeys, ...(o.agentConfig ? { config: o.agentConfig } : {}),
+      ...(o.agentLaunch?.(i) ? { launch: o.agentLaunch(i) } : {}),
       ...(useAuth ? { username: creds.username, password: creds.password } : {}),
     });
     agents.push(a);
