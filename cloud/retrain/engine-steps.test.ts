@@ -15,7 +15,7 @@ import { fakeDriftEnvelope } from '../drift/testing-reports';
 import { assertPackageValid, generateSigningKey, trustedKeyEntry, type ModelPackage } from '../../shared/package';
 import { createEngineSteps } from './engine-steps';
 import { createRetrainController } from './retrain-controller';
-import { studentCard } from './student-card.test-helper';
+import { studentCard, tinyCurrentModel } from './student-card.test-helper';
 
 const tiny: DistillConfigInput = { epochs: 2, warmupEpochs: 0, kdStepsPerEpoch: 2, batchSize: 16, budget: 0.5, trainSetSize: 64, synthesis: { batchSize: 16, gSteps: 1 }, generator: { nz: 8, ngf: 4 } };
 const root = mkdtempSync(join(tmpdir(), 'edgekd-engine-steps-'));
@@ -48,17 +48,7 @@ describe('retrain engine steps', () => {
       teacherDir,
       workDir: join(root, 'runs'),
       signingKey: key,
-      current: async () => ({
-        studentDir,
-        bufferDir: studentDir,
-        packageName: 'fm-student',
-        packageVersion: 3,
-        packageSha256: 'c'.repeat(64),
-        labels: ['a', 'b', 'c'],
-        normalisation: { rawRange: [0, 255], scale: [2 / 255], offset: [-1] },
-        inputRange: { low: -1, high: 1 },
-        flipInvariant: false,
-      }),
+      current: async () => tinyCurrentModel(studentDir, 3),
       distill: { config: tiny },
       calibrationCount: 16,
       // The real engine, observed: what reaches it is the buffer and the field's statistics only.

@@ -14,7 +14,7 @@ import { generateSigningKey, type ModelPackage } from '../../shared/package';
 import { LayerSketchAccumulator } from '../../shared/drift/layer-sketch';
 import { createEngineSteps } from './engine-steps';
 import type { RetrainContext } from './steps';
-import { studentCard } from './student-card.test-helper';
+import { studentCard, tinyCurrentModel } from './student-card.test-helper';
 
 const tiny: DistillConfigInput = { epochs: 1, warmupEpochs: 0, kdStepsPerEpoch: 1, batchSize: 16, budget: 0.5, trainSetSize: 64, synthesis: { batchSize: 16, gSteps: 1 }, generator: { nz: 8, ngf: 4 } };
 const root = mkdtempSync(join(tmpdir(), 'edgekd-field-bn-step-'));
@@ -42,17 +42,7 @@ describe('field-batchnorm retrain step', () => {
       teacherDir,
       workDir: join(root, 'runs'),
       signingKey: key,
-      current: async () => ({
-        studentDir,
-        bufferDir: studentDir,
-        packageName: 'fm-student',
-        packageVersion: 3,
-        packageSha256: 'c'.repeat(64),
-        labels: ['a', 'b', 'c'],
-        normalisation: { rawRange: [0, 255], scale: [2 / 255], offset: [-1] },
-        inputRange: { low: -1, high: 1 },
-        flipInvariant: false,
-      }),
+      current: async () => tinyCurrentModel(studentDir, 3),
       calibrationCount: 16,
       distillImpl: async () => {
         throw new Error('a field-batchnorm run must not re-distil');

@@ -1,4 +1,5 @@
 import type { ModelCard } from '../zoo/model-card';
+import type { CurrentModel } from './engine-steps';
 
 /** A valid model card for a small student of `classes` classes (tests only). */
 export function studentCard(classes: number, dataset = 'fashion-mnist'): ModelCard {
@@ -17,5 +18,20 @@ export function studentCard(classes: number, dataset = 'fashion-mnist'): ModelCa
     macs: 1,
     training: { command: 'test', seed: 1 },
     createdAt: '2026-01-01T00:00:00.000Z',
+  };
+}
+
+/** The deployed-model description of a 3-class tiny student saved in `studentDir` with its buffer (tests only). */
+export function tinyCurrentModel(studentDir: string, packageVersion: number): CurrentModel {
+  return {
+    studentDir,
+    bufferDir: studentDir,
+    packageName: 'fm-student',
+    packageVersion,
+    packageSha256: 'c'.repeat(64),
+    labels: ['a', 'b', 'c'],
+    normalisation: { rawRange: [0, 255], scale: [2 / 255], offset: [-1] },
+    inputRange: { low: -1, high: 1 },
+    flipInvariant: false,
   };
 }

@@ -32,6 +32,7 @@ import { join, resolve } from 'node:path';
 import { initCompute } from '../../cloud/compute';
 import { invertTeacher } from '../../cloud/export/invert-teacher';
 import { buildStudentPackage } from '../../cloud/export/student-package';
+import { QUANTIZE_ALL } from '../../cloud/export/layer-precision';
 import { loadModel } from '../../cloud/zoo/model-io';
 import type { ModelPackage } from '../../shared/package/build-package';
 import { fleetWorld, until, type FleetWorld } from '../fleet/helpers/fleet-world';
@@ -249,10 +250,14 @@ async function int8Packages(w: FleetWorld): Promise<{ pkg: ModelPackage; tensorr
         key: w.key,
         precision: 'int8',
         target,
+        // Every layer quantized: for a model this small the default rule would ship fp32 (int8
+        // declined as slower), and this check is about int8 QDQ kernels on arm64.
+        floatLayerRule: QUANTIZE_ALL,
         calibration: { method: 'minmax', samples: calibration },
       })
     ).pkg;
   const pkg = await build(1, 'cpu');
+  if (pkg.manifest.quantization.precision !== 'int8') throw new Error(`expected an int8 package, got ${pkg.manifest.quantization.precision}`);
   const tensorrtPkg = await build(2, 'tensorrt');
   teacher.dispose();
   return { pkg, tensorrtPkg, inputs: fixed.data };

@@ -35,7 +35,7 @@ import { createDriftService } from '../../cloud/drift/drift-service';
 import { fakeDriftEnvelope } from '../../cloud/drift/testing-reports';
 import { createEngineSteps } from '../../cloud/retrain/engine-steps';
 import { createRetrainController } from '../../cloud/retrain/retrain-controller';
-import { studentCard } from '../../cloud/retrain/student-card.test-helper';
+import { studentCard, tinyCurrentModel } from '../../cloud/retrain/student-card.test-helper';
 import { openSqlite } from '../../cloud/store/sqlite-db';
 import { saveModel } from '../../cloud/zoo/model-io';
 import { assertPackageValid, generateSigningKey, trustedKeyEntry, type ModelPackage } from '../../shared/package';
@@ -82,17 +82,7 @@ describe('the data-free path with every real-dataset loader throwing', () => {
       teacherDir,
       workDir: join(root, 'runs'),
       signingKey: key,
-      current: async () => ({
-        studentDir,
-        bufferDir: studentDir,
-        packageName: 'fm-student',
-        packageVersion: 1,
-        packageSha256: 'c'.repeat(64),
-        labels: ['a', 'b', 'c'],
-        normalisation: { rawRange: [0, 255], scale: [2 / 255], offset: [-1] },
-        inputRange: { low: -1, high: 1 },
-        flipInvariant: false,
-      }),
+      current: async () => tinyCurrentModel(studentDir, 1),
       distill: { config: tiny },
       calibrationCount: 16,
       rollout: async (pkg) => {
