@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -141,5 +141,54 @@ describe('edgekd devices on a running cloud (--api)', () => {
     expect([forbidden.code, forbidden.err]).toEqual([1, expect.stringContaining('EDGEKD_FORBIDDEN')]);
     const down = await edgekd('devices', 'list', '--api', 'http://127.0.0.1:9');
     expect([down.code, down.err]).toEqual([1, expect.stringContaining('EDGEKD_API_UNAVAILABLE')]);
+  });
+});
+
+describe('edgekd devices keeps Mosquitto in step (--mosquitto-*)', () => {
+  it('regenerates the password file and ACL from the registry on add, rotate and revoke', async () => {
+    const data = join(dir, 'mosq');
+    const passwd = join(dir, 'mosq-passwd');
+    const acl = join(dir, 'mosq-acl');
+    const pid = join(dir, 'mosq-not-running.pid'); // absent: Mosquitto is not running, files only
+    const cloudPassword = join(dir, 'cloud-broker-password');
+    writeFileSync(cloudPassword, 'cloud-secret-1\n');
+    const flags = ['--data', data, '--mosquitto-passwd', passwd, '--mosquitto-acl', acl, '--mosquitto-pid', pid, '--broker-user', 'edgekd-cloud', '--broker-password-file', cloudPassword];
+
+    const added = await edgekd('devices', 'add', 'mq-cam-1', '--json', ...flags);
+    expect(added.code).toBe(0);
+    await edgekd('devices', 'add', 'mq-cam-2', ...flags);
+    const lines = () => readFileSync(passwd, 'utf8').trim().split('\n');
+    const users = () => lines().map((l) => l.split(':')[0]);
+    expect(users()).toEqual(['edgekd-cloud', 'mq-cam-1', 'mq-cam-2']);
+    // Hashes only: neither the cloud's nor a device's password is in the file.
+    const creds = JSON.parse(added.out) as { password: string };
+    expect(readFileSync(passwd, 'utf8')).not.toContain(creds.password);
+    expect(readFileSync(passwd, 'utf8')).not.toContain('cloud-secret-1');
+    expect(lines().every((l) => /^[^:]+:\$6\$/.test(l))).toBe(true);
+    expect(readFileSync(acl, 'utf8')).toContain('edgekd-cloud');
+
+    const before = lines().find((l) => l.startsWith('mq-cam-1:'));
+    expect((await edgekd('devices', 'rotate', 'mq-cam-1', ...flags)).code).toBe(0);
+    expect(lines().find((l) => l.startsWith('mq-cam-1:'))).not.toBe(before);
+
+    const revoked = await edgekd('devices', 'revoke', 'mq-cam-2', ...flags);
+    expect(revoked.code).toBe(0);
+    expect(users()).toEqual(['edgekd-cloud', 'mq-cam-1']);
+  });
+
+  it('refuses incomplete Mosquitto flags and the flags with --api', async () => {
+    const data = join(dir, 'mosq-bad');
+    const partial = await edgekd('devices', 'add', 'mq-x', '--data', data, '--mosquitto-passwd', join(dir, 'p'));
+    expect(partial.code).not.toBe(0);
+    expect(partial.err).toMatch(/go together/);
+    process.env.EDGEKD_API_TOKEN = 't';
+    process.env.EDGEKD_BROKER_PASSWORD = 'p';
+    try {
+      const withApi = await edgekd('devices', 'list', '--api', 'http://127.0.0.1:9', '--mosquitto-passwd', 'a', '--mosquitto-acl', 'b', '--mosquitto-pid', 'c', '--broker-user', 'u');
+      expect(withApi.code).not.toBe(0);
+      expect(withApi.err).toMatch(/go with --data\/--db/);
+    } finally {
+      delete process.env.EDGEKD_BROKER_PASSWORD;
+    }
   });
 });

@@ -1,10 +1,13 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseCommandArgs } from '../../shared/cli/args';
 import { EdgekdError } from '../../shared/errors';
 import { deviceAdminClient } from '../api/device-admin-client';
 import type { DeviceAdmin, DeviceSummary } from '../fleet/registry/device-admin';
 import { openLocalDeviceAdmin } from '../fleet/registry/local-device-admin';
+import type { BrokerAccess } from '../fleet/registry/broker-access';
+import type { DeviceRegistry } from '../fleet/registry/device-registry';
+import { createMosquittoAccess } from '../broker/mosquitto-access';
 
 const HELP = `usage: edgekd devices <add|list|revoke|rotate> [DEVICE-ID] [options]
 
@@ -23,6 +26,14 @@ where (one of):
   --db URL       sqlite:PATH or postgres://user@host/db                  [sqlite:DIR/cloud.db]
                  For first setup or a stopped cloud: a running cloud refuses old or revoked
                  credentials from the device's next connect.
+Mosquitto (with --data/--db): after each change the password file and the ACL are regenerated
+from the registry and Mosquitto reloads them (SIGHUP to the pid in its pid file; when that file
+does not exist, Mosquitto is not running and reads the files when it starts), so a revoked or
+rotated device's session ends and nobody edits an ACL by hand. The cloud's own account goes into
+the same file, so its user and password are needed (as for \`edgekd cloud --broker\`):
+  --mosquitto-passwd FILE  --mosquitto-acl FILE  --mosquitto-pid FILE   (all three together)
+  --broker-user USER       the cloud's MQTT user
+  --broker-password-file FILE   its password (or EDGEKD_BROKER_PASSWORD); never printed
 options:
   --json         machine-readable output`;
 
@@ -37,6 +48,11 @@ export async function run(argv: string[]): Promise<number> {
     group: { type: 'string', multiple: true },
     tag: { type: 'string', multiple: true },
     json: { type: 'boolean' },
+    'mosquitto-passwd': { type: 'string' },
+    'mosquitto-acl': { type: 'string' },
+    'mosquitto-pid': { type: 'string' },
+    'broker-user': { type: 'string' },
+    'broker-password-file': { type: 'string' },
   }, HELP);
   if (help) return 0;
   const [action, deviceId, ...extra] = positionals;
@@ -47,17 +63,55 @@ export async function run(argv: string[]): Promise<number> {
   if ((values.group || values.tag) && action !== 'add') throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', '--group and --tag go with add');
   if (values.api && (values.data || values.db)) throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', '--api talks to a running cloud; --data/--db open a store directly: give one');
 
-  const { admin, close, remote } = await openAdmin(values, action === 'add');
+  const mosquitto = mosquittoFlags(values);
+  if (mosquitto && values.api) throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', 'with --api the running cloud keeps Mosquitto in step (its own --mosquitto-* flags); the --mosquitto-* flags here go with --data/--db');
+  const { admin, close, remote } = await openAdmin(values, action === 'add', mosquitto);
   try {
     const out = await perform(admin, action as Action, deviceId, { groups: values.group ?? [], tags: values.tag ?? [] });
-    console.log(values.json ? JSON.stringify(out, null, 2) : formatResult(action as Action, out, remote));
+    console.log(values.json ? JSON.stringify(out, null, 2) : formatResult(action as Action, out, remote || mosquitto !== null));
     return 0;
   } finally {
     await close();
   }
 }
 
-async function openAdmin(values: { api?: string; data?: string; db?: string }, mayCreate: boolean): Promise<{ admin: DeviceAdmin; close(): Promise<void>; remote: boolean }> {
+interface MosquittoFlags {
+  readonly files: { passwordFile: string; aclFile: string; pidFile: string };
+  readonly service: { username: string; password: string };
+}
+
+/** The --mosquitto-* flags and the cloud's broker account, parsed; null when none is given. */
+function mosquittoFlags(values: Record<string, unknown>): MosquittoFlags | null {
+  const files = [values['mosquitto-passwd'], values['mosquitto-acl'], values['mosquitto-pid']] as Array<string | undefined>;
+  const anyBrokerFlag = files.some((v) => v !== undefined) || values['broker-user'] !== undefined || values['broker-password-file'] !== undefined;
+  if (!anyBrokerFlag) return null;
+  if (files.some((v) => v === undefined)) throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', '--mosquitto-passwd, --mosquitto-acl and --mosquitto-pid go together');
+  const username = values['broker-user'] as string | undefined;
+  if (!username) throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', "Mosquitto's password file also holds the cloud's account: give --broker-user");
+  const passwordFile = values['broker-password-file'] as string | undefined;
+  const env = process.env.EDGEKD_BROKER_PASSWORD;
+  if (passwordFile && env) throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', 'give the broker password once: --broker-password-file or EDGEKD_BROKER_PASSWORD');
+  let password: string | undefined = env;
+  if (passwordFile) {
+    try {
+      password = readFileSync(passwordFile, 'utf8').split('\n')[0]!.trim();
+    } catch (e) {
+      throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', `cannot read --broker-password-file ${passwordFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  }
+  if (!password) throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', "the cloud's broker password: --broker-password-file FILE or EDGEKD_BROKER_PASSWORD");
+  return { files: { passwordFile: files[0]!, aclFile: files[1]!, pidFile: files[2]! }, service: { username, password } };
+}
+
+/** Mosquitto kept in step with the registry: reloaded when it runs, files only when it does not. */
+function mosquittoBroker(m: MosquittoFlags, registry: DeviceRegistry): BrokerAccess {
+  const access = createMosquittoAccess({ ...m.files, service: m.service, accounts: () => registry.brokerAccounts() });
+  return {
+    deviceChanged: (change) => (existsSync(m.files.pidFile) ? access.deviceChanged(change) : access.sync({ reload: false })),
+  };
+}
+
+async function openAdmin(values: { api?: string; data?: string; db?: string }, mayCreate: boolean, mosquitto: MosquittoFlags | null): Promise<{ admin: DeviceAdmin; close(): Promise<void>; remote: boolean }> {
   if (values.api) {
     const token = process.env.EDGEKD_API_TOKEN;
     if (!token) throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', '--api needs an admin token in the environment variable EDGEKD_API_TOKEN');
@@ -70,7 +124,7 @@ async function openAdmin(values: { api?: string; data?: string; db?: string }, m
   if (!mayCreate && file !== null && file !== ':memory:' && !existsSync(file)) {
     throw new EdgekdError('EDGEKD_NOT_FOUND', `no cloud store at ${file} (give the cloud's --data DIR or --db URL)`);
   }
-  const local = await openLocalDeviceAdmin({ db });
+  const local = await openLocalDeviceAdmin({ db, brokers: (registry) => (mosquitto ? [mosquittoBroker(mosquitto, registry)] : []) });
   return { ...local, remote: false };
 }
 
@@ -86,7 +140,8 @@ function perform(admin: DeviceAdmin, action: Action, deviceId: string | undefine
 
 const when = (ms: number | null): string => (ms === null ? '–' : new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z'));
 
-function formatResult(action: Action, out: unknown, remote: boolean): string {
+/** `endsSessions`: the change reached the broker (the API's cloud, or Mosquitto reloaded here). */
+function formatResult(action: Action, out: unknown, endsSessions: boolean): string {
   if (action === 'list') {
     const rows = out as DeviceSummary[];
     if (rows.length === 0) return 'no devices';
@@ -96,7 +151,7 @@ function formatResult(action: Action, out: unknown, remote: boolean): string {
   }
   if (action === 'revoke') {
     const d = out as DeviceSummary;
-    return `device ${d.deviceId} revoked at ${when(d.revokedAt)}; it can no longer connect.${remote ? '' : '\nA running cloud refuses it from its next connect; a session open now ends only through the API (--api).'}`;
+    return `device ${d.deviceId} revoked at ${when(d.revokedAt)}; it can no longer connect.${endsSessions ? '' : '\nA running cloud refuses it from its next connect; a session open now ends only through the API (--api).'}`;
   }
   const c = out as { deviceId: string; username: string; password: string };
   return [
