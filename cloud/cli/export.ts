@@ -22,12 +22,13 @@ import { driftReferenceFromSynthetic, teacherBatchNormProbe } from '../export/dr
 import { onnxAccuracy } from '../export/evaluate-onnx';
 import { CPU_CLASSES, type CpuClass } from '../export/cpu-class';
 import { DEFAULT_FLOAT_LAYER_RULE, QUANTIZE_ALL } from '../export/layer-precision';
+import { INT8_CHECK_MODES, type Int8CheckMode } from '../export/int8-latency-check';
 import { buildStudentPackage } from '../export/student-package';
 import { studentLayerSketches } from '../export/student-layer-sketches';
 import type { QuantTarget } from '../export/qdq-quantize';
 
 const HELP = `usage: edgekd export --student DIR --out PKG [--quantize int8|none] [--calibration minmax|percentile|entropy]
-                     [--key KEYFILE] [--target cpu|tensorrt|both] [--cpu x86-vnni|x86-avx2|arm64] [--calibration-samples DIR] [--calibration-count N]
+                     [--key KEYFILE] [--target cpu|tensorrt|both] [--cpu x86-vnni|x86-avx2|arm64] [--int8-check measure|rules|off] [--calibration-samples DIR] [--calibration-count N]
                      [--teacher DIR] [--name NAME] [--version N] [--parent PKGDIR] [--eval-limit N] [--skip-eval]
 
 Exports a distilled student (a directory written by \`edgekd distill\`: model.json, weights.bin,
@@ -43,6 +44,10 @@ directory PKG (model.onnx, manifest.json, manifest.sig), or one .ekpkg file when
                             weights), x86-vnni or arm64 (8-bit weights); default: this machine's
   --float-layers R          per-layer opt-out: few-input-channels (default on cpu: dense convs with
                             < 8 input channels stay fp32, as measured in bench:export) or none
+  --int8-check M            how int8 is confirmed on the cpu target: measure (default: time fp32 and
+                            int8 here at batch 1 and 64, ~2 s, ship int8 only if not slower), rules
+                            (the MAC-share rule alone; the tensorrt target always uses it) or off
+                            (ship int8 whenever --quantize int8)
   --key KEYFILE             signing-key.json from \`edgekd keys generate\` (default: $EDGEKD_SIGNING_KEY)
   --calibration-samples DIR another saved replay buffer (buffer.json + buffer.bin); default: the student DIR
   --calibration-count N     synthetic samples to calibrate on (default 512, class-balanced)
@@ -82,6 +87,7 @@ export async function run(argv: string[]): Promise<number> {
       target: { type: 'string' },
       cpu: { type: 'string' },
       'float-layers': { type: 'string' },
+      'int8-check': { type: 'string' },
       key: { type: 'string' },
       'calibration-samples': { type: 'string' },
       'calibration-count': { type: 'string' },
@@ -108,6 +114,8 @@ export async function run(argv: string[]): Promise<number> {
   if (!['cpu', 'tensorrt', 'both'].includes(targetFlag)) throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', `--target must be cpu, tensorrt or both`);
   const cpuFlag = values.cpu;
   if (cpuFlag !== undefined && !(CPU_CLASSES as readonly string[]).includes(cpuFlag)) throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', `--cpu must be one of ${CPU_CLASSES.join(', ')}, got '${cpuFlag}'`);
+  const int8CheckFlag = values['int8-check'];
+  if (int8CheckFlag !== undefined && !(INT8_CHECK_MODES as readonly string[]).includes(int8CheckFlag)) throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', `--int8-check must be one of ${INT8_CHECK_MODES.join(', ')}, got '${int8CheckFlag}'`);
   const floatFlag = values['float-layers'];
   if (floatFlag !== undefined && floatFlag !== 'few-input-channels' && floatFlag !== 'none') throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', `--float-layers must be few-input-channels or none, got '${floatFlag}'`);
   const keyPath = values.key ?? process.env.EDGEKD_SIGNING_KEY;
@@ -178,6 +186,8 @@ export async function run(argv: string[]): Promise<number> {
       precision: quantize === 'int8' ? 'int8' : 'fp32',
       target,
       ...(cpuFlag ? { cpuClass: cpuFlag as CpuClass } : {}),
+      // The tensorrt artifact cannot be timed here: it keeps the rule check whatever the flag says.
+      ...(int8CheckFlag && target === 'cpu' ? { int8Check: int8CheckFlag as Int8CheckMode } : {}),
       ...(floatFlag ? { floatLayerRule: floatFlag === 'none' ? QUANTIZE_ALL : DEFAULT_FLOAT_LAYER_RULE } : {}),
       ...(calibration ? { calibration: { method, samples: calibration } } : {}),
       ...(teacherProbe || sketch ? { export: { ...(teacherProbe ? { probes: [teacherProbe.probe] } : {}), ...(sketch ? { extraOutputs: sketch.extraOutputs } : {}) } } : {}),

@@ -11,6 +11,7 @@ import { hostCpuClass, weightBitsFor, type CpuClass } from './cpu-class';
 import { layerMacs } from '../zoo/model-stats';
 import { DEFAULT_FLOAT_LAYER_RULE, QUANTIZE_ALL, planInt8, type FloatLayerRule } from './layer-precision';
 import { quantizeQdq, type QuantTarget, type QuantizeReport } from './qdq-quantize';
+import { INT8_CHECK_BATCHES, INT8_CHECK_TOLERANCE, decideInt8, ortInt8Timer, type Int8CheckMode, type Int8Timer } from './int8-latency-check';
 import { exportToOnnx, type ExportOptions, type ExportResult } from './tfjs-to-onnx';
 
 /**
@@ -40,6 +41,16 @@ export interface StudentPackageOptions {
   cpuClass?: CpuClass;
   /** Per-layer opt-out; default `DEFAULT_FLOAT_LAYER_RULE` on `cpu`, none on `tensorrt` (not measured there). */
   floatLayerRule?: FloatLayerRule;
+  /**
+   * How int8 is confirmed: `measure` (default on cpu) times fp32 and int8 here and ships int8 only
+   * when it is not slower at batch 1 and 64; `rules` trusts the MAC-share rule (default on tensorrt,
+   * which cannot be timed here); `off` ships int8 whenever asked (no MAC-share decline either).
+   */
+  int8Check?: Int8CheckMode;
+  /** The timer `measure` uses; default `ortInt8Timer()` (onnxruntime-node, ~2 s). */
+  int8Timer?: Int8Timer;
+  /** int8 may be this fraction slower and still ship; default `INT8_CHECK_TOLERANCE`. */
+  int8Tolerance?: number;
   export?: Pick<ExportOptions, 'extraOutputs' | 'probes' | 'opset' | 'appendSoftmax'>;
   /** Returns top-1 accuracy of an ONNX model (fp32 and int8 are both measured when given). */
   evaluate?: (onnx: Uint8Array) => Promise<number>;
@@ -68,7 +79,9 @@ export async function buildStudentPackage(o: StudentPackageOptions): Promise<Stu
   let report: QuantizeReport | undefined;
   const target = o.target ?? 'cpu';
   const rule = o.floatLayerRule ?? (target === 'cpu' ? DEFAULT_FLOAT_LAYER_RULE : QUANTIZE_ALL);
-  const plan = o.precision === 'int8' ? planInt8(fp32.graph, rule, layerMacs(o.model)) : null;
+  const check: Int8CheckMode = o.int8Check ?? (target === 'cpu' ? 'measure' : 'rules');
+  const planned = o.precision === 'int8' ? planInt8(fp32.graph, rule, layerMacs(o.model)) : null;
+  const plan = planned && check === 'off' ? { ...planned, declined: null } : planned;
   if (plan?.declined) quantization = { precision: 'fp32', int8Declined: { rule: rule.name, int8MacShare: plan.int8MacShare, reason: plan.declined } };
   if (plan && !plan.declined) {
     if (!o.calibration) throw new EdgekdError('EDGEKD_CALIBRATION_INVALID', 'int8 export needs synthetic calibration samples (the distillation replay buffer)');
@@ -77,18 +90,33 @@ export async function buildStudentPackage(o: StudentPackageOptions): Promise<Stu
     const bits = weightBitsFor(target, cpuClass);
     const floatLayers = plan.floatLayers;
     const q = quantizeQdq(fp32.graph, { target, ranges: cal.ranges, reduceRange: bits === 7, keepFloat: new Set(floatLayers.map((l) => l.node)) });
-    bytes = encodeGraph(q.graph);
-    report = q.report;
-    quantization = {
-      precision: 'int8',
-      target,
-      format: 'qdq',
-      weights: { dtype: 'int8', scheme: 'per-channel-symmetric', axis: 0, bits, chosenFor: target === 'tensorrt' ? 'gpu' : cpuClass },
-      floatLayers: { rule: rule.name, nodes: floatLayers },
-      activations: { dtype: target === 'cpu' ? 'uint8' : 'int8', symmetric: target === 'tensorrt', granularity: 'per-tensor' },
-      ...(target === 'cpu' ? { bias: 'int32' as const } : {}),
-      calibration: { method: cal.method, samples: cal.samples, source: 'synthetic', ...(cal.percentile !== undefined ? { percentile: cal.percentile } : {}) },
-    };
+    const int8Bytes = encodeGraph(q.graph);
+    let latencyCheck: QuantizationInfo['latencyCheck'];
+    let measuredSlower: string | null = null;
+    if (check === 'measure') {
+      // Measured on this machine: the rule predicts, the timing decides (int8-latency-check.ts).
+      const tolerance = o.int8Tolerance ?? INT8_CHECK_TOLERANCE;
+      const pairs = await (o.int8Timer ?? ortInt8Timer())({ fp32: fp32.bytes, int8: int8Bytes, inputShape: fp32.inputShape }, INT8_CHECK_BATCHES);
+      measuredSlower = decideInt8(pairs, tolerance).reason;
+      latencyCheck = { method: 'measure', tolerance, batches: pairs.map((p) => ({ batch: p.batch, fp32P50Ms: p.fp32P50Ms, int8P50Ms: p.int8P50Ms })) };
+    }
+    if (measuredSlower !== null) {
+      quantization = { precision: 'fp32', int8Declined: { rule: rule.name, int8MacShare: plan.int8MacShare, reason: measuredSlower }, ...(latencyCheck ? { latencyCheck } : {}) };
+    } else {
+      bytes = int8Bytes;
+      report = q.report;
+      quantization = {
+        precision: 'int8',
+        target,
+        format: 'qdq',
+        weights: { dtype: 'int8', scheme: 'per-channel-symmetric', axis: 0, bits, chosenFor: target === 'tensorrt' ? 'gpu' : cpuClass },
+        floatLayers: { rule: rule.name, nodes: floatLayers },
+        activations: { dtype: target === 'cpu' ? 'uint8' : 'int8', symmetric: target === 'tensorrt', granularity: 'per-tensor' },
+        ...(target === 'cpu' ? { bias: 'int32' as const } : {}),
+        calibration: { method: cal.method, samples: cal.samples, source: 'synthetic', ...(cal.percentile !== undefined ? { percentile: cal.percentile } : {}) },
+        ...(latencyCheck ? { latencyCheck } : {}),
+      };
+    }
   }
   const metrics: ModelMetrics = {};
   if (o.evaluate) {

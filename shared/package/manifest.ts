@@ -79,6 +79,17 @@ export const QuantizationInfo = Type.Object({
   ),
   /** Set on an fp32 package whose int8 export was declined because int8 would have been slower. */
   int8Declined: Type.Optional(Type.Object({ rule: Type.String({ minLength: 1 }), int8MacShare: Type.Number({ minimum: 0, maximum: 1 }), reason: Type.String({ minLength: 1 }) })),
+  /**
+   * The export-time latency check (`cloud/export/int8-latency-check.ts`): fp32 and int8 p50 measured
+   * in onnxruntime-node on the exporting machine; int8 shipped only when not slower at every batch.
+   */
+  latencyCheck: Type.Optional(
+    Type.Object({
+      method: Type.Literal('measure'),
+      tolerance: Type.Number({ minimum: 0 }),
+      batches: Type.Array(Type.Object({ batch: Type.Integer({ minimum: 1 }), fp32P50Ms: Type.Number({ minimum: 0 }), int8P50Ms: Type.Number({ minimum: 0 }) }), { minItems: 1 }),
+    }),
+  ),
   /** Layers the quantizer's per-layer opt-out kept in float, with the rule that chose them. */
   floatLayers: Type.Optional(
     Type.Object({

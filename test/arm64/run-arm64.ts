@@ -253,6 +253,8 @@ async function int8Packages(w: FleetWorld): Promise<{ pkg: ModelPackage; tensorr
         // Every layer quantized: for a model this small the default rule would ship fp32 (int8
         // declined as slower), and this check is about int8 QDQ kernels on arm64.
         floatLayerRule: QUANTIZE_ALL,
+        // This check exists to run an int8 model on arm64, so no timing may turn it back into fp32.
+        int8Check: 'off',
         calibration: { method: 'minmax', samples: calibration },
       })
     ).pkg;
