@@ -37,7 +37,7 @@ describe('edgekd keys generate / export / package verify', () => {
     const orig = console.log;
     console.log = (...a: unknown[]) => logs.push(a.join(' '));
     try {
-      expect(await exportCmd(['--student', join(dir, 'student'), '--out', pkg, '--calibration', 'entropy', '--key', join(keys, 'signing-key.json'), '--teacher', join(dir, 'teacher'), '--skip-eval', '--float-layers', 'none', '--cpu', 'x86-avx2'])).toBe(0);
+      expect(await exportCmd(['--student', join(dir, 'student'), '--out', pkg, '--calibration', 'entropy', '--key', join(keys, 'signing-key.json'), '--teacher', join(dir, 'teacher'), '--skip-eval', '--float-layers', 'none', '--cpu', 'x86-avx2', '--int8-check', 'off'])).toBe(0);
       expect(await verifyCmd([pkg, '--trusted-keys', join(keys, 'trusted-keys.json')])).toBe(0);
     } finally {
       console.log = orig;
@@ -80,6 +80,12 @@ describe('edgekd keys generate / export / package verify', () => {
     } finally {
       console.log = orig;
     }
+  });
+
+  it('refuses an unknown --int8-check mode with a typed error', async () => {
+    const keys = join(dir, 'keys3');
+    await keysGenerate(['--out', keys]);
+    await expect(exportCmd(['--student', join(dir, 'student'), '--out', join(dir, 'y'), '--key', join(keys, 'signing-key.json'), '--int8-check', 'maybe', '--skip-eval'])).rejects.toMatchObject({ code: 'EDGEKD_INVALID_ARGUMENT', message: expect.stringMatching(/--int8-check must be one of measure, rules, off/) });
   });
 
   it('refuses to export int8 without a replay buffer', async () => {
