@@ -22,8 +22,8 @@ export type Int8Timer = (models: { fp32: Uint8Array; int8: Uint8Array; inputShap
 
 export const INT8_CHECK_BATCHES: readonly number[] = [1, 64];
 /**
- * int8 may be up to this fraction slower and still ship: two medians of a few interleaved runs on
- * a shared CPU differ by a few percent with identical models, and the int8 package is 4× smaller.
+ * int8 may be up to this fraction slower and still ship: a chosen allowance (not a measured spread)
+ * for the noise of medians of a few interleaved runs on a shared CPU; the int8 file is ~4× smaller.
  */
 export const INT8_CHECK_TOLERANCE = 0.05;
 
