@@ -15,6 +15,7 @@ import { collectActivationStats, rangesFromStats, type CalibrationSamples } from
 import { onnxAccuracy } from '../cloud/export/evaluate-onnx';
 import { DEFAULT_FLOAT_LAYER_RULE, QUANTIZE_ALL, floatLayersByRule, planInt8, type FloatLayerRule } from '../cloud/export/layer-precision';
 import { layerMacs } from '../cloud/zoo/model-stats';
+import { decideInt8, INT8_CHECK_BATCHES, ortInt8Timer, type LatencyPair } from '../cloud/export/int8-latency-check';
 import { encodeGraph } from '../cloud/export/onnx-ir';
 import { quantizeQdq } from '../cloud/export/qdq-quantize';
 import { exportToOnnx } from '../cloud/export/tfjs-to-onnx';
@@ -37,6 +38,10 @@ export interface ZooRow {
   /** Share of the MACs the shipped rule leaves in int8, and whether the package would be fp32. */
   int8MacShare: number;
   int8Declined: boolean;
+  /** What declined int8: the MAC-share rule, or the export-time latency check (`edgekd export` default). */
+  int8DeclinedBy: 'rule' | 'measured' | null;
+  /** The export-time check's own timing of fp32 against the shipped variant (absent when the rule declined). */
+  exportCheck?: LatencyPair[];
 }
 
 export interface ZooBenchOptions {
@@ -51,6 +56,8 @@ export interface ZooBenchOptions {
   iters1: number;
   iters64: number;
   log: (m: string) => void;
+  /** Weight bits of the variant `edgekd export` would ship here (the CPU class's). */
+  shippedBits: 7 | 8;
   /** Opt-out rules to compare (default: none and the shipped rule). */
   rules?: FloatLayerRule[];
 }
@@ -104,6 +111,13 @@ export async function benchZoo(o: ZooBenchOptions): Promise<ZooRow[]> {
         variants.push({ variant: `${rule.name}/${bits}-bit`, precision: 'int8', bytes: encodeGraph(q.graph), floatLayers: keep });
       }
     }
+    // What `edgekd export` (default --int8-check measure) does next: time fp32 against the shipped
+    // variant with the exporter's own timer, before and apart from this benchmark's rounds.
+    const shipped = variants.find((v) => v.variant === `${DEFAULT_FLOAT_LAYER_RULE.name}/${o.shippedBits}-bit`)!;
+    const exportCheck = plan.declined ? undefined : await ortInt8Timer()({ fp32: f.bytes, int8: shipped.bytes, inputShape: f.inputShape }, INT8_CHECK_BATCHES);
+    const measuredDecline = exportCheck ? decideInt8(exportCheck).reason : null;
+    const declinedBy = plan.declined ? 'rule' : measuredDecline ? 'measured' : null;
+    if (exportCheck) o.log(`${arch}: export-time check ${exportCheck.map((p) => `batch ${p.batch} fp32/int8 ${(p.fp32P50Ms / p.int8P50Ms).toFixed(2)}×`).join(', ')} — ${measuredDecline ? 'int8 declined' : 'int8 ships'}`);
     const acc: number[] = [];
     for (const v of variants) acc.push(await onnxAccuracy(v.bytes, o.test.images, o.test.labels, shape, { outputName: 'probabilities' }));
     const sessions = await Promise.all(variants.map((v) => ort.InferenceSession.create(v.bytes, opts)));
@@ -123,7 +137,7 @@ export async function benchZoo(o: ZooBenchOptions): Promise<ZooRow[]> {
       }
       variants.forEach((v, k) => {
         const sorted = [...times[k]!].sort((a, b) => a - b);
-        rows.push({ model: arch, runtime: 'onnxruntime-node', precision: v.precision, variant: v.variant, batch, p50Ms: +percentile(sorted, 50).toFixed(4), minMs: +sorted[0]!.toFixed(4), bytes: v.bytes.length, accuracy: acc[k]!, floatLayers: v.floatLayers, trainSteps: isTeacher ? 0 : o.trainSteps, int8MacShare: plan.int8MacShare, int8Declined: plan.declined !== null });
+        rows.push({ model: arch, runtime: 'onnxruntime-node', precision: v.precision, variant: v.variant, batch, p50Ms: +percentile(sorted, 50).toFixed(4), minMs: +sorted[0]!.toFixed(4), bytes: v.bytes.length, accuracy: acc[k]!, floatLayers: v.floatLayers, trainSteps: isTeacher ? 0 : o.trainSteps, int8MacShare: plan.int8MacShare, int8Declined: declinedBy !== null, int8DeclinedBy: declinedBy, ...(exportCheck ? { exportCheck } : {}) });
       });
       o.log(`${arch} batch ${batch}: ${variants.map((v, k) => `${v.variant} ${rows[rows.length - variants.length + k]!.p50Ms} ms`).join(', ')}`);
     }
