@@ -66,10 +66,11 @@ function median(xs: number[]): number {
 /**
  * The real timer: one onnxruntime-node session per model (one intra-op thread, as the benchmark
  * and a busy edge device), a few warm-up runs, then fp32 and int8 runs interleaved so load drift
- * hits both alike, until `runs` pairs or the time budget is spent (at least 3 pairs per batch).
+ * hits both alike (alternating which goes first), each sample the mean of a ~1 ms block of runs,
+ * until `runs` pairs or the time budget is spent (at least 3 pairs per batch).
  */
 export function ortInt8Timer(o: OrtTimerOptions = {}): Int8Timer {
-  const warmup = o.warmup ?? 3;
+  const warmup = Math.max(1, o.warmup ?? 3);
   const runs = o.runs ?? 15;
   const budgetMs = o.budgetMs ?? 2000;
   const now = o.now ?? (() => performance.now());
@@ -86,15 +87,26 @@ export function ortInt8Timer(o: OrtTimerOptions = {}): Int8Timer {
         const data = new Float32Array(n);
         // Deterministic, model-independent input in [0, 1): timing does not depend on values here.
         for (let i = 0; i < n; i++) data[i] = ((i * 2654435761) >>> 0) / 4294967296;
-        const feeds = (s: ort.InferenceSession) => ({ [s.inputNames[0]!]: new ort.Tensor('float32', data, shape) });
-        for (let w = 0; w < warmup; w++) for (const s of sessions) await s.run(feeds(s));
+        const feeds = sessions.map((s) => ({ [s.inputNames[0]!]: new ort.Tensor('float32', data, shape) }));
+        let w0 = now();
+        for (let w = 0; w < warmup; w++) {
+          // Only the last warm-up round sizes the blocks: the first run pays one-off set-up.
+          if (w === warmup - 1) w0 = now();
+          for (const [k, s] of sessions.entries()) await s.run(feeds[k]!);
+        }
+        // A sample is the mean of a block of consecutive runs lasting about 1 ms: a batch-1 run of a
+        // small model takes tens of microseconds, where one timer read and one await are noise.
+        const perRun = Math.max(1e-3, (now() - w0) / 2);
+        const block = Math.min(50, Math.max(1, Math.ceil(1 / perRun)));
         const times: [number[], number[]] = [[], []];
         const batchDeadline = start + perBatchBudget * (bi + 1);
         while (times[0].length < runs && (times[0].length < 3 || now() < batchDeadline)) {
-          for (const [k, s] of sessions.entries()) {
+          // Alternate which model goes first, so neither always runs right after the other.
+          const order = times[0].length % 2 === 0 ? [0, 1] : [1, 0];
+          for (const k of order) {
             const t0 = now();
-            await s.run(feeds(s));
-            times[k as 0 | 1].push(now() - t0);
+            for (let i = 0; i < block; i++) await sessions[k]!.run(feeds[k]!);
+            times[k as 0 | 1].push((now() - t0) / block);
           }
         }
         out.push({ batch, fp32P50Ms: median(times[0]), int8P50Ms: median(times[1]) });
