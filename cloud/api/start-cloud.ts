@@ -252,7 +252,7 @@ export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
       try {
         const { createFleetController } = await import('../fleet/fleet-controller');
         const fleet = await createFleetController({
-          db, brokerUrl: brokerUrl!, mqttClientId: `edgekd-cloud-${processId}`, protocolVersion: external ? 5 : 4, ...(fence ? { fence } : {}), logger: log.child({ module: 'fleet' }),
+          db, brokerUrl: brokerUrl!, mqttClientId: `edgekd-cloud-${processId}`, protocolVersion: external ? 5 : 4, ingest: external ? 'shared' : 'exclusive', ...(fence ? { fence } : {}), logger: log.child({ module: 'fleet' }),
           ...(account ? { mqttUsername: account.username, mqttPassword: account.password } : {}),
           ...(external?.tls ? { mqttTls: external.tls } : {}),
         });
