@@ -249,7 +249,12 @@ export async function createFleetController(opts: FleetControllerOptions): Promi
   const client: MqttClient = mqtt.connect(opts.brokerUrl, {
     protocolVersion,
     clientId: opts.mqttClientId ?? `edgekd-cloud-${randomBytes(4).toString('hex')}`,
-    clean: opts.mqttClientId === undefined,
+    // Shared ingest uses a clean session: Mosquitto 2.0 keeps routing a share group's messages to
+    // a member whose persistent session is offline (measured: the live member got 5 of 10), so a
+    // stopped or dead process would swallow half the reports until its session expired. Status and
+    // drift missed while no member is connected come again from the device outbox (resent until
+    // acked); heartbeats are periodic.
+    clean: opts.mqttClientId === undefined || ingest === 'shared',
     ...(opts.mqttUsername ? { username: opts.mqttUsername } : {}),
     ...(opts.mqttPassword ? { password: opts.mqttPassword } : {}),
     ...(opts.mqttTls ?? {}),
