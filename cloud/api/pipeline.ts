@@ -4,7 +4,6 @@ import { jobParams, jobResult, submitJob } from '../jobs/job-kinds';
 import type { JobRunner } from '../jobs/job-runner';
 import type { JobRecord } from '../jobs/job-types';
 import type { FleetController } from '../fleet/fleet-controller';
-import type { RolloutRequest } from '../fleet/rollout/rollout-spec';
 
 /**
  * What follows a distillation run when it asked for it: export + int8 + signed package (an
@@ -83,7 +82,7 @@ export function startPipeline(opts: { jobs: JobRunner; fleet: FleetController | 
       const run = await jobs.get(r.runId).catch(() => null);
       const rollout = run ? jobParams(run, 'distill').rollout : undefined;
       if (rollout) {
-        const ro = await fleet.createRollout({ ...(rollout as Omit<RolloutRequest, 'packageId'>), packageId: record.packageId } as RolloutRequest);
+        const ro = await fleet.createRollout({ ...rollout, packageId: record.packageId });
         await jobs.note(r.runId, { type: 'phase', phase: 'rollout', message: `rollout ${ro.id} started: canary, then waves`, rolloutId: ro.id });
       }
     });

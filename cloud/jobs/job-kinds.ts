@@ -1,6 +1,7 @@
 import { Type, type Static, type TSchema } from 'typebox';
 import { createParser, type Parser } from '../../shared/contracts/parse';
 import { EdgekdError } from '../../shared/errors';
+import { RolloutRequest } from '../fleet/rollout/rollout-spec';
 import type { JobRecord } from './job-types';
 
 /**
@@ -37,8 +38,8 @@ export const DistillJobParams = Type.Object(
     // Read by the cloud after the run (cloud/api/pipeline.ts), not by the handler:
     /** Package name for the export (default: `<teacher>-<student>`). */
     packageName: Type.Optional(Type.String()),
-    /** A rollout request without `packageId`, started once the package is registered. */
-    rollout: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    /** A rollout request without `packageId`, started once the package is registered (checked on submit, not after the run). */
+    rollout: Type.Optional(Type.Omit(RolloutRequest, ['packageId'])),
     teacherSha256: Type.Optional(Type.String()),
     /** Retrain bookkeeping: the run this one re-distils and the drift reports that triggered it. */
     retrainOf: Type.Optional(Type.String()),
