@@ -1,6 +1,7 @@
 import { EdgekdError } from '../../shared/errors';
 import type { Logger } from '../../shared/log/logger';
 import type { SqlDb } from '../store/sql-db';
+import { findExportJob, jobParams, jobResult, submitJob } from '../jobs/job-kinds';
 import type { JobRunner } from '../jobs/job-runner';
 import type { JobRecord } from '../jobs/job-types';
 import type { FleetController } from '../fleet/fleet-controller';
@@ -65,10 +66,10 @@ export async function wireDrift(o: {
     const newest = pkgs[0];
     if (!newest) throw new EdgekdError('EDGEKD_NOT_FOUND', `no registered package of ${modelName}`);
     // The export job that made the package knows the run (job id) it came from.
-    const exp = (await jobs.list({ kind: 'export', state: 'succeeded', limit: 1000 })).find((j) => (j.result as { name?: string; version?: number }).name === modelName && (j.result as { version?: number }).version === newest.version);
-    const runId = (exp?.params as { runId?: string } | undefined)?.runId;
+    const exp = await findExportJob(jobs, modelName, newest.version);
+    const runId = exp?.params.runId;
     if (!exp || !runId) throw new EdgekdError('EDGEKD_NOT_FOUND', `package ${newest.packageId} was not exported by this cloud, so there is no run to warm-start from`);
-    return { run: await jobs.get(runId), version: newest.version, packageDir: (exp.result as { packageDir: string }).packageDir };
+    return { run: await jobs.get(runId), version: newest.version, packageDir: exp.result.packageDir };
   };
 
   const rolloutStep = fleetCanaryRollout({
@@ -88,9 +89,10 @@ export async function wireDrift(o: {
     steps: {
       async distill(ctx) {
         const cur = await currentRun(ctx.model.name);
-        const p = cur.run.params as Record<string, unknown>;
-        const studentDir = (cur.run.result as { studentDir: string }).studentDir;
-        const job = await jobs.submit('distill', {
+        const p = jobParams(cur.run, 'distill');
+        const studentDir = jobResult(cur.run, 'distill')?.studentDir;
+        if (!studentDir) throw new EdgekdError('EDGEKD_NOT_FOUND', `run ${cur.run.id} has no student to warm-start from`);
+        const job = await submitJob(jobs, 'distill', {
           teacherId: p.teacherId,
           teacherPath: p.teacherPath,
           student: p.student,
@@ -107,15 +109,19 @@ export async function wireDrift(o: {
         });
         await jobs.note(cur.run.id, { type: 'phase', phase: 'retrain', message: `drift alarm on ${ctx.cohort}: re-distillation ${job.id} started` });
         const done = await awaitJob(jobs, job.id, ctx.signal);
-        return { student: (done.result as { studentDir: string }).studentDir, distillRunId: job.id, summary: { jobId: job.id, ...(done.result as object) } };
+        const result = jobResult(done, 'distill');
+        if (!result) throw new EdgekdError('EDGEKD_JOB_FAILED', `re-distillation ${job.id} finished without a result`);
+        return { student: result.studentDir, distillRunId: job.id, summary: { jobId: job.id, ...result } };
       },
       async package(ctx, d) {
         const cur = await currentRun(ctx.model.name);
-        const job = await jobs.submit('export', {
+        // The distill step above returns the job's student folder; DistillOutcome.student is opaque.
+        if (typeof d.student !== 'string') throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', 'the export job needs a student folder');
+        const job = await submitJob(jobs, 'export', {
           studentDir: d.student,
           keyFile: o.keyFile,
           runId: d.distillRunId,
-          teacherPath: (cur.run.params as { teacherPath?: string }).teacherPath,
+          teacherPath: jobParams(cur.run, 'distill').teacherPath,
           name: ctx.model.name,
           version: cur.version + 1,
           ...(cur.packageDir ? { parentPackageDir: cur.packageDir } : {}),
@@ -123,7 +129,8 @@ export async function wireDrift(o: {
           registeredByRetrain: true,
         });
         const done = await awaitJob(jobs, job.id, ctx.signal);
-        const r = done.result as { packageDir: string; name: string; version: number; sha256: string };
+        const r = jobResult(done, 'export');
+        if (!r) throw new EdgekdError('EDGEKD_JOB_FAILED', `export ${job.id} finished without a result`);
         const pkg = await readPackageDir(r.packageDir);
         return { package: { name: r.name, version: r.version, sha256: r.sha256 }, artifact: pkg, summary: { exportJobId: job.id, packageDir: r.packageDir } };
       },

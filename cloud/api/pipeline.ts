@@ -1,11 +1,9 @@
-import { Type } from 'typebox';
-import { createParser } from '../../shared/contracts/parse';
 import { toEdgekdError } from '../../shared/errors';
 import type { Logger } from '../../shared/log/logger';
+import { jobParams, jobResult, submitJob } from '../jobs/job-kinds';
 import type { JobRunner } from '../jobs/job-runner';
 import type { JobRecord } from '../jobs/job-types';
 import type { FleetController } from '../fleet/fleet-controller';
-import type { RolloutRequest } from '../fleet/rollout/rollout-spec';
 
 /**
  * What follows a distillation run when it asked for it: export + int8 + signed package (an
@@ -18,19 +16,6 @@ export interface Pipeline {
   stop(): void;
 }
 
-const RunFollowUp = Type.Object(
-  {
-    export: Type.Optional(Type.Boolean()),
-    teacherId: Type.Optional(Type.String()),
-    teacherPath: Type.Optional(Type.String()),
-    student: Type.Optional(Type.String()),
-    packageName: Type.Optional(Type.String()),
-    /** A rollout request without `packageId`, started once the package is registered. */
-    rollout: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
-  },
-  { additionalProperties: true },
-);
-const parseFollowUp = createParser(RunFollowUp, 'run parameters');
 
 export function packageNameFor(teacherId: string | undefined, student: string | undefined): string {
   const raw = `${teacherId ?? 'teacher'}-${student ?? 'student'}`.toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^[^a-z0-9]+/, '');
@@ -54,26 +39,27 @@ export function startPipeline(opts: { jobs: JobRunner; fleet: FleetController | 
   };
 
   async function afterDistill(run: JobRecord): Promise<void> {
-    const p = parseFollowUp.tryParse(run.params);
-    if (!p.ok || !p.value.export) return;
+    const p = jobParams(run, 'distill');
+    const distilled = jobResult(run, 'distill');
+    if (!p.export || !distilled) return;
     await once(`export:${run.id}`, async () => {
-      const exports = await jobs.list({ kind: 'export', limit: 1000 });
-      if (exports.some((j) => (j.params as { runId?: string }).runId === run.id)) return;
+      const exports = (await jobs.list({ kind: 'export', limit: 1000 })).map((job) => ({ job, params: jobParams(job, 'export'), result: jobResult(job, 'export') }));
+      if (exports.some((x) => x.params.runId === run.id)) return;
       if (!jobs.kinds.includes('export') || !opts.keyFile) {
         await jobs.note(run.id, { type: 'phase', phase: 'export', message: 'export is not available in this cloud: no package made' });
         return;
       }
-      const name = p.value.packageName ?? packageNameFor(p.value.teacherId, p.value.student);
+      const name = p.packageName ?? packageNameFor(p.teacherId, p.student);
       // Versions are monotonic per name: one more than the newest export or registered package.
-      const previous = exports.filter((j) => j.state === 'succeeded' && (j.result as { name?: string }).name === name).map((j) => j.result as { version: number; packageDir: string });
+      const previous = exports.flatMap((x) => (x.job.state === 'succeeded' && x.result?.name === name ? [x.result] : []));
       const registered = fleet ? (await fleet.listPackages()).filter((r) => r.name === name).map((r) => r.version) : [];
       const newest = previous.sort((a, b) => b.version - a.version)[0];
       const version = Math.max(0, ...registered, ...previous.map((x) => x.version)) + 1;
-      const job = await jobs.submit('export', {
-        studentDir: (run.result as { studentDir: string }).studentDir,
+      const job = await submitJob(jobs, 'export', {
+        studentDir: distilled.studentDir,
         keyFile: opts.keyFile,
         runId: run.id,
-        teacherPath: p.value.teacherPath,
+        teacherPath: p.teacherPath,
         name,
         version,
         ...(newest ? { parentPackageDir: newest.packageDir } : {}),
@@ -85,7 +71,8 @@ export function startPipeline(opts: { jobs: JobRunner; fleet: FleetController | 
 
   async function afterExport(exp: JobRecord): Promise<void> {
     if (!fleet) return;
-    const r = exp.result as { packageDir: string; name: string; version: number; runId: string | null };
+    const r = jobResult(exp, 'export');
+    if (!r) return;
     await once(`register:${exp.id}`, async () => {
       const existing = (await fleet.listPackages()).find((x) => x.name === r.name && x.version === r.version);
       const { readPackageDir } = await import('../../shared/package/package-dir');
@@ -93,10 +80,9 @@ export function startPipeline(opts: { jobs: JobRunner; fleet: FleetController | 
       if (existing || !r.runId) return;
       await jobs.note(r.runId, { type: 'phase', phase: 'registered', message: `package ${record.packageId} (${r.name} v${r.version}) registered with the fleet`, packageId: record.packageId });
       const run = await jobs.get(r.runId).catch(() => null);
-      const follow = run ? parseFollowUp.tryParse(run.params) : null;
-      const rollout = follow?.ok ? follow.value.rollout : undefined;
+      const rollout = run ? jobParams(run, 'distill').rollout : undefined;
       if (rollout) {
-        const ro = await fleet.createRollout({ ...(rollout as Omit<RolloutRequest, 'packageId'>), packageId: record.packageId } as RolloutRequest);
+        const ro = await fleet.createRollout({ ...rollout, packageId: record.packageId });
         await jobs.note(r.runId, { type: 'phase', phase: 'rollout', message: `rollout ${ro.id} started: canary, then waves`, rolloutId: ro.id });
       }
     });

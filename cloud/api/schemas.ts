@@ -1,5 +1,6 @@
 import { Type, type Static } from 'typebox';
 import { UPLOAD_NAME_PATTERN } from './upload-names';
+import { RolloutRequest } from '../fleet/rollout/rollout-spec';
 
 /**
  * Response and request shapes of the HTTP API. Records that other components own (devices,
@@ -78,7 +79,7 @@ export const RunCreate = Type.Object(
     /** Package name (model line); default `<teacher>-<student>`. */
     packageName: Type.Optional(Type.String({ pattern: '^[a-z0-9][a-z0-9._-]{0,63}$' })),
     /** After export: start this rollout (a rollout request without packageId). */
-    rollout: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    rollout: Type.Optional(Type.Omit(RolloutRequest, ['packageId'])),
   },
   { additionalProperties: false },
 );

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { createLogger, type Logger } from '../../shared/log/logger';
 import { openDb } from '../store/open-store';
 import type { SqlDb } from '../store/sql-db';
+import { findExportJob } from '../jobs/job-kinds';
 import { createJobRunner, type JobKindSpec, type JobRunner } from '../jobs/job-runner';
 import type { FleetController } from '../fleet/fleet-controller';
 import type { BrokerAccess } from '../fleet/registry/broker-access';
@@ -252,7 +253,7 @@ export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
       try {
         const { createFleetController } = await import('../fleet/fleet-controller');
         const fleet = await createFleetController({
-          db, brokerUrl: brokerUrl!, mqttClientId: `edgekd-cloud-${processId}`, protocolVersion: external ? 5 : 4, ...(fence ? { fence } : {}), logger: log.child({ module: 'fleet' }),
+          db, brokerUrl: brokerUrl!, mqttClientId: `edgekd-cloud-${processId}`, protocolVersion: external ? 5 : 4, ingest: external ? 'shared' : 'exclusive', ...(fence ? { fence } : {}), logger: log.child({ module: 'fleet' }),
           ...(account ? { mqttUsername: account.username, mqttPassword: account.password } : {}),
           ...(external?.tls ? { mqttTls: external.tls } : {}),
         });
@@ -308,8 +309,7 @@ export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
     if (!retrainPort) absent.retrain = 'the retrain loop runs with drift aggregation';
 
     const runOfPackage = async (name: string, version: number): Promise<string | null> => {
-      const exp = (await jobs.list({ kind: 'export', state: 'succeeded', limit: 1000 })).find((j) => (j.result as { name?: string }).name === name && (j.result as { version?: number }).version === version);
-      return (exp?.params as { runId?: string } | undefined)?.runId ?? null;
+      return (await findExportJob(jobs, name, version))?.params.runId ?? null;
     };
     // The broker this cloud runs or writes for (embedded, Mosquitto files) first, then any others given.
     const brokers = [...(brokerAccess ? [brokerAccess] : []), ...(opts.brokerAccess ?? [])];

@@ -9,8 +9,9 @@ import type { JobRunner } from '../jobs/job-runner';
 import type { TeacherCatalog } from './ports';
 import { checkUploadName } from './upload-names';
 import type { Teacher, TeacherUpload } from './schemas';
+import { jobResult, submitJob, type JobKind } from '../jobs/job-kinds';
 
-export const TEACHER_IMPORT_KIND = 'teacher-import';
+export const TEACHER_IMPORT_KIND = 'teacher-import' satisfies JobKind;
 
 export const teacherCatalogMigrations: readonly Migration[] = [
   {
@@ -70,7 +71,7 @@ export async function createTeacherCatalog(opts: { db: SqlDb; dataDir: string; j
     const job = await opts.jobs.get(t.importJobId).catch(() => null);
     if (!job || (job.state !== 'succeeded' && job.state !== 'failed' && job.state !== 'cancelled')) return t;
     const status = job.state === 'succeeded' ? 'ready' : 'failed';
-    const info = { ...t.info, ...(job.state === 'succeeded' ? { import: job.result } : { importError: job.error }) };
+    const info = { ...t.info, ...(job.state === 'succeeded' ? { import: jobResult(job, TEACHER_IMPORT_KIND) } : { importError: job.error }) };
     await db.exec('UPDATE edgekd_teachers SET status = ?, info = ? WHERE id = ?', [status, JSON.stringify(info), t.id]);
     return { ...t, status, info };
   };
@@ -133,7 +134,7 @@ export async function createTeacherCatalog(opts: { db: SqlDb; dataDir: string; j
       let path = dir;
       if (u.format === 'onnx') {
         path = join(dir, 'tfjs');
-        const job = await opts.jobs.submit(TEACHER_IMPORT_KIND, { onnxPath: join(dir, String(info.onnxFile)), outDir: path, name: u.name, ...(u.dataset ? { dataset: u.dataset } : {}), requestedBy: by });
+        const job = await submitJob(opts.jobs, TEACHER_IMPORT_KIND, { onnxPath: join(dir, String(info.onnxFile)), outDir: path, name: u.name, ...(u.dataset ? { dataset: u.dataset } : {}), requestedBy: by });
         jobId = job.id;
       }
       await db.exec(

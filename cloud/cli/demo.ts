@@ -6,6 +6,7 @@ import { numberFlag, parseCommandArgs } from '../../shared/cli/args';
 import { EdgekdError } from '../../shared/errors';
 import { createLogger } from '../../shared/log/logger';
 import { startCloud, type RunningCloud } from '../api/start-cloud';
+import { jobParams, jobResult, submitJob } from '../jobs/job-kinds';
 import { startDemoAgent, type DemoAgent } from './demo-agents';
 import { startFeeder } from './demo-feeder';
 
@@ -109,7 +110,7 @@ rollout waves and gates). Ctrl-C stops everything.
 
 
     since = Date.now();
-    const runJob = await c.jobs.submit('distill', {
+    const runJob = await submitJob(c.jobs, 'distill', {
       teacherId: teacher.id,
       teacherPath: (await c.app.inject({ url: `/api/teachers/${teacher.id}`, headers: { authorization: `Bearer ${admin}` } })).json().path,
       student: 'lenet5-half',
@@ -146,12 +147,13 @@ rollout waves and gates). Ctrl-C stops everything.
       return j.state === 'succeeded';
     }, 60 * 60_000);
     if (stopping) return 0;
-    const runResult = (await c.jobs.get(runJob.id)).result as { finalAccuracy: number | null; teacherAccuracy: number | null; samplesGenerated: number };
+    const runResult = jobResult(await c.jobs.get(runJob.id), 'distill');
+    if (!runResult) throw new EdgekdError('EDGEKD_JOB_FAILED', `distillation ${runJob.id} succeeded without a result`);
     phase('SSD-KD distillation', since);
 
     since = Date.now();
     await waitFor('export + signed package', async () => {
-      const exp = (await c.jobs.list({ kind: 'export' })).find((j) => (j.params as { runId?: string }).runId === runJob.id);
+      const exp = (await c.jobs.list({ kind: 'export' })).find((j) => jobParams(j, 'export').runId === runJob.id);
       if (exp && (exp.state === 'failed' || exp.state === 'cancelled')) throw new EdgekdError('EDGEKD_JOB_FAILED', `export ${exp.state}: ${exp.error?.message ?? ''}`);
       return (await fleet.listPackages()).length > 0;
     }, 20 * 60_000);

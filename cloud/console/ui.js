@@ -20,7 +20,7 @@ export function table(columns, rows, onClick) {
     h('thead', {}, h('tr', {}, columns.map((c) => h('th', {}, c.label)))),
     h('tbody', {}, rows.length === 0
       ? h('tr', {}, h('td', { colspan: columns.length, class: 'muted' }, 'none yet'))
-      : rows.map((r) => h('tr', { class: onClick ? 'clickable' : '', 'data-id': r.id, onclick: onClick ? () => onClick(r) : undefined },
+      : rows.map((r) => h('tr', { class: onClick ? 'clickable' : '', 'data-id': r.id, onclick: onClick ? (e) => onClick(r, e) : undefined },
         columns.map((c) => h('td', {}, c.render ? c.render(r) : fmt(r[c.key])))))));
 }
 

@@ -4,7 +4,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import { EdgekdError, toEdgekdError } from '../../shared/errors';
 import { createLogger, type Logger } from '../../shared/log/logger';
-import { decode, encode, parseTopic, topicFilter, type CodecOptions, type Decoded, type MessageMap } from '../../shared/protocol/codec';
+import { decode, encode, parseTopic, type CodecOptions, type Decoded, type MessageMap } from '../../shared/protocol/codec';
 import type { TopicKind } from '../../shared/protocol/topics';
 import type { Offer } from '../../shared/protocol/messages/offer';
 import type { StatusReport } from '../../shared/protocol/messages/status';
@@ -30,6 +30,7 @@ import { deploymentIdOf, newRolloutId, parseDeploymentId } from './deployment-id
 import { statusToEvent } from './status-to-event';
 import { summarizeRollout, type RolloutSummary } from './rollout-summary';
 import { redact } from '../broker/broker-target';
+import { REPORT_KINDS, ingestFilters, type IngestMode } from './ingest/ingest-filters';
 
 export interface FleetControllerOptions {
   db: SqlDb;
@@ -44,6 +45,12 @@ export interface FleetControllerOptions {
   mqttClientId?: string;
   /** 4 (MQTT 3.1.1, required by the embedded broker) or 5 (Mosquitto: adds message expiry). */
   protocolVersion?: 4 | 5;
+  /**
+   * `shared` (MQTT 5 only): status, drift and heartbeat are consumed through the
+   * `$share/edgekd-ingest/…` group so several cloud processes split them; `exclusive` (default):
+   * this process receives every report. See cloud/fleet/ingest/ingest-filters.ts.
+   */
+  ingest?: IngestMode;
   clock?: () => number;
   logger?: Logger;
   /** Leader fencing token on a shared store (`--role fleet`): rollout snapshots are fenced writes. */
@@ -168,7 +175,6 @@ interface LoadedPackage {
   plan: ChunkPlan;
 }
 
-const REPORT_KINDS: TopicKind[] = ['presence', 'heartbeat', 'status', 'drift', 'chunkRequest'];
 
 /**
  * The cloud side of the fleet, composed: store, registry, rollout engine driver, MQTT link and
@@ -183,6 +189,10 @@ export async function createFleetController(opts: FleetControllerOptions): Promi
   const events = new EventEmitter();
   events.setMaxListeners(100);
   const protocolVersion = opts.protocolVersion ?? 4;
+  const ingest: IngestMode = opts.ingest ?? 'exclusive';
+  if (ingest === 'shared' && protocolVersion !== 5) {
+    throw new EdgekdError('EDGEKD_CONFIG_INVALID', 'shared ingest needs an MQTT 5 broker (protocolVersion 5); the embedded broker speaks MQTT 3.1.1 only');
+  }
   const chunkBytes = opts.chunkBytes ?? 64 * 1024;
   const maxPackageBytes = opts.maxPackageBytes ?? 256 * 2 ** 20;
   const tokenTtl = opts.downloadTokenTtlMs ?? 15 * 60_000;
@@ -239,7 +249,12 @@ export async function createFleetController(opts: FleetControllerOptions): Promi
   const client: MqttClient = mqtt.connect(opts.brokerUrl, {
     protocolVersion,
     clientId: opts.mqttClientId ?? `edgekd-cloud-${randomBytes(4).toString('hex')}`,
-    clean: opts.mqttClientId === undefined,
+    // Shared ingest uses a clean session: Mosquitto 2.0 keeps routing a share group's messages to
+    // a member whose persistent session is offline (measured: the live member got 5 of 10), so a
+    // stopped or dead process would swallow half the reports until its session expired. Status and
+    // drift missed while no member is connected come again from the device outbox (resent until
+    // acked); heartbeats are periodic.
+    clean: opts.mqttClientId === undefined || ingest === 'shared',
     ...(opts.mqttUsername ? { username: opts.mqttUsername } : {}),
     ...(opts.mqttPassword ? { password: opts.mqttPassword } : {}),
     ...(opts.mqttTls ?? {}),
@@ -622,7 +637,7 @@ export async function createFleetController(opts: FleetControllerOptions): Promi
   let firstConnect = true;
   // Registered before resuming rollouts: the first CONNACK may arrive while the store is read.
   client.on('connect', () => {
-    const filters = Object.fromEntries(REPORT_KINDS.map((k) => [topicFilter(k), { qos: 1 as const }]));
+    const filters = ingestFilters(ingest);
     client.subscribe(filters, (err) => {
       if (err) log.error({ err: err.message }, 'subscribe failed');
       // Offers are retained, but an embedded broker restarted without persistence has lost them.

@@ -43,6 +43,23 @@ const settled = (runner: JobRunner, id: string): Promise<JobRecord> =>
   });
 
 describe('job runner', () => {
+  it('refuses params of a table kind that do not match its schema, and queues nothing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'edgekd-jobs-'));
+    const db = openSqlite(join(dir, 'cloud.db'));
+    // A stand-in module under the `export` kind: the runner must reject before any child runs.
+    const runner = createJobRunner({ db, kinds: { export: { module: SPIN } }, concurrency: 0, dataDir: join(dir, 'jobs'), owner: 'test', pollMs: 50 });
+    cleanups.push(async () => {
+      await runner.stop();
+      await db.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    await runner.start();
+    await expect(runner.submit('export', { studentDir: '/s', keyFile: '/k', name: 'UPPER case', version: 0 })).rejects.toMatchObject({ code: 'EDGEKD_JOB_PARAMS_INVALID' });
+    expect(await runner.list({ kind: 'export' })).toEqual([]);
+    const ok = await runner.submit('export', { studentDir: '/s', keyFile: '/k', name: 'lenet-half', version: 1 });
+    expect(ok.state).toBe('queued');
+  });
+
   it('runs a job in a child process and stores its progress events in order', async () => {
     const { runner } = setup();
     await runner.start();

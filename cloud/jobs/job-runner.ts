@@ -6,6 +6,7 @@ import type { Logger } from '../../shared/log/logger';
 import { SerialQueue } from '../store/serial-queue';
 import { migrate, type SqlDb } from '../store/sql-db';
 import { startChild, type ChildHandle } from './child-executor';
+import { isJobKind, parseJobParams } from './job-kinds';
 import { jobMigrations } from './job-migrations';
 import { JobRepository } from './job-repository';
 import type { JobError, JobEvent, JobEventData, JobRecord, JobState } from './job-types';
@@ -64,6 +65,10 @@ export interface JobRunner {
   start(): Promise<void>;
   /** Stops pulling work; running children are stopped and their jobs queued again (resumable). */
   stop(): Promise<void>;
+  /**
+   * Queues a job. Parameters of a kind in the job-kind table (job-kinds.ts) are parsed first
+   * (EDGEKD_JOB_PARAMS_INVALID); cloud code calls `submitJob`, which types them by kind.
+   */
   submit(kind: string, params: unknown): Promise<JobRecord>;
   cancel(id: string): Promise<JobRecord>;
   resume(id: string): Promise<JobRecord>;
@@ -313,8 +318,10 @@ export function createJobRunner(opts: JobRunnerOptions): JobRunner {
     },
     async submit(kind, params) {
       if (!opts.kinds[kind]) throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', `unknown job kind '${kind}' (known: ${kinds.join(', ') || 'none'})`);
+      // Kinds in the job-kind table are parsed here, whoever calls: nothing malformed is queued.
+      const parsed = isJobKind(kind) ? parseJobParams(kind, params) : params;
       const id = newId();
-      await repo.insert({ id, kind, params, now: now() });
+      await repo.insert({ id, kind, params: parsed, now: now() });
       const job = await mustGet(id);
       notify(id, { kind: 'state', job });
       void pump();

@@ -37,6 +37,9 @@ async function readStream(url: string): Promise<Array<[string, Record<string, un
 d('job progress across cloud processes (PostgreSQL LISTEN/NOTIFY)', () => {
   const pg = pgSchema();
   const dirs: string[] = [];
+  // Valid `distill` params (the runner parses them against the job-kind table); the spin stand-in
+  // registered under that kind reads its step plan from `config`.
+  const spinRun = (steps: number, stepMs: number) => ({ teacherPath: '/unused', student: 'spin', method: 'ssdkd', config: { steps, stepMs } });
   let api: RunningCloud;
   let worker: RunningCloud;
   const start = (role: 'api' | 'worker', processId: string): Promise<RunningCloud> => {
@@ -62,7 +65,7 @@ d('job progress across cloud processes (PostgreSQL LISTEN/NOTIFY)', () => {
 
   it('streams every progress event of a run executing on the worker to an SSE client on the api process', async () => {
     expect(api.absent['job execution']).toMatch(/worker processes run them/);
-    const job = await api.jobs.submit('distill', { steps: 12, stepMs: 60 });
+    const job = await api.jobs.submit('distill', spinRun(12, 60));
     // Connect while the job is queued or early in its run, so most events arrive live, not from replay.
     const frames = await readStream(`${api.url}/api/runs/${job.id}/stream`);
     const steps = frames.filter(([e]) => e === 'step').map(([, d]) => d.seq);
@@ -79,7 +82,7 @@ d('job progress across cloud processes (PostgreSQL LISTEN/NOTIFY)', () => {
   it('delivers the live notices themselves, not only the store replay', async () => {
     const seen: number[] = [];
     const states: string[] = [];
-    const job = await api.jobs.submit('distill', { steps: 5, stepMs: 40 });
+    const job = await api.jobs.submit('distill', spinRun(5, 40));
     const off = api.jobs.subscribe(job.id, (n) => (n.kind === 'event' ? seen.push(n.event.seq) : states.push(n.job.state)));
     try {
       const end = Date.now() + 20_000;

@@ -98,6 +98,8 @@ export const ErrorCodes = {
   EDGEKD_JOB_FAILED: spec('internal', true, 'A background job failed; its record holds the cause.'),
   EDGEKD_STORE_UNAVAILABLE: spec('transport', true, 'The SQLite or PostgreSQL store cannot be reached.'),
   EDGEKD_FEATURE_UNAVAILABLE: spec('compatibility', false, 'This cloud was started without the component that serves the request.'),
+  EDGEKD_JOB_PARAMS_INVALID: spec('input', false, 'A job\u2019s parameters do not match its kind\u2019s schema in the job-kind table; nothing was queued.'),
+  EDGEKD_JOB_RESULT_INVALID: spec('internal', false, 'A stored job result does not match its kind\u2019s result schema (a handler and the job-kind table disagree).'),
   EDGEKD_JOB_STATE: spec('conflict', false, 'The job or run is not in a state that allows this action (cancel, resume).'),
   EDGEKD_API_UNAVAILABLE: spec('transport', true, 'The cloud API cannot be reached (a command that talks to a running cloud).'),
   EDGEKD_DEVICE_REVOKED: spec('conflict', false, 'The device was revoked: it cannot log in, be targeted or get new credentials.'),

@@ -77,6 +77,24 @@ describeIfChromium('console in headless Chromium', () => {
     expect(browserErrors).toEqual([]);
   }, 120_000);
 
+  it('lists runs as keyboard-followable links with a meaningful progress cell', async () => {
+    await page.goto(`${cloud.url}/#/runs`);
+    const link = page.locator('#main a.run-link, a.run-link').first();
+    await link.waitFor();
+    const href = (await link.getAttribute('href')) ?? '';
+    expect(href).toMatch(/^#\/runs\/[0-9a-f-]+$/);
+    // The progress cell never shows the bare event type; it says where the run is or what it did.
+    const progress = (await page.locator('span.progress').first().textContent()) ?? '';
+    expect(progress).not.toMatch(/^(phase|step|epoch|buffer|samples)\b\s*\d*$/);
+    expect(progress).toMatch(/epoch \d+|step \d+|accuracy \d|: /);
+    // Keyboard: focus the link and press Enter.
+    await link.focus();
+    await page.keyboard.press('Enter');
+    await page.waitForFunction((h) => location.hash === h, href);
+    await page.waitForSelector('#loss-chart canvas');
+    expect(browserErrors).toEqual([]);
+  }, 30_000);
+
   it('starts a rollout and shows the devices commit', async () => {
     fleet = await startConsoleFleet(cloud, dir);
     await page.goto(`${cloud.url}/#/fleet`);
@@ -84,10 +102,27 @@ describeIfChromium('console in headless Chromium', () => {
     await page.selectOption('#new-rollout select[name=package]', fleet.packageId);
     await page.fill('#new-rollout input[name=group]', fleet.group);
     await page.fill('#new-rollout input[name=bake]', '500');
+    // Lenient ML-quality gates, so the rollout completes and the page has their values to show.
+    await page.fill('#new-rollout input[name=shadow]', '0');
+    await page.fill('#new-rollout input[name=confidence]', '1');
     await page.click('#new-rollout button[type=submit]');
     await page.waitForFunction(() => location.hash.startsWith('#/rollouts/'));
     await expect.poll(() => page.locator('#rollout-devices .state.committed').count(), { timeout: 60_000, interval: 250 }).toBe(fleet.deviceIds.length);
     await expect.poll(() => page.locator('#rollout-head .state').first().textContent(), { timeout: 30_000 }).toBe('completed');
+    // Each wave shows the ML-quality gates it was judged on, as the engine recorded them.
+    const rolloutId = await page.evaluate(() => location.hash.split('/')[2]!);
+    const recorded = (await (await fetch(`${cloud.url}/api/rollouts/${rolloutId}`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as { waves: { index: number; verdict?: { results: { gate: string; outcome: string; value: number | null; threshold: number }[] } }[] };
+    const mlRecorded = recorded.waves.flatMap((w) => (w.verdict?.results ?? []).filter((g) => g.gate === 'shadowAgreement' || g.gate === 'confidenceShift'));
+    expect(mlRecorded).toHaveLength(2 * recorded.waves.length);
+    await expect.poll(() => page.locator('#waves li.gate[data-gate=shadowAgreement]').count(), { timeout: 10_000 }).toBe(recorded.waves.length);
+    const shown = await page.locator('#waves li.gate').evaluateAll((els) => els.map((e) => ({
+      gate: e.getAttribute('data-gate'), outcome: e.getAttribute('data-outcome'),
+      value: e.querySelector('.gate-value')?.textContent, threshold: e.querySelector('.gate-threshold')?.textContent,
+    })));
+    const shownMl = shown.filter((g) => g.gate === 'shadowAgreement' || g.gate === 'confidenceShift');
+    expect(shownMl).toEqual(mlRecorded.map((g) => ({ gate: g.gate, outcome: g.outcome, value: g.value === null ? 'no data' : String(Number.isInteger(g.value) ? g.value : g.value.toFixed(3)), threshold: String(g.threshold) })));
+    // Install gates sit beside them.
+    expect(shown.filter((g) => g.gate === 'installSuccess')).toHaveLength(recorded.waves.length);
     await page.screenshot({ path: join(ARTIFACTS, 'rollout.png'), fullPage: true });
     await page.goto(`${cloud.url}/#/fleet`);
     // Every device reports the new model version in its heartbeat (4th column).

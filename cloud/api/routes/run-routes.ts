@@ -6,19 +6,19 @@ import { caller } from '../route-access';
 import { errorResponses, unavailable } from '../errors';
 import { EventsQuery, IdParams, JobEvent, Run, RunCreate, StreamQuery } from '../schemas';
 import { streamJob } from '../sse';
+import { jobParamsOrNull, submitJob, type JobKind } from '../../jobs/job-kinds';
 import type { JobRecord } from '../../jobs/job-types';
 
-export const RUN_KIND = 'distill';
+export const RUN_KIND = 'distill' satisfies JobKind;
 
 export function toRun(job: JobRecord): Run {
-  const p = (job.params ?? {}) as Record<string, unknown>;
-  const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
+  const p = jobParamsOrNull(job, RUN_KIND);
   return {
     id: job.id,
     state: job.state,
-    teacherId: str(p.teacherId),
-    student: str(p.student),
-    method: str(p.method),
+    teacherId: p?.teacherId ?? null,
+    student: p?.student ?? null,
+    method: p?.method ?? null,
     params: job.params,
     progress: job.progress,
     result: job.result,
@@ -54,7 +54,7 @@ export function registerRunRoutes(app: FastifyInstance, { deps, options, metrics
     if (!deps.teachers) throw unavailable('the teacher catalog');
     const teacher = await deps.teachers.get(req.body.teacherId);
     if (teacher.status !== 'ready') throw new EdgekdError('EDGEKD_JOB_STATE', `teacher ${teacher.id} is ${teacher.status}, not ready`);
-    const job = await deps.jobs.submit(RUN_KIND, {
+    const job = await submitJob(deps.jobs, RUN_KIND, {
       ...req.body,
       method: req.body.method ?? 'ssdkd',
       teacherPath: teacher.path,

@@ -56,7 +56,12 @@ export async function render(main, { health, me }) {
     const f = e.target.elements; // by name (form.method, form.action would be the form's own properties)
     const target = f.group.value ? { groups: [f.group.value] } : { devices: f.devices.value.split(',').map((s) => s.trim()).filter(Boolean) };
     try {
-      const ro = await api('/api/rollouts', { method: 'POST', body: { packageId: f.package.value, target, bakeMs: Number(f.bake.value) } });
+      // ML-quality gates are optional: a blank field leaves the gate out of the rollout's spec.
+      const gates = {};
+      if (f.shadow.value !== '') gates.minShadowAgreement = Number(f.shadow.value);
+      if (f.confidence.value !== '') gates.maxConfidenceShift = Number(f.confidence.value);
+      const body = { packageId: f.package.value, target, bakeMs: Number(f.bake.value), ...(Object.keys(gates).length ? { gates } : {}) };
+      const ro = await api('/api/rollouts', { method: 'POST', body });
       location.hash = `#/rollouts/${ro.id}`;
     } catch (err) {
       e.target.querySelector('.error').textContent = err.message;
@@ -68,6 +73,8 @@ export async function render(main, { health, me }) {
   h('label', {}, 'group', h('input', { name: 'group', value: 'demo', size: 10 })),
   h('label', {}, 'or devices', h('input', { name: 'devices', placeholder: 'id1,id2', size: 16 })),
   h('label', {}, 'bake ms', h('input', { name: 'bake', type: 'number', value: '2000', size: 6 })),
+  h('label', {}, 'min shadow agreement', h('input', { name: 'shadow', type: 'number', step: '0.01', min: '0', max: '1', placeholder: 'off', size: 5 })),
+  h('label', {}, 'max confidence shift', h('input', { name: 'confidence', type: 'number', step: '0.01', min: '0', max: '1', placeholder: 'off', size: 5 })),
   h('button', { type: 'submit' }, 'Start rollout'), h('span', { class: 'error' }));
   const canProvision = Boolean(health.components.devices) && me && me.role === 'admin';
   const devError = h('p', { class: 'error', id: 'devices-error' });

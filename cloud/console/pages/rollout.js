@@ -3,6 +3,29 @@ import { PALETTE, badge, chart, fmt, h, section, table } from '../ui.js';
 
 const DEVICE_STATES = ['queued', 'offered', 'in_progress', 'committed', 'failed', 'rejected', 'timed_out', 'rolling_back', 'rolled_back'];
 
+// Which family each gate of cloud/fleet/rollout/gates.ts belongs to, and which way its threshold points.
+const GATE_KIND = {
+  installSuccess: { kind: 'install', cmp: '≥', unit: '%' },
+  failurePercent: { kind: 'install', cmp: '≤', unit: '%' },
+  errorRate: { kind: 'health', cmp: '≤', unit: '' },
+  p95Latency: { kind: 'health', cmp: '≤', unit: ' ms' },
+  shadowAgreement: { kind: 'ml', cmp: '≥', unit: '' },
+  confidenceShift: { kind: 'ml', cmp: '≤', unit: '' },
+};
+
+/** The gate results of one family a wave was judged on: name, measured value, threshold, outcome. */
+function gateList(w, kind) {
+  if (!w.verdict) return h('span', { class: 'muted' }, 'not judged yet');
+  const gates = (w.verdict.results || []).filter((g) => (GATE_KIND[g.gate] ? GATE_KIND[g.gate].kind : 'health') === kind);
+  if (gates.length === 0) return h('span', { class: 'muted' }, 'none configured');
+  return h('ul', { class: 'gates' }, gates.map((g) => {
+    const k = GATE_KIND[g.gate] || { cmp: 'vs', unit: '' };
+    const value = g.value === null || g.value === undefined ? 'no data' : `${fmt(g.value)}${k.unit}`;
+    return h('li', { class: 'gate', 'data-gate': g.gate, 'data-outcome': g.outcome },
+      badge(g.outcome), ` ${g.gate} `, h('span', { class: 'gate-value' }, value), ` (${k.cmp} `, h('span', { class: 'gate-threshold' }, `${fmt(g.threshold)}${k.unit}`), ')');
+  }));
+}
+
 /** One rollout: waves with their gate values, device states per wave, rollbacks; pause/resume/abort. */
 export async function render(main, { params: [id] }) {
   const head = h('div', { id: 'rollout-head' });
@@ -28,7 +51,9 @@ export async function render(main, { params: [id] }) {
       { label: 'wave', render: (w) => (w.index === 0 ? 'canary' : String(w.index)) },
       { label: 'phase', render: (w) => badge(w.phase) },
       { label: 'devices', render: (w) => String((w.deviceIds || []).length) },
-      { label: 'gates', render: (w) => h('span', {}, ((w.verdict && w.verdict.results) || []).map((g) => h('span', {}, badge(g.outcome), ` ${g.gate} ${fmt(g.value)} / ${fmt(g.threshold)}  `))) },
+      { label: 'install gates', render: (w) => gateList(w, 'install') },
+      { label: 'health gates', render: (w) => gateList(w, 'health') },
+      { label: 'ML-quality gates', render: (w) => gateList(w, 'ml') },
     ], waves.map((w) => ({ ...w, id: String(w.index) }))));
     devBox.replaceChildren(table([
       { label: 'device', key: 'id' },

@@ -39,18 +39,40 @@ export async function render(main, { health }) {
   const refresh = async () => {
     const rows = await api('/api/runs');
     list.replaceChildren(table([
-      { label: 'run', render: (r) => r.id.slice(0, 8) },
+      { label: 'run', render: (r) => h('a', { class: 'run-link', href: `#/runs/${r.id}`, title: r.id }, r.id.slice(0, 8)) },
       { label: 'state', render: (r) => badge(r.state) },
       { label: 'teacher', key: 'teacherId' },
       { label: 'student', key: 'student' },
       { label: 'method', key: 'method' },
-      { label: 'progress', render: (r) => (r.progress ? `${r.progress.type} ${r.progress.step ?? r.progress.epoch ?? ''}` : '–') },
+      { label: 'progress', render: (r) => h('span', { class: 'progress' }, progressText(r.progress)) },
       { label: 'created', render: (r) => ago(r.createdAt) },
-    ], rows, (r) => (location.hash = `#/runs/${r.id}`)));
+    ], rows, (r, e) => {
+      // The id cell is the link (keyboard and middle-click); a click elsewhere on the row follows it too.
+      if (!e.target.closest('a')) location.hash = `#/runs/${r.id}`;
+    }));
   };
   await refresh();
   const t = setInterval(() => refresh().catch(() => {}), 3000);
   return () => clearInterval(t);
+}
+
+const pct = (v) => `${(100 * v).toFixed(1)}%`;
+
+/**
+ * The list view's progress cell from the run's last progress event: where the run is (epoch, step)
+ * and what it has reached (accuracy), or the phase's own message; never the bare event type.
+ */
+export function progressText(p) {
+  if (!p) return '–';
+  const epoch = typeof p.epoch === 'number' ? `epoch ${p.epoch}${typeof p.epochs === 'number' ? `/${p.epochs}` : ''}` : '';
+  switch (p.type) {
+    case 'phase': return p.message ? `${p.phase}: ${p.message}` : String(p.phase ?? '');
+    case 'epoch': return [epoch, typeof p.accuracy === 'number' ? `accuracy ${pct(p.accuracy)}` : ''].filter(Boolean).join(' · ');
+    case 'step': return [epoch, typeof p.x === 'number' ? `step ${p.x}` : typeof p.step === 'number' ? `step ${p.step}` : ''].filter(Boolean).join(' · ');
+    case 'buffer': return [epoch, typeof p.size === 'number' ? `buffer ${p.size}/${p.capacity ?? '?'}` : 'buffer'].filter(Boolean).join(' · ');
+    case 'samples': return [epoch, 'samples'].filter(Boolean).join(' · ');
+    default: return epoch || String(p.type ?? '–');
+  }
 }
 
 /** One run: live loss curves, accuracy per epoch, buffer class histogram, synthetic-sample gallery. */

@@ -11,36 +11,12 @@
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Type, type Static } from 'typebox';
-import { createParser } from '../../../shared/contracts/parse';
+import { parseJobParams, type JobResult } from '../job-kinds';
 import type { JobContext } from '../job-types';
 import { pickGalleryIndices, samplesToPngDataUrls } from './sample-gallery';
 
-export const DistillJobParams = Type.Object(
-  {
-    teacherPath: Type.String({ minLength: 1 }),
-    teacherId: Type.Optional(Type.String()),
-    student: Type.String({ minLength: 1 }),
-    method: Type.String({ minLength: 1 }),
-    budget: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1 })),
-    epochs: Type.Optional(Type.Integer({ minimum: 1 })),
-    seed: Type.Optional(Type.Integer({ minimum: 0 })),
-    config: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
-    /** Test images used by the evaluator (an even subset of the test split). */
-    evalSamples: Type.Optional(Type.Integer({ minimum: 100 })),
-    export: Type.Optional(Type.Boolean()),
-    /** Warm start (automatic retrain): previous student folder and its saved buffer. */
-    warmStartFrom: Type.Optional(Type.String()),
-    /** BatchNorm-matching targets from the field (drift reports), replacing the teacher's running statistics. */
-    bnTargets: Type.Optional(Type.Array(Type.Object({ layer: Type.String(), mean: Type.Array(Type.Number()), variance: Type.Array(Type.Number()) }))),
-  },
-  { additionalProperties: true },
-);
-export type DistillJobParams = Static<typeof DistillJobParams>;
-const parseParams = createParser(DistillJobParams, 'distill job parameters', 'EDGEKD_INVALID_ARGUMENT');
-
-export async function run(raw: unknown, ctx: JobContext): Promise<unknown> {
-  const p = parseParams.parse(raw);
+export async function run(raw: unknown, ctx: JobContext): Promise<JobResult<'distill'>> {
+  const p = parseJobParams('distill', raw);
   const [{ initCompute }, zoo, io, distill, evaluatorMod, data, bufferFile] = await Promise.all([
     import('../../compute'),
     import('../../zoo'),

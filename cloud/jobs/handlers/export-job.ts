@@ -4,31 +4,12 @@
  * child process (the same code path as the command line).
  */
 import { join } from 'node:path';
-import { Type, type Static } from 'typebox';
-import { createParser } from '../../../shared/contracts/parse';
 import { EdgekdError } from '../../../shared/errors';
+import { parseJobParams, type JobResult } from '../job-kinds';
 import type { JobContext } from '../job-types';
 
-export const ExportJobParams = Type.Object(
-  {
-    studentDir: Type.String({ minLength: 1 }),
-    keyFile: Type.String({ minLength: 1 }),
-    /** The distillation run (job id) this student came from. */
-    runId: Type.Optional(Type.String()),
-    teacherPath: Type.Optional(Type.String()),
-    name: Type.String({ pattern: '^[a-z0-9][a-z0-9._-]{0,63}$' }),
-    version: Type.Integer({ minimum: 1 }),
-    parentPackageDir: Type.Optional(Type.String()),
-    calibration: Type.Optional(Type.Union([Type.Literal('minmax'), Type.Literal('percentile'), Type.Literal('entropy')])),
-    evalLimit: Type.Optional(Type.Integer({ minimum: 1 })),
-  },
-  { additionalProperties: true },
-);
-export type ExportJobParams = Static<typeof ExportJobParams>;
-const parseParams = createParser(ExportJobParams, 'export job parameters', 'EDGEKD_INVALID_ARGUMENT');
-
-export async function run(raw: unknown, ctx: JobContext): Promise<unknown> {
-  const p = parseParams.parse(raw);
+export async function run(raw: unknown, ctx: JobContext): Promise<JobResult<'export'>> {
+  const p = parseJobParams('export', raw);
   const out = join(ctx.workDir, 'package');
   const argv = ['--student', p.studentDir, '--out', out, '--quantize', 'int8', '--calibration', p.calibration ?? 'entropy', '--key', p.keyFile, '--name', p.name, '--version', String(p.version)];
   if (p.teacherPath) argv.push('--teacher', p.teacherPath);

@@ -1,0 +1,28 @@
+import { topicFilter } from '../../../shared/protocol/codec';
+import type { TopicKind } from '../../../shared/protocol/topics';
+
+/** How the cloud subscribes to device reports. */
+export type IngestMode = 'shared' | 'exclusive';
+
+/** MQTT 5 share group every cloud ingest consumer joins. */
+export const INGEST_SHARE_GROUP = 'edgekd-ingest';
+
+/**
+ * Device→cloud kinds a cloud process consumes. Only the stateless ones (`status`, `drift`,
+ * `heartbeat`) may be split across processes: status reports are deduplicated in the store by
+ * idempotency key and ordered per device by `seq`, drift and heartbeat are last-writer facts.
+ * `presence` stays exclusive because a broker does not deliver retained messages to a shared
+ * subscription (MQTT 5 §4.8.2), and `chunkRequest` because download admission is per process.
+ */
+export const REPORT_KINDS: readonly TopicKind[] = ['presence', 'heartbeat', 'status', 'drift', 'chunkRequest'];
+export const SHAREABLE_KINDS: readonly TopicKind[] = ['heartbeat', 'status', 'drift'];
+
+/** The one place the controller's subscription filters come from (protocol table + mode). */
+export function ingestFilter(kind: TopicKind, mode: IngestMode, group: string = INGEST_SHARE_GROUP): string {
+  const filter = topicFilter(kind);
+  return mode === 'shared' && SHAREABLE_KINDS.includes(kind) ? `$share/${group}/${filter}` : filter;
+}
+
+export function ingestFilters(mode: IngestMode, group: string = INGEST_SHARE_GROUP): Record<string, { qos: 1 }> {
+  return Object.fromEntries(REPORT_KINDS.map((k) => [ingestFilter(k, mode, group), { qos: 1 as const }]));
+}
