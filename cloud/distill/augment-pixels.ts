@@ -1,4 +1,4 @@
-import type { AugmentConfig } from './augment';
+import { augmentGroups, type AugmentConfig } from './augment';
 import type { DistillRng } from './rng';
 
 /**
@@ -17,15 +17,8 @@ export function augmentPixels(src: Float32Array, shape: readonly [number, number
     return out;
   }
   const p = cfg.pad;
-  const groups = Math.max(1, Math.min(cfg.groups, n));
   const image = h * w * c;
-  for (let g = 0; g < groups; g++) {
-    const start = Math.floor((g * n) / groups);
-    const end = Math.floor(((g + 1) * n) / groups);
-    if (end <= start) continue;
-    const dy = p > 0 ? rng.int(2 * p + 1) : 0;
-    const dx = p > 0 ? rng.int(2 * p + 1) : 0;
-    const flip = cfg.flip && rng.next() < 0.5;
+  for (const { start, end, dy, dx, flip } of augmentGroups(n, cfg, rng)) {
     for (let i = start; i < end; i++) {
       const base = i * image;
       for (let y = 0; y < h; y++) {

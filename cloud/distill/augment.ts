@@ -15,22 +15,46 @@ export interface AugmentConfig {
   groups: number;
 }
 
+/** One group of a batch and its transform: rows [start, end), crop offset (dy, dx) into the padded image, flip. */
+export interface AugmentGroup {
+  start: number;
+  end: number;
+  dy: number;
+  dx: number;
+  flip: boolean;
+}
+
+/**
+ * The random transform of each group, drawn in a fixed order (dy, dx, then the flip coin when
+ * flipping is on). Every implementation of the augmentation (tensor or host array) takes its draws
+ * from here, so they agree value for value on the same random stream.
+ */
+export function augmentGroups(n: number, cfg: AugmentConfig, rng: DistillRng): AugmentGroup[] {
+  const p = cfg.pad;
+  const groups = Math.max(1, Math.min(cfg.groups, n));
+  const out: AugmentGroup[] = [];
+  for (let g = 0; g < groups; g++) {
+    const start = Math.floor((g * n) / groups);
+    const end = Math.floor(((g + 1) * n) / groups);
+    if (end <= start) continue;
+    const dy = p > 0 ? rng.int(2 * p + 1) : 0;
+    const dx = p > 0 ? rng.int(2 * p + 1) : 0;
+    const flip = cfg.flip && rng.next() < 0.5;
+    out.push({ start, end, dy, dx, flip });
+  }
+  return out;
+}
+
 export function augmentBatch(x: tf.Tensor4D, cfg: AugmentConfig, fill: number, rng: DistillRng): tf.Tensor4D {
   if (cfg.pad <= 0 && !cfg.flip) return x.clone();
   return tf.tidy(() => {
     const [n, h, w, c] = x.shape;
     const p = cfg.pad;
     const padded = p > 0 ? tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], fill) : x;
-    const groups = Math.max(1, Math.min(cfg.groups, n));
     const parts: tf.Tensor4D[] = [];
-    for (let g = 0; g < groups; g++) {
-      const start = Math.floor((g * n) / groups);
-      const end = Math.floor(((g + 1) * n) / groups);
-      if (end <= start) continue;
-      const dy = p > 0 ? rng.int(2 * p + 1) : 0;
-      const dx = p > 0 ? rng.int(2 * p + 1) : 0;
+    for (const { start, end, dy, dx, flip } of augmentGroups(n, cfg, rng)) {
       let part = tf.slice(padded, [start, dy, dx, 0], [end - start, h, w, c]) as tf.Tensor4D;
-      if (cfg.flip && rng.next() < 0.5) part = tf.reverse(part, 2);
+      if (flip) part = tf.reverse(part, 2);
       parts.push(part);
     }
     return parts.length === 1 ? parts[0]! : tf.concat(parts, 0);

@@ -15,9 +15,9 @@ import { fakeDriftEnvelope } from '../drift/testing-reports';
 import { assertPackageValid, generateSigningKey, trustedKeyEntry, type ModelPackage } from '../../shared/package';
 import { createEngineSteps } from './engine-steps';
 import { createRetrainController } from './retrain-controller';
-import { studentCard, tinyCurrentModel } from './student-card.test-helper';
+import { studentCard, tinyCurrentModel, TINY_DISTILL } from './student-card.test-helper';
 
-const tiny: DistillConfigInput = { epochs: 2, warmupEpochs: 0, kdStepsPerEpoch: 2, batchSize: 16, budget: 0.5, trainSetSize: 64, synthesis: { batchSize: 16, gSteps: 1 }, generator: { nz: 8, ngf: 4 } };
+const tiny = TINY_DISTILL;
 const root = mkdtempSync(join(tmpdir(), 'edgekd-engine-steps-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 beforeAll(async () => {

@@ -1,5 +1,6 @@
 import type { ModelCard } from '../zoo/model-card';
 import type { CurrentModel } from './engine-steps';
+import type { DistillConfigInput } from '../distill/config';
 
 /** A valid model card for a small student of `classes` classes (tests only). */
 export function studentCard(classes: number, dataset = 'fashion-mnist'): ModelCard {
@@ -35,3 +36,6 @@ export function tinyCurrentModel(studentDir: string, packageVersion: number): Cu
     flipInvariant: false,
   };
 }
+
+/** A distillation schedule small enough for a test to run the real engine in seconds. */
+export const TINY_DISTILL: DistillConfigInput = { epochs: 2, warmupEpochs: 0, kdStepsPerEpoch: 2, batchSize: 16, budget: 0.5, trainSetSize: 64, synthesis: { batchSize: 16, gSteps: 1 }, generator: { nz: 8, ngf: 4 } };

@@ -35,12 +35,12 @@ import { createDriftService } from '../../cloud/drift/drift-service';
 import { fakeDriftEnvelope } from '../../cloud/drift/testing-reports';
 import { createEngineSteps } from '../../cloud/retrain/engine-steps';
 import { createRetrainController } from '../../cloud/retrain/retrain-controller';
-import { studentCard, tinyCurrentModel } from '../../cloud/retrain/student-card.test-helper';
+import { studentCard, tinyCurrentModel, TINY_DISTILL } from '../../cloud/retrain/student-card.test-helper';
 import { openSqlite } from '../../cloud/store/sqlite-db';
 import { saveModel } from '../../cloud/zoo/model-io';
 import { assertPackageValid, generateSigningKey, trustedKeyEntry, type ModelPackage } from '../../shared/package';
 
-const tiny: DistillConfigInput = { epochs: 2, warmupEpochs: 0, kdStepsPerEpoch: 2, batchSize: 16, budget: 0.5, trainSetSize: 64, synthesis: { batchSize: 16, gSteps: 1 }, generator: { nz: 8, ngf: 4 } };
+const tiny = TINY_DISTILL;
 const root = mkdtempSync(join(tmpdir(), 'edgekd-data-free-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 beforeAll(async () => {
