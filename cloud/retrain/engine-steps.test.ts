@@ -7,7 +7,6 @@ import { openSqlite } from '../store/sqlite-db';
 import { saveModel, readModelCard } from '../zoo/model-io';
 import { distillDataFree } from '../distill/distill';
 import { saveBuffer } from '../distill/buffer-file';
-import type { DistillConfigInput } from '../distill/config';
 import type { DataFreeDistillOptions } from '../distill/distill';
 import { tinyStudent, tinyTeacher } from '../distill/tiny-models.test-helper';
 import { createDriftService } from '../drift/drift-service';

@@ -28,7 +28,6 @@ vi.mock('../../cloud/data/builtin-datasets', async (orig) => ({ ...(await orig<o
 import { initCompute } from '../../cloud/compute';
 import * as data from '../../cloud/data';
 import { loadBuffer, saveBuffer } from '../../cloud/distill/buffer-file';
-import type { DistillConfigInput } from '../../cloud/distill/config';
 import { distillDataFree } from '../../cloud/distill/distill';
 import { tinyStudent, tinyTeacher } from '../../cloud/distill/tiny-models.test-helper';
 import { createDriftService } from '../../cloud/drift/drift-service';
