@@ -71,6 +71,9 @@ export interface Agent {
  * The composition root: builds every part from the configuration and injected engine/clock/ids,
  * without starting anything until `start()` (so tests can build agents freely).
  */
+/** Longest a clean stop waits for the acks of reports already sent. */
+const STOP_DRAIN_MS = 2_000;
+
 export function createAgent(deps: AgentDeps): Agent {
   // Always validated: resolving an already resolved configuration is a no-op.
   const config: ResolvedAgentConfig = resolveAgentConfig(deps.config);
@@ -385,6 +388,14 @@ export function createAgent(deps: AgentDeps): Agent {
       for (const t of timers) clearInterval(t);
       timers = [];
       await reconciler?.stop();
+      // A clean stop lets acks already on their way arrive (bounded): reports whose ack is in
+      // flight would otherwise be resent after the next start. Correctness never depends on this
+      // (the cloud dedups by idempotency key); it only spares the cloud those duplicates.
+      const drainUntil = Date.now() + STOP_DRAIN_MS;
+      while (link?.connected && outbox && outbox.count() > 0 && Date.now() < drainUntil) {
+        await flushOutbox(false);
+        await new Promise((r) => setTimeout(r, 20));
+      }
       await link?.stop();
       await http?.close();
       const a = runtime?.active();
