@@ -325,7 +325,7 @@ export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
         ...(driftPort ? { drift: driftPort } : {}),
         ...(retrainPort ? { retrain: retrainPort } : {}),
       },
-      { consoleDir: here('../console'), logLevel: opts.logLevel ?? 'warn', plugins: fleet ? [fleet.httpPlugin() as never] : [] },
+      { consoleDir: here('../console'), logLevel: opts.logLevel ?? 'warn', plugins: fleet ? [fleet.httpPlugin()] : [] },
     );
     closers.push(() => app.close());
     if (fleet) (await import('./fleet-metrics')).registerFleetMetrics(metrics, fleet);
