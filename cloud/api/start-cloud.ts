@@ -13,6 +13,7 @@ import { createJobRunner, type JobKindSpec, type JobRunner } from '../jobs/job-r
 import type { FleetController } from '../fleet/fleet-controller';
 import type { BrokerAccess } from '../fleet/registry/broker-access';
 import { createDeviceAdmin, type DeviceAdmin } from '../fleet/registry/device-admin';
+import { generateKeys } from '../signing/generate-keys';
 import { buildApp, type App } from './build-app';
 import type { ApiToken } from './auth';
 import { createTeacherCatalog } from './teacher-catalog';
@@ -29,22 +30,15 @@ const here = (p: string): string => fileURLToPath(new URL(p, import.meta.url));
 export const REPO_ROOT = here('../../');
 export const DEFAULT_TEACHER_DIR = join(REPO_ROOT, 'models/teachers/fashion-mnist-lenet5-bn');
 
-/**
- * Job kinds and the source files each needs. A kind whose files are not all present is not
- * registered, so its routes answer 503 EDGEKD_FEATURE_UNAVAILABLE instead of failing in a child.
- */
-const JOB_KINDS: Record<string, { module: string; requires: string[] }> = {
-  distill: { module: here('../jobs/handlers/distill-job.ts'), requires: ['cloud/distill/distill.ts', 'cloud/zoo/model-io.ts', 'cloud/compute/index.ts'] },
-  export: { module: here('../jobs/handlers/export-job.ts'), requires: ['cloud/cli/export.ts', 'cloud/export/student-package.ts'] },
-  'teacher-import': { module: here('../jobs/handlers/teacher-import-job.ts'), requires: ['cloud/cli/teacher-import.ts'] },
+/** The job kinds this cloud runs and the handler module of each (run in a job's child process). */
+const JOB_KINDS: Record<string, JobKindSpec> = {
+  distill: { module: here('../jobs/handlers/distill-job.ts') },
+  export: { module: here('../jobs/handlers/export-job.ts') },
+  'teacher-import': { module: here('../jobs/handlers/teacher-import-job.ts') },
 };
 
-export function availableJobKinds(root = REPO_ROOT): Record<string, JobKindSpec> {
-  const out: Record<string, JobKindSpec> = {};
-  for (const [kind, spec] of Object.entries(JOB_KINDS)) {
-    if (spec.requires.every((f) => existsSync(join(root, f)))) out[kind] = { module: spec.module };
-  }
-  return out;
+export function availableJobKinds(): Record<string, JobKindSpec> {
+  return { ...JOB_KINDS };
 }
 
 export interface CloudOptions {
@@ -175,7 +169,6 @@ export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
     }
 
     const kinds = opts.jobKinds ?? availableJobKinds();
-    for (const k of Object.keys(JOB_KINDS)) if (!kinds[k]) absent[`job:${k}`] = 'its module is not in this build';
     // On a shared store, live job progress crosses processes: a run executing on a worker streams
     // to browsers connected to any api process.
     const bus = db.dialect === 'postgres' ? createPgJobBus({ db, connectionString: dbUrl, ...(opts.dbSchema ? { schema: opts.dbSchema } : {}), origin: processId, log: log.child({ module: 'job-bus' }) }) : undefined;
@@ -193,10 +186,7 @@ export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
     const keysDir = join(dataDir, 'keys');
     const keyFile = join(keysDir, 'signing-key.json');
     const trustedKeysFile = join(keysDir, 'trusted-keys.json');
-    if (!existsSync(keyFile)) {
-      const { run: generateKeys } = await import('../cli/keys-generate');
-      await generateKeys(['--out', keysDir]);
-    }
+    if (!existsSync(keyFile)) generateKeys({ dir: keysDir });
 
     let brokerUrl: string | null = null;
     let brokerAccess: BrokerAccess | null = null;
