@@ -41,8 +41,8 @@ function layerViolations(all: readonly ImportEdge[]): Record<string, string[]> {
     // probes, a Mosquitto launcher, sized packages) but never a test file.
     if (!isTestCode(e.from) && from !== 'bench' && (to === 'test' || to === 'bench')) out.productionToHarness!.push(show(e));
     if (from === 'bench' && !isTestCode(e.from) && /\.test\.ts$/.test(e.to)) out.benchToTestFile!.push(show(e));
-    // A CLI module is imported by bin/ (the dispatcher), by the tests of CLIs, and by a CLI's own
-    // entry beside it (edge/cli/agent-entry.ts, the bundled agent's main).
+    // A CLI module is imported by bin/ (the dispatcher), by the tests of CLIs, and by another CLI
+    // module of the same folder (edge/cli/agent-entry.ts, the bundled agent's main).
     const cliAllowed = from === 'bin' || isTestCode(e.from) || (isCliModule(e.from) && e.from.split('/')[1] === e.to.split('/')[1] && top(e.from) === to);
     if (isCliModule(e.to) && !cliAllowed && !(e.to === 'cloud/cli/export.ts' && PENDING_EXPORT_CLI_IMPORTS.has(e.from))) out.cliImported!.push(show(e));
   }
