@@ -31,15 +31,11 @@ export const REPO_ROOT = here('../../');
 export const DEFAULT_TEACHER_DIR = join(REPO_ROOT, 'models/teachers/fashion-mnist-lenet5-bn');
 
 /** The job kinds this cloud runs and the handler module of each (run in a job's child process). */
-const JOB_KINDS: Record<string, JobKindSpec> = {
+const JOB_KINDS: Readonly<Record<string, JobKindSpec>> = {
   distill: { module: here('../jobs/handlers/distill-job.ts') },
   export: { module: here('../jobs/handlers/export-job.ts') },
   'teacher-import': { module: here('../jobs/handlers/teacher-import-job.ts') },
 };
-
-export function availableJobKinds(): Record<string, JobKindSpec> {
-  return { ...JOB_KINDS };
-}
 
 export interface CloudOptions {
   /** Where the SQLite file, job folders and uploaded teachers live. */
@@ -168,7 +164,7 @@ export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
       closers.push(() => elector.stop());
     }
 
-    const kinds = opts.jobKinds ?? availableJobKinds();
+    const kinds = opts.jobKinds ?? JOB_KINDS;
     // On a shared store, live job progress crosses processes: a run executing on a worker streams
     // to browsers connected to any api process.
     const bus = db.dialect === 'postgres' ? createPgJobBus({ db, connectionString: dbUrl, ...(opts.dbSchema ? { schema: opts.dbSchema } : {}), origin: processId, log: log.child({ module: 'job-bus' }) }) : undefined;
@@ -261,7 +257,7 @@ export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
         // Drift aggregation and the automatic retrain loop need the fleet (reports arrive over MQTT).
         let drift = opts.drift;
         let retrain = opts.retrain;
-        if (!drift && existsSync(join(REPO_ROOT, 'cloud/retrain/retrain-controller.ts')) && kinds.distill && kinds.export) {
+        if (!drift && kinds.distill && kinds.export) {
           const { wireDrift } = await import('./drift-wiring');
           const wired = await wireDrift({ db, jobs, fleet, keyFile, log: log.child({ module: 'drift' }), ...(opts.retrainPolicy ? { policy: opts.retrainPolicy } : {}), ...(opts.driftTickMs ? { tickMs: opts.driftTickMs } : {}) });
           stops.push(() => wired.close());
