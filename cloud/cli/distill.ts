@@ -79,7 +79,7 @@ export async function run(argv: string[]): Promise<number> {
   await initCompute(values.backend ? { backend: values.backend as ComputeBackend } : {});
   const progress = createProgress(!values['no-progress'] && process.stderr.isTTY === true);
   try {
-    const { record } = await distillToDir(
+    const r = await distillToDir(
       {
         teacherDir,
         studentArch,
@@ -101,9 +101,10 @@ export async function run(argv: string[]): Promise<number> {
       { onPlan: progress.plan, onEvent: progress.onEvent },
     );
     progress.stop();
+    const { record } = r;
     const acc = record.metrics.finalAccuracy;
     console.log(
-      `${record.method}: student ${studentArch} → ${outDir}; final test accuracy ${acc === null ? 'n/a' : (acc * 100).toFixed(2) + '%'}, ${record.metrics.samplesGenerated} synthetic samples, buffer ${record.metrics.bufferCapacity}, ${record.metrics.totalSeconds.toFixed(1)} s`,
+      `${r.method}: student ${studentArch} → ${r.outDir}; final test accuracy ${acc === null ? 'n/a' : (acc * 100).toFixed(2) + '%'}, ${record.metrics.samplesGenerated} synthetic samples, buffer ${record.metrics.bufferCapacity}, ${record.metrics.totalSeconds.toFixed(1)} s`,
     );
     return 0;
   } finally {
