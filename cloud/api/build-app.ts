@@ -14,6 +14,7 @@ import { sendError } from './errors';
 import { CONTROL_BODY_LIMIT } from './body-limits';
 import { createApiMetrics, type ApiMetrics } from './metrics';
 import type { ApiDeps, ApiOptions } from './ports';
+import type { RouteContext } from './route-context';
 import { registerSystemRoutes } from './routes/system-routes';
 import { registerTeacherRoutes } from './routes/teacher-routes';
 import { registerRunRoutes } from './routes/run-routes';
@@ -113,7 +114,7 @@ export async function buildApp(deps: ApiDeps, options: ApiOptions = {}): Promise
     });
   }
 
-  const ctx = { deps, options, metrics };
+  const ctx: RouteContext = { deps, options, metrics };
   await app.register(async (api) => {
     registerSystemRoutes(api, ctx);
     registerTeacherRoutes(api, ctx);
@@ -133,7 +134,7 @@ export async function buildApp(deps: ApiDeps, options: ApiOptions = {}): Promise
     await registerWithAccess(app, 'public', fastifyStatic, { root: chartDir, prefix: '/vendor/chart.js/', decorateReply: false });
   }
   await app.ready();
-  return { app: app as unknown as App, metrics, routes };
+  return { app, metrics, routes };
 }
 
 const SECRET_QUERY = /([?&])(access_token|token)=[^&#]*/g;
@@ -141,5 +142,3 @@ const SECRET_QUERY = /([?&])(access_token|token)=[^&#]*/g;
 export function withoutSecrets(url: string): string {
   return url.replace(SECRET_QUERY, '$1$2=[redacted]');
 }
-
-export type RouteContext = { deps: ApiDeps; options: ApiOptions; metrics: ApiMetrics };

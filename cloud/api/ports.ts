@@ -74,5 +74,5 @@ export interface ApiOptions {
   readonly uploadBodyLimitBytes?: number;
   readonly sseHeartbeatMs?: number;
   /** Extra plugins (for example the fleet's HTTP model download route). */
-  readonly plugins?: ReadonlyArray<(app: import('fastify').FastifyInstance) => Promise<void>>;
+  readonly plugins?: ReadonlyArray<import('fastify').FastifyPluginAsync>;
 }

@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync, FastifyPluginCallback, FastifyPluginOptions, FastifyRequest, RouteOptions } from 'fastify';
 import { EdgekdError } from '../../shared/errors';
 import { requireRole, type Principal, type Role } from './auth';
 
@@ -32,11 +32,10 @@ const DEFAULT_ACCESS = Symbol('edgekd.defaultAccess');
 type Scoped = FastifyInstance & { [DEFAULT_ACCESS]?: Access };
 
 /** Registers `plugin` in a child scope whose routes get `access` unless they declare their own. */
-// The plugin's own option types are its business; fastify checks nothing more at this seam either.
-export async function registerWithAccess(app: FastifyInstance, access: Access, plugin: object, opts: Record<string, unknown> = {}): Promise<void> {
+export async function registerWithAccess<O extends FastifyPluginOptions>(app: FastifyInstance, access: Access, plugin: FastifyPluginAsync<O> | FastifyPluginCallback<O>, opts: O): Promise<void> {
   await app.register(async (scope) => {
     (scope as Scoped)[DEFAULT_ACCESS] = access;
-    await scope.register(plugin as never, opts as never);
+    await scope.register(plugin, opts);
   });
 }
 

@@ -13,6 +13,7 @@ import { createJobRunner, type JobKindSpec, type JobRunner } from '../jobs/job-r
 import type { FleetController } from '../fleet/fleet-controller';
 import type { BrokerAccess } from '../fleet/registry/broker-access';
 import { createDeviceAdmin, type DeviceAdmin } from '../fleet/registry/device-admin';
+import { generateKeys } from '../signing/generate-keys';
 import { buildApp, type App } from './build-app';
 import type { ApiToken } from './auth';
 import { createTeacherCatalog } from './teacher-catalog';
@@ -29,23 +30,12 @@ const here = (p: string): string => fileURLToPath(new URL(p, import.meta.url));
 export const REPO_ROOT = here('../../');
 export const DEFAULT_TEACHER_DIR = join(REPO_ROOT, 'models/teachers/fashion-mnist-lenet5-bn');
 
-/**
- * Job kinds and the source files each needs. A kind whose files are not all present is not
- * registered, so its routes answer 503 EDGEKD_FEATURE_UNAVAILABLE instead of failing in a child.
- */
-const JOB_KINDS: Record<string, { module: string; requires: string[] }> = {
-  distill: { module: here('../jobs/handlers/distill-job.ts'), requires: ['cloud/distill/distill.ts', 'cloud/zoo/model-io.ts', 'cloud/compute/index.ts'] },
-  export: { module: here('../jobs/handlers/export-job.ts'), requires: ['cloud/cli/export.ts', 'cloud/export/student-package.ts'] },
-  'teacher-import': { module: here('../jobs/handlers/teacher-import-job.ts'), requires: ['cloud/cli/teacher-import.ts'] },
+/** The job kinds this cloud runs and the handler module of each (run in a job's child process). */
+const JOB_KINDS: Readonly<Record<string, JobKindSpec>> = {
+  distill: { module: here('../jobs/handlers/distill-job.ts') },
+  export: { module: here('../jobs/handlers/export-job.ts') },
+  'teacher-import': { module: here('../jobs/handlers/teacher-import-job.ts') },
 };
-
-export function availableJobKinds(root = REPO_ROOT): Record<string, JobKindSpec> {
-  const out: Record<string, JobKindSpec> = {};
-  for (const [kind, spec] of Object.entries(JOB_KINDS)) {
-    if (spec.requires.every((f) => existsSync(join(root, f)))) out[kind] = { module: spec.module };
-  }
-  return out;
-}
 
 export interface CloudOptions {
   /** Where the SQLite file, job folders and uploaded teachers live. */
@@ -174,8 +164,7 @@ export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
       closers.push(() => elector.stop());
     }
 
-    const kinds = opts.jobKinds ?? availableJobKinds();
-    for (const k of Object.keys(JOB_KINDS)) if (!kinds[k]) absent[`job:${k}`] = 'its module is not in this build';
+    const kinds = opts.jobKinds ?? JOB_KINDS;
     // On a shared store, live job progress crosses processes: a run executing on a worker streams
     // to browsers connected to any api process.
     const bus = db.dialect === 'postgres' ? createPgJobBus({ db, connectionString: dbUrl, ...(opts.dbSchema ? { schema: opts.dbSchema } : {}), origin: processId, log: log.child({ module: 'job-bus' }) }) : undefined;
@@ -193,10 +182,7 @@ export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
     const keysDir = join(dataDir, 'keys');
     const keyFile = join(keysDir, 'signing-key.json');
     const trustedKeysFile = join(keysDir, 'trusted-keys.json');
-    if (!existsSync(keyFile)) {
-      const { run: generateKeys } = await import('../cli/keys-generate');
-      await generateKeys(['--out', keysDir]);
-    }
+    if (!existsSync(keyFile)) generateKeys({ dir: keysDir });
 
     let brokerUrl: string | null = null;
     let brokerAccess: BrokerAccess | null = null;
@@ -271,7 +257,7 @@ export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
         // Drift aggregation and the automatic retrain loop need the fleet (reports arrive over MQTT).
         let drift = opts.drift;
         let retrain = opts.retrain;
-        if (!drift && existsSync(join(REPO_ROOT, 'cloud/retrain/retrain-controller.ts')) && kinds.distill && kinds.export) {
+        if (!drift && kinds.distill && kinds.export) {
           const { wireDrift } = await import('./drift-wiring');
           const wired = await wireDrift({ db, jobs, fleet, keyFile, log: log.child({ module: 'drift' }), ...(opts.retrainPolicy ? { policy: opts.retrainPolicy } : {}), ...(opts.driftTickMs ? { tickMs: opts.driftTickMs } : {}) });
           stops.push(() => wired.close());
@@ -325,7 +311,7 @@ export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
         ...(driftPort ? { drift: driftPort } : {}),
         ...(retrainPort ? { retrain: retrainPort } : {}),
       },
-      { consoleDir: here('../console'), logLevel: opts.logLevel ?? 'warn', plugins: fleet ? [fleet.httpPlugin() as never] : [] },
+      { consoleDir: here('../console'), logLevel: opts.logLevel ?? 'warn', plugins: fleet ? [fleet.httpPlugin()] : [] },
     );
     closers.push(() => app.close());
     if (fleet) (await import('./fleet-metrics')).registerFleetMetrics(metrics, fleet);

@@ -1,4 +1,4 @@
-import { exitAfterStop } from './exit-after-stop';
+import { exitAfterStop } from '../../shared/cli/exit-after-stop';
 import { parseCommandArgs, numberFlag } from '../../shared/cli/args';
 import { EdgekdError } from '../../shared/errors';
 import type { ApiToken, Role } from '../api/auth';

@@ -1,8 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { numberFlag, parseCommandArgs, requireFlag } from '../../shared/cli/args';
-import { parseJson } from '../../shared/contracts/parse';
-import { EdgekdError } from '../../shared/errors';
-import { parseSigningKeyFile, signingKeyFromFile } from '../../shared/package/keys';
+import { readSigningKeyFile } from '../../shared/package/key-files';
 import { brokerCredentials } from '../conformance/broker-credentials';
 import { formatConformanceTable, runConformance } from '../conformance/run-conformance';
 
@@ -41,14 +38,7 @@ export async function run(argv: string[]): Promise<number> {
   );
   if (help) return 0;
   const broker = brokerCredentials(requireFlag(values.broker, 'broker'), { username: values.username, password: values.password ?? process.env.EDGEKD_MQTT_PASSWORD });
-  const keyPath = requireFlag(values['signing-key'], 'signing-key');
-  let keyText: Buffer;
-  try {
-    keyText = readFileSync(keyPath);
-  } catch (e) {
-    throw new EdgekdError('EDGEKD_NOT_FOUND', `signing key ${keyPath} cannot be read`, { cause: e });
-  }
-  const signingKey = signingKeyFromFile(parseSigningKeyFile.parse(parseJson(keyText, keyPath, 'EDGEKD_INVALID_ARGUMENT')));
+  const signingKey = readSigningKeyFile(requireFlag(values['signing-key'], 'signing-key'));
   const report = await runConformance({
     brokerUrl: broker.url, username: broker.username, password: broker.password,
     deviceId: requireFlag(values.device, 'device'), signingKey,

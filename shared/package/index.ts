@@ -8,3 +8,5 @@ export * from './verify-package';
 export * from './build-package';
 export * from './package-dir';
 export * from './package-file';
+export * from './key-files';
+export * from './verify-package-path';

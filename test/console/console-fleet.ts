@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RunningCloud } from '../../cloud/api/start-cloud';
-import { startDemoAgent, type DemoAgent } from '../../cloud/cli/demo-agents';
+import { startDemoAgent, type DemoAgent } from '../../cloud/demo/demo-agents';
 import { parseSigningKeyFile, signingKeyFromFile } from '../../shared/package/keys';
 import { buildFixturePackage } from '../../shared/package/testing/tiny-models';
 

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { RouteContext } from '../build-app';
+import type { RouteContext } from '../route-context';
 import { errorResponses, unavailable } from '../errors';
 import { caller } from '../route-access';
 import { DeviceCreate, DeviceCredentials, IdParams, RegisteredDevice } from '../schemas';

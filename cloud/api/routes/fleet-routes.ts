@@ -1,6 +1,6 @@
 import { Type } from 'typebox';
 import type { FastifyInstance } from 'fastify';
-import type { RouteContext } from '../build-app';
+import type { RouteContext } from '../route-context';
 import { caller } from '../route-access';
 import { errorResponses, unavailable } from '../errors';
 import { AbortBody, Device, IdParams, Rollout, RolloutCreate } from '../schemas';

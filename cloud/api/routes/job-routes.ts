@@ -1,6 +1,6 @@
 import { Type } from 'typebox';
 import type { FastifyInstance } from 'fastify';
-import type { RouteContext } from '../build-app';
+import type { RouteContext } from '../route-context';
 import { errorResponses } from '../errors';
 import { EventsQuery, IdParams, Job, JobEvent } from '../schemas';
 import type { JobState } from '../../jobs/job-types';

@@ -1,7 +1,7 @@
 import { Type } from 'typebox';
 import type { FastifyInstance } from 'fastify';
 import { EdgekdError } from '../../../shared/errors';
-import type { RouteContext } from '../build-app';
+import type { RouteContext } from '../route-context';
 import { caller } from '../route-access';
 import { errorResponses, unavailable } from '../errors';
 import { EventsQuery, IdParams, JobEvent, Run, RunCreate, StreamQuery } from '../schemas';

@@ -1,6 +1,6 @@
 import { Type } from 'typebox';
 import type { FastifyInstance } from 'fastify';
-import type { RouteContext } from '../build-app';
+import type { RouteContext } from '../route-context';
 import { caller } from '../route-access';
 import { errorResponses } from '../errors';
 import { Health, Me } from '../schemas';
