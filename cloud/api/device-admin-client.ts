@@ -1,4 +1,4 @@
-import { EdgekdError, ErrorCodes, type ErrorCode } from '../../shared/errors';
+import { EdgekdError, parseErrorCode } from '../../shared/errors';
 import type { DeviceAdmin, DeviceSummary } from '../fleet/registry/device-admin';
 import type { Device } from './schemas';
 
@@ -29,7 +29,7 @@ export function deviceAdminClient(baseUrl: string, token: string, fetchImpl: typ
     }
     if (!res.ok) {
       const b = (parsed ?? {}) as { code?: string; message?: string };
-      const code = b.code && b.code in ErrorCodes ? (b.code as ErrorCode) : 'EDGEKD_INTERNAL';
+      const code = typeof b.code === 'string' ? parseErrorCode(b.code, 'EDGEKD_INTERNAL') : 'EDGEKD_INTERNAL';
       throw new EdgekdError(code, b.message ?? `HTTP ${res.status} from ${method} ${path}`);
     }
     return parsed as T;

@@ -1,17 +1,11 @@
-import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
-import mqtt, { type MqttClient } from 'mqtt';
 import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import { EdgekdError, toEdgekdError } from '../../shared/errors';
 import { createLogger, type Logger } from '../../shared/log/logger';
-import { decode, encode, parseTopic, type CodecOptions, type Decoded, type MessageMap } from '../../shared/protocol/codec';
-import type { TopicKind } from '../../shared/protocol/topics';
-import type { Offer } from '../../shared/protocol/messages/offer';
+import { decode, parseTopic, type CodecOptions, type Decoded } from '../../shared/protocol/codec';
 import type { StatusReport } from '../../shared/protocol/messages/status';
 import type { ChunkRequest } from '../../shared/protocol/messages/chunk';
-import type { Heartbeat } from '../../shared/protocol/messages/heartbeat';
 import type { Presence } from '../../shared/protocol/messages/presence';
-import type { DriftReportEnvelope } from '../../shared/protocol/messages/drift';
 import { verifyPackage, type PackageContents } from '../../shared/package/verify-package';
 import type { TrustedKey, TrustedKeys } from '../../shared/package/trusted-keys';
 import type { SqlDb } from '../store/sql-db';
@@ -19,18 +13,21 @@ import { SerialQueue } from '../store/serial-queue';
 import type { Fence } from '../scale/leader-lease';
 import { FleetStore, type HeartbeatUpdate, type PackageRecord } from './store/fleet-store';
 import { DeviceRegistry, type ProvisionRequest, type ProvisionedDevice, type PublicDevice } from './registry/device-registry';
-import { applyEvent, createRolloutState, isDeviceTerminal, isTerminal, rolloutCounts, type EngineCommand, type EngineEvent, type RolloutNotice, type RolloutState } from './rollout/rollout-engine';
+import { applyEvent, createRolloutState, isDeviceTerminal, isTerminal, rolloutCounts, type EngineCommand, type EngineEvent, type RolloutState } from './rollout/rollout-engine';
 import { withDefaults, type RolloutRequest } from './rollout/rollout-spec';
 import { planChunks, type ChunkPlan } from './delivery/chunk-plan';
 import { TokenBucket } from './delivery/token-bucket';
-import { DownloadAdmission } from './delivery/download-admission';
-import { issueDownloadToken } from './delivery/download-token';
-import { downloadPath, fleetDownloadPlugin, type DownloadTarget } from './delivery/http-download';
+import { createChunkServer, type ChunkRefusal, type ChunkSource } from './delivery/chunk-server';
+import { fleetDownloadPlugin, type DownloadTarget } from './delivery/http-download';
+import { buildOffer, rollbackCommand } from './rollout/build-offer';
 import { deploymentIdOf, newRolloutId, parseDeploymentId } from './deployment-id';
 import { statusToEvent } from './status-to-event';
 import { summarizeRollout, type RolloutSummary } from './rollout-summary';
-import { redact } from '../broker/broker-target';
 import { REPORT_KINDS, ingestFilters, type IngestMode } from './ingest/ingest-filters';
+import { createReportLog } from './ingest/report-log';
+import { createAckBatcher } from './link/ack-batcher';
+import { createCloudMqttLink } from './link/cloud-mqtt-link';
+import { createFleetEvents, type FleetEvent, type FleetEvents } from './fleet-events';
 
 export interface FleetControllerOptions {
   db: SqlDb;
@@ -87,12 +84,7 @@ export interface FleetControllerOptions {
   connectTimeoutMs?: number;
 }
 
-export type FleetEvent =
-  | { type: 'rollout'; rolloutId: string; at: number; notice: RolloutNotice }
-  | { type: 'presence'; deviceId: string; at: number; presence: Presence | null }
-  | { type: 'heartbeat'; deviceId: string; at: number; heartbeat: Heartbeat }
-  | { type: 'drift'; deviceId: string; at: number; report: DriftReportEnvelope }
-  | { type: 'message-rejected'; at: number; topic: string; error: { code: string; message: string } };
+export type { FleetEvent, FleetEventType, FleetEventOf, FleetEvents } from './fleet-events';
 
 export interface FleetStats {
   messagesIn: number;
@@ -126,7 +118,8 @@ export interface MessageCounter {
 }
 
 export interface FleetController {
-  readonly events: EventEmitter;
+  /** Typed subscriptions (fleet-events.ts): 'rollout', 'presence', 'heartbeat', 'drift', 'message-rejected', or 'event' for all. */
+  readonly events: FleetEvents;
   readonly registry: DeviceRegistry;
   readonly store: FleetStore;
   provisionDevice(req: ProvisionRequest): Promise<ProvisionedDevice>;
@@ -186,8 +179,7 @@ export async function createFleetController(opts: FleetControllerOptions): Promi
   const store = await FleetStore.open(opts.db);
   if (opts.fence) store.setFence(opts.fence);
   const registry = new DeviceRegistry(store, now, opts.mqttUsername && opts.mqttPassword ? { username: opts.mqttUsername, password: opts.mqttPassword } : undefined);
-  const events = new EventEmitter();
-  events.setMaxListeners(100);
+  const events = createFleetEvents(log);
   const protocolVersion = opts.protocolVersion ?? 4;
   const ingest: IngestMode = opts.ingest ?? 'exclusive';
   if (ingest === 'shared' && protocolVersion !== 5) {
@@ -195,32 +187,16 @@ export async function createFleetController(opts: FleetControllerOptions): Promi
   }
   const chunkBytes = opts.chunkBytes ?? 64 * 1024;
   const maxPackageBytes = opts.maxPackageBytes ?? 256 * 2 ** 20;
-  const tokenTtl = opts.downloadTokenTtlMs ?? 15 * 60_000;
-  const secret = randomBytes(32);
+  const tokenTtlMs = opts.downloadTokenTtlMs ?? 15 * 60_000;
+  const tokenSecret = randomBytes(32);
   const codecOptions: CodecOptions = opts.messageLimits ? { maxBytes: opts.messageLimits } : {};
   let httpBaseUrl = opts.httpBaseUrl;
-  const stats: FleetStats = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, chunksServed: 0, chunkBytesServed: 0, httpDownloads: 0, reportsApplied: 0, reportsDuplicate: 0, rejectedMessages: 0, droppedMessages: 0, chunkRequestsSuppressed: 0, chunkRequestsDeferred: 0, chunkRequestsQueued: 0 };
-  // A device count alone bounded 100 × 200 KB = 20 MB or 100 × 50 MB = 5 GB in flight; the byte
-  // budget scales with the package (200 KB: 335 devices at once, 50 MB: 1).
-  const maxConcurrentDownloads = opts.maxConcurrentDownloads ?? 500;
-  const maxDownloadBytesInFlight = opts.maxDownloadBytesInFlight ?? 64 * 2 ** 20;
-  const chunkResendAfterMs = opts.chunkResendAfterMs ?? 8_000;
-  /** Which deployments may download now; the chunk requests of the others wait in its queue. */
-  const admission = new DownloadAdmission<{ deviceId: string; req: ChunkRequest }>(maxConcurrentDownloads, maxDownloadBytesInFlight);
-  /** deploymentId → chunk index → when that chunk was last served. */
-  const served = new Map<string, Map<number, number>>();
+  const own = { httpDownloads: 0, rejectedMessages: 0, droppedMessages: 0 };
   const active = new Map<string, ActiveRollout>();
   const packages = new Map<string, Promise<LoadedPackage>>();
   const reportQueue = new SerialQueue();
-  const pendingAcks = new Map<string, string[]>();
-  let ackTimer: NodeJS.Timeout | null = null;
   const heartbeats = new Map<string, HeartbeatUpdate>();
   let closed = false;
-
-  const emit = (e: FleetEvent): void => {
-    events.emit(e.type, e);
-    events.emit('event', e);
-  };
 
   // ── packages ───────────────────────────────────────────────────────────
   function loadPackage(packageId: string): Promise<LoadedPackage> {
@@ -245,128 +221,85 @@ export async function createFleetController(opts: FleetControllerOptions): Promi
     return p;
   }
 
-  // ── MQTT link ──────────────────────────────────────────────────────────
-  const client: MqttClient = mqtt.connect(opts.brokerUrl, {
+  // ── MQTT link, acks, delivery, report log ──────────────────────────────
+  const link = createCloudMqttLink({
+    brokerUrl: opts.brokerUrl,
     protocolVersion,
-    clientId: opts.mqttClientId ?? `edgekd-cloud-${randomBytes(4).toString('hex')}`,
+    ...(opts.mqttClientId !== undefined ? { clientId: opts.mqttClientId } : {}),
     // Shared ingest uses a clean session: Mosquitto 2.0 keeps routing a share group's messages to
     // a member whose persistent session is offline (measured: the live member got 5 of 10), so a
     // stopped or dead process would swallow half the reports until its session expired. Status and
     // drift missed while no member is connected come again from the device outbox (resent until
     // acked); heartbeats are periodic.
-    clean: opts.mqttClientId === undefined || ingest === 'shared',
+    cleanSession: ingest === 'shared',
     ...(opts.mqttUsername ? { username: opts.mqttUsername } : {}),
     ...(opts.mqttPassword ? { password: opts.mqttPassword } : {}),
-    ...(opts.mqttTls ?? {}),
-    reconnectPeriod: 500,
-    connectTimeout: 5_000,
-    resubscribe: true,
+    ...(opts.mqttTls ? { tls: opts.mqttTls } : {}),
+    filters: ingestFilters(ingest),
+    log,
+    onMessage: (topic, payload) => receive(topic, payload),
+    // Offers are retained, but an embedded broker restarted without persistence has lost them.
+    onSubscribed: () => republishInFlight(),
   });
-  client.on('error', (e) => log.warn({ err: e.message }, 'mqtt error'));
-  // Many small QoS 1 messages and acks in both directions: Nagle plus delayed ACK would add ~40 ms
-  // to every exchange on this one connection and serialise the whole fleet behind it.
-  client.on('connect', () => (client.stream as { setNoDelay?: (v: boolean) => void }).setNoDelay?.(true));
-  client.on('offline', () => log.info('mqtt offline, reconnecting'));
+  const acks = createAckBatcher({ send: (deviceId, keys) => link.publish('ack', deviceId, { schema: 'edgekd.ack/1', keys }) });
+  const chunks = createChunkServer({
+    now,
+    lookup: chunkSource,
+    reply: (deviceId, response) => link.publish('chunkResponse', deviceId, response),
+    onParkedError: (deviceId, err) => log.warn({ deviceId, err }, 'serving a parked chunk request failed'),
+    ...(opts.maxConcurrentDownloads !== undefined ? { maxConcurrentDownloads: opts.maxConcurrentDownloads } : {}),
+    ...(opts.maxDownloadBytesInFlight !== undefined ? { maxDownloadBytesInFlight: opts.maxDownloadBytesInFlight } : {}),
+    ...(opts.chunkResendAfterMs !== undefined ? { chunkResendAfterMs: opts.chunkResendAfterMs } : {}),
+  });
+  const reports = createReportLog({
+    store,
+    queue: reportQueue,
+    now,
+    ack: (deviceId, key) => acks.queue(deviceId, key),
+    applyStatus: (deviceId, report, seq, rolloutId, at) => {
+      const ar = rolloutId ? active.get(rolloutId) : undefined;
+      if (ar) applyReport(ar, deviceId, report, seq, at);
+    },
+    onDrift: (deviceId, report, at) => events.emit({ type: 'drift', deviceId, at, report }),
+    reject: (topic, e) => reject(topic, e),
+  });
 
-  function publish(kind: TopicKind, deviceId: string, message: unknown): void {
-    if (closed) return;
-    try {
-      const out = encode(kind, deviceId, message as MessageMap[typeof kind], { protocolVersion });
-      stats.messagesOut++;
-      stats.bytesOut += out.payload.length;
-      client.publish(out.topic, out.payload, { qos: out.qos, retain: out.retain, ...(out.properties ? { properties: out.properties } : {}) }, (err) => {
-        if (err) log.warn({ topic: out.topic, err: err.message }, 'publish failed');
-      });
-    } catch (e) {
-      log.error({ kind, deviceId, err: (e as Error).message }, 'refusing to publish an invalid message');
-    }
+  /** The chunk source of a device's own deployment while it may download (offered or installing). */
+  function chunkSource(deviceId: string, req: ChunkRequest): ChunkSource | ChunkRefusal {
+    const parsed = parseDeploymentId(req.deploymentId);
+    const ar = parsed && parsed.deviceId === deviceId ? active.get(parsed.rolloutId) : undefined;
+    const d = ar?.state.devices[deviceId];
+    if (!ar || !d) return { code: 'EDGEKD_NOT_FOUND', message: `no active deployment ${req.deploymentId} for ${deviceId}` };
+    if (d.state !== 'offered' && d.state !== 'in_progress') return { code: 'EDGEKD_ROLLOUT_STATE', message: `deployment ${req.deploymentId} is ${d.state}` };
+    return { plan: ar.pkg.plan, bytes: ar.pkg.bytes, bucket: ar.bucket };
   }
 
-  function queueAck(deviceId: string, key: string): void {
-    const list = pendingAcks.get(deviceId) ?? [];
-    list.push(key);
-    pendingAcks.set(deviceId, list);
-    if (list.length >= 1000) flushAcks();
-    else ackTimer ??= setTimeout(flushAcks, 5);
-  }
-
-  function flushAcks(): void {
-    if (ackTimer) clearTimeout(ackTimer);
-    ackTimer = null;
-    for (const [deviceId, keys] of pendingAcks) publish('ack', deviceId, { schema: 'edgekd.ack/1', keys: [...new Set(keys)].slice(0, 1000) });
-    pendingAcks.clear();
-  }
-
-  // ── offers and commands ────────────────────────────────────────────────
-  function buildOffer(ar: ActiveRollout, deviceId: string): Offer {
-    const s = ar.state;
-    const d = s.devices[deviceId]!;
-    const deploymentId = deploymentIdOf(s.id, deviceId);
-    const { record, plan } = ar.pkg;
-    const manifest = record.manifest as { name: string; version: number };
-    const offer: Offer = {
-      schema: 'edgekd.offer/1',
-      deploymentId,
-      rolloutId: s.id,
-      wave: d.wave === 0 && s.spec.waves.canaryDevices > 0 ? 'canary' : `wave-${d.wave}`,
-      issuedAt: new Date(d.offeredAt ?? now()).toISOString(),
-      model: { name: manifest.name, version: manifest.version, sha256: plan.sha256 },
-      manifest: record.manifest,
-      signature: record.signature as Offer["signature"],
-      delivery: { sizeBytes: plan.sizeBytes, sha256: plan.sha256, chunkBytes: plan.chunkBytes, chunkSha256: plan.chunkSha256, prefer: s.spec.delivery },
-    };
-    if (s.spec.delivery === 'http') {
-      if (!httpBaseUrl) throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', 'HTTP delivery needs httpBaseUrl or listenHttp()');
-      const expiresAt = now() + tokenTtl;
-      offer.delivery.http = { url: `${httpBaseUrl}${downloadPath(deploymentId)}`, token: issueDownloadToken(secret, deploymentId, expiresAt), expiresAt: new Date(expiresAt).toISOString() };
-    }
-    if (s.spec.activation) offer.activation = s.spec.activation;
-    if (s.spec.deviceTimeoutsMs) offer.timeoutsMs = s.spec.deviceTimeoutsMs;
-    if (s.spec.allowDowngrade) offer.allowDowngrade = true;
-    if (s.spec.downgrade) offer.downgrade = s.spec.downgrade;
-    return offer;
-  }
-
-  function rollbackCommand(rolloutId: string, deviceId: string, reason: string): unknown {
-    const deploymentId = deploymentIdOf(rolloutId, deviceId);
-    return { schema: 'edgekd.command/1', type: 'rollback', commandId: `${deploymentId}:rollback`, issuedAt: new Date(now()).toISOString(), deploymentId, reason: reason.slice(0, 500) };
-  }
-
+  // ── rollouts: engine commands out ──────────────────────────────────────
   function execute(ar: ActiveRollout, cmds: EngineCommand[]): void {
     const id = ar.state.id;
     for (const c of cmds) {
       switch (c.type) {
         case 'offer':
           try {
-            publish('offer', c.deviceId, buildOffer(ar, c.deviceId));
-          } catch (e) {
-            log.error({ rolloutId: id, deviceId: c.deviceId, err: (e as Error).message }, 'cannot build offer');
+            link.publish('offer', c.deviceId, buildOffer(ar.state, c.deviceId, ar.pkg, { now: now(), httpBaseUrl, tokenSecret, tokenTtlMs }));
+          } catch (err) {
+            log.error({ rolloutId: id, deviceId: c.deviceId, err }, 'cannot build offer');
           }
           break;
         case 'cancel':
-          publish('offer', c.deviceId, null);
-          publish('command', c.deviceId, rollbackCommand(id, c.deviceId, ar.state.reason ?? 'canceled'));
+          link.publish('offer', c.deviceId, null);
+          link.publish('command', c.deviceId, rollbackCommand(id, c.deviceId, ar.state.reason ?? 'canceled', now()));
           break;
         case 'rollback':
-          publish('command', c.deviceId, rollbackCommand(id, c.deviceId, ar.state.reason ?? 'rollback'));
+          link.publish('command', c.deviceId, rollbackCommand(id, c.deviceId, ar.state.reason ?? 'rollback', now()));
           break;
         case 'notify':
-          if (c.notice.kind === 'device-state' && isDeviceTerminal(c.notice.state) && c.notice.state !== 'skipped') publish('offer', c.notice.deviceId, null);
-          if (c.notice.kind === 'device-state' && c.notice.step !== 'downloading') releaseDownload(deploymentIdOf(id, c.notice.deviceId));
-          emit({ type: 'rollout', rolloutId: id, at: now(), notice: c.notice });
+          if (c.notice.kind === 'device-state' && isDeviceTerminal(c.notice.state) && c.notice.state !== 'skipped') link.publish('offer', c.notice.deviceId, null);
+          if (c.notice.kind === 'device-state' && c.notice.step !== 'downloading') chunks.release(deploymentIdOf(id, c.notice.deviceId));
+          events.emit({ type: 'rollout', rolloutId: id, at: now(), notice: c.notice });
           break;
       }
     }
-  }
-
-  function releaseDownload(deploymentId: string): void {
-    served.delete(deploymentId);
-    serveAdmitted(admission.release(deploymentId, now()));
-  }
-
-  /** Serves the parked requests of deployments just admitted into a download slot. */
-  function serveAdmitted(reqs: Array<{ deviceId: string; req: ChunkRequest }>): void {
-    for (const { deviceId, req } of reqs) void onChunkRequest(deviceId, req).catch((e) => log.warn({ deviceId, err: (e as Error).message }, 'serving a parked chunk request failed'));
   }
 
   function apply(ar: ActiveRollout, event: EngineEvent, at = now()): void {
@@ -383,6 +316,16 @@ export async function createFleetController(opts: FleetControllerOptions): Promi
         else if (d.state === 'rolling_back') execute(ar, [{ type: 'rollback', deviceId }]);
       }
     }
+  }
+
+  function applyReport(ar: ActiveRollout, deviceId: string, r: StatusReport, seq: number, at: number): void {
+    ar.appliedSeq = Math.max(ar.appliedSeq, seq);
+    ar.dirty = true;
+    if (r.deploymentId !== deploymentIdOf(ar.state.id, deviceId)) return; // another device's id or another deployment
+    const last = ar.lastSeq.get(deviceId) ?? -1;
+    if (r.seq < last) return; // an older report redelivered after a newer one: already superseded
+    ar.lastSeq.set(deviceId, r.seq);
+    apply(ar, statusToEvent(deviceId, r), at);
   }
 
   // ── incoming messages ──────────────────────────────────────────────────
@@ -402,10 +345,9 @@ export async function createFleetController(opts: FleetControllerOptions): Promi
   /**
    * Only provisioned devices that are not revoked get anything stored, acked or answered (a revoked
    * device's session is ended by the broker; this covers what it sent meanwhile, within the cache
-   * period below). A known id is remembered for
-   * 10 s (a PK read per device and period, not per message); an unknown one is never remembered,
-   * so a flood of invented ids costs reads, never writes. Lookups of one device share one promise,
-   * so its messages keep their order.
+   * period below). A known id is remembered for 10 s (a PK read per device and period, not per
+   * message); an unknown one is never remembered, so a flood of invented ids costs reads, never
+   * writes. Lookups of one device share one promise, so its messages keep their order.
    */
   const knownUntil = new Map<string, number>();
   const lookups = new Map<string, Promise<boolean>>();
@@ -433,22 +375,20 @@ export async function createFleetController(opts: FleetControllerOptions): Promi
   }
 
   function drop(topic: string, deviceId: string): void {
-    stats.droppedMessages++;
+    own.droppedMessages++;
     count('dropped', topic, 'unknown-device');
     log.warn({ topic: topic.slice(0, 300), deviceId }, 'dropped a message from a device that is not provisioned');
   }
 
   function reject(topic: string, e: unknown): void {
     const err = toEdgekdError(e, 'EDGEKD_MESSAGE_INVALID');
-    stats.rejectedMessages++;
+    own.rejectedMessages++;
     count('rejected', topic, err.code);
-    log.warn({ topic, code: err.code, err: err.message }, 'rejected message');
-    emit({ type: 'message-rejected', at: now(), topic, error: { code: err.code, message: err.message } });
+    log.warn({ topic, code: err.code, err }, 'rejected message');
+    events.emit({ type: 'message-rejected', at: now(), topic, error: { code: err.code, message: err.message } });
   }
 
-  client.on('message', (topic, payload) => {
-    stats.messagesIn++;
-    stats.bytesIn += payload.length;
+  function receive(topic: string, payload: Buffer): void {
     let msg: Decoded;
     try {
       msg = decode(topic, payload, codecOptions);
@@ -465,25 +405,28 @@ export async function createFleetController(opts: FleetControllerOptions): Promi
       (known) => (known ? dispatch(topic, m) : drop(topic, m.deviceId)),
       (e: unknown) => reject(topic, e),
     );
-  });
+  }
 
   function dispatch(topic: string, msg: Decoded): void {
     try {
       switch (msg.kind) {
         case 'status':
-          queueStatus(topic, msg.deviceId, msg.message as StatusReport);
+          reports.status(topic, msg.deviceId, msg.message);
           break;
         case 'drift':
-          void reportQueue.run(() => onDrift(msg.deviceId, msg.message as DriftReportEnvelope)).catch((e) => reject(topic, e));
+          reports.drift(topic, msg.deviceId, msg.message);
           break;
         case 'chunkRequest':
-          void onChunkRequest(msg.deviceId, msg.message as ChunkRequest).catch((e) => reject(topic, e));
+          chunks.request(msg.deviceId, msg.message);
           break;
-        case 'heartbeat':
-          onHeartbeat(msg.deviceId, msg.message as Heartbeat);
+        case 'heartbeat': {
+          const h = msg.message;
+          heartbeats.set(msg.deviceId, { deviceId: msg.deviceId, at: now(), heartbeat: h, activeModel: h.activeModel, agentVersion: h.agentVersion });
+          events.emit({ type: 'heartbeat', deviceId: msg.deviceId, at: now(), heartbeat: h });
           break;
+        }
         case 'presence':
-          void onPresence(msg.deviceId, msg.message as Presence | null).catch((e) => reject(topic, e));
+          void onPresence(msg.deviceId, msg.message).catch((e) => reject(topic, e));
           break;
         default:
           reject(topic, new EdgekdError('EDGEKD_MESSAGE_INVALID', `the cloud does not accept ${msg.kind} messages`));
@@ -493,113 +436,12 @@ export async function createFleetController(opts: FleetControllerOptions): Promi
     }
   }
 
-  /**
-   * Status reports are logged in batches: everything that arrived while the previous batch was
-   * being written goes into the next transaction (one commit per batch, not one per report; 1,000
-   * devices send ~8,000 reports in a rollout). Each report is still logged before it touches the
-   * engine and acked only after its batch committed.
-   */
-  let statusBatch: Array<{ topic: string; deviceId: string; report: StatusReport }> = [];
-  function queueStatus(topic: string, deviceId: string, report: StatusReport): void {
-    statusBatch.push({ topic, deviceId, report });
-    if (statusBatch.length === 1) {
-      void reportQueue.run(async () => {
-        const batch = statusBatch;
-        statusBatch = [];
-        await onStatuses(batch).catch((e) => {
-          for (const b of batch) reject(b.topic, e);
-        });
-      });
-    }
-  }
-
-  async function onStatuses(batch: ReadonlyArray<{ deviceId: string; report: StatusReport }>): Promise<void> {
-    const at = now();
-    const rows = batch.map(({ deviceId, report: r }) => {
-      const rolloutId = r.rolloutId ?? parseDeploymentId(r.deploymentId)?.rolloutId ?? null;
-      return { idempotencyKey: r.idempotencyKey, deviceId, rolloutId, kind: 'status', body: r, receivedAt: at };
-    });
-    const seqs = await store.logReports(rows);
-    for (const [i, { deviceId, report: r }] of batch.entries()) {
-      queueAck(deviceId, r.idempotencyKey);
-      const seq = seqs[i] ?? null;
-      if (seq === null) {
-        stats.reportsDuplicate++;
-        continue;
-      }
-      stats.reportsApplied++;
-      const rolloutId = rows[i]!.rolloutId;
-      const ar = rolloutId ? active.get(rolloutId) : undefined;
-      if (ar) applyReport(ar, deviceId, r, seq, now());
-    }
-  }
-
-  function applyReport(ar: ActiveRollout, deviceId: string, r: StatusReport, seq: number, at: number): void {
-    ar.appliedSeq = Math.max(ar.appliedSeq, seq);
-    ar.dirty = true;
-    if (r.deploymentId !== deploymentIdOf(ar.state.id, deviceId)) return; // another device's id or another deployment
-    const last = ar.lastSeq.get(deviceId) ?? -1;
-    if (r.seq < last) return; // an older report redelivered after a newer one: already superseded
-    ar.lastSeq.set(deviceId, r.seq);
-    apply(ar, statusToEvent(deviceId, r), at);
-  }
-
-  async function onDrift(deviceId: string, r: DriftReportEnvelope): Promise<void> {
-    const seq = await store.logReport({ idempotencyKey: r.idempotencyKey, deviceId, rolloutId: null, kind: 'drift', body: r, receivedAt: now() });
-    queueAck(deviceId, r.idempotencyKey);
-    if (seq === null) stats.reportsDuplicate++;
-    else emit({ type: 'drift', deviceId, at: now(), report: r });
-  }
-
-  function onHeartbeat(deviceId: string, h: Heartbeat): void {
-    heartbeats.set(deviceId, { deviceId, at: now(), heartbeat: h, activeModel: h.activeModel, agentVersion: h.agentVersion });
-    emit({ type: 'heartbeat', deviceId, at: now(), heartbeat: h });
-  }
-
   async function onPresence(deviceId: string, p: Presence | null): Promise<void> {
     if (p) {
       const update = { deviceId, presence: p.state, bootSeq: p.bootSeq, sessionSeq: p.sessionSeq, at: now(), ...(p.activeModel !== undefined ? { activeModel: p.activeModel } : {}), ...(p.agentVersion ? { agentVersion: p.agentVersion } : {}) };
       if (!(await store.applyPresence(update))) return; // stale (an older session's will) or unknown device
     }
-    emit({ type: 'presence', deviceId, at: now(), presence: p });
-  }
-
-  async function onChunkRequest(deviceId: string, req: ChunkRequest): Promise<void> {
-    const header = { schema: 'edgekd.chunk/1' as const, requestId: req.requestId, deploymentId: req.deploymentId, sha256: req.sha256, index: req.index, offset: 0 };
-    const fail = (code: string, message: string, retryAfterMs?: number): void =>
-      publish('chunkResponse', deviceId, { header: { ...header, error: { code, message }, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) }, data: new Uint8Array(0) });
-    const parsed = parseDeploymentId(req.deploymentId);
-    const ar = parsed && parsed.deviceId === deviceId ? active.get(parsed.rolloutId) : undefined;
-    const d = ar?.state.devices[deviceId];
-    if (!ar || !d) return fail('EDGEKD_NOT_FOUND', `no active deployment ${req.deploymentId} for ${deviceId}`);
-    if (d.state !== 'offered' && d.state !== 'in_progress') return fail('EDGEKD_ROLLOUT_STATE', `deployment ${req.deploymentId} is ${d.state}`);
-    const { plan, bytes } = ar.pkg;
-    if (req.sha256 !== plan.sha256) return fail('EDGEKD_NOT_FOUND', `deployment ${req.deploymentId} delivers ${plan.sha256}, not ${req.sha256}`);
-    if (req.index >= plan.chunkSha256.length) return fail('EDGEKD_INVALID_ARGUMENT', `chunk ${req.index} is past the last chunk (${plan.chunkSha256.length - 1})`);
-    const t = now();
-    const last = served.get(req.deploymentId)?.get(req.index);
-    if (last !== undefined && t - last < chunkResendAfterMs) {
-      stats.chunkRequestsSuppressed++;
-      return; // the answer sent moments ago is still on its way; the device accepts it late
-    }
-    if (!admission.admit(req.deploymentId, req.index, { deviceId, req }, t, plan.sizeBytes)) {
-      stats.chunkRequestsQueued++;
-      return; // answered when a slot frees (serveAdmitted)
-    }
-    const offset = req.index * plan.chunkBytes;
-    const data = bytes.subarray(offset, Math.min(bytes.length, offset + plan.chunkBytes));
-    const wait = ar.bucket?.take(data.length, t) ?? 0;
-    if (wait > 0) {
-      stats.chunkRequestsDeferred++;
-      return fail('EDGEKD_RATE_LIMITED', 'rollout bandwidth cap reached', wait);
-    }
-    admission.touch(req.deploymentId, t);
-    const perDeployment = served.get(req.deploymentId) ?? new Map<number, number>();
-    perDeployment.set(req.index, t);
-    served.set(req.deploymentId, perDeployment);
-    stats.chunksServed++;
-    stats.chunkBytesServed += data.length;
-    publish('chunkResponse', deviceId, { header: { ...header, offset, chunkSha256: plan.chunkSha256[req.index]! }, data });
+    events.emit({ type: 'presence', deviceId, at: now(), presence: p });
   }
 
   // ── persistence and timers ─────────────────────────────────────────────
@@ -619,48 +461,35 @@ export async function createFleetController(opts: FleetControllerOptions): Promi
   // ahead of a report still being applied.
   const snapshot = (): Promise<void> => reportQueue.run(saveDirty);
 
-  const snapshotTimer = setInterval(() => void snapshot().catch((e) => log.error({ err: (e as Error).message }, 'snapshot failed')), opts.snapshotMs ?? 100);
+  const snapshotTimer = setInterval(() => void snapshot().catch((err) => log.error({ err }, 'snapshot failed')), opts.snapshotMs ?? 100);
   const tickTimer = setInterval(() => {
     for (const ar of active.values()) if (!isTerminal(ar.state.status)) apply(ar, { type: 'tick' });
-    const t = now();
-    // A holder silent for 3 s while others wait (device gone, or done and slow to say so) gives up
-    // its slot; with nobody waiting only an abandoned one (60 s) does.
-    serveAdmitted(admission.expireIdle(t, admission.queued > 0 ? 3_000 : 60_000));
+    chunks.expireIdle();
   }, opts.tickMs ?? 250);
   const heartbeatTimer = setInterval(() => {
     const batch = [...heartbeats.values()];
     heartbeats.clear();
-    void store.applyHeartbeats(batch).catch((e) => log.warn({ err: (e as Error).message }, 'heartbeat write failed'));
+    void store.applyHeartbeats(batch).catch((err) => log.warn({ err }, 'heartbeat write failed'));
   }, 1_000);
+  const stopTimers = (): void => {
+    clearInterval(snapshotTimer);
+    clearInterval(tickTimer);
+    clearInterval(heartbeatTimer);
+  };
 
-  // ── connect ────────────────────────────────────────────────────────────
-  let firstConnect = true;
-  // Registered before resuming rollouts: the first CONNACK may arrive while the store is read.
-  client.on('connect', () => {
-    const filters = ingestFilters(ingest);
-    client.subscribe(filters, (err) => {
-      if (err) log.error({ err: err.message }, 'subscribe failed');
-      // Offers are retained, but an embedded broker restarted without persistence has lost them.
-      republishInFlight();
-    });
-    if (!firstConnect) log.info('mqtt reconnected');
-    firstConnect = false;
-  });
   // ── resume after a restart ─────────────────────────────────────────────
   // Inside the report queue: reports arriving meanwhile wait until their rollout is loaded.
   await reportQueue.run(async () => {
-  for (const { state, appliedReportSeq } of await store.loadRollouts({ activeOnly: true })) {
-    const pkg = await loadPackage(state.spec.packageId);
-    const ar: ActiveRollout = { state, appliedSeq: appliedReportSeq, dirty: false, pkg, bucket: bucketFor(state), lastSeq: new Map() };
-    active.set(state.id, ar);
-    // Reports logged after the snapshot are the write-ahead log: apply them again, in order.
-    for (const r of await store.reportsAfter(state.id, appliedReportSeq)) {
-      if (r.kind === 'status') applyReport(ar, r.deviceId, r.body as StatusReport, r.seq, r.receivedAt);
+    for (const { state, appliedReportSeq } of await store.loadRollouts({ activeOnly: true })) {
+      const pkg = await loadPackage(state.spec.packageId);
+      const ar: ActiveRollout = { state, appliedSeq: appliedReportSeq, dirty: false, pkg, bucket: bucketFor(state), lastSeq: new Map() };
+      active.set(state.id, ar);
+      // Reports logged after the snapshot are the write-ahead log: apply them again, in order.
+      await reports.replay(state.id, appliedReportSeq, (deviceId, r, seq, at) => applyReport(ar, deviceId, r, seq, at));
+      apply(ar, { type: 'tick' });
+      log.info({ rolloutId: state.id, status: state.status }, 'resumed rollout');
     }
-    apply(ar, { type: 'tick' });
-    log.info({ rolloutId: state.id, status: state.status }, 'resumed rollout');
-  }
-  await saveDirty();
+    await saveDirty();
   });
 
   function bucketFor(s: RolloutState): TokenBucket | null {
@@ -668,21 +497,11 @@ export async function createFleetController(opts: FleetControllerOptions): Promi
     return rate > 0 ? new TokenBucket(rate, Math.max(rate, chunkBytes), now()) : null;
   }
 
-  if (client.connected) republishInFlight(); // connected while resuming: offers of resumed rollouts go out now
-
+  if (link.connected) republishInFlight(); // connected while resuming: offers of resumed rollouts go out now
   // The connection may already be up (resuming rollouts above can take longer than connecting).
-  if (!client.connected) await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => {
-      client.end(true);
-      clearInterval(snapshotTimer);
-      clearInterval(tickTimer);
-      clearInterval(heartbeatTimer);
-      reject(new EdgekdError('EDGEKD_BROKER_UNAVAILABLE', `cannot connect to the MQTT broker at ${redact(opts.brokerUrl)}`));
-    }, opts.connectTimeoutMs ?? 10_000);
-    client.once('connect', () => {
-      clearTimeout(t);
-      resolve();
-    });
+  await link.waitConnected(opts.connectTimeoutMs ?? 10_000).catch((e: unknown) => {
+    stopTimers();
+    throw e;
   });
 
   // ── API ────────────────────────────────────────────────────────────────
@@ -709,7 +528,7 @@ export async function createFleetController(opts: FleetControllerOptions): Promi
     const ar = p ? active.get(p.rolloutId) : undefined;
     const d = ar && p ? ar.state.devices[p.deviceId] : undefined;
     if (!ar || !d || (d.state !== 'offered' && d.state !== 'in_progress')) return null;
-    stats.httpDownloads++;
+    own.httpDownloads++;
     return { bytes: ar.pkg.bytes, sha256: ar.pkg.plan.sha256, bucket: ar.bucket };
   };
 
@@ -785,7 +604,7 @@ export async function createFleetController(opts: FleetControllerOptions): Promi
       return stored.map(({ state }) => summarizeRollout(active.get(state.id)?.state ?? state));
     },
     httpPlugin: () => async (app) => {
-      await app.register(fleetDownloadPlugin, { secret, now, resolve: downloadResolve });
+      await app.register(fleetDownloadPlugin, { secret: tokenSecret, now, resolve: downloadResolve });
     },
     async listenHttp(o = {}) {
       const app: FastifyInstance = Fastify({ logger: false });
@@ -797,26 +616,21 @@ export async function createFleetController(opts: FleetControllerOptions): Promi
       httpBaseUrl ??= url;
       return { url, close: () => app.close() };
     },
-    stats: () => ({ ...stats }),
+    stats: () => ({ ...link.traffic(), ...chunks.counters(), ...reports.counters(), ...own }),
     messageCounters: () => [...counters.values()],
     async flush() {
       await reportQueue.run(async () => undefined);
-      flushAcks();
+      acks.flush();
       await snapshot();
     },
     async close() {
       if (closed) return;
-      clearInterval(snapshotTimer);
-      clearInterval(tickTimer);
-      clearInterval(heartbeatTimer);
-      flushAcks();
+      closed = true;
+      stopTimers();
+      acks.flush();
       await snapshot().catch(() => undefined);
       await store.applyHeartbeats([...heartbeats.values()]).catch(() => undefined);
-      closed = true;
-      // Let in-flight QoS 1 publishes (acks, clears) finish, but never hang on a broker that is gone.
-      const graceful = client.connected ? client.endAsync(false).then(() => true) : Promise.resolve(false);
-      const done = await Promise.race([graceful, new Promise<boolean>((r) => setTimeout(() => r(false), 2_000))]);
-      if (!done) await client.endAsync(true);
+      await link.close();
     },
   };
   return controller;

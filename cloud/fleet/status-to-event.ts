@@ -1,3 +1,4 @@
+import { parseErrorCode } from '../../shared/errors';
 import type { StatusReport } from '../../shared/protocol/messages/status';
 import type { HealthSample } from './rollout/gates';
 import type { EngineEvent } from './rollout/rollout-engine';
@@ -25,7 +26,8 @@ export function statusToEvent(deviceId: string, r: StatusReport): EngineEvent {
     case 'rejected':
     case 'rolled_back': {
       const e: EngineEvent = { type: 'outcome', deviceId, outcome: r.state };
-      if (r.error) e.errorCode = r.error.code;
+      // A code this cloud does not know (a newer or foreign agent) counts as an internal failure.
+      if (r.error) e.errorCode = parseErrorCode(r.error.code, 'EDGEKD_INTERNAL');
       if (has) e.health = { inferences: 0, errors: 0, ...health };
       return e;
     }

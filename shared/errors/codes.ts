@@ -111,3 +111,12 @@ export const ErrorCodes = {
 } as const satisfies Record<`EDGEKD_${string}`, ErrorCodeSpec>;
 
 export type ErrorCode = keyof typeof ErrorCodes;
+
+/**
+ * A code received from elsewhere (a device's report, an API answer) as a catalogue code: itself
+ * when the catalogue has it, else `fallback`. Decides on an own key of the catalogue, so a name
+ * such as `constructor` never passes.
+ */
+export function parseErrorCode(code: string, fallback: ErrorCode): ErrorCode {
+  return Object.hasOwn(ErrorCodes, code) ? (code as ErrorCode) : fallback;
+}

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ErrorCodes } from './codes';
+import { ErrorCodes, parseErrorCode } from './codes';
 import { EdgekdError } from './edgekd-error';
 
 const doc = readFileSync(resolve(__dirname, '../../docs/errors.md'), 'utf8');
@@ -17,5 +17,11 @@ describe('error catalogue', () => {
   it('gives each error the category and retry flag of its code', () => {
     const e = new EdgekdError('EDGEKD_CHUNK_INVALID', 'chunk 3 failed its hash');
     expect(e.toJSON()).toMatchObject({ code: 'EDGEKD_CHUNK_INVALID', category: 'integrity', retryable: true });
+  });
+  it('reads a received code as a catalogue code, and anything else as the fallback', () => {
+    expect(parseErrorCode('EDGEKD_HASH_MISMATCH', 'EDGEKD_INTERNAL')).toBe('EDGEKD_HASH_MISMATCH');
+    expect(parseErrorCode('EDGEKD_FROM_A_NEWER_AGENT', 'EDGEKD_INTERNAL')).toBe('EDGEKD_INTERNAL');
+    expect(parseErrorCode('constructor', 'EDGEKD_INTERNAL')).toBe('EDGEKD_INTERNAL');
+    expect(parseErrorCode('__proto__', 'EDGEKD_MESSAGE_INVALID')).toBe('EDGEKD_MESSAGE_INVALID');
   });
 });

@@ -136,8 +136,8 @@ scenario('the embedded broker of edgekd cloud', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'edgekd-auth-'));
   const cloud: RunningCloud = await startCloud({ dataDir: dir, brokerPort: 0, port: 0, logLevel: 'silent', teacherDir: join(dir, 'none') });
   const seen: string[] = [];
-  cloud.fleet!.events.on('event', (e: { deviceId?: string; topic?: string }) => {
-    const id = e.deviceId ?? e.topic?.split('/')[3];
+  cloud.fleet!.events.on('event', (e) => {
+    const id = 'deviceId' in e ? e.deviceId : 'topic' in e ? e.topic.split('/')[3] : undefined;
     if (id) seen.push(id);
   });
   return {

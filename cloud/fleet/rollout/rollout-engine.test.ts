@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { ErrorCode } from '../../../shared/errors';
 import { applyEvent, createRolloutState, nextDeadline, rolloutCounts, type EngineCommand, type EngineEvent, type RolloutState } from './rollout-engine';
 import { withDefaults, type RolloutRequest } from './rollout-spec';
 import { planWaves } from './plan-waves';
@@ -26,7 +27,7 @@ function run(s: RolloutState, script: Array<[number, EngineEvent]>): EngineComma
 const commit = (deviceId: string, health: HealthSample = { inferences: 100, errors: 0, p95LatencyMs: 5, shadowAgreement: 0.99, confidenceShift: 0.01 }): EngineEvent => ({
   type: 'outcome', deviceId, outcome: 'committed', health,
 });
-const fail = (deviceId: string, errorCode = 'EDGEKD_HASH_MISMATCH'): EngineEvent => ({ type: 'outcome', deviceId, outcome: 'failed', errorCode });
+const fail = (deviceId: string, errorCode: ErrorCode = 'EDGEKD_HASH_MISMATCH'): EngineEvent => ({ type: 'outcome', deviceId, outcome: 'failed', errorCode });
 const offers = (cmds: EngineCommand[]): string[] => cmds.flatMap((c) => (c.type === 'offer' ? [c.deviceId] : []));
 const rollbacks = (cmds: EngineCommand[]): string[] => cmds.flatMap((c) => (c.type === 'rollback' ? [c.deviceId] : []));
 

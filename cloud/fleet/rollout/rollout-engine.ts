@@ -1,3 +1,4 @@
+import type { ErrorCode } from '../../../shared/errors';
 import { evaluateGates, type GateVerdict, type HealthSample } from './gates';
 import { planWaves } from './plan-waves';
 import type { RolloutSpec } from './rollout-spec';
@@ -49,7 +50,7 @@ export interface DeviceExecution {
   /** When the device was offered the package, and when it finished (for per-device latency). */
   offeredAt?: number;
   finishedAt?: number;
-  errorCode?: string;
+  errorCode?: ErrorCode;
   health?: HealthSample;
 }
 
@@ -84,7 +85,7 @@ export type EngineEvent =
   | { type: 'start' }
   /** `health` (e.g. shadow metrics reported on the way) is merged into what the device reported so far. */
   | { type: 'progress'; deviceId: string; step: string; health?: Partial<HealthSample> }
-  | { type: 'outcome'; deviceId: string; outcome: 'committed' | 'failed' | 'rejected' | 'rolled_back'; errorCode?: string; health?: HealthSample }
+  | { type: 'outcome'; deviceId: string; outcome: 'committed' | 'failed' | 'rejected' | 'rolled_back'; errorCode?: ErrorCode; health?: HealthSample }
   | { type: 'health'; deviceId: string; health: HealthSample }
   | { type: 'tick' }
   | { type: 'pause' }
@@ -98,7 +99,7 @@ export type RolloutNotice =
   | { kind: 'wave-passed'; wave: number; verdict: GateVerdict }
   | { kind: 'wave-failed'; wave: number; verdict: GateVerdict }
   | { kind: 'abort-threshold'; failures: number; executed: number; thresholdPercent: number }
-  | { kind: 'device-state'; deviceId: string; state: DeviceRolloutState; step?: string; errorCode?: string };
+  | { kind: 'device-state'; deviceId: string; state: DeviceRolloutState; step?: string; errorCode?: ErrorCode };
 
 export type EngineCommand =
   | { type: 'offer'; deviceId: string; wave: number }
@@ -215,7 +216,7 @@ function countDevice(t: { failures: number; executed: number }, state: DeviceRol
   if (FAILURE.has(state) || state === 'committed') t.executed += sign;
 }
 
-function setDevice(ctx: Ctx, deviceId: string, d: DeviceExecution, state: DeviceRolloutState, extra: { step?: string; errorCode?: string } = {}): void {
+function setDevice(ctx: Ctx, deviceId: string, d: DeviceExecution, state: DeviceRolloutState, extra: { step?: string; errorCode?: ErrorCode } = {}): void {
   const t = tallies.get(ctx.s);
   if (t) {
     countDevice(t, d.state, -1);
@@ -263,7 +264,7 @@ function onProgress(ctx: Ctx, deviceId: string, step: string, health?: Partial<H
   }
 }
 
-function onOutcome(ctx: Ctx, deviceId: string, outcome: 'committed' | 'failed' | 'rejected' | 'rolled_back', errorCode?: string, health?: HealthSample): void {
+function onOutcome(ctx: Ctx, deviceId: string, outcome: 'committed' | 'failed' | 'rejected' | 'rolled_back', errorCode?: ErrorCode, health?: HealthSample): void {
   const d = ctx.s.devices[deviceId];
   if (!d) return;
   const extra = errorCode === undefined ? {} : { errorCode };
