@@ -1,4 +1,3 @@
-import * as tf from '@tensorflow/tfjs';
 import { EdgekdError } from '../../shared/errors';
 import type { LabelledSplit } from './labelled-split';
 import { markReal } from './provenance';
@@ -91,9 +90,3 @@ export function augmentInPlace(xs: Float32Array, count: number, shape: readonly 
   }
 }
 
-/** The batch as tensors: xs [n,h,w,c] float32 and one-hot ys [n,numClasses], both tagged real. */
-export function batchToTensors(batch: RealBatch, numClasses: number): { xs: tf.Tensor4D; ys: tf.Tensor2D } {
-  const xs = markReal(tf.tensor4d(batch.xs, [batch.size, ...batch.shape]));
-  const ys = markReal(tf.tidy(() => tf.oneHot(tf.tensor1d(batch.labels, 'int32'), numClasses).toFloat() as tf.Tensor2D));
-  return { xs, ys };
-}

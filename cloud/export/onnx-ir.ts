@@ -140,8 +140,3 @@ export function consumersOf(g: IrGraph): Map<string, number[]> {
   return m;
 }
 
-export function producerOf(g: IrGraph): Map<string, number> {
-  const m = new Map<string, number>();
-  g.nodes.forEach((n, i) => n.outputs.forEach((o) => m.set(o, i)));
-  return m;
-}

@@ -19,7 +19,7 @@ import { SerialQueue } from '../store/serial-queue';
 import type { Fence } from '../scale/leader-lease';
 import { FleetStore, type HeartbeatUpdate, type PackageRecord } from './store/fleet-store';
 import { DeviceRegistry, type ProvisionRequest, type ProvisionedDevice, type PublicDevice } from './registry/device-registry';
-import { applyEvent, createRolloutState, isDeviceTerminal, isTerminal, rolloutCounts, type EngineCommand, type EngineEvent, type RolloutNotice, type RolloutState } from './rollout/rollout-engine';
+import { applyEvent, createRolloutState, isDeviceTerminal, isTerminal, type EngineCommand, type EngineEvent, type RolloutNotice, type RolloutState } from './rollout/rollout-engine';
 import { withDefaults, type RolloutRequest } from './rollout/rollout-spec';
 import { planChunks, type ChunkPlan } from './delivery/chunk-plan';
 import { TokenBucket } from './delivery/token-bucket';
@@ -822,4 +822,3 @@ export async function createFleetController(opts: FleetControllerOptions): Promi
   return controller;
 }
 
-export { rolloutCounts };

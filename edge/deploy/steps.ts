@@ -34,8 +34,6 @@ export interface PlanEnv {
   readonly nowMs: number;
 }
 
-export const STATE_ORDER: readonly DeploymentState[] = ['offered', 'downloading', 'verifying', 'staging', 'warming', 'shadow', 'activating', 'baking', 'committed'];
-
 /** States in which the serving side has not changed: a failure there ends in `failed`/`rejected`. */
 export function beforeActivation(s: DeploymentState): boolean {
   return ['offered', 'downloading', 'verifying', 'staging', 'warming', 'shadow'].includes(s);

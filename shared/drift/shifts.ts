@@ -10,11 +10,6 @@ export const SHIFT_KINDS = ['noise', 'blur', 'brightness', 'contrast', 'occlusio
 export type ShiftKind = (typeof SHIFT_KINDS)[number];
 export type ImageShiftKind = Exclude<ShiftKind, 'prior'>;
 
-export interface ShiftSpec {
-  kind: ShiftKind;
-  severity: 1 | 2 | 3 | 4 | 5;
-}
-
 export interface ImageGeometry {
   height: number;
   width: number;
