@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { OnnxDataType, OnnxGraphBuilder, attr } from '../../shared/package/onnx/graph-builder';
+import { OnnxGraphBuilder } from '../../shared/package/onnx/graph-builder';
+import { OnnxDataType, attr } from '../../shared/package/onnx/onnx-protos';
 import { exportToOnnx } from '../export/tfjs-to-onnx';
 import { randomImages, randomizeBatchNorm, seededRandom } from '../export/testing/models';
 import { buildModel } from '../zoo/zoo';

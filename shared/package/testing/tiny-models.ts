@@ -1,4 +1,5 @@
-import { OnnxDataType, OnnxGraphBuilder, attr } from '../onnx/graph-builder';
+import { OnnxGraphBuilder } from '../onnx/graph-builder';
+import { OnnxDataType, attr } from '../onnx/onnx-protos';
 import { buildSignedPackage, type ManifestDraft, type ModelPackage } from '../build-package';
 import { generateSigningKey, type SigningKey } from '../keys';
 import { trustedKeyEntry, type TrustedKeys } from '../trusted-keys';
