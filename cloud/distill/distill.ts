@@ -10,7 +10,8 @@ import { balancedTargets, modulate } from './modulating';
 import { ReplayBuffer, type PriorityStats } from './replay-buffer';
 import { DistillRng } from './rng';
 import { cosineLr, StudentTrainer } from './student-trainer';
-import { MetaSynthesizer, PixelSynthesizer, softmaxRows, type Synthesizer, type SynthesisLosses } from './synthesizer';
+import { softmaxRows } from '../../shared/math/softmax-rows';
+import { MetaSynthesizer, PixelSynthesizer, type Synthesizer, type SynthesisLosses } from './synthesizer';
 import { wrapTeacher, type BnTarget, type TeacherView } from './teacher';
 
 /**

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { softmaxRows } from '../../shared/math/softmax-rows';
 import { augmentBatch, type AugmentConfig } from './augment';
 import { assignGenerator, cloneGenerator, createGenerator, generate, type GeneratorConfig, type GeneratorParams } from './generator';
 import { agreementMask, bnStatsLoss, channelMoments, crossEntropyPerSample, maskedDisagreement, weightedMean } from './losses';
@@ -135,19 +136,6 @@ function priorityWeights(kl: Float32Array, p: { alpha: number; epsilon: number }
   const w = kl.map((v, i) => Math.pow(Math.max(0, v) + p.epsilon, p.alpha) * (phi ? phi[i]! : 1));
   const mean = w.reduce((a, b) => a + b, 0) / Math.max(1, w.length);
   return mean > 0 ? w.map((v) => v / mean) : w.fill(1);
-}
-
-export function softmaxRows(logits: Float32Array, C: number): Float32Array {
-  const n = logits.length / C;
-  const out = new Float32Array(logits.length);
-  for (let i = 0; i < n; i++) {
-    let m = -Infinity;
-    for (let c = 0; c < C; c++) m = Math.max(m, logits[i * C + c]!);
-    let s = 0;
-    for (let c = 0; c < C; c++) s += out[i * C + c] = Math.exp(logits[i * C + c]! - m);
-    for (let c = 0; c < C; c++) out[i * C + c] = out[i * C + c]! / s;
-  }
-  return out;
 }
 
 function updateEma(ema: SynthesizerState['ema'], moments: StepResult['moments'], m: number): void {
