@@ -31,7 +31,7 @@ import { parseCommandArgs, numberFlag } from '../shared/cli/args';
 import { loadFashionMnist } from '../cloud/data';
 import { loadTeacher } from '../cloud/zoo';
 import { initCompute } from '../cloud/compute';
-import { createRandom, type Random } from '../shared/drift/random';
+import { createRandom, type Random } from '../shared/random/seeded-random';
 import { summarizeInference, type InferenceSummary, type FeatureSample } from '../shared/drift/summary';
 import { buildDriftReference } from '../shared/drift/build-reference';
 import { fitScoreBands } from '../shared/drift/fit-bands';

@@ -4,7 +4,7 @@ import { augmentBatch, type AugmentConfig } from './augment';
 import { assignGenerator, cloneGenerator, createGenerator, generate, type GeneratorConfig, type GeneratorParams } from './generator';
 import { agreementMask, bnStatsLoss, channelMoments, crossEntropyPerSample, maskedDisagreement, weightedMean } from './losses';
 import { Adam, type OptimizerState } from './optimizers';
-import type { DistillRng } from './rng';
+import type { Random } from '../../shared/random/seeded-random';
 import { BatchSynthesizer, type SyntheticBatch } from './synthetic-batch';
 import type { TeacherView } from './teacher';
 
@@ -100,7 +100,7 @@ function inversionLoss(
   ema: SynthesizerState['ema'],
   aug: AugmentConfig,
   fill: number,
-  rng: DistillRng,
+  rng: Random,
   extra: ((x: tf.Tensor4D) => tf.Scalar) | null,
   out: { step?: StepResult },
 ): tf.Scalar {
@@ -180,7 +180,7 @@ export class MetaSynthesizer extends BatchSynthesizer implements Synthesizer {
     private readonly gen: GeneratorConfig,
     private readonly cfg: MetaSynthesisConfig,
     private readonly aug: AugmentConfig,
-    private readonly rng: DistillRng,
+    private readonly rng: Random,
   ) {
     super();
     this.params = createGenerator(gen, rng);
@@ -284,7 +284,7 @@ export class PixelSynthesizer extends BatchSynthesizer implements Synthesizer {
     private readonly range: { low: number; high: number },
     private readonly cfg: PixelSynthesisConfig,
     private readonly aug: AugmentConfig,
-    private readonly rng: DistillRng,
+    private readonly rng: Random,
   ) {
     super();
   }

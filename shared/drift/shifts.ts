@@ -1,4 +1,4 @@
-import type { Random } from './random';
+import type { Random } from '../random/seeded-random';
 
 /**
  * The distribution shifts the benchmark measures and the demo injects, in one place so both use
