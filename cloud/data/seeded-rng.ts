@@ -1,5 +1,8 @@
 import type { Random } from '../../shared/random/seeded-random';
 
+// Seed derivation and shuffling on top of the one random source (shared/random/seeded-random.ts);
+// this file draws through a `Random` and has no generator of its own.
+
 /** Derives an independent seed for a sub-stream (epoch, layer, worker) from a run seed. */
 export function deriveSeed(seed: number, ...parts: number[]): number {
   let h = (seed ^ 0x9e3779b9) >>> 0;
