@@ -23,7 +23,7 @@ import { parseCommandArgs, numberFlag } from '../shared/cli/args';
 import { loadFashionMnist } from '../cloud/data';
 import { initCompute } from '../cloud/compute';
 import { loadModel } from '../cloud/zoo';
-import { createRandom } from '../shared/drift/random';
+import { createRandom } from '../shared/random/seeded-random';
 import { applyImageShift, type ImageShiftKind } from '../shared/drift/shifts';
 import { applyFieldBatchNormStatistics, studentBatchNormLayers, type FieldLayerStatistics } from '../cloud/retrain/field-batchnorm';
 import { writeBenchReport, markdownTable } from './report';

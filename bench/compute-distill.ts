@@ -15,7 +15,7 @@ import * as tf from '@tensorflow/tfjs';
 import { augmentBatch } from '../cloud/distill/augment';
 import { augmentPixels } from '../cloud/distill/augment-pixels';
 import { defaultConfig } from '../cloud/distill/config';
-import { DistillRng } from '../cloud/distill/rng';
+import { createRandom } from '../shared/random/seeded-random';
 import { StudentTrainer } from '../cloud/distill/student-trainer';
 import { MetaSynthesizer } from '../cloud/distill/synthesizer';
 import { wrapTeacher } from '../cloud/distill/teacher';
@@ -105,7 +105,7 @@ export async function measureDistill(backend: string, peakGflops: number, reps: 
     const teacherModel = buildModel(p.teacher, { inputShape: INPUT, numClasses: 10, seed: 11 });
     const student = buildModel(p.student, { inputShape: INPUT, numClasses: 10, seed: 12 });
     const teacher = wrapTeacher(teacherModel);
-    const rng = new DistillRng(5);
+    const rng = createRandom(5);
     const trainer = new StudentTrainer(student, cfg.kd);
     const n = cfg.batchSize;
     const pixels = rng.normals(n * INPUT[0] * INPUT[1] * INPUT[2]).map((v) => Math.max(-1, Math.min(1, 0.5 * v)));
@@ -191,7 +191,7 @@ export async function measureDistillWorkers(peakGflops: number, reps: number, pa
       const teacherModel = buildModel(p.teacher, { inputShape: INPUT, numClasses: 10, seed: 11 });
       const student = buildModel(p.student, { inputShape: INPUT, numClasses: 10, seed: 12 });
       const teacher = wrapTeacher(teacherModel);
-      const rng = new DistillRng(5);
+      const rng = createRandom(5);
       const n = defaultConfig.batchSize;
       const pixels = rng.normals(n * INPUT[0] * INPUT[1] * INPUT[2]).map((v) => Math.max(-1, Math.min(1, 0.5 * v)));
       const trainer = await createDataParallelTrainer({ model: student, optimizer: tf.train.momentum(defaultConfig.kd.lr, defaultConfig.kd.momentum), loss: { module: lossModule, exportName: 'kdLossDefaultTemperature' }, workers, backend: 'wasm' });

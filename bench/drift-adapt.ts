@@ -17,7 +17,7 @@ import { initCompute } from '../cloud/compute';
 import { loadTeacher } from '../cloud/zoo';
 import { merge, type DistillConfigInput } from '../cloud/distill/config';
 import { parseJson } from '../shared/contracts/parse';
-import { createRandom } from '../shared/drift/random';
+import { createRandom } from '../shared/random/seeded-random';
 import type { ImageShiftKind } from '../shared/drift/shifts';
 import { DEFAULT_LOOP_CONFIG, retrainSchedule, type LoopConfig } from './drift-loop';
 import { LOOP_SHIFTS, loopsMarkdown, measureLoops } from './drift-loops';

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { createOrtEngine } from '../edge/inference/ort-engine';
 import { createModelRuntime, type ModelRuntime } from '../edge/inference/model-runtime';
 import { createDriftMonitor, type DriftMonitor } from '../edge/drift/drift-monitor';
-import { createRandom } from '../shared/drift/random';
+import { createRandom } from '../shared/random/seeded-random';
 import { isoTime, type DriftReportEnvelope, type TensorInput } from '../shared/protocol';
 import type { ModelManifest } from '../shared/package';
 

@@ -10,7 +10,7 @@ import type { RolloutOutcome } from '../cloud/retrain/steps';
 import type { DistillConfigInput } from '../cloud/distill/config';
 import { assertPackageValid, writePackageDir, type ModelManifest, type ModelPackage } from '../shared/package';
 import type { DriftReportEnvelope } from '../shared/protocol';
-import { createRandom } from '../shared/drift/random';
+import { createRandom } from '../shared/random/seeded-random';
 import { applyImageShift, type ImageGeometry, type ImageShiftKind } from '../shared/drift/shifts';
 import { createSimFleet } from './drift-fleet-sim';
 import type { DeployedPackage } from './drift-deploy';

@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { onnxAccuracy } from '../cloud/export/evaluate-onnx';
-import { createRandom } from '../shared/drift/random';
+import { createRandom } from '../shared/random/seeded-random';
 import { applyImageShift, type ImageGeometry, type ImageShiftKind } from '../shared/drift/shifts';
 import { deployStudentPackage } from './drift-deploy';
 import { runControlRetrain, runRetrainLoop, type LoopConfig, type LoopRun } from './drift-loop';

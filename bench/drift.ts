@@ -31,14 +31,15 @@ import { parseCommandArgs, numberFlag } from '../shared/cli/args';
 import { loadFashionMnist } from '../cloud/data';
 import { loadTeacher } from '../cloud/zoo';
 import { initCompute } from '../cloud/compute';
-import { createRandom, type Random } from '../shared/drift/random';
+import { createRandom, type Random } from '../shared/random/seeded-random';
 import { summarizeInference, type InferenceSummary, type FeatureSample } from '../shared/drift/summary';
 import { buildDriftReference } from '../shared/drift/build-reference';
 import { fitScoreBands } from '../shared/drift/fit-bands';
 import { DriftDetector, DEFAULT_DRIFT_CONFIG, type DriftDetectorConfig } from '../shared/drift/drift-detector';
 import { DETECTOR_NAMES, type DetectorName } from '../shared/drift/window-detectors';
-import { BatchKsBaseline } from '../shared/drift/baseline-ks';
-import { countFalseAlarms, measureDelay, summarizeDelays, type StreamDetector } from '../shared/drift/stream-evaluation';
+import { BatchKsBaseline } from './drift-evaluation/baseline-ks';
+import { softmaxRows } from '../shared/math/softmax-rows';
+import { countFalseAlarms, measureDelay, summarizeDelays, type StreamDetector } from './drift-evaluation/stream-evaluation';
 import { applyImageShift, priorShiftWeights, sampleCategorical, SHIFT_KINDS, type ImageShiftKind, type ShiftKind } from '../shared/drift/shifts';
 import { runConvProbe, type ConvProbe } from '../shared/drift/conv-probe';
 import type { DriftReference, FeatureStatisticReference } from '../shared/drift/reference';
@@ -605,21 +606,14 @@ function tfjsClassifier(model: tf.LayersModel, description: string): Classifier 
 function softmaxRowsIfLogits(y: Float32Array, k: number): Float32Array {
   const out = new Float32Array(y.length);
   for (let i = 0; i < y.length; i += k) {
+    const row = y.subarray(i, i + k);
     let sum = 0;
     let neg = false;
-    for (let j = 0; j < k; j++) {
-      sum += y[i + j]!;
-      if (y[i + j]! < 0) neg = true;
+    for (const v of row) {
+      sum += v;
+      if (v < 0) neg = true;
     }
-    if (!neg && Math.abs(sum - 1) < 1e-3) {
-      out.set(y.subarray(i, i + k), i);
-      continue;
-    }
-    let m = -Infinity;
-    for (let j = 0; j < k; j++) m = Math.max(m, y[i + j]!);
-    let z = 0;
-    for (let j = 0; j < k; j++) z += (out[i + j] = Math.exp(y[i + j]! - m));
-    for (let j = 0; j < k; j++) out[i + j]! /= z;
+    out.set(!neg && Math.abs(sum - 1) < 1e-3 ? row : softmaxRows(row, k), i);
   }
   return out;
 }

@@ -20,6 +20,7 @@ import { encodeGraph } from '../cloud/export/onnx-ir';
 import { quantizeQdq } from '../cloud/export/qdq-quantize';
 import { exportToOnnx } from '../cloud/export/tfjs-to-onnx';
 import { buildModel } from '../cloud/zoo/zoo';
+import { percentile } from '../shared/math/percentile';
 
 export interface ZooRow {
   model: string;
@@ -85,7 +86,6 @@ function trainBriefly(model: tf.LayersModel, train: LabelledSplit, steps: number
   opt.dispose();
 }
 
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 
 export async function benchZoo(o: ZooBenchOptions): Promise<ZooRow[]> {
   const rows: ZooRow[] = [];
@@ -137,7 +137,7 @@ export async function benchZoo(o: ZooBenchOptions): Promise<ZooRow[]> {
       }
       variants.forEach((v, k) => {
         const sorted = [...times[k]!].sort((a, b) => a - b);
-        rows.push({ model: arch, runtime: 'onnxruntime-node', precision: v.precision, variant: v.variant, batch, p50Ms: +percentile(sorted, 50).toFixed(4), minMs: +sorted[0]!.toFixed(4), bytes: v.bytes.length, accuracy: acc[k]!, floatLayers: v.floatLayers, trainSteps: isTeacher ? 0 : o.trainSteps, int8MacShare: plan.int8MacShare, int8Declined: declinedBy !== null, int8DeclinedBy: declinedBy, ...(exportCheck ? { exportCheck } : {}) });
+        rows.push({ model: arch, runtime: 'onnxruntime-node', precision: v.precision, variant: v.variant, batch, p50Ms: +percentile(sorted, 50)!.toFixed(4), minMs: +sorted[0]!.toFixed(4), bytes: v.bytes.length, accuracy: acc[k]!, floatLayers: v.floatLayers, trainSteps: isTeacher ? 0 : o.trainSteps, int8MacShare: plan.int8MacShare, int8Declined: declinedBy !== null, int8DeclinedBy: declinedBy, ...(exportCheck ? { exportCheck } : {}) });
       });
       o.log(`${arch} batch ${batch}: ${variants.map((v, k) => `${v.variant} ${rows[rows.length - variants.length + k]!.p50Ms} ms`).join(', ')}`);
     }

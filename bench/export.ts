@@ -33,6 +33,7 @@ import { exportToOnnx } from '../cloud/export/tfjs-to-onnx';
 import { loadModel } from '../cloud/zoo/model-io';
 import type { CalibrationMethod } from '../shared/package/manifest';
 import { markdownTable, writeBenchReport } from './report';
+import { percentile } from '../shared/math/percentile';
 
 interface Row {
   model: string;
@@ -103,10 +104,6 @@ function cpuFlags(): string {
   } catch {
     return 'unknown';
   }
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 }
 
 async function main(): Promise<void> {
@@ -213,7 +210,7 @@ async function main(): Promise<void> {
   }
   const stat = (key: string) => {
     const s = [...lat[key]!].sort((a, b) => a - b);
-    return { p50Ms: +percentile(s, 50).toFixed(4), p99Ms: +percentile(s, 99).toFixed(4), minMs: +s[0]!.toFixed(4) };
+    return { p50Ms: +percentile(s, 50)!.toFixed(4), p99Ms: +percentile(s, 99)!.toFixed(4), minMs: +s[0]!.toFixed(4) };
   };
   const wasmAcc = tf.tidy(() => {
     let correct = 0;

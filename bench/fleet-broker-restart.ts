@@ -11,7 +11,6 @@
  *   cloud never stored and that are no longer in an outbox either (a report still waiting in an
  *   outbox is late, not lost: it is counted as `reportsPending`), once the rollout ends.
  */
-import net from 'node:net';
 import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,6 +24,7 @@ import { createFleetController, type FleetController } from '../cloud/fleet/flee
 import { isTerminal } from '../cloud/fleet/rollout/rollout-engine';
 import { startSimulatedFleet, type SimulatedFleet } from '../edge/sim/fleet';
 import type { Logger } from '../shared/log/logger';
+import { freePort } from '../shared/net/free-port';
 import { sizedPackage } from '../test/fleet/helpers/sized-package';
 import { mosquittoAuthPaths, startMosquittoWithFiles, type MosquittoProcess } from '../test/fleet/helpers/mosquitto';
 
@@ -89,16 +89,6 @@ function countingProxy(port: number) {
       child.disconnect();
     },
   };
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
 }
 
 const round = (x: number): number => Math.round(x * 1000) / 1000;

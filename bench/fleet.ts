@@ -30,7 +30,7 @@ import { createFleetController } from '../cloud/fleet/fleet-controller';
 import { simProcessEnv } from '../edge/sim/sim-process-env';
 import { resolveAgentConfig } from '../edge/agent/config';
 import { isTerminal } from '../cloud/fleet/rollout/rollout-engine';
-import { percentile } from '../cloud/fleet/rollout/gates';
+import { percentile } from '../shared/math/percentile';
 import { createLogger } from '../shared/log/logger';
 import { topicFor } from '../shared/protocol/codec';
 import { sizedPackage } from '../test/fleet/helpers/sized-package';

@@ -26,7 +26,7 @@ import { join } from 'node:path';
 import { initCompute } from '../../cloud/compute';
 import { bnStatsLoss, crossEntropyPerSample, kdPerSample, weightedMean } from '../../cloud/distill/losses';
 import { createGenerator, generate } from '../../cloud/distill/generator';
-import { DistillRng } from '../../cloud/distill/rng';
+import { createRandom } from '../../shared/random/seeded-random';
 import { wrapTeacher } from '../../cloud/distill/teacher';
 import { buildModel } from '../../cloud/zoo';
 
@@ -139,7 +139,7 @@ async function steps(w: { teacher: Float32Array[]; student: Float32Array[] }, x:
   const teacher = wrapTeacher(teacherModel);
   const sVars = student.trainableWeights.map((v) => (v as unknown as { val: tf.Variable }).val);
   const genCfg = { nz: 64, ngf: 8, outputShape: INPUT, range: { low: -1, high: 1 } };
-  const gen = createGenerator(genCfg, new DistillRng(3));
+  const gen = createGenerator(genCfg, createRandom(3));
   const zVar = tf.variable(tf.tensor2d(z, [SYN_BATCH, 64]));
   const xT = tf.tensor4d(x, [KD_BATCH, ...INPUT]);
 
@@ -210,7 +210,7 @@ async function main(): Promise<void> {
   log(`host: ${JSON.stringify(result.host)}`);
   // Reference first, on wasm: weights and inputs are made here and handed to the GPU run as arrays.
   await initCompute({ backend: 'wasm' });
-  const rng = new DistillRng(9);
+  const rng = createRandom(9);
   const t = buildModel(pair!.teacher, { inputShape: INPUT, numClasses: 10, seed: 11 });
   const s = buildModel(pair!.student, { inputShape: INPUT, numClasses: 10, seed: 12 });
   const w = { teacher: await Promise.all(t.getWeights().map((x) => x.data() as Promise<Float32Array>)), student: await Promise.all(s.getWeights().map((x) => x.data() as Promise<Float32Array>)) };

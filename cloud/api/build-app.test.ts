@@ -228,6 +228,29 @@ describe('runs', () => {
   });
 });
 
+describe('jobs', () => {
+  it('serves a finished job as the runner stored it, result included, and filters by the job states only', async () => {
+    const created = await app.inject({
+      method: 'POST', url: '/api/runs', headers: as('op-token'),
+      payload: { teacherId: 'default-teacher', student: 'lenet5-half', config: { steps: 2, stepMs: 1 } },
+    });
+    expect(created.statusCode).toBe(201);
+    const id = (created.json() as { id: string }).id;
+    const stored = await waitFor(async () => {
+      const j = await jobs.get(id);
+      return j.state === 'succeeded' ? j : null;
+    });
+    expect(stored.result).not.toBeNull();
+    const served = await app.inject({ url: `/api/jobs/${id}`, headers: as('view-token') });
+    expect(served.statusCode).toBe(200);
+    expect(served.json()).toEqual(JSON.parse(JSON.stringify(stored)));
+    const succeeded = await app.inject({ url: '/api/jobs?state=succeeded', headers: as('view-token') });
+    expect((succeeded.json() as Array<{ id: string; state: string }>).find((j) => j.id === id)?.state).toBe('succeeded');
+    const bad = await app.inject({ url: '/api/jobs?state=done', headers: as('view-token') });
+    expect(bad.statusCode).toBe(400);
+  });
+});
+
 describe('fleet routes', () => {
   it('pass rollout actions to the fleet controller with the caller, and map its typed errors', async () => {
     const calls: string[] = [];

@@ -4,10 +4,13 @@ import type { DeviceAdmin } from '../fleet/registry/device-admin';
 import type { Device, DriftRecord, ModelPackage, Rollout, RolloutCreate, Teacher, TeacherUpload } from './schemas';
 
 /**
- * What the API needs from the rest of the cloud, as small interfaces. The cloud assembly
- * (`cloud/api/assemble-cloud.ts`) adapts the real components to them; a port left undefined makes
- * its routes answer 503 EDGEKD_FEATURE_UNAVAILABLE. Implementations throw EdgekdError (not found,
- * invalid input, state conflicts) and the API maps the code to an HTTP status.
+ * What the API needs from the rest of the cloud, as small interfaces. `startCloud`
+ * (`cloud/api/start-cloud.ts`) fills them from the real components: the teacher catalog
+ * (`teacher-catalog.ts`), the fleet controller through `fleet-adapter.ts` (fleet and packages), the
+ * drift service and retrain controller through `drift-wiring.ts`, and device provisioning from
+ * `createDeviceAdmin` over the fleet's registry (`cloud/fleet/registry/device-admin.ts`). A port
+ * left undefined makes its routes answer 503 EDGEKD_FEATURE_UNAVAILABLE. Implementations throw EdgekdError (not found, invalid input,
+ * state conflicts) and the API maps the code to an HTTP status.
  */
 export interface TeacherCatalog {
   list(): Promise<Teacher[]>;

@@ -1,6 +1,7 @@
 import { Type, type Static } from 'typebox';
 import { UPLOAD_NAME_PATTERN } from './upload-names';
 import { RolloutRequest } from '../fleet/rollout/rollout-spec';
+import { JobError, JobState } from '../jobs/job-types';
 
 /**
  * Response and request shapes of the HTTP API. Records that other components own (devices,
@@ -45,18 +46,17 @@ export const TeacherUpload = Type.Object(
 );
 export type TeacherUpload = Static<typeof TeacherUpload>;
 
-export const JobErrorBody = Type.Object({ code: Type.String(), message: Type.String(), category: Type.String(), retryable: Type.Boolean() });
-
+/** A distillation run: a `distill` job seen through its params (state and error are the job's). */
 export const Run = Type.Object({
   id: Type.String(),
-  state: Type.String(),
+  state: JobState,
   teacherId: Nullable(Type.String()),
   student: Nullable(Type.String()),
   method: Nullable(Type.String()),
   params: Type.Unknown(),
   progress: Nullable(Type.Record(Type.String(), Type.Unknown())),
   result: Type.Unknown(),
-  error: Nullable(JobErrorBody),
+  error: Nullable(JobError),
   attempt: Type.Number(),
   createdAt: Type.Number(),
   startedAt: Nullable(Type.Number()),
@@ -85,25 +85,11 @@ export const RunCreate = Type.Object(
 );
 export type RunCreate = Static<typeof RunCreate>;
 
-export const Job = Type.Object({
-  id: Type.String(),
-  kind: Type.String(),
-  state: Type.String(),
-  params: Type.Unknown(),
-  result: Type.Unknown(),
-  error: Nullable(JobErrorBody),
-  progress: Nullable(Type.Record(Type.String(), Type.Unknown())),
-  attempt: Type.Number(),
-  resume: Type.Boolean(),
-  cancelRequested: Type.Boolean(),
-  owner: Nullable(Type.String()),
-  createdAt: Type.Number(),
-  updatedAt: Type.Number(),
-  startedAt: Nullable(Type.Number()),
-  finishedAt: Nullable(Type.Number()),
-});
-
-export const JobEvent = Type.Object({ jobId: Type.String(), seq: Type.Number(), at: Type.Number(), type: Type.String(), data: Type.Record(Type.String(), Type.Unknown()) });
+/**
+ * Jobs and their events are served as the runner stores them: the schemas are the job records'
+ * own (cloud/jobs/job-types.ts), so a job's state stays one of its five literals in the API too.
+ */
+export { JobRecord as Job, JobEvent } from '../jobs/job-types';
 export const EventsQuery = Type.Object({
   after: Type.Optional(Type.Integer({ minimum: 0 })),
   type: Type.Optional(Type.String()),

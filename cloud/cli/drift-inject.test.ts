@@ -5,7 +5,7 @@ import mqtt from 'mqtt';
 import { startEmbeddedBroker } from '../broker/embedded-broker';
 import { run } from './drift-inject';
 import { DEMO_SHIFT_TOPIC, parseDemoShiftCommand, createShiftApplier } from '../../shared/drift/demo-shift';
-import { createRandom } from '../../shared/drift/random';
+import { createRandom } from '../../shared/random/seeded-random';
 
 describe('edgekd drift inject', () => {
   it('publishes a retained shift command that a feeder connecting later receives and applies', async () => {

@@ -1,4 +1,3 @@
-import type * as tf from '@tensorflow/tfjs';
 import type { ComputeBackend } from './init-compute';
 import type { LossSpec } from './losses';
 
@@ -49,4 +48,3 @@ export type FromWorker =
     }
   | { type: 'error'; id?: number; message: string; code?: string };
 
-export type TensorLike = tf.Tensor;

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { EdgekdError } from '../../shared/errors';
 import { createLogger, type Logger } from '../../shared/log/logger';
-import { convGradKernelsRegistered, registerConvGradKernels } from './register-kernels';
+import { registerConvGradKernels } from './register-kernels';
 import { registerWasmSpeedups } from './wasm-speedups';
 import { registerBatchNormGradients } from './batchnorm-gradients';
 
@@ -134,7 +134,3 @@ async function activateWasmOrThrow(speedups: boolean): Promise<{ simd: boolean }
   }
 }
 
-/** True when the wasm training kernels are registered (after initCompute chose wasm). */
-export function wasmTrainingKernelsReady(): boolean {
-  return convGradKernelsRegistered('wasm');
-}

@@ -32,7 +32,3 @@ export function registerKernels(configs: tf.KernelConfig[]): string[] {
 export function registerConvGradKernels(backendName = 'wasm'): string[] {
   return registerKernels(convGradKernelConfigs(backendName));
 }
-
-export function convGradKernelsRegistered(backendName = 'wasm'): boolean {
-  return convGradKernelConfigs(backendName).every((c) => isOurs(c.kernelName, backendName));
-}

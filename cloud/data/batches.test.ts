@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { iterateBatches, batchCount, augmentInPlace } from './batches';
 import { makeSplit } from './labelled-split';
 import { isRealData, assertNotReal } from './provenance';
-import { createSeededRng } from './seeded-rng';
+import { createRandom } from '../../shared/random/seeded-random';
 
 function toySplit(n: number) {
   const images = new Float32Array(n * 4);
@@ -15,13 +15,13 @@ function toySplit(n: number) {
 }
 
 const order = (split: ReturnType<typeof toySplit>, seed: number) =>
-  [...iterateBatches(split, { batchSize: 7, rng: createSeededRng(seed) })].flatMap((b) => Array.from({ length: b.size }, (_, i) => b.xs[i * 4]!));
+  [...iterateBatches(split, { batchSize: 7, rng: createRandom(seed) })].flatMap((b) => Array.from({ length: b.size }, (_, i) => b.xs[i * 4]!));
 
 describe('shuffled batches', () => {
   const split = toySplit(50);
 
   it('visit every image once per epoch, images and labels kept together', () => {
-    const batches = [...iterateBatches(split, { batchSize: 7, rng: createSeededRng(1) })];
+    const batches = [...iterateBatches(split, { batchSize: 7, rng: createRandom(1) })];
     expect(batches.length).toBe(batchCount(50, 7));
     const seen = batches.flatMap((b) => Array.from({ length: b.size }, (_, i) => b.xs[i * 4]!));
     expect([...seen].sort((a, b) => a - b)).toEqual(Array.from({ length: 50 }, (_, i) => i));
@@ -36,8 +36,8 @@ describe('shuffled batches', () => {
 
   it('drop the partial batch when asked and resume at a batch index', () => {
     expect([...iterateBatches(split, { batchSize: 7, dropRemainder: true })].length).toBe(7);
-    const full = [...iterateBatches(split, { batchSize: 7, rng: createSeededRng(5) })];
-    const tail = [...iterateBatches(split, { batchSize: 7, rng: createSeededRng(5), startBatch: 3 })];
+    const full = [...iterateBatches(split, { batchSize: 7, rng: createRandom(5) })];
+    const tail = [...iterateBatches(split, { batchSize: 7, rng: createRandom(5), startBatch: 3 })];
     expect(tail.map((b) => Array.from(b.xs))).toEqual(full.slice(3).map((b) => Array.from(b.xs)));
   });
 
@@ -57,7 +57,7 @@ describe('augmentation', () => {
     // vertical shift of a one-row image leaves only fill).
     const run = (seed: number) => {
       const xs = new Float32Array([1, 2, 3, 1, 2, 3, 1, 2, 3, 1, 2, 3]);
-      augmentInPlace(xs, 4, [1, 3, 1], { flip: true, shift: 1, fill: -1 }, createSeededRng(seed));
+      augmentInPlace(xs, 4, [1, 3, 1], { flip: true, shift: 1, fill: -1 }, createRandom(seed));
       return Array.from(xs);
     };
     expect(run(9)).toEqual(run(9));

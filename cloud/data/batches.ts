@@ -1,8 +1,8 @@
-import * as tf from '@tensorflow/tfjs';
 import { EdgekdError } from '../../shared/errors';
 import type { LabelledSplit } from './labelled-split';
 import { markReal } from './provenance';
-import { permutation, randomInt, type Rng } from './seeded-rng';
+import type { Random } from '../../shared/random/seeded-random';
+import { permutation } from './seeded-rng';
 
 /** One batch of real images: NHWC float32 values (normalised) and class indices. */
 export interface RealBatch {
@@ -26,7 +26,7 @@ export interface Augmentation {
 export interface BatchOptions {
   readonly batchSize: number;
   /** Order source; omit for the split's own order (evaluation). */
-  readonly rng?: Rng;
+  readonly rng?: Random;
   /** Drop a final partial batch (training keeps BatchNorm statistics on full batches). */
   readonly dropRemainder?: boolean;
   readonly augment?: Augmentation;
@@ -65,16 +65,16 @@ export function* iterateBatches(split: LabelledSplit, options: BatchOptions): Ge
 }
 
 /** Random shift and flip per image, in place. */
-export function augmentInPlace(xs: Float32Array, count: number, shape: readonly [number, number, number], aug: Augmentation, rng: Rng): void {
+export function augmentInPlace(xs: Float32Array, count: number, shape: readonly [number, number, number], aug: Augmentation, rng: Random): void {
   const [h, w, c] = shape;
   const size = h * w * c;
   const tmp = new Float32Array(size);
   const fill = aug.fill ?? -1;
   const maxShift = aug.shift ?? 0;
   for (let i = 0; i < count; i++) {
-    const flip = aug.flip === true && rng() < 0.5;
-    const dy = maxShift > 0 ? randomInt(rng, 2 * maxShift + 1) - maxShift : 0;
-    const dx = maxShift > 0 ? randomInt(rng, 2 * maxShift + 1) - maxShift : 0;
+    const flip = aug.flip === true && rng.next() < 0.5;
+    const dy = maxShift > 0 ? rng.int(2 * maxShift + 1) - maxShift : 0;
+    const dx = maxShift > 0 ? rng.int(2 * maxShift + 1) - maxShift : 0;
     if (!flip && dx === 0 && dy === 0) continue;
     const img = xs.subarray(i * size, (i + 1) * size);
     for (let y = 0; y < h; y++) {
@@ -91,9 +91,3 @@ export function augmentInPlace(xs: Float32Array, count: number, shape: readonly 
   }
 }
 
-/** The batch as tensors: xs [n,h,w,c] float32 and one-hot ys [n,numClasses], both tagged real. */
-export function batchToTensors(batch: RealBatch, numClasses: number): { xs: tf.Tensor4D; ys: tf.Tensor2D } {
-  const xs = markReal(tf.tensor4d(batch.xs, [batch.size, ...batch.shape]));
-  const ys = markReal(tf.tidy(() => tf.oneHot(tf.tensor1d(batch.labels, 'int32'), numClasses).toFloat() as tf.Tensor2D));
-  return { xs, ys };
-}

@@ -19,14 +19,6 @@ export interface Normalization {
 
 export const STANDARD_NORMALIZATION: Normalization = Object.freeze({ kind: 'range', low: -1, high: 1, rawMax: 255 });
 
-export function normalizePixel(raw: number, n: Normalization = STANDARD_NORMALIZATION): number {
-  return n.low + (raw / n.rawMax) * (n.high - n.low);
-}
-
-export function denormalizePixel(x: number, n: Normalization = STANDARD_NORMALIZATION): number {
-  return ((x - n.low) / (n.high - n.low)) * n.rawMax;
-}
-
 /** What a dataset is, without any of its images: safe to hand to the data-free path. */
 export interface DatasetInfo {
   readonly name: string;

@@ -11,7 +11,6 @@ import { EdgekdError } from '../../shared/errors';
  * the guarantee therefore rests on the data-free path only accepting batches it built itself
  * (`provenance: 'synthetic'`), with this check as the tripwire at its entry points.
  */
-export type Provenance = 'real' | 'synthetic';
 
 export const PROVENANCE_TAG: unique symbol = Symbol.for('edgekd.provenance') as never;
 

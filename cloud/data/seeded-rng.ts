@@ -1,6 +1,7 @@
-import type { Rng } from '../../shared/random/seeded-rng';
+import type { Random } from '../../shared/random/seeded-random';
 
-export { createSeededRng, type Rng } from '../../shared/random/seeded-rng';
+// Seed derivation and shuffling on top of the one random source (shared/random/seeded-random.ts);
+// this file draws through a `Random` and has no generator of its own.
 
 /** Derives an independent seed for a sub-stream (epoch, layer, worker) from a run seed. */
 export function deriveSeed(seed: number, ...parts: number[]): number {
@@ -14,17 +15,12 @@ export function deriveSeed(seed: number, ...parts: number[]): number {
   return h;
 }
 
-/** Uniform integer in [0, n). */
-export function randomInt(rng: Rng, n: number): number {
-  return Math.min(n - 1, Math.floor(rng() * n));
-}
-
 /** A Fisher–Yates permutation of 0..n-1. */
-export function permutation(n: number, rng: Rng): Int32Array {
+export function permutation(n: number, rng: Random): Int32Array {
   const p = new Int32Array(n);
   for (let i = 0; i < n; i++) p[i] = i;
   for (let i = n - 1; i > 0; i--) {
-    const j = randomInt(rng, i + 1);
+    const j = rng.int(i + 1);
     const t = p[i]!;
     p[i] = p[j]!;
     p[j] = t;

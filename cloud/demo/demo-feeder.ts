@@ -1,5 +1,5 @@
 import mqtt from 'mqtt';
-import { createRandom } from '../../shared/drift/random';
+import { createRandom } from '../../shared/random/seeded-random';
 import { DEMO_SHIFT_TOPIC, createShiftApplier, parseDemoShiftCommand } from '../../shared/drift/demo-shift';
 import { parseJson } from '../../shared/contracts/parse';
 import type { Logger } from '../../shared/log/logger';

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { augmentBatch } from './augment';
 import { augmentPixels } from './augment-pixels';
-import { DistillRng } from './rng';
+import { createRandom } from '../../shared/random/seeded-random';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -18,8 +18,8 @@ describe('augmentPixels', () => {
     it(`matches augmentBatch value for value and draws the same random numbers: ${label}`, () => {
       const [n, h, w, c] = shape;
       const src = Float32Array.from({ length: n * h * w * c }, (_, i) => Math.sin(i * 1.7));
-      const a = new DistillRng(42);
-      const b = new DistillRng(42);
+      const a = createRandom(42);
+      const b = createRandom(42);
       const expected = tf.tidy(() => augmentBatch(tf.tensor4d(src, [n, h, w, c]), cfg, -1, a).dataSync() as Float32Array);
       const got = augmentPixels(src, [n, h, w, c], cfg, -1, b);
       expect(Array.from(got)).toEqual(Array.from(expected));

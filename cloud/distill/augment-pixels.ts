@@ -1,5 +1,5 @@
 import { augmentGroups, type AugmentConfig } from './augment';
-import type { DistillRng } from './rng';
+import type { Random } from '../../shared/random/seeded-random';
 
 /**
  * `augmentBatch` on a host array, before the batch becomes a tensor: the same padded random crop
@@ -9,7 +9,7 @@ import type { DistillRng } from './rng';
  * a Concat over the batch (12 ms of a 114 ms LeNet student step in `bench:compute`'s profile);
  * this is one pass over the pixels.
  */
-export function augmentPixels(src: Float32Array, shape: readonly [number, number, number, number], cfg: AugmentConfig, fill: number, rng: DistillRng): Float32Array {
+export function augmentPixels(src: Float32Array, shape: readonly [number, number, number, number], cfg: AugmentConfig, fill: number, rng: Random): Float32Array {
   const [n, h, w, c] = shape;
   const out = new Float32Array(src.length);
   if (cfg.pad <= 0 && !cfg.flip) {

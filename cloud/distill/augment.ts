@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { DistillRng } from './rng';
+import type { Random } from '../../shared/random/seeded-random';
 
 /**
  * Augmentation used while synthesising (gradients flow through it to the generator) and on buffer
@@ -29,7 +29,7 @@ export interface AugmentGroup {
  * flipping is on). Every implementation of the augmentation (tensor or host array) takes its draws
  * from here, so they agree value for value on the same random stream.
  */
-export function augmentGroups(n: number, cfg: AugmentConfig, rng: DistillRng): AugmentGroup[] {
+export function augmentGroups(n: number, cfg: AugmentConfig, rng: Random): AugmentGroup[] {
   const p = cfg.pad;
   const groups = Math.max(1, Math.min(cfg.groups, n));
   const out: AugmentGroup[] = [];
@@ -45,7 +45,7 @@ export function augmentGroups(n: number, cfg: AugmentConfig, rng: DistillRng): A
   return out;
 }
 
-export function augmentBatch(x: tf.Tensor4D, cfg: AugmentConfig, fill: number, rng: DistillRng): tf.Tensor4D {
+export function augmentBatch(x: tf.Tensor4D, cfg: AugmentConfig, fill: number, rng: Random): tf.Tensor4D {
   if (cfg.pad <= 0 && !cfg.flip) return x.clone();
   return tf.tidy(() => {
     const [n, h, w, c] = x.shape;

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createSeededRng } from '../data/seeded-rng';
+import { createRandom } from '../../shared/random/seeded-random';
 import { loadBuffer, saveBuffer } from './buffer-file';
 import { NoiseSynthesizer } from './noise-synthesizer';
 import { ReplayBuffer } from './replay-buffer';
@@ -11,7 +11,7 @@ function saved(): string {
   const dir = mkdtempSync(join(tmpdir(), 'edgekd-buffer-'));
   const buf = new ReplayBuffer({ capacity: 8, sampleShape: [2, 2, 1], numClasses: 2, prioritized: false, alpha: 0.6, epsilon: 1e-3 });
   const probs = Float32Array.from({ length: 16 }, (_, i) => (i % 2 === Math.floor(i / 2) % 2 ? 0.9 : 0.1));
-  buf.insert(new NoiseSynthesizer([2, 2, 1], { low: -1, high: 1 }, createSeededRng(1)).batch(8), probs, new Float32Array(8).fill(1), { fraction: 1, ordered: false, balanced: false, evict: true });
+  buf.insert(new NoiseSynthesizer([2, 2, 1], { low: -1, high: 1 }, createRandom(1)).batch(8), probs, new Float32Array(8).fill(1), { fraction: 1, ordered: false, balanced: false, evict: true });
   saveBuffer(dir, buf, { runJobId: 'r1' });
   return dir;
 }

@@ -8,9 +8,10 @@ import type { Evaluator } from './evaluator';
 import type { DistillEvent, DistillEventListener } from './events';
 import { balancedTargets, modulate } from './modulating';
 import { ReplayBuffer, type PriorityStats } from './replay-buffer';
-import { DistillRng } from './rng';
+import { createRandom } from '../../shared/random/seeded-random';
 import { cosineLr, StudentTrainer } from './student-trainer';
-import { MetaSynthesizer, PixelSynthesizer, softmaxRows, type Synthesizer, type SynthesisLosses } from './synthesizer';
+import { softmaxRows } from '../../shared/math/softmax-rows';
+import { MetaSynthesizer, PixelSynthesizer, type Synthesizer, type SynthesisLosses } from './synthesizer';
 import { wrapTeacher, type BnTarget, type TeacherView } from './teacher';
 
 /**
@@ -149,7 +150,7 @@ async function runLoop(opts: DataFreeDistillOptions, cfg: DistillConfig, teacher
   const C = teacher.numClasses;
   const [h, w, c] = teacher.inputShape;
   const dim = h * w * c;
-  const rng = new DistillRng(opts.seed);
+  const rng = createRandom(opts.seed);
   const range = opts.input.range;
   const aug = { ...cfg.augment, flip: cfg.augment.flip && opts.input.flipInvariant };
 
@@ -391,7 +392,7 @@ async function runLoop(opts: DataFreeDistillOptions, cfg: DistillConfig, teacher
 
 /** A fixed unit vector per class, scaled, from a stream of its own (the run's RNG is untouched). */
 function classEmbedding(seed: number, classes: number, nz: number, scale: number): Float32Array {
-  const v = new DistillRng(seed + 7919).normals(classes * nz);
+  const v = createRandom(seed + 7919).normals(classes * nz);
   for (let c = 0; c < classes; c++) {
     let norm = 0;
     for (let j = 0; j < nz; j++) norm += v[c * nz + j]! ** 2;

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { EdgekdError } from '../../shared/errors';
-import type { DistillRng } from './rng';
+import type { Random } from '../../shared/random/seeded-random';
 
 /**
  * The generator, as plain variables and a forward function (not a layers model) so that the
@@ -26,13 +26,7 @@ export interface GeneratorConfig {
 /** Ordered parameter list; order is the checkpoint order. */
 export type GeneratorParams = tf.Variable[];
 
-const PARAM_NAMES = ['dense_w', 'dense_b', 'bn0_g', 'bn0_b', 'conv1_w', 'bn1_g', 'bn1_b', 'conv2_w', 'bn2_g', 'bn2_b', 'conv3_w', 'conv3_b'] as const;
-
-export function generatorParamNames(): readonly string[] {
-  return PARAM_NAMES;
-}
-
-export function createGenerator(cfg: GeneratorConfig, rng: DistillRng): GeneratorParams {
+export function createGenerator(cfg: GeneratorConfig, rng: Random): GeneratorParams {
   const [h, w, c] = cfg.outputShape;
   if (h % 4 !== 0 || w % 4 !== 0) throw new EdgekdError('EDGEKD_SHAPE_MISMATCH', `generator output ${h}x${w} must be divisible by 4`);
   const s0 = (h / 4) * (w / 4);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { balancedTargets, defaultModulation, modulate } from './modulating';
-import { DistillRng } from './rng';
+import { createRandom } from '../../shared/random/seeded-random';
 
 const C = 3;
 function probs(rows: number[][]): Float32Array {
@@ -48,7 +48,7 @@ describe('modulating function φ', () => {
   });
 
   it('draws synthesis targets towards the classes the buffer lacks', () => {
-    const rng = new DistillRng(3);
+    const rng = createRandom(3);
     const y = balancedTargets([1000, 0, 0], C, 3000, () => rng.next());
     const counts = [0, 0, 0];
     y.forEach((c) => counts[c]!++);

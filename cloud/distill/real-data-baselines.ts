@@ -6,7 +6,7 @@ import { merge, defaultConfig, validateConfig, type DistillConfig, type DistillC
 import { checkPair, type DistillResult, type EpochRecord, type InputDomain } from './distill';
 import type { Evaluator } from './evaluator';
 import type { DistillEvent } from './events';
-import { DistillRng } from './rng';
+import { createRandom } from '../../shared/random/seeded-random';
 import { cosineLr, StudentTrainer } from './student-trainer';
 
 /**
@@ -41,7 +41,7 @@ export async function distillWithRealData(opts: RealDataOptions): Promise<RealDa
   if (opts.train.provenance !== 'real' || opts.train.count === 0) throw new EdgekdError('EDGEKD_DATASET_INVALID', 'the real-data references need a non-empty real training split');
   const now = opts.now ?? (() => performance.now());
   const emit = (e: DistillEvent) => opts.onEvent?.(e);
-  const rng = new DistillRng(opts.seed);
+  const rng = createRandom(opts.seed);
   const [h, w, c] = opts.train.shape;
   const dim = h * w * c;
   const C = opts.teacher.outputs[0]!.shape.at(-1)!;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ReplayBuffer, type InsertOptions } from './replay-buffer';
 import { BatchSynthesizer, SyntheticBatch as SyntheticBatchClass, type SyntheticBatch } from './synthetic-batch';
-import { DistillRng } from './rng';
+import { createRandom } from '../../shared/random/seeded-random';
 import { markReal } from '../data/provenance';
 
 const C = 4;
@@ -76,7 +76,7 @@ describe('ReplayBuffer', () => {
     const { b, probs } = batch([0, 1, 2, 3]);
     buf.insert(b, probs, new Float32Array(4).fill(1), all);
     buf.updatePriorities([0, 1, 2, 3], [1, 2, 3, 4]);
-    const rng = new DistillRng(11);
+    const rng = createRandom(11);
     const hits = [0, 0, 0, 0];
     for (let k = 0; k < 500; k++) buf.sample(40, 1, () => rng.next()).indices.forEach((i) => hits[i]!++);
     hits.forEach((h, i) => expect(h / 20_000).toBeCloseTo((i + 1) / 10, 1));
@@ -103,7 +103,7 @@ describe('ReplayBuffer', () => {
     const { b, probs } = batch([0, 1]);
     buf.insert(b, probs, new Float32Array(2).fill(1), all);
     buf.updatePriorities([0, 1], [100, 0]);
-    const rng = new DistillRng(1);
+    const rng = createRandom(1);
     const s = buf.sample(2000, 1, () => rng.next());
     const ones = s.indices.reduce((a, i) => a + i, 0);
     expect(ones / 2000).toBeCloseTo(0.5, 1);

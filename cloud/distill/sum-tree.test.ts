@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { SumTree } from './sum-tree';
-import { DistillRng } from './rng';
+import { createRandom } from '../../shared/random/seeded-random';
 
 describe('SumTree', () => {
   it('keeps the total equal to the sum of leaf masses after updates', () => {
@@ -25,7 +25,7 @@ describe('SumTree', () => {
     const masses = [1, 2, 3, 4, 0, 10];
     const t = new SumTree(masses.length);
     masses.forEach((m, i) => t.set(i, m));
-    const rng = new DistillRng(7);
+    const rng = createRandom(7);
     const hits = new Array(masses.length).fill(0);
     const draws = 40_000;
     for (let k = 0; k < draws; k++) hits[t.find(rng.next() * t.total)]++;

@@ -1,9 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
+import { softmaxRows } from '../../shared/math/softmax-rows';
 import { augmentBatch, type AugmentConfig } from './augment';
 import { assignGenerator, cloneGenerator, createGenerator, generate, type GeneratorConfig, type GeneratorParams } from './generator';
 import { agreementMask, bnStatsLoss, channelMoments, crossEntropyPerSample, maskedDisagreement, weightedMean } from './losses';
 import { Adam, type OptimizerState } from './optimizers';
-import type { DistillRng } from './rng';
+import type { Random } from '../../shared/random/seeded-random';
 import { BatchSynthesizer, type SyntheticBatch } from './synthetic-batch';
 import type { TeacherView } from './teacher';
 
@@ -99,7 +100,7 @@ function inversionLoss(
   ema: SynthesizerState['ema'],
   aug: AugmentConfig,
   fill: number,
-  rng: DistillRng,
+  rng: Random,
   extra: ((x: tf.Tensor4D) => tf.Scalar) | null,
   out: { step?: StepResult },
 ): tf.Scalar {
@@ -135,19 +136,6 @@ function priorityWeights(kl: Float32Array, p: { alpha: number; epsilon: number }
   const w = kl.map((v, i) => Math.pow(Math.max(0, v) + p.epsilon, p.alpha) * (phi ? phi[i]! : 1));
   const mean = w.reduce((a, b) => a + b, 0) / Math.max(1, w.length);
   return mean > 0 ? w.map((v) => v / mean) : w.fill(1);
-}
-
-export function softmaxRows(logits: Float32Array, C: number): Float32Array {
-  const n = logits.length / C;
-  const out = new Float32Array(logits.length);
-  for (let i = 0; i < n; i++) {
-    let m = -Infinity;
-    for (let c = 0; c < C; c++) m = Math.max(m, logits[i * C + c]!);
-    let s = 0;
-    for (let c = 0; c < C; c++) s += out[i * C + c] = Math.exp(logits[i * C + c]! - m);
-    for (let c = 0; c < C; c++) out[i * C + c] = out[i * C + c]! / s;
-  }
-  return out;
 }
 
 function updateEma(ema: SynthesizerState['ema'], moments: StepResult['moments'], m: number): void {
@@ -192,7 +180,7 @@ export class MetaSynthesizer extends BatchSynthesizer implements Synthesizer {
     private readonly gen: GeneratorConfig,
     private readonly cfg: MetaSynthesisConfig,
     private readonly aug: AugmentConfig,
-    private readonly rng: DistillRng,
+    private readonly rng: Random,
   ) {
     super();
     this.params = createGenerator(gen, rng);
@@ -296,7 +284,7 @@ export class PixelSynthesizer extends BatchSynthesizer implements Synthesizer {
     private readonly range: { low: number; high: number },
     private readonly cfg: PixelSynthesisConfig,
     private readonly aug: AugmentConfig,
-    private readonly rng: DistillRng,
+    private readonly rng: Random,
   ) {
     super();
   }

@@ -1,6 +1,6 @@
 import * as ort from 'onnxruntime-node';
 import { EdgekdError } from '../../shared/errors';
-import { OnnxDataType } from '../../shared/package/onnx/graph-builder';
+import { OnnxDataType } from '../../shared/package/onnx/onnx-protos';
 import { assertNotReal } from '../data/provenance';
 import { cloneGraph, encodeGraph, type IrGraph } from './onnx-ir';
 import type { CalibrationMethod } from '../../shared/package/manifest';

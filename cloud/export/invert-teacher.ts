@@ -1,6 +1,6 @@
 import type * as tf from '@tensorflow/tfjs';
 import { EdgekdError } from '../../shared/errors';
-import { DistillRng } from '../distill/rng';
+import { createRandom } from '../../shared/random/seeded-random';
 import { PixelSynthesizer } from '../distill/synthesizer';
 import { wrapTeacher } from '../distill/teacher';
 import type { CalibrationSamples } from './calibrate';
@@ -17,7 +17,7 @@ export function invertTeacher(
   const view = wrapTeacher(teacher);
   const [h, w, c] = view.inputShape;
   const bs = Math.min(o.batchSize ?? 64, o.count);
-  const rng = new DistillRng(o.seed ?? 1);
+  const rng = createRandom(o.seed ?? 1);
   const synth = new PixelSynthesizer(
     view,
     [h, w, c],

@@ -1,6 +1,4 @@
-import type { onnx as P } from 'onnx-proto';
-import { onnx } from '../../shared/package/onnx/onnx-proto';
-import { OnnxDataType, attributeProto, irVersionForOpset, type AttrValue, type TensorData } from '../../shared/package/onnx/graph-builder';
+import { attributeProto, encodeModel, tensorProto, valueInfoProto, type AttrValue, type OnnxDataType, type TensorData } from '../../shared/package/onnx/onnx-protos';
 
 /**
  * A small in-memory ONNX graph: what the exporter produces, the quantizer rewrites and the
@@ -85,45 +83,21 @@ export class NameScope {
   }
 }
 
-function dataTypeOf(data: TensorData): OnnxDataType {
-  if (data instanceof Float32Array) return OnnxDataType.FLOAT;
-  if (data instanceof Int8Array) return OnnxDataType.INT8;
-  if (data instanceof Uint8Array) return OnnxDataType.UINT8;
-  if (data instanceof Int32Array) return OnnxDataType.INT32;
-  return OnnxDataType.INT64;
-}
-
-/** raw_data is little-endian (onnx.proto); every supported Node host is little-endian, which this asserts. */
-const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-
-function rawBytes(data: TensorData): Uint8Array {
-  if (!HOST_LITTLE_ENDIAN && data.BYTES_PER_ELEMENT > 1) throw new Error('big-endian hosts are not supported by the ONNX writer');
-  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-}
-
-function valueInfo(v: IrValue): P.IValueInfoProto {
-  const tensorType: P.TypeProto.ITensor = { elemType: v.elemType };
-  if (v.dims) tensorType.shape = { dim: v.dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) };
-  return { name: v.name, type: { tensorType } };
-}
-
 /** Encodes the graph as an ONNX ModelProto with the lowest IR version that matches its opset. */
 export function encodeGraph(g: IrGraph, producer = 'edgekd'): Uint8Array {
-  const model: P.IModelProto = {
-    irVersion: irVersionForOpset(g.opset),
-    producerName: producer,
-    producerVersion: '1',
-    opsetImport: [{ domain: '', version: g.opset }],
-    metadataProps: Object.entries(g.metadata).map(([key, value]) => ({ key, value })),
+  const valueInfo = (v: IrValue) => valueInfoProto(v.name, v.elemType, v.dims);
+  return encodeModel({
+    opset: g.opset,
+    producer,
+    metadata: Object.entries(g.metadata).map(([key, value]) => ({ key, value })),
     graph: {
       name: g.name,
       node: g.nodes.map((n) => ({ name: n.name, opType: n.opType, input: n.inputs, output: n.outputs, attribute: Object.entries(n.attrs).map(([k, v]) => attributeProto(k, v)) })),
-      initializer: [...g.initializers.values()].map((t) => ({ name: t.name, dims: t.dims, dataType: dataTypeOf(t.data), rawData: rawBytes(t.data) })),
+      initializer: [...g.initializers.values()].map((t) => tensorProto(t.name, t.dims, t.data)),
       input: g.inputs.map(valueInfo),
       output: g.outputs.map(valueInfo),
     },
-  };
-  return onnx.ModelProto.encode(onnx.ModelProto.create(model)).finish();
+  });
 }
 
 /** Consumers of each tensor name (node indices). */
@@ -140,8 +114,3 @@ export function consumersOf(g: IrGraph): Map<string, number[]> {
   return m;
 }
 
-export function producerOf(g: IrGraph): Map<string, number> {
-  const m = new Map<string, number>();
-  g.nodes.forEach((n, i) => n.outputs.forEach((o) => m.set(o, i)));
-  return m;
-}

@@ -1,5 +1,5 @@
 import { EdgekdError } from '../../shared/errors';
-import { attr } from '../../shared/package/onnx/graph-builder';
+import { attr } from '../../shared/package/onnx/onnx-protos';
 import { NameScope, cloneGraph, consumersOf, type IrGraph, type IrNode } from './onnx-ir';
 import { asymmetricUint8, quantizeBias, quantizeWeightsPerChannel, symmetricInt8, weightScaleFloorForBias, type QParams } from './quant-math';
 

@@ -3,7 +3,7 @@ import { EdgekdError } from '../../shared/errors';
 import { buildSignedPackage, type ManifestDraft, type ModelPackage } from '../../shared/package/build-package';
 import type { SigningKey } from '../../shared/package/keys';
 import type { CalibrationMethod, DriftReference, Lineage, ModelManifest, ModelMetrics, QuantizationInfo } from '../../shared/package/manifest';
-import { irVersionForOpset } from '../../shared/package/onnx/graph-builder';
+import { irVersionForOpset } from '../../shared/package/onnx/onnx-protos';
 import { calibrate, type CalibrationSamples } from './calibrate';
 import { encodeGraph } from './onnx-ir';
 import { optimizedGraphSummary, type OptimizedGraphSummary } from './optimized-graph';

@@ -1,6 +1,6 @@
 import type * as tf from '@tensorflow/tfjs';
 import { EdgekdError } from '../../shared/errors';
-import { OnnxDataType, DEFAULT_OPSET, attr, type AttrValue } from '../../shared/package/onnx/graph-builder';
+import { OnnxDataType, DEFAULT_OPSET, attr, type AttrValue } from '../../shared/package/onnx/onnx-protos';
 import { NameScope, emptyGraph, encodeGraph, type IrGraph, type IrNode } from './onnx-ir';
 import { pruneDeadNodes } from './prune';
 

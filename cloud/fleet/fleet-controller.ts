@@ -13,7 +13,7 @@ import { SerialQueue } from '../store/serial-queue';
 import type { Fence } from '../scale/leader-lease';
 import { FleetStore, type HeartbeatUpdate, type PackageRecord } from './store/fleet-store';
 import { DeviceRegistry, type ProvisionRequest, type ProvisionedDevice, type PublicDevice } from './registry/device-registry';
-import { applyEvent, createRolloutState, isDeviceTerminal, isTerminal, rolloutCounts, type EngineCommand, type EngineEvent, type RolloutState } from './rollout/rollout-engine';
+import { applyEvent, createRolloutState, isDeviceTerminal, isTerminal, type EngineCommand, type EngineEvent, type RolloutState } from './rollout/rollout-engine';
 import { withDefaults, type RolloutRequest } from './rollout/rollout-spec';
 import { planChunks, type ChunkPlan } from './delivery/chunk-plan';
 import { TokenBucket } from './delivery/token-bucket';
@@ -84,7 +84,7 @@ export interface FleetControllerOptions {
   connectTimeoutMs?: number;
 }
 
-export type { FleetEvent, FleetEventType, FleetEventOf, FleetEvents } from './fleet-events';
+export type { FleetEvent, FleetEvents } from './fleet-events';
 
 export interface FleetStats {
   messagesIn: number;
@@ -636,4 +636,3 @@ export async function createFleetController(opts: FleetControllerOptions): Promi
   return controller;
 }
 
-export { rolloutCounts };

@@ -1,9 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { OnnxDataType, OnnxGraphBuilder, attr } from '../../shared/package/onnx/graph-builder';
+import { OnnxGraphBuilder } from '../../shared/package/onnx/graph-builder';
+import { OnnxDataType, attr } from '../../shared/package/onnx/onnx-protos';
 import { exportToOnnx } from '../export/tfjs-to-onnx';
-import { randomImages, randomizeBatchNorm, seededRandom } from '../export/testing/models';
+import { createRandom } from '../../shared/random/seeded-random';
+import { randomImages, randomizeBatchNorm } from '../export/testing/models';
 import { buildModel } from '../zoo/zoo';
 import { importOnnxModel } from './onnx-to-tfjs';
 
@@ -43,8 +45,8 @@ describe('importOnnxModel (bring your own teacher)', () => {
   }
 
   it('imports a PyTorch-style NCHW graph (Conv, BatchNormalization, Relu, MaxPool, Flatten, Gemm)', async () => {
-    const rand = seededRandom(5);
-    const w = (n: number, s = 0.5) => Float32Array.from({ length: n }, () => (rand() * 2 - 1) * s);
+    const rand = createRandom(5);
+    const w = (n: number, s = 0.5) => Float32Array.from({ length: n }, () => (rand.next() * 2 - 1) * s);
     const g = new OnnxGraphBuilder('torch_like');
     const x = g.input('x', OnnxDataType.FLOAT, ['batch', 2, 8, 8]);
     const [c] = g.node('Conv', [x, g.initializer('conv.weight', w(4 * 2 * 9), [4, 2, 3, 3]), g.initializer('conv.bias', w(4), [4])], ['c'], { kernel_shape: attr.ints([3, 3]), pads: attr.ints([1, 1, 1, 1]) });

@@ -8,7 +8,7 @@ import { initCompute } from '../compute';
 import { createLogger } from '../../shared/log/logger';
 import { isEdgekdError } from '../../shared/errors';
 import { loadImageFolder } from '../data/image-folder';
-import { createSeededRng } from '../data/seeded-rng';
+import { createRandom } from '../../shared/random/seeded-random';
 import { loadModel } from '../zoo/model-io';
 import { findCheckpoint } from './checkpoint';
 import { trainTeacher, type TeacherTrainConfig } from './train-teacher';
@@ -19,7 +19,7 @@ const log = createLogger('test', 'silent');
 /** Two classes of 28x28 PNGs a small CNN separates in a few steps: a bright bar left vs right. */
 function makeTinyDataset(): string {
   const dir = mkdtempSync(join(tmpdir(), 'edgekd-tiny-'));
-  const rng = createSeededRng(3);
+  const rng = createRandom(3);
   for (const [ci, cls] of ['left', 'right'].entries()) {
     mkdirSync(join(dir, cls));
     for (let i = 0; i < 20; i++) {
@@ -27,7 +27,7 @@ function makeTinyDataset(): string {
       for (let p = 0; p < 784; p++) {
         const x = p % 28;
         const bar = ci === 0 ? x < 10 : x >= 18;
-        const v = Math.round(bar ? 200 + rng() * 55 : rng() * 60);
+        const v = Math.round(bar ? 200 + rng.next() * 55 : rng.next() * 60);
         png.data.set([v, v, v, 255], p * 4);
       }
       writeFileSync(join(dir, cls, `${String(i).padStart(2, '0')}.png`), PNG.sync.write(png));

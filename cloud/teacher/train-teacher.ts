@@ -5,7 +5,8 @@ import { EdgekdError } from '../../shared/errors';
 import type { Logger } from '../../shared/log/logger';
 import { batchCount, iterateBatches, type Augmentation } from '../data/batches';
 import { evenSubset, type LoadedDataset } from '../data/labelled-split';
-import { createSeededRng, deriveSeed } from '../data/seeded-rng';
+import { createRandom } from '../../shared/random/seeded-random';
+import { deriveSeed } from '../data/seeded-rng';
 import { countMacs, countParams } from '../zoo/model-stats';
 import { MODEL_JSON, saveModel } from '../zoo/model-io';
 import type { ModelCard } from '../zoo/model-card';
@@ -159,7 +160,7 @@ export async function trainTeacher(cfg: TeacherTrainConfig, deps: TeacherTrainDe
   let imagesThisRun = 0;
 
   for (let epoch = startEpoch; epoch < cfg.epochs; epoch++) {
-    const rng = createSeededRng(deriveSeed(cfg.seed, epoch));
+    const rng = createRandom(deriveSeed(cfg.seed, epoch));
     const epochStart = now();
     let lossSum = 0;
     let hitSum = 0;

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EdgekdError } from '../../shared/errors';
 import { parseJson } from '../../shared/contracts/parse';
@@ -134,7 +134,3 @@ export async function loadTeacher(dir: string): Promise<LoadedTeacher> {
   return { model, card, dir };
 }
 
-/** Removes a saved model directory (used for temporary checkpoints). */
-export function removeModelDir(dir: string): void {
-  rmSync(dir, { recursive: true, force: true });
-}

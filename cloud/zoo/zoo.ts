@@ -8,20 +8,6 @@ import { createSeededInit } from './seeded-init';
 export const zooArchs = ['lenet5-bn', 'lenet5-half', 'resnet8', 'mobilenet-tiny'] as const;
 export type ZooArch = (typeof zooArchs)[number];
 
-export interface ZooEntry {
-  readonly arch: ZooArch;
-  /** Intended role in the DAFL / SSD-KD pairs. */
-  readonly role: 'teacher' | 'student' | 'teacher-or-student';
-  readonly summary: string;
-}
-
-export const zooEntries: Readonly<Record<ZooArch, ZooEntry>> = {
-  'lenet5-bn': { arch: 'lenet5-bn', role: 'teacher', summary: 'LeNet-5 with BatchNorm after each conv (DAFL teacher)' },
-  'lenet5-half': { arch: 'lenet5-half', role: 'student', summary: 'LeNet-5 with half the channels (DAFL student)' },
-  resnet8: { arch: 'resnet8', role: 'teacher-or-student', summary: 'ResNet-8: three basic residual blocks with BatchNorm' },
-  'mobilenet-tiny': { arch: 'mobilenet-tiny', role: 'student', summary: 'depthwise-separable MobileNet-style student, BN + ReLU6' },
-};
-
 export interface BuildOptions {
   /** [height, width, channels]; the zoo is tested on [28, 28, 1] and [32, 32, 3]. */
   readonly inputShape: readonly [number, number, number];

@@ -14,7 +14,7 @@ import type { InferenceEngine } from '../inference/engine';
 import { createHttpEndpoint } from '../inference/http-endpoint';
 import { createLightEngine } from '../inference/light-engine';
 import { createModelRuntime, type InferenceObserver, type LoadedModel, type ModelRuntime } from '../inference/model-runtime';
-import { percentile } from '../inference/top-k';
+import { percentile } from '../../shared/math/percentile';
 import { openOutbox, type Outbox } from '../storage/outbox';
 import { createSlotStore, SLOT_FILES, type SlotName } from '../storage/slots';
 import { AGENT_VERSION, MAX_ONNX_OPSET } from './agent-version';

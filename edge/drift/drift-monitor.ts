@@ -9,7 +9,7 @@ import { buildDriftReference } from '../../shared/drift/build-reference';
 import { fitScoreBands } from '../../shared/drift/fit-bands';
 import { runConvProbe, type ConvProbe } from '../../shared/drift/conv-probe';
 import type { InputGeometry } from '../../shared/drift/input-statistics';
-import { createRandom, type Random } from '../../shared/drift/random';
+import { createRandom, type Random } from '../../shared/random/seeded-random';
 import type { InferenceEvent } from '../inference/model-runtime';
 import { createLogger } from '../../shared/log/logger';
 import { HardExampleSampler, type HardExamplePolicy } from './hard-examples';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createDriftMonitor } from './drift-monitor';
-import { createRandom } from '../../shared/drift/random';
+import { createRandom } from '../../shared/random/seeded-random';
 import { parseDriftReport, type DriftReport } from '../../shared/drift/reference';
 import type { ModelManifest } from '../../shared/package';
 import type { InferenceEvent } from '../inference/model-runtime';

@@ -2,7 +2,9 @@ import { EdgekdError, toEdgekdError } from '../../shared/errors';
 import type { ModelManifest } from '../../shared/package';
 import type { InferenceResult, ModelRef, ShadowMetrics, TensorInput } from '../../shared/protocol';
 import type { EngineSession, InferenceEngine, SessionOptions, Tensor } from './engine';
-import { percentile, rowArgmax, softmaxRows, topK } from './top-k';
+import { percentile } from '../../shared/math/percentile';
+import { softmaxRows } from '../../shared/math/softmax-rows';
+import { rowArgmax, topK } from './top-k';
 import { toModelInput, zeroInput } from './validate-input';
 
 /** A model with a live session. */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { PageHinkley } from './page-hinkley';
 import { KOfN } from './k-of-n';
-import { createRandom } from './random';
+import { createRandom } from '../random/seeded-random';
 
 describe('Page–Hinkley on standardised scores', () => {
   it('stays quiet on 100,000 stationary N(0,1) observations (seed 1)', () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { runConvProbe } from './conv-probe';
-import { createRandom } from './random';
+import { createRandom } from '../random/seeded-random';
 import { applyImageShift, priorShiftWeights } from './shifts';
 
 describe('conv probe', () => {

@@ -1,7 +1,7 @@
 import { Type, type Static } from 'typebox';
 import { createParser } from '../contracts/parse';
 import { SHIFT_KINDS, applyImageShift, priorShiftWeights, sampleCategorical, type ImageGeometry } from './shifts';
-import type { Random } from './random';
+import type { Random } from '../random/seeded-random';
 
 /**
  * The demo's shift-injection command: what `edgekd drift inject` sends and what the demo input

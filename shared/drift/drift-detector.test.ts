@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { DriftDetector, DEFAULT_DRIFT_CONFIG } from './drift-detector';
 import { buildDriftReference } from './build-reference';
 import { fitScoreBands } from './fit-bands';
-import { createRandom, type Random } from './random';
+import { createRandom, type Random } from '../random/seeded-random';
 import type { InferenceSummary } from './summary';
 import { outputStatistics } from './output-statistics';
 

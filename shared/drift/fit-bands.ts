@@ -1,6 +1,6 @@
 import type { DriftReference, ScoreBand } from './reference';
 import type { InferenceSummary } from './summary';
-import type { Random } from './random';
+import type { Random } from '../random/seeded-random';
 import { scoreWindow, type DetectorName } from './window-detectors';
 
 export interface FitBandsOptions {

@@ -23,7 +23,3 @@ export function histogram(edges: readonly number[], values: Iterable<number>): n
   return c;
 }
 
-/** Evenly spaced edges over [lo, hi]. */
-export function uniformEdges(lo: number, hi: number, bins: number): number[] {
-  return Array.from({ length: bins + 1 }, (_, i) => lo + ((hi - lo) * i) / bins);
-}

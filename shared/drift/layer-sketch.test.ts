@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { LayerSketchAccumulator, poolLayerSketches } from './layer-sketch';
 import { MIN_LAYER_SKETCH_SAMPLES, parseDriftReport, type LayerSketchSpec } from './reference';
-import { createRandom } from './random';
+import { createRandom } from '../random/seeded-random';
 
 const spec: LayerSketchSpec[] = [
   { layer: 'a_bn', meanOutput: 'a_m', meanSquareOutput: 'a_q', channels: 2 },

@@ -254,5 +254,4 @@ export const DriftReport = Type.Object({
 });
 export type DriftReport = Static<typeof DriftReport>;
 
-export const parseDriftReference = createParser(DriftReference, 'drift reference');
 export const parseDriftReport = createParser(DriftReport, 'drift report');

@@ -1,4 +1,4 @@
-import type { Random } from './random';
+import type { Random } from '../random/seeded-random';
 
 /**
  * The distribution shifts the benchmark measures and the demo injects, in one place so both use
@@ -9,11 +9,6 @@ import type { Random } from './random';
 export const SHIFT_KINDS = ['noise', 'blur', 'brightness', 'contrast', 'occlusion', 'prior'] as const;
 export type ShiftKind = (typeof SHIFT_KINDS)[number];
 export type ImageShiftKind = Exclude<ShiftKind, 'prior'>;
-
-export interface ShiftSpec {
-  kind: ShiftKind;
-  severity: 1 | 2 | 3 | 4 | 5;
-}
 
 export interface ImageGeometry {
   height: number;

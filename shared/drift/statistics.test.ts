@@ -7,7 +7,7 @@ import { twoProportionTest } from './proportion-test';
 import { chiSquareSurvival, kolmogorovSurvival, normalSurvival } from './special-functions';
 import { quantileSketch, sketchCdf } from './quantile-sketch';
 import { benjaminiHochberg } from './fdr';
-import { createRandom } from './random';
+import { createRandom } from '../random/seeded-random';
 
 // Reference values from scipy 1.x (stats.chi2.sf, chi2_contingency(correction=False), ks_2samp,
 // spatial.distance.jensenshannon(base=2)) and from the closed forms noted beside each case.

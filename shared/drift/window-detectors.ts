@@ -5,7 +5,6 @@ import { jensenShannonDistance } from './jensen-shannon';
 import { ksAgainstSketch } from './kolmogorov-smirnov';
 import { twoProportionTest } from './proportion-test';
 import { populationStabilityIndex } from './psi';
-import { INPUT_STATISTIC_NAMES } from './input-statistics';
 import { binIndex } from './histogram';
 
 export const DETECTOR_NAMES = ['class-histogram', 'max-softmax-ks', 'entropy-ks', 'low-margin', 'feature-bn', 'input-psi'] as const;
@@ -152,8 +151,3 @@ export function judge(scores: readonly RawScore[], bands: readonly ScoreBand[] |
   });
 }
 
-export function bandFor(bands: readonly ScoreBand[] | undefined, d: string): ScoreBand | undefined {
-  return bands?.find((b) => b.detector === d);
-}
-
-export { INPUT_STATISTIC_NAMES };

@@ -1,2 +1,2 @@
-export { ErrorCodes, parseErrorCode, type ErrorCategory, type ErrorCode, type ErrorCodeSpec } from './codes';
+export { ErrorCodes, parseErrorCode, type ErrorCode } from './codes';
 export { EdgekdError, isEdgekdError, toEdgekdError } from './edgekd-error';

@@ -26,10 +26,6 @@ export function canonicalJson(value: unknown): string {
   return text;
 }
 
-export function canonicalJsonBytes(value: unknown): Uint8Array {
-  return new TextEncoder().encode(canonicalJson(value));
-}
-
 function fail(path: string, what: string): never {
   throw new EdgekdError('EDGEKD_PACKAGE_INVALID', `cannot canonicalise ${path || '/'}: ${what}`);
 }

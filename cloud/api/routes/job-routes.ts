@@ -3,11 +3,11 @@ import type { FastifyInstance } from 'fastify';
 import type { RouteContext } from '../route-context';
 import { errorResponses } from '../errors';
 import { EventsQuery, IdParams, Job, JobEvent } from '../schemas';
-import type { JobState } from '../../jobs/job-types';
+import { JobState } from '../../jobs/job-types';
 
 const ListQuery = Type.Object({
   kind: Type.Optional(Type.String()),
-  state: Type.Optional(Type.Union(['queued', 'running', 'succeeded', 'failed', 'cancelled'].map((s) => Type.Literal(s)))),
+  state: Type.Optional(JobState),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
 });
 

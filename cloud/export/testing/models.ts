@@ -1,15 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
-import { createSeededRng } from '../../../shared/random/seeded-rng';
-
-/** Deterministic pseudo-random numbers for tests and benchmarks. */
-export const seededRandom = createSeededRng;
+import { createRandom } from '../../../shared/random/seeded-random';
 
 /**
  * Gives every BatchNorm layer non-trivial statistics and affine parameters, as a trained model
  * would have (fresh layers have mean 0, variance 1, γ 1, β 0, which would hide folding bugs).
  */
 export function randomizeBatchNorm(model: tf.LayersModel, seed = 7): void {
-  const rand = seededRandom(seed);
+  const rand = createRandom(seed);
   for (const layer of model.layers) {
     if (layer.getClassName() !== 'BatchNormalization') continue;
     const ws = layer.getWeights();
@@ -18,10 +15,10 @@ export function randomizeBatchNorm(model: tf.LayersModel, seed = 7): void {
       const short = (w.originalName ?? w.name).split('/').pop()!;
       const v = new Float32Array(n);
       for (let j = 0; j < n; j++) {
-        if (short.startsWith('gamma')) v[j] = 0.5 + rand();
-        else if (short.startsWith('beta')) v[j] = rand() - 0.5;
-        else if (short.startsWith('moving_mean')) v[j] = (rand() - 0.5) * 0.4;
-        else v[j] = 0.3 + rand();
+        if (short.startsWith('gamma')) v[j] = 0.5 + rand.next();
+        else if (short.startsWith('beta')) v[j] = rand.next() - 0.5;
+        else if (short.startsWith('moving_mean')) v[j] = (rand.next() - 0.5) * 0.4;
+        else v[j] = 0.3 + rand.next();
       }
       return tf.tensor(v, ws[i]!.shape);
     });
@@ -61,9 +58,9 @@ export function allOpsModel(seed = 3): tf.LayersModel {
 }
 
 export function randomImages(n: number, shape: readonly number[], seed: number, range: [number, number] = [-1, 1]): Float32Array {
-  const rand = seededRandom(seed);
+  const rand = createRandom(seed);
   const size = n * shape.reduce((a, b) => a * b, 1);
   const out = new Float32Array(size);
-  for (let i = 0; i < size; i++) out[i] = range[0] + (range[1] - range[0]) * rand();
+  for (let i = 0; i < size; i++) out[i] = range[0] + (range[1] - range[0]) * rand.next();
   return out;
 }

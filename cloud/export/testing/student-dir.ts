@@ -4,7 +4,7 @@ import { ReplayBuffer } from '../../distill/replay-buffer';
 import { NoiseSynthesizer } from '../../distill/noise-synthesizer';
 import { saveModel } from '../../zoo/model-io';
 import type { ModelCard } from '../../zoo/model-card';
-import { seededRandom } from './models';
+import { createRandom } from '../../../shared/random/seeded-random';
 
 /**
  * Writes a directory shaped like `edgekd distill` output (model, card, replay buffer) around
@@ -34,6 +34,6 @@ export async function writeStudentDir(dir: string, model: tf.LayersModel, o: { s
   const buffer = new ReplayBuffer({ capacity: n, sampleShape: shape, numClasses: classes, prioritized: false, alpha: 0.6, epsilon: 1e-3 });
   const probs = new Float32Array(n * classes);
   for (let i = 0; i < n; i++) probs[i * classes + (i % classes)] = 1;
-  buffer.insert(new NoiseSynthesizer(shape, { low: -1, high: 1 }, seededRandom(o.seed ?? 1)).batch(n), probs, new Float32Array(n).fill(1), { fraction: 1, ordered: false, balanced: true, evict: true });
+  buffer.insert(new NoiseSynthesizer(shape, { low: -1, high: 1 }, createRandom(o.seed ?? 1)).batch(n), probs, new Float32Array(n).fill(1), { fraction: 1, ordered: false, balanced: true, evict: true });
   saveBuffer(dir, buffer, { runJobId: 'test-run' });
 }

@@ -1,3 +1,4 @@
+import { percentile } from '../../../shared/math/percentile';
 import type { GateSpec } from './rollout-spec';
 
 /** Health a device reported while the new model ran (bake) or in shadow evaluation before it. */
@@ -30,14 +31,6 @@ export interface WaveOutcomeCounts {
   size: number;
   committed: number;
   failed: number;
-}
-
-/** The p-th percentile (0..100) by nearest rank; null for an empty list. */
-export function percentile(values: readonly number[], p: number): number | null {
-  if (values.length === 0) return null;
-  const sorted = [...values].sort((a, b) => a - b);
-  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[rank]!;
 }
 
 function mean(values: readonly number[]): number | null {

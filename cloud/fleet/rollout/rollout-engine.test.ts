@@ -3,7 +3,7 @@ import type { ErrorCode } from '../../../shared/errors';
 import { applyEvent, createRolloutState, nextDeadline, rolloutCounts, type EngineCommand, type EngineEvent, type RolloutState } from './rollout-engine';
 import { withDefaults, type RolloutRequest } from './rollout-spec';
 import { planWaves } from './plan-waves';
-import { evaluateGates, percentile, type HealthSample } from './gates';
+import { evaluateGates, type HealthSample } from './gates';
 
 const devices = (n: number): string[] => Array.from({ length: n }, (_, i) => `d${String(i).padStart(2, '0')}`);
 
@@ -67,11 +67,6 @@ describe('gates', () => {
     const v = evaluateGates({ ...spec, requireMetrics: true }, { size: 1, committed: 1, failed: 0 }, []);
     expect(v.passed).toBe(false);
     expect(v.results.find((r) => r.gate === 'errorRate')?.outcome).toBe('no-data');
-  });
-  it('computes nearest-rank percentiles', () => {
-    expect(percentile([5, 1, 3, 2, 4], 50)).toBe(3);
-    expect(percentile(Array.from({ length: 100 }, (_, i) => i + 1), 95)).toBe(95);
-    expect(percentile([], 95)).toBeNull();
   });
 });
 

@@ -1,5 +1,5 @@
 import { EdgekdError } from '../../../shared/errors';
-import { percentile } from '../../inference/top-k';
+import { percentile } from '../../../shared/math/percentile';
 import type { ExecContext, StepResult } from '../exec-context';
 import type { StepOf } from '../steps';
 

@@ -1,4 +1,4 @@
-import { percentile } from '../../inference/top-k';
+import { percentile } from '../../../shared/math/percentile';
 import type { ExecContext, StepResult } from '../exec-context';
 import type { StepOf } from '../steps';
 

@@ -5,4 +5,3 @@ import onnxProto from 'onnx-proto';
  * imports do not resolve at run time; this is the one place that unwraps it.
  */
 export const onnx = onnxProto.onnx;
-export type { onnx as OnnxTypes } from 'onnx-proto';

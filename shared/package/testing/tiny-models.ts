@@ -1,8 +1,9 @@
-import { OnnxDataType, OnnxGraphBuilder, attr } from '../onnx/graph-builder';
+import { OnnxGraphBuilder } from '../onnx/graph-builder';
+import { OnnxDataType, attr } from '../onnx/onnx-protos';
 import { buildSignedPackage, type ManifestDraft, type ModelPackage } from '../build-package';
 import { generateSigningKey, type SigningKey } from '../keys';
 import { trustedKeyEntry, type TrustedKeys } from '../trusted-keys';
-import { createSeededRng } from '../../random/seeded-rng';
+import { createRandom, type Random } from '../../random/seeded-random';
 
 /**
  * Small, real ONNX models and signed packages for tests of code that consumes packages (the
@@ -11,11 +12,9 @@ import { createSeededRng } from '../../random/seeded-rng';
  * meaningless.
  */
 
-const seeded = createSeededRng;
-
-function randomWeights(n: number, scale: number, rand: () => number): Float32Array {
+function randomWeights(n: number, scale: number, rand: Random): Float32Array {
   const w = new Float32Array(n);
-  for (let i = 0; i < n; i++) w[i] = (rand() * 2 - 1) * scale;
+  for (let i = 0; i < n; i++) w[i] = (rand.next() * 2 - 1) * scale;
   return w;
 }
 
@@ -32,7 +31,7 @@ export interface TinyModel {
 /** input [N, features] → Gemm → Relu → Gemm → Softmax → "probabilities". */
 export function tinyMlpOnnx(opts: { features?: number; hidden?: number; classes?: number; seed?: number } = {}): TinyModel {
   const { features = 4, hidden = 8, classes = 3, seed = 1 } = opts;
-  const rand = seeded(seed);
+  const rand = createRandom(seed);
   const g = new OnnxGraphBuilder('tiny_mlp');
   const x = g.input('input', OnnxDataType.FLOAT, ['N', features]);
   const w1 = g.initializer('w1', randomWeights(hidden * features, 1, rand), [hidden, features]);
@@ -56,7 +55,7 @@ export function tinyConvOnnx(
   opts: { height?: number; width?: number; channels?: number; filters?: number; classes?: number; seed?: number; featureOutput?: boolean } = {},
 ): TinyModel {
   const { height = 8, width = 8, channels = 1, filters = 4, classes = 3, seed = 2, featureOutput = false } = opts;
-  const rand = seeded(seed);
+  const rand = createRandom(seed);
   const g = new OnnxGraphBuilder('tiny_conv');
   const x = g.input('input', OnnxDataType.FLOAT, ['N', height, width, channels]);
   const [nchw] = g.node('Transpose', [x], ['input_nchw'], { perm: attr.ints([0, 3, 1, 2]) });

@@ -120,7 +120,3 @@ export const Offer = Type.Object({
 });
 export type Offer = Static<typeof Offer>;
 
-/** For documentation: chunk count implied by a delivery plan. */
-export function chunkCount(d: Pick<Delivery, 'sizeBytes' | 'chunkBytes'>): number {
-  return Math.ceil(d.sizeBytes / d.chunkBytes);
-}

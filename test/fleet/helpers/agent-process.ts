@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { TrustedKeys } from '../../../shared/package/trusted-keys';
-import { freePort } from './free-port';
+import { freePort } from '../../../shared/net/free-port';
 
 const root = resolve(import.meta.dirname, '../../..');
 

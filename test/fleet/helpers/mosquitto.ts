@@ -2,7 +2,7 @@ import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync, rmSync, chmodSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
-import { freePort, waitForPort } from './free-port';
+import { freePort, waitForPort } from '../../../shared/net/free-port';
 
 const root = resolve(import.meta.dirname ?? __dirname, '../../..');
 

@@ -1,4 +1,4 @@
-import { ksTwoSample } from './kolmogorov-smirnov';
+import { ksTwoSample } from '../../shared/drift/kolmogorov-smirnov';
 
 /**
  * The comparison baseline: alibi-detect's `KSDrift` defaults applied to softmax outputs (BBSD):

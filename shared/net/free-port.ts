@@ -1,6 +1,10 @@
 import net from 'node:net';
 
-/** A loopback port that was free a moment ago (for processes that cannot listen on port 0 themselves). */
+/**
+ * A loopback port that was free a moment ago, for a process that cannot listen on port 0 itself
+ * and report back (a Mosquitto, an agent's HTTP endpoint, a proxy). Another process can take the
+ * port before it is used; callers start the listener right away and fail loudly if it is taken.
+ */
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
@@ -12,6 +16,7 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** Resolves once something accepts TCP connections on 127.0.0.1:`port`. */
 export async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
   const until = Date.now() + timeoutMs;
   for (;;) {
