@@ -38,7 +38,16 @@ d('two fleet-role processes on PostgreSQL and Mosquitto', () => {
     const standby = leader === a ? b : a;
     const first = leader.leader()!;
     expect(standby.leader()).toBeNull();
-    expect(leader.absent['fleet routes']).toMatch(/not served by split roles yet/);
+    expect(leader.absent['fleet downloads']).toMatch(/not served by split roles yet/);
+    // Readiness: only the leader answers 200 (a Service routes rollout changes there); both read the fleet from the store.
+    const get = (c: RunningCloud, path: string): Promise<Response> => fetch(`${c.url}${path}`, { headers: { authorization: `Bearer ${c.tokens[0]!.token}` } });
+    await until('the leader to serve fleet routes', async () => (await get(leader, '/api/fleet/leader')).status === 200, 30_000);
+    expect(await (await get(leader, '/api/fleet/leader')).json()).toEqual({ processId: leader.processId, token: first.token });
+    expect((await get(standby, '/api/fleet/leader')).status).toBe(503);
+    expect(await (await get(standby, '/api/rollouts')).json()).toEqual([]);
+    const refused = await fetch(`${standby.url}/api/rollouts`, { method: 'POST', headers: { authorization: `Bearer ${standby.tokens[0]!.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ packageId: 'none@1', target: { devices: ['d1'] } }) });
+    expect(refused.status).toBe(503);
+    expect((await refused.json()).code).toBe('EDGEKD_FEATURE_UNAVAILABLE');
     await leader.close();
     clouds.splice(clouds.indexOf(leader), 1);
     const next = await until('the standby to lead', async () => standby.leader(), 30_000);
