@@ -39,6 +39,8 @@ options:
                     elected leader (others stand by); worker: runs jobs. Split roles need
                     PostgreSQL (--db) and an external broker (--broker).
   --process-id ID   this process's id (job lease owner, MQTT client id)  [EDGEKD_PROCESS_ID, else generated]
+  --leader-ttl-ms N fleet leader lease lifetime: a standby takes over this long after the leader
+                    stopped renewing (renewed every third of it)          [6000]
 
 The embedded broker (no --broker) refuses anonymous clients: devices log in with the credentials
 given when they were provisioned, the cloud with an account it makes at each start.`;
@@ -79,6 +81,7 @@ export async function run(argv: string[]): Promise<number> {
     'no-fleet': { type: 'boolean' },
     role: { type: 'string' },
     'process-id': { type: 'string' },
+    'leader-ttl-ms': { type: 'string' },
   }, HELP);
   if (help) return 0;
   const broker = values.broker
@@ -111,6 +114,7 @@ export async function run(argv: string[]): Promise<number> {
     noFleet: values['no-fleet'],
     role: parseCloudRole(values.role),
     ...(values['process-id'] !== undefined ? { processId: values['process-id'] } : {}),
+    ...(values['leader-ttl-ms'] !== undefined ? { leaderTtlMs: numberFlag(values['leader-ttl-ms'], 'leader-ttl-ms', 6000, { min: 1000, max: 600_000 }) } : {}),
   });
   const admin = cloud.tokens.find((t) => t.role === 'admin') ?? cloud.tokens[0]!;
   console.log(`edgekd cloud is up (role ${cloud.role}, process ${cloud.processId})
