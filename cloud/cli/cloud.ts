@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { exitAfterStop } from './exit-after-stop';
 import { parseCommandArgs, numberFlag } from '../../shared/cli/args';
 import { EdgekdError } from '../../shared/errors';
@@ -31,6 +32,8 @@ options:
   --host HOST       HTTP listen address                                 [127.0.0.1]
   --port N          HTTP port                                           [8080]
   --token ROLE:TOKEN  an API token (repeatable; roles viewer, operator, admin) [one generated admin token]
+  --token-file FILE   API tokens read from FILE, one ROLE:TOKEN per line (e.g. a mounted Kubernetes
+                    Secret: tokens stay out of the command line); with --token, both count
   --concurrency N   jobs running at once                                [1]
   --teacher DIR     the bundled teacher folder                          [models/teachers/fashion-mnist-lenet5-bn]
   --no-fleet        run without broker and fleet controller
@@ -58,6 +61,17 @@ export function parseTokens(values: readonly string[] | undefined): ApiToken[] |
   });
 }
 
+/** The non-empty, non-comment lines of a token file. */
+export function tokenLines(file: string): string[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', `--token-file ${file}: ${(e as NodeJS.ErrnoException).code ?? 'unreadable'}`);
+  }
+  return text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+}
+
 export async function run(argv: string[]): Promise<number> {
   const { values, help } = parseCommandArgs(argv, {
     data: { type: 'string' },
@@ -76,6 +90,7 @@ export async function run(argv: string[]): Promise<number> {
     host: { type: 'string' },
     port: { type: 'string' },
     token: { type: 'string', multiple: true },
+    'token-file': { type: 'string' },
     concurrency: { type: 'string' },
     teacher: { type: 'string' },
     'no-fleet': { type: 'boolean' },
@@ -108,7 +123,7 @@ export async function run(argv: string[]): Promise<number> {
     brokerPort: values['mqtt-port'] ? numberFlag(values['mqtt-port'], 'mqtt-port', 0, { min: 0, max: 65535 }) : undefined,
     host: values.host,
     port: numberFlag(values.port, 'port', 8080, { min: 0, max: 65535 }),
-    tokens: parseTokens(values.token),
+    tokens: parseTokens([...(values.token ?? []), ...(values['token-file'] ? tokenLines(values['token-file']) : [])]),
     concurrency: numberFlag(values.concurrency, 'concurrency', 1, { min: 1, max: 64 }),
     teacherDir: values.teacher,
     noFleet: values['no-fleet'],

@@ -41,7 +41,8 @@ export interface MultiCloud {
   /** The fleet lease row (holder process id, fencing token). */
   lease(): Promise<{ holder: string; token: number } | undefined>;
   api(proc: CloudProc, path: string, init?: { method?: string; body?: unknown }): Promise<{ status: number; body: unknown }>;
-  close(): Promise<void>;
+  /** Kills every process; `dropSchema` then removes the schema and its tables. */
+  close(o?: { dropSchema?: boolean }): Promise<void>;
 }
 
 export async function startMultiCloud(opts: { schema: string; leaderTtlMs?: number; logLevel?: string }): Promise<MultiCloud> {
@@ -60,11 +61,17 @@ export async function startMultiCloud(opts: { schema: string; leaderTtlMs?: numb
     let out = '';
     child.stdout!.on('data', (b: Buffer) => (out = (out + b.toString()).slice(-20_000)));
     child.stderr!.on('data', (b: Buffer) => (out = (out + b.toString()).slice(-20_000)));
+    // The first lines name the URL; later log lines may push them out of the kept tail, so it is read once.
+    let head = '';
+    child.stdout!.on('data', (b: Buffer) => {
+      if (head.length < 4096) head += b.toString();
+    });
+    let found: Promise<string> | undefined;
     const url = (): Promise<string> =>
-      until(`${processId} to serve HTTP`, async () => {
+      (found ??= until(`${processId} to serve HTTP`, async () => {
         if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${processId} exited: ${out}`);
-        return /console\s+(http:\/\/[^/\s]+)\//.exec(out)?.[1] ?? null;
-      }, 120_000);
+        return /console\s+(http:\/\/[^/\s]+)\//.exec(head)?.[1] ?? null;
+      }, 120_000));
     const p = { role, processId, child, url, out: () => out };
     procs.push(p);
     return p;
@@ -86,13 +93,16 @@ export async function startMultiCloud(opts: { schema: string; leaderTtlMs?: numb
       });
       return { status: res.status, body: await res.json().catch(() => null) };
     },
-    async close() {
+    async close(o = {}) {
+      const exits = procs.filter((p) => p.child.exitCode === null && p.child.signalCode === null).map((p) => new Promise((r) => p.child.once('exit', r)));
       for (const p of procs) {
         if (p.child.exitCode === null && p.child.signalCode === null) {
           p.child.kill('SIGCONT');
           p.child.kill('SIGKILL');
         }
       }
+      await Promise.all(exits);
+      if (o.dropSchema) await db.exec(`DROP SCHEMA IF EXISTS "${opts.schema}" CASCADE`);
       await db.close();
       for (const d of dirs) rmSync(d, { recursive: true, force: true });
     },
