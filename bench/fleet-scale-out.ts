@@ -227,8 +227,11 @@ export function scaleOutMarkdown(rows: ReadonlyArray<FailoverRow | ScaleRow>, co
 export function mergeScaleOutReport(rows: ReadonlyArray<FailoverRow | ScaleRow>, command: string): void {
   const jsonPath = resolve(root, 'bench/results/fleet.json');
   const prev = existsSync(jsonPath) ? (JSON.parse(readFileSync(jsonPath, 'utf8')) as { rows?: Array<{ scenario?: string }>; [k: string]: unknown }) : { rows: [] };
+  // A row replaces the earlier row of the same scenario, agent count and process count only.
+  const keyOf = (r: { scenario?: string; agents?: number; processes?: number }): string => `${r.scenario}/${r.agents}/${r.processes}`;
+  const replacedKeys = new Set(rows.map(keyOf));
   const replaced = new Set(rows.map((r) => r.scenario));
-  const kept = (prev.rows ?? []).filter((r) => !replaced.has(r.scenario as never));
+  const kept = (prev.rows ?? []).filter((r) => !replacedKeys.has(keyOf(r)));
   const measuredAt = new Date().toISOString();
   const scaleOut = { ...((prev.scaleOut as Record<string, unknown>) ?? {}), ...Object.fromEntries([...replaced].map((s) => [s, { command, machine: machineSummary(), measuredAt }])) };
   const all = [...kept, ...rows] as Array<{ scenario?: string }>;
