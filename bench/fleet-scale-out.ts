@@ -9,7 +9,7 @@
  * Rows are merged into bench/results/fleet.json (rows of other scenarios are kept) and into the
  * `bench:fleet-scale-out` block of BENCHMARKS.md.
  */
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import mqtt from 'mqtt';
@@ -60,11 +60,33 @@ export interface ScaleRow {
   committed: number;
   agentStartSeconds: number;
   loadAverage1m: number;
+  /** CPU seconds during the rollout: the fleet process, all PostgreSQL processes, Mosquitto, the agent processes (Linux /proc). */
+  cpuSeconds?: { fleet: number; postgres: number; mosquitto: number; agents: number };
   /** What bounds the row, where a goal is out of reach of this build. */
   limits?: string;
 }
 
 const round = (x: number): number => Math.round(x * 1000) / 1000;
+
+/**
+ * CPU seconds (user + system) used so far by the processes whose command line matches, from
+ * /proc (Linux; 100 ticks per second). Processes that exit between two samples lose their share,
+ * so it is sampled while the rollout's processes are all alive.
+ */
+function cpuSeconds(match: (cmdline: string) => boolean): number {
+  let ticks = 0;
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      if (!match(readFileSync(`/proc/${pid}/cmdline`, 'utf8'))) continue;
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(f[11]) + Number(f[12]);
+    } catch {
+      // gone in between
+    }
+  }
+  return ticks / 100;
+}
 const schemaName = (): string => `bench_${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
 
 async function clearRetained(deviceIds: readonly string[]): Promise<void> {
@@ -132,6 +154,13 @@ export async function runScale(agentsN: number): Promise<ScaleRow> {
     const store = await FleetStore.open(cloud.db);
     const load = os.loadavg()[0]!;
     const reports0 = await store.countReports();
+    const groups = {
+      fleet: (c: string) => c.includes(`--process-id\0${prefix}f\0`),
+      postgres: (c: string) => c.startsWith('postgres'),
+      mosquitto: (c: string) => c.startsWith('mosquitto'),
+      agents: (c: string) => c.includes('edge/sim/fleet-worker.ts'),
+    };
+    const cpu0 = Object.fromEntries(Object.entries(groups).map(([k, m]) => [k, cpuSeconds(m)]));
     const created = await cloud.api(fleet, '/api/rollouts', {
       method: 'POST',
       body: {
@@ -148,13 +177,14 @@ export async function runScale(agentsN: number): Promise<ScaleRow> {
       state = (await store.getRollout(id))!;
     }
     const seconds = (performance.now() - t0) / 1000;
+    const cpu = Object.fromEntries(Object.entries(groups).map(([k, m]) => [k, round(cpuSeconds(m) - cpu0[k]!)])) as ScaleRow['cpuSeconds'] & object;
     const reports = (await store.countReports()) - reports0;
     const devs = Object.values(state.devices);
     const committed = devs.filter((d) => d.state === 'committed').length;
     return {
       scenario: 'scale', processes: 1, agents: agentsN, engine: 'light', packageBytes, allCommittedSeconds: committed === agentsN ? round(seconds) : null,
       reportsPerSecond: Math.round(reports / seconds), reportsStored: reports, failed: devs.filter((d) => ['failed', 'rejected', 'timed_out'].includes(d.state)).length, committed,
-      agentStartSeconds: round(agentStartSeconds), loadAverage1m: round(load),
+      agentStartSeconds: round(agentStartSeconds), loadAverage1m: round(load), cpuSeconds: cpu,
       limits:
         'one ingest process: only the fleet leader runs a fleet controller, so the shared-subscription group has one member and a 2-process row would measure the same process; ' +
         'the agents (2 processes) and Mosquitto share the same 2 cores',
@@ -211,6 +241,7 @@ export function scaleOutMarkdown(rows: ReadonlyArray<FailoverRow | ScaleRow>, co
         ['reports stored', (r) => r.reportsStored],
         ['failed', (r) => r.failed],
         ['agent start (s)', (r) => r.agentStartSeconds],
+        ['CPU s: fleet / postgres / mosquitto / agents', (r) => (r.cpuSeconds ? `${r.cpuSeconds.fleet} / ${r.cpuSeconds.postgres} / ${r.cpuSeconds.mosquitto} / ${r.cpuSeconds.agents}` : '–')],
         ['load avg', (r) => r.loadAverage1m],
       ]),
       '',
