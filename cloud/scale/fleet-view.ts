@@ -24,8 +24,9 @@ export async function storeFleetView(db: SqlDb, leader: () => FleetController | 
   };
   const write = (): FleetController => leader() ?? notLeader();
   return {
-    listDevices: () => (leader() ?? { listDevices: () => registry.list() }).listDevices(),
-    getDevice: (id) => (leader() ?? { getDevice: (d: string) => registry.get(d) }).getDevice(id),
+    // The registry is the store's: the leader's controller reads the same rows.
+    listDevices: () => registry.list(),
+    getDevice: (id) => registry.get(id),
     async getRolloutState(id) {
       const l = leader();
       return l ? l.getRolloutState(id) : store.getRollout(id);
