@@ -91,9 +91,11 @@ const schemaName = (): string => `bench_${Date.now().toString(36)}${Math.random(
 
 async function clearRetained(deviceIds: readonly string[]): Promise<void> {
   const c = await mqtt.connectAsync(MOSQUITTO_URL, { protocolVersion: 4, reconnectPeriod: 0 });
-  for (const id of deviceIds) {
-    await c.publishAsync(topicFor('presence', id), '', { qos: 1, retain: true });
-    await c.publishAsync(topicFor('offer', id), '', { qos: 1, retain: true });
+  for (let i = 0; i < deviceIds.length; i += 250) {
+    await Promise.all(deviceIds.slice(i, i + 250).flatMap((id) => [
+      c.publishAsync(topicFor('presence', id), '', { qos: 1, retain: true }),
+      c.publishAsync(topicFor('offer', id), '', { qos: 1, retain: true }),
+    ]));
   }
   await c.endAsync();
 }
