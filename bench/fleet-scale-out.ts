@@ -205,7 +205,9 @@ export async function runScale(agentsN: number): Promise<ScaleRow> {
 const BEGIN = '<!-- bench:fleet-scale-out -->';
 const END = '<!-- /bench:fleet-scale-out -->';
 
-export function scaleOutMarkdown(rows: ReadonlyArray<FailoverRow | ScaleRow>, command: string, measuredAt: string): string {
+type Provenance = Record<string, { command: string; measuredAt: string; machine?: string }>;
+
+export function scaleOutMarkdown(rows: ReadonlyArray<FailoverRow | ScaleRow>, provenance: Provenance): string {
   const failover = rows.filter((r): r is FailoverRow => r.scenario === 'failover');
   const scale = rows.filter((r): r is ScaleRow => r.scenario === 'scale');
   const parts = ['### Scale-out (PostgreSQL + Mosquitto, several cloud processes)', ''];
@@ -252,7 +254,7 @@ export function scaleOutMarkdown(rows: ReadonlyArray<FailoverRow | ScaleRow>, co
       '',
     );
   }
-  parts.push(`Command: \`${command}\` — measured ${measuredAt} on ${machineSummary()}.`);
+  for (const [scenario, p] of Object.entries(provenance).sort()) parts.push(`\`${scenario}\`: last run \`${p.command}\` — measured ${p.measuredAt} on ${p.machine ?? machineSummary()}.`, '');
   return `${BEGIN}\n${parts.join('\n')}\n${END}`;
 }
 
@@ -266,12 +268,12 @@ export function mergeScaleOutReport(rows: ReadonlyArray<FailoverRow | ScaleRow>,
   const replaced = new Set(rows.map((r) => r.scenario));
   const kept = (prev.rows ?? []).filter((r) => !replacedKeys.has(keyOf(r)));
   const measuredAt = new Date().toISOString();
-  const scaleOut = { ...((prev.scaleOut as Record<string, unknown>) ?? {}), ...Object.fromEntries([...replaced].map((s) => [s, { command, machine: machineSummary(), measuredAt }])) };
+  const scaleOut: Provenance = { ...((prev.scaleOut as Provenance) ?? {}), ...Object.fromEntries([...replaced].map((s) => [s, { command, machine: machineSummary(), measuredAt }])) };
   const all = [...kept, ...rows] as Array<{ scenario?: string }>;
   writeFileSync(jsonPath, JSON.stringify({ ...prev, name: 'fleet', scaleOut, rows: all }, null, 2) + '\n');
   const mdPath = resolve(root, 'BENCHMARKS.md');
   const md = readFileSync(mdPath, 'utf8');
-  const block = scaleOutMarkdown(all.filter((r): r is FailoverRow | ScaleRow => r.scenario === 'failover' || r.scenario === 'scale'), command, measuredAt);
+  const block = scaleOutMarkdown(all.filter((r): r is FailoverRow | ScaleRow => r.scenario === 'failover' || r.scenario === 'scale'), scaleOut);
   const i = md.indexOf(BEGIN);
   const j = md.indexOf(END);
   const fleetEnd = md.indexOf('<!-- /bench:fleet -->');

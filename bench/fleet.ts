@@ -337,7 +337,7 @@ async function main(): Promise<void> {
       out.push(row);
     }
     if (!values['no-report']) mergeScaleOutReport(out, command);
-    console.log(scaleOutMarkdown(out, command, new Date().toISOString()));
+    console.log(scaleOutMarkdown(out, { [values.scenario]: { command, measuredAt: new Date().toISOString() } }));
     return;
   }
   const sizes = values.agents ? values.agents.split(',').map(Number) : values.quick ? [100, 1000] : [100, 1000, 5000];
