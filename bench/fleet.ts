@@ -8,6 +8,9 @@
  *   … -- --agents 200 --brokers embedded --impl scripted
  *   npm run bench:fleet -- --scenario broker-restart   only the broker-restart scenario (1,000
  *                                     agents on each broker; --restart-agents N, --down-ms MS)
+ *   npm run bench:fleet -- --scenario failover   fleet leader killed mid-rollout (300 agents; --agents N)
+ *   npm run bench:fleet -- --scenario scale      5,000 agents on one fleet process (--agents N)
+ *                                     (both: bench/fleet-scale-out.ts, PostgreSQL and Mosquitto)
  *
  * The broker-restart scenario (bench/fleet-broker-restart.ts) restarts an authenticated broker
  * (embedded, and a private Mosquitto on its own port with the files the cloud generates) under N
@@ -37,6 +40,7 @@ import { sizedPackage } from '../test/fleet/helpers/sized-package';
 import { MOSQUITTO_URL, tcpReachable } from '../test/helpers/services';
 import { machineSummary, markdownTable, writeBenchReport } from './report';
 import { runBrokerRestart, type BrokerRestartRow } from './fleet-broker-restart';
+import { keptScaleOut, mergeScaleOutReport, runFailover, runScale, scaleOutMarkdown, type FailoverRow, type ScaleRow } from './fleet-scale-out';
 
 const root = resolve(import.meta.dirname, '..');
 const AGENT_RECONNECT_BASE_MS = resolveAgentConfig({ deviceId: 'bench', stateDir: 's', trustedKeysFile: 'k.json', mqtt: { url: 'mqtt://127.0.0.1' } }, tmpdir()).mqtt.reconnectPeriodMs;
@@ -50,7 +54,7 @@ const { values } = parseArgs({
     processes: { type: 'string', default: '2' },
     'timeout-s': { type: 'string', default: '120' },
     'no-report': { type: 'boolean', default: false },
-    /** all | rollout | broker-restart */
+    /** all | rollout | broker-restart | failover | scale (failover and scale run only when named) */
     scenario: { type: 'string', default: 'all' },
     'restart-agents': { type: 'string', default: '1000' },
     'down-ms': { type: 'string', default: '2000' },
@@ -324,6 +328,18 @@ async function main(): Promise<void> {
     console.log(restartMarkdown(rows));
     return;
   }
+  if (values.scenario === 'failover' || values.scenario === 'scale') {
+    const sizesOut = values.agents ? values.agents.split(',').map(Number) : [values.scenario === 'failover' ? 300 : 5000];
+    const out: Array<FailoverRow | ScaleRow> = [];
+    for (const n of sizesOut) {
+      const row = values.scenario === 'failover' ? await runFailover(n) : await runScale(n);
+      console.log(JSON.stringify(row));
+      out.push(row);
+    }
+    if (!values['no-report']) mergeScaleOutReport(out, command);
+    console.log(scaleOutMarkdown(out, { [values.scenario]: { command, measuredAt: new Date().toISOString() } }));
+    return;
+  }
   const sizes = values.agents ? values.agents.split(',').map(Number) : values.quick ? [100, 1000] : [100, 1000, 5000];
   const brokers = values.brokers!.split(',') as Array<'embedded' | 'mosquitto'>;
   const mosquittoUp = await tcpReachable(new URL(MOSQUITTO_URL).hostname, Number(new URL(MOSQUITTO_URL).port || 1883));
@@ -337,6 +353,8 @@ async function main(): Promise<void> {
     rows.push(...(await runBroker(broker, sizes, values.impl!, Number(values.processes), Number(values['timeout-s']))));
   }
   const restart = values.scenario === 'all' ? await restartRows(brokers) : [];
+  // Measured by their own runs (--scenario failover|scale): kept as they are.
+  const scaleOut = keptScaleOut();
   const goal = rows.find((r) => r.agents === 1000 && r.broker === 'embedded');
   const table = markdownTable(rows, [
     ['broker', (r) => r.broker],
@@ -376,8 +394,9 @@ async function main(): Promise<void> {
       : '',
     ...(skipped.length ? ['', `Skipped: ${skipped.join('; ')}.`] : []),
     ...(restart.length ? ['', '<!-- bench:fleet-broker-restart -->', restartMarkdown(restart), '<!-- /bench:fleet-broker-restart -->'] : []),
+    ...(scaleOut.block ? ['', scaleOut.block] : []),
   ].join('\n');
-  if (!values['no-report']) writeBenchReport<FleetBenchRow | BrokerRestartRow>({ name: 'fleet', command, rows: [...rows, ...restart], markdown });
+  if (!values['no-report']) writeBenchReport<FleetBenchRow | BrokerRestartRow | FailoverRow | ScaleRow>({ name: 'fleet', command, rows: [...rows, ...restart, ...scaleOut.rows], markdown });
   console.log(markdown);
 }
 

@@ -1,4 +1,5 @@
 import { EdgekdError } from '../../shared/errors';
+import type { Fence } from '../scale/leader-lease';
 import type { Logger } from '../../shared/log/logger';
 import type { SqlDb } from '../store/sql-db';
 import { findExportJob, jobParams, jobResult, submitJob } from '../jobs/job-kinds';
@@ -47,6 +48,8 @@ export async function wireDrift(o: {
   tickMs?: number;
   policy?: Record<string, number>;
   rollout?: Record<string, unknown>;
+  /** The fleet leader's lease on a shared store: retrain runs start in fenced writes. */
+  fence?: Fence;
 }): Promise<DriftWiring> {
   const { createDriftService } = await import('../drift/drift-service');
   const { createRetrainController } = await import('../retrain/retrain-controller');
@@ -86,6 +89,7 @@ export async function wireDrift(o: {
     drift,
     logger: log.child({ module: 'retrain' }),
     ...(o.policy ? { policy: o.policy } : {}),
+    ...(o.fence ? { fence: o.fence } : {}),
     steps: {
       async distill(ctx) {
         const cur = await currentRun(ctx.model.name);

@@ -6,6 +6,9 @@ import type { FleetPort, PackageCatalog } from './ports';
 import type { Device, ModelPackage, Rollout } from './schemas';
 
 type Rec = Record<string, unknown>;
+
+/** The part of a fleet controller the API routes use; a split-role process gives a store-backed one (cloud/scale/fleet-view.ts). */
+export type FleetSource = Pick<FleetController, 'listDevices' | 'getDevice' | 'getRollout' | 'getRolloutState' | 'listRollouts' | 'listPackages' | 'createRollout' | 'pauseRollout' | 'resumeRollout' | 'abortRollout'>;
 const obj = (v: unknown): Rec => (v && typeof v === 'object' ? (v as Rec) : {});
 
 /** The fleet controller's device record as the API shows it. */
@@ -34,7 +37,7 @@ function toDevice(d: Awaited<ReturnType<FleetController['listDevices']>>[number]
   };
 }
 
-export function fleetPortOf(fleet: FleetController): FleetPort {
+export function fleetPortOf(fleet: FleetSource): FleetPort {
   const full = async (id: string): Promise<Rollout> => {
     const summary = await fleet.getRollout(id);
     const state = await fleet.getRolloutState(id);
@@ -103,7 +106,7 @@ function toPackage(p: PackageRecord, all: readonly PackageRecord[], runOf: strin
 }
 
 /** Packages are what the fleet controller has registered (signed, verified on registration). */
-export function packageCatalogOf(fleet: FleetController, runOf: RunOfPackage = async () => null): PackageCatalog {
+export function packageCatalogOf(fleet: Pick<FleetSource, 'listPackages'>, runOf: RunOfPackage = async () => null): PackageCatalog {
   return {
     async list() {
       const all = await fleet.listPackages();

@@ -24,6 +24,8 @@ import { planRole, type CloudRole } from '../scale/cloud-roles';
 import { LeaderLease, type Fence } from '../scale/leader-lease';
 import { createLeaderElector } from '../scale/leader-elector';
 import { createPgJobBus } from '../scale/pg-job-bus';
+import { storeFleetView } from '../scale/fleet-view';
+import { leaderRoute } from '../scale/leader-route';
 import type { DriftPort, RetrainPort } from './ports';
 
 const here = (p: string): string => fileURLToPath(new URL(p, import.meta.url));
@@ -259,7 +261,7 @@ export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
         let retrain = opts.retrain;
         if (!drift && kinds.distill && kinds.export) {
           const { wireDrift } = await import('./drift-wiring');
-          const wired = await wireDrift({ db, jobs, fleet, keyFile, log: log.child({ module: 'drift' }), ...(opts.retrainPolicy ? { policy: opts.retrainPolicy } : {}), ...(opts.driftTickMs ? { tickMs: opts.driftTickMs } : {}) });
+          const wired = await wireDrift({ db, jobs, fleet, keyFile, ...(fence ? { fence } : {}), log: log.child({ module: 'drift' }), ...(opts.retrainPolicy ? { policy: opts.retrainPolicy } : {}), ...(opts.driftTickMs ? { tickMs: opts.driftTickMs } : {}) });
           stops.push(() => wired.close());
           drift = wired.drift;
           retrain = wired.retrain;
@@ -272,12 +274,24 @@ export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
     };
 
     let fleetSide: FleetSide | null = null;
+    // The controller while this `fleet` process leads (null on standby and on other roles).
+    let leaderFleet: FleetController | null = null;
     if (plan.fleet === 'sole') {
       fleetSide = await startFleetSide(soleFence);
       stopSide = fleetSide.stop;
       closers.push(stopSide); // before the broker closes; the elector's later call finds nothing left
     } else if (plan.fleet === 'elected') {
-      const elector = createLeaderElector({ lease: lease!, ttlMs: leaderTtlMs, log: log.child({ module: 'leader' }), onElected: async (fence) => (await startFleetSide(fence)).stop });
+      const elector = createLeaderElector({
+        lease: lease!, ttlMs: leaderTtlMs, log: log.child({ module: 'leader' }),
+        onElected: async (fence) => {
+          const side = await startFleetSide(fence);
+          leaderFleet = side.fleet;
+          return async () => {
+            leaderFleet = null;
+            await side.stop();
+          };
+        },
+      });
       leaderOf = () => elector.fence();
       elector.start();
       closers.push(() => elector.stop());
@@ -287,7 +301,12 @@ export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
       void pipeline.recover();
     }
     const fleet = fleetSide?.fleet ?? null;
-    if (plan.fleet === 'elected') absent['fleet routes'] = 'the fleet-role leader runs the fleet; its HTTP routes are not served by split roles yet';
+    // Split roles serve the fleet's read routes from the shared store, and rollout changes on the
+    // fleet leader (cloud/scale/fleet-view.ts); package downloads over HTTP stay with the leader's
+    // controller (MQTT chunk delivery needs no HTTP route).
+    const splitView = plan.role !== 'all' && !opts.noFleet ? await storeFleetView(db, () => leaderFleet) : null;
+    if (plan.fleet === 'elected') absent['fleet downloads'] = 'HTTP package downloads (delivery "http") are not served by split roles yet; MQTT chunk delivery is';
+    else if (splitView) absent['fleet changes'] = `--role ${plan.role} serves fleet reads from the store; rollout changes go to the fleet leader`;
 
     const driftPort = fleetSide?.drift ?? (plan.fleet === 'none' ? opts.drift : undefined);
     const retrainPort = fleetSide?.retrain ?? (plan.fleet === 'none' ? opts.retrain : undefined);
@@ -307,11 +326,12 @@ export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
         teachers,
         tokens,
         ...(fleet ? { fleet: fleetPortOf(fleet), packages: packageCatalogOf(fleet, runOfPackage) } : {}),
+        ...(splitView ? { fleet: fleetPortOf(splitView), packages: packageCatalogOf(splitView, runOfPackage) } : {}),
         ...(devices ? { devices } : {}),
         ...(driftPort ? { drift: driftPort } : {}),
         ...(retrainPort ? { retrain: retrainPort } : {}),
       },
-      { consoleDir: here('../console'), logLevel: opts.logLevel ?? 'warn', plugins: fleet ? [fleet.httpPlugin()] : [] },
+      { consoleDir: here('../console'), logLevel: opts.logLevel ?? 'warn', plugins: [...(fleet ? [fleet.httpPlugin()] : []), leaderRoute(processId, () => (plan.fleet === 'elected' && !leaderFleet ? null : leaderOf()))] },
     );
     closers.push(() => app.close());
     if (fleet) (await import('./fleet-metrics')).registerFleetMetrics(metrics, fleet);

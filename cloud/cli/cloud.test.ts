@@ -15,3 +15,23 @@ describe('edgekd cloud --token', () => {
     expect(() => parseTokens(['viewer:short'])).toThrow(expect.objectContaining({ code: 'EDGEKD_INVALID_ARGUMENT' }));
   });
 });
+
+describe('edgekd cloud --token-file', () => {
+  it('reads one ROLE:TOKEN per line, skipping blank and # lines; a missing file is a typed input error', async () => {
+    const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const { tokenLines } = await import('./cloud');
+    const dir = mkdtempSync(join(tmpdir(), 'edgekd-tokens-'));
+    try {
+      writeFileSync(join(dir, 'tokens'), '# mounted from a Secret\nadmin:abcdefgh1\r\n\n  viewer:ijklmnop2  \n');
+      expect(parseTokens(tokenLines(join(dir, 'tokens')))).toEqual([
+        { role: 'admin', token: 'abcdefgh1', name: 'admin' },
+        { role: 'viewer', token: 'ijklmnop2', name: 'viewer' },
+      ]);
+      expect(() => tokenLines(join(dir, 'absent'))).toThrow(expect.objectContaining({ code: 'EDGEKD_INVALID_ARGUMENT' }));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { exitAfterStop } from '../../shared/cli/exit-after-stop';
 import { parseCommandArgs, numberFlag } from '../../shared/cli/args';
 import { EdgekdError } from '../../shared/errors';
@@ -31,6 +32,8 @@ options:
   --host HOST       HTTP listen address                                 [127.0.0.1]
   --port N          HTTP port                                           [8080]
   --token ROLE:TOKEN  an API token (repeatable; roles viewer, operator, admin) [one generated admin token]
+  --token-file FILE   API tokens read from FILE, one ROLE:TOKEN per line (e.g. a mounted Kubernetes
+                    Secret: tokens stay out of the command line); with --token, both count
   --concurrency N   jobs running at once                                [1]
   --teacher DIR     the bundled teacher folder                          [models/teachers/fashion-mnist-lenet5-bn]
   --no-fleet        run without broker and fleet controller
@@ -39,6 +42,8 @@ options:
                     elected leader (others stand by); worker: runs jobs. Split roles need
                     PostgreSQL (--db) and an external broker (--broker).
   --process-id ID   this process's id (job lease owner, MQTT client id)  [EDGEKD_PROCESS_ID, else generated]
+  --leader-ttl-ms N fleet leader lease lifetime: a standby takes over this long after the leader
+                    stopped renewing (renewed every third of it)          [6000]
 
 The embedded broker (no --broker) refuses anonymous clients: devices log in with the credentials
 given when they were provisioned, the cloud with an account it makes at each start.`;
@@ -54,6 +59,17 @@ export function parseTokens(values: readonly string[] | undefined): ApiToken[] |
     }
     return { role, token, name: role };
   });
+}
+
+/** The non-empty, non-comment lines of a token file. */
+export function tokenLines(file: string): string[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', `--token-file ${file}: ${(e as NodeJS.ErrnoException).code ?? 'unreadable'}`);
+  }
+  return text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
 }
 
 export async function run(argv: string[]): Promise<number> {
@@ -74,11 +90,13 @@ export async function run(argv: string[]): Promise<number> {
     host: { type: 'string' },
     port: { type: 'string' },
     token: { type: 'string', multiple: true },
+    'token-file': { type: 'string' },
     concurrency: { type: 'string' },
     teacher: { type: 'string' },
     'no-fleet': { type: 'boolean' },
     role: { type: 'string' },
     'process-id': { type: 'string' },
+    'leader-ttl-ms': { type: 'string' },
   }, HELP);
   if (help) return 0;
   const broker = values.broker
@@ -105,12 +123,13 @@ export async function run(argv: string[]): Promise<number> {
     brokerPort: values['mqtt-port'] ? numberFlag(values['mqtt-port'], 'mqtt-port', 0, { min: 0, max: 65535 }) : undefined,
     host: values.host,
     port: numberFlag(values.port, 'port', 8080, { min: 0, max: 65535 }),
-    tokens: parseTokens(values.token),
+    tokens: parseTokens([...(values.token ?? []), ...(values['token-file'] ? tokenLines(values['token-file']) : [])]),
     concurrency: numberFlag(values.concurrency, 'concurrency', 1, { min: 1, max: 64 }),
     teacherDir: values.teacher,
     noFleet: values['no-fleet'],
     role: parseCloudRole(values.role),
     ...(values['process-id'] !== undefined ? { processId: values['process-id'] } : {}),
+    ...(values['leader-ttl-ms'] !== undefined ? { leaderTtlMs: numberFlag(values['leader-ttl-ms'], 'leader-ttl-ms', 6000, { min: 1000, max: 600_000 }) } : {}),
   });
   const admin = cloud.tokens.find((t) => t.role === 'admin') ?? cloud.tokens[0]!;
   console.log(`edgekd cloud is up (role ${cloud.role}, process ${cloud.processId})

@@ -5,6 +5,8 @@ import { EdgekdError, toEdgekdError } from '../../shared/errors';
 import type { DriftService, CohortAlarm } from '../drift/drift-service';
 import { decideRetrain, DEFAULT_RETRAIN_POLICY, type RetrainDecision, type RetrainPolicy } from './policy';
 import type { PackageRef, RetrainContext, RetrainSteps } from './steps';
+import { fencedWrite } from '../scale/fenced-write';
+import type { Fence } from '../scale/leader-lease';
 
 export type RunState = 'distilling' | 'packaging' | 'rolling-out' | 'promoted' | 'rolled-back' | 'failed' | 'cancelled';
 
@@ -42,6 +44,12 @@ export interface RetrainControllerDeps {
   policy?: Partial<RetrainPolicy>;
   logger?: Logger;
   newId?: () => string;
+  /**
+   * The fleet leader's lease (cloud/scale): a run starts only in a fenced write, so a leader that
+   * lost its lease (paused, partitioned) starts none (EDGEKD_FENCED) and the concurrency limit,
+   * counted by the one leader, holds across processes.
+   */
+  fence?: Fence;
 }
 
 export interface RetrainController {
@@ -193,11 +201,12 @@ export function createRetrainController(deps: RetrainControllerDeps): RetrainCon
       outcome: null,
       error: null,
     };
-    await db.exec(
+    const insert = (tx: SqlDb): Promise<unknown> => tx.exec(
       `INSERT INTO drift_retrain_runs (id, cohort, model_name, model_version, cohort_alarm_id, state, started_at, finished_at, compute_ms, trigger_reports, steps, package_ref, outcome, error)
        VALUES (?, ?, ?, ?, ?, ?, ?, NULL, 0, ?, '[]', NULL, NULL, NULL)`,
       [id, run.cohort, run.modelName, run.modelVersion, run.cohortAlarmId, run.state, run.startedAt, JSON.stringify(triggerReports)],
     );
+    await (deps.fence ? fencedWrite(db, deps.fence, insert) : insert(db));
     await drift.recordAction({ actor: 'auto', kind: 'retrain-started', reason: decision.reason, details: { runId: id, cohort: run.cohort, model: `${run.modelName}@${run.modelVersion}`, triggerReports, featureTargets: featureTargets.map((f) => f.layer), layerSketches: layerSketches.map((l) => `${l.layer} (n ${l.sampleCount})`) } });
     const abort = new AbortController();
     const ctx: RetrainContext = { runId: id, cohort: run.cohort, model: { name: run.modelName, version: run.modelVersion }, triggerReports, featureTargets, layerSketches, signal: abort.signal };

@@ -24,7 +24,7 @@ d('two fleet-role processes on PostgreSQL and Mosquitto', () => {
     dirs.push(dir);
     const c = await startCloud({
       dataDir: dir, db: POSTGRES_URL, dbSchema: pg.schema, role: 'fleet', processId, port: 0, brokerUrl: MOSQUITTO_URL,
-      leaderTtlMs: 1_500, teacherDir: join(dir, 'none'), logLevel: 'silent',
+      leaderTtlMs: 3_000, teacherDir: join(dir, 'none'), logLevel: 'silent',
     });
     clouds.push(c);
     return c;
@@ -38,7 +38,24 @@ d('two fleet-role processes on PostgreSQL and Mosquitto', () => {
     const standby = leader === a ? b : a;
     const first = leader.leader()!;
     expect(standby.leader()).toBeNull();
-    expect(leader.absent['fleet routes']).toMatch(/not served by split roles yet/);
+    expect(leader.absent['fleet downloads']).toMatch(/not served by split roles yet/);
+    // Readiness: only the leader answers 200 (a Service routes rollout changes there); both read the fleet from the store.
+    const get = (c: RunningCloud, path: string): Promise<Response> => fetch(`${c.url}${path}`, { headers: { authorization: `Bearer ${c.tokens[0]!.token}` } });
+    // Whichever process leads now answers 200 with its own id (on a loaded machine the lease may
+    // have moved since it was first read); the other answers 503.
+    const ready = await until('a process to serve fleet changes', async () => {
+      for (const c of [a, b]) if ((await get(c, '/api/fleet/leader')).status === 200) return c;
+      return null;
+    }, 60_000);
+    const says = (await (await get(ready, '/api/fleet/leader')).json()) as { processId: string; token: number };
+    expect(says.processId).toBe(ready.processId);
+    expect(says.token).toBeGreaterThanOrEqual(first.token);
+    const other = ready === a ? b : a;
+    expect((await get(other, '/api/fleet/leader')).status).toBe(503);
+    expect(await (await get(other, '/api/rollouts')).json()).toEqual([]);
+    const refused = await fetch(`${other.url}/api/rollouts`, { method: 'POST', headers: { authorization: `Bearer ${other.tokens[0]!.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ packageId: 'none@1', target: { devices: ['d1'] } }) });
+    expect(refused.status).toBe(503);
+    expect((await refused.json()).code).toBe('EDGEKD_FEATURE_UNAVAILABLE');
     await leader.close();
     clouds.splice(clouds.indexOf(leader), 1);
     const next = await until('the standby to lead', async () => standby.leader(), 30_000);

@@ -1,6 +1,7 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeWithPostgres } from '../../test/helpers/services';
@@ -8,6 +9,7 @@ import { createJobRunner, type JobRunner } from '../jobs/job-runner';
 import { JobRepository } from '../jobs/job-repository';
 import type { SqlDb } from '../store/sql-db';
 import { pgSchema, until } from './postgres-schema.test-helper';
+import { POSTGRES_URL } from '../../test/helpers/services';
 
 const SPIN = fileURLToPath(new URL('../jobs/fixtures/spin-job.ts', import.meta.url));
 const d = await describeWithPostgres();
@@ -74,6 +76,54 @@ d('two cloud processes sharing one PostgreSQL job queue', () => {
     expect(Date.now() - t0).toBeGreaterThanOrEqual(700);
     expect(done.attempt).toBe(2);
     expect(done.result).toMatchObject({ steps: 6, resumedFrom: 4 });
+  });
+
+  it('takes over, after its lease, the job of a worker process killed with SIGKILL mid-run, resuming from its checkpoint', { timeout: 150_000 }, async () => {
+    // Only the worker process below may claim the job: the earlier tests' runners stop.
+    for (const r of runners.splice(0)) await r.stop();
+    const db = await pg.open();
+    dbs.push(db);
+    const submitter = createJobRunner({ db, kinds: { spin: { module: SPIN } }, concurrency: 0, dataDir: join(dir, 'jobs'), owner: 'proc-api-2' });
+    await submitter.start();
+    runners.push(submitter);
+    const root = resolve(__dirname, '../..');
+    const worker = spawn(process.execPath, [join(root, 'bin/run-ts.mjs'), join(root, 'cloud/scale/fixtures/spin-worker-process.ts'), POSTGRES_URL, pg.schema, 'proc-killed', join(dir, 'jobs'), '1500'], {
+      cwd: root, stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    worker.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+    try {
+      await until('the worker process', async () => out.includes('ready'), 60_000);
+      const job = await submitter.submit('spin', { steps: 60, stepMs: 40 });
+      await until('a few steps on the worker', async () => (await submitter.events(job.id, 0, { type: 'step' })).length >= 5, 60_000);
+      expect((await submitter.get(job.id)).owner).toBe('proc-killed');
+      worker.kill('SIGKILL');
+      const killedAt = Date.now();
+      // The job child sees its runner disconnect and stops: the checkpoint stops moving.
+      const ckpt = join(dir, 'jobs', job.id, 'step.json');
+      const stepOf = (): number => (existsSync(ckpt) ? (JSON.parse(readFileSync(ckpt, 'utf8')) as { step: number }).step : 0);
+      await new Promise((r) => setTimeout(r, 600));
+      const atKill = stepOf();
+      expect(atKill).toBeGreaterThanOrEqual(5);
+      const survivor = await runner('proc-survivor', 1);
+      const done = await until('takeover', async () => {
+        const r = await survivor.get(job.id);
+        return r.state === 'succeeded' ? r : null;
+      }, 90_000);
+      // Not before the killed process's lease (1.5 s, renewed every 0.5 s) ran out; resumed where the checkpoint was.
+      expect(Date.now() - killedAt).toBeGreaterThanOrEqual(900);
+      expect(done.attempt).toBe(2);
+      expect(done.result).toMatchObject({ steps: 60, resumedFrom: atKill, attempt: 2 });
+      // Every step after the resume has its event. Before it, the events of the steps the orphaned
+      // child finished after its runner died (it checkpoints, then announces through the runner,
+      // and stops once it sees the disconnect) were never stored; those steps are not redone.
+      const steps = new Set((await submitter.events(job.id, 0, { type: 'step' })).map((e) => e.data.step));
+      const missing = Array.from({ length: 60 }, (_, i) => i + 1).filter((n) => !steps.has(n));
+      expect(missing.filter((n) => n > atKill)).toEqual([]);
+      expect(Array.from({ length: 5 }, (_, i) => i + 1).every((n) => steps.has(n))).toBe(true);
+    } finally {
+      if (worker.exitCode === null && worker.signalCode === null) worker.kill('SIGKILL');
+    }
   });
 
   it('stops its child when another process took the job over after its lease lapsed', { timeout: 120_000 }, async () => {

@@ -43,6 +43,23 @@ function suite(name: string, open: () => Promise<SqlDb>, d: typeof plainDescribe
       expect(await store.countReports('cam-8')).toBe(1);
     });
 
+    it('logs a batch in input order: seqs grow along it, a key already stored or repeated in the batch is a duplicate, over several slices', async () => {
+      const stored = await store.logReport({ idempotencyKey: 'b-0', deviceId: 'cam-b', rolloutId: 'rb', kind: 'status', body: { n: 0 }, receivedAt: 1 });
+      const batch = Array.from({ length: 1203 }, (_, i) => ({ idempotencyKey: `b-${i}`, deviceId: 'cam-b', rolloutId: 'rb', kind: 'status', body: { n: i }, receivedAt: 2 + i }));
+      batch.splice(700, 0, { ...batch[650]! }); // a repeat in a later position, same slice
+      batch.push({ ...batch[3]! }); // a repeat in a later slice
+      const seqs = await store.logReports(batch);
+      expect(seqs[0]).toBeNull(); // b-0 was logged before the batch
+      expect(seqs[700]).toBeNull();
+      expect(seqs[seqs.length - 1]).toBeNull();
+      const fresh = seqs.filter((x): x is number => x !== null);
+      expect(fresh).toHaveLength(1202);
+      expect(fresh.every((x, i) => i === 0 || x > fresh[i - 1]!)).toBe(true);
+      expect(fresh[0]).toBeGreaterThan(stored!);
+      const after = await store.reportsAfter('rb', stored!);
+      expect(after.map((r) => (r.body as { n: number }).n)).toEqual(Array.from({ length: 1202 }, (_, i) => i + 1));
+    });
+
     it('logs a report once per idempotency key and replays reports after a sequence number', async () => {
       const a = await store.logReport({ idempotencyKey: 'k1', deviceId: 'cam-1', rolloutId: 'r1', kind: 'status', body: { state: 'downloading' }, receivedAt: 1 });
       const dup = await store.logReport({ idempotencyKey: 'k1', deviceId: 'cam-1', rolloutId: 'r1', kind: 'status', body: { state: 'downloading' }, receivedAt: 2 });

@@ -219,15 +219,26 @@ export class FleetStore {
    */
   async logReports(reports: ReadonlyArray<Omit<StoredReport, 'seq'>>): Promise<Array<number | null>> {
     if (reports.length === 0) return [];
+    // One multi-row INSERT per slice instead of one statement per report: on PostgreSQL each
+    // statement is a round trip, and a 5,000-device wave's reports queued behind them. Rows of a
+    // VALUES list take their seq in list order; a key repeated within the batch is stored once
+    // (its first occurrence) and the repeats are duplicates, as they would be one by one.
+    const SLICE = 500; // × 6 parameters, under SQLite's and PostgreSQL's limits
     return this.db.transaction(async (tx) => {
       const out: Array<number | null> = [];
-      for (const r of reports) {
-        const rows = await tx.query<{ seq: number }>(
-          `INSERT INTO fleet_reports (idempotency_key, device_id, rollout_id, kind, body, received_at) VALUES (?, ?, ?, ?, ?, ?)
-           ON CONFLICT (device_id, idempotency_key) DO NOTHING RETURNING seq`,
-          [r.idempotencyKey, r.deviceId, r.rolloutId, r.kind, JSON.stringify(r.body), r.receivedAt],
+      for (let i = 0; i < reports.length; i += SLICE) {
+        const slice = reports.slice(i, i + SLICE);
+        const rows = await tx.query<{ seq: number; device_id: string; idempotency_key: string }>(
+          `INSERT INTO fleet_reports (idempotency_key, device_id, rollout_id, kind, body, received_at) VALUES ${slice.map(() => '(?, ?, ?, ?, ?, ?)').join(', ')}
+           ON CONFLICT (device_id, idempotency_key) DO NOTHING RETURNING seq, device_id, idempotency_key`,
+          slice.flatMap((r) => [r.idempotencyKey, r.deviceId, r.rolloutId, r.kind, JSON.stringify(r.body), r.receivedAt]),
         );
-        out.push(rows[0] ? Number(rows[0].seq) : null);
+        const seqOf = new Map(rows.map((r) => [`${r.device_id}\u0000${r.idempotency_key}`, Number(r.seq)]));
+        for (const r of slice) {
+          const k = `${r.deviceId}\u0000${r.idempotencyKey}`;
+          out.push(seqOf.get(k) ?? null);
+          seqOf.delete(k); // a repeat later in the batch is a duplicate
+        }
       }
       return out;
     });

@@ -1,0 +1,51 @@
+import { EdgekdError } from '../../shared/errors';
+import type { FleetController } from '../fleet/fleet-controller';
+import type { FleetSource } from '../api/fleet-adapter';
+import { DeviceRegistry } from '../fleet/registry/device-registry';
+import { summarizeRollout } from '../fleet/rollout-summary';
+import { FleetStore } from '../fleet/store/fleet-store';
+import type { SqlDb } from '../store/sql-db';
+
+
+/**
+ * The fleet as a process of a split deployment sees it. Reads come from the running controller
+ * when this process leads the fleet (its in-memory rollout state is the newest), else from the
+ * store every process shares (rollout snapshots are written every 100 ms while they change), so
+ * any `api` or standby `fleet` process answers them. Changes (create, pause, resume, abort) need
+ * the controller that drives the rollout: on any other process they are refused with
+ * EDGEKD_FEATURE_UNAVAILABLE (503), and the fleet leader's readiness route (leader-route.ts) is
+ * what a load balancer uses to send them to the leader only.
+ */
+export async function storeFleetView(db: SqlDb, leader: () => FleetController | null): Promise<FleetSource> {
+  const store = await FleetStore.open(db);
+  const registry = new DeviceRegistry(store, Date.now);
+  const notLeader = (): never => {
+    throw new EdgekdError('EDGEKD_FEATURE_UNAVAILABLE', 'this process does not lead the fleet: send rollout changes to the fleet leader (GET /api/fleet/leader answers 200 there)');
+  };
+  const write = (): FleetController => leader() ?? notLeader();
+  return {
+    // The registry is the store's: the leader's controller reads the same rows.
+    listDevices: () => registry.list(),
+    getDevice: (id) => registry.get(id),
+    async getRolloutState(id) {
+      const l = leader();
+      return l ? l.getRolloutState(id) : store.getRollout(id);
+    },
+    async getRollout(id) {
+      const l = leader();
+      if (l) return l.getRollout(id);
+      const s = await store.getRollout(id);
+      return s ? summarizeRollout(s) : null;
+    },
+    async listRollouts() {
+      const l = leader();
+      if (l) return l.listRollouts();
+      return (await store.loadRollouts()).map(({ state }) => summarizeRollout(state));
+    },
+    listPackages: () => store.listPackages(),
+    createRollout: (req) => write().createRollout(req),
+    pauseRollout: (id) => write().pauseRollout(id),
+    resumeRollout: (id) => write().resumeRollout(id),
+    abortRollout: (id, reason) => write().abortRollout(id, reason),
+  };
+}
