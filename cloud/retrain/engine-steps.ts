@@ -12,11 +12,8 @@ import type { DataFreeMethod, DistillConfigInput } from '../distill/config';
 import { loadBuffer, saveBuffer } from '../distill/buffer-file';
 import type { BnTarget } from '../distill/teacher';
 import type { DistillEvent } from '../distill/events';
-import { buildStudentPackage } from '../export/student-package';
-import { studentLayerSketches } from '../export/student-layer-sketches';
+import { exportStudent } from '../export/export-student';
 import { applyFieldBatchNormStatistics, studentBatchNormLayers } from './field-batchnorm';
-import { assertCalibrationSamples, type CalibrationSamples } from '../export/calibrate';
-import { driftReferenceFromSynthetic, teacherBatchNormProbe } from '../export/drift-reference';
 import type { DistillOutcome, PackageOutcome, RetrainContext, RetrainSteps, RolloutOutcome } from './steps';
 import { createRetrainPipeline, type RetrainEngines } from './retrain-pipeline';
 import type { RolloutTarget } from '../fleet/rollout/rollout-spec';
@@ -136,32 +133,24 @@ export function createInProcessEngines(deps: Omit<EngineStepsDeps, 'rollout'>): 
     async package(ctx, d): Promise<PackageOutcome<ModelPackage>> {
       const s = students.get(ctx.runId);
       if (!s) throw new EdgekdError('EDGEKD_JOB_STATE', `run ${ctx.runId} has no distilled student in this process`);
-      const set = loadBuffer(s.dir).exportCalibrationSet(deps.calibrationCount ?? 512);
-      assertCalibrationSamples(set);
-      const calibration = set as CalibrationSamples;
-      const probe = teacherBatchNormProbe(s.teacher);
-      // The new package is sketched on the devices too, so the next drift can be adapted to.
-      const sketch = studentLayerSketches(s.model);
-      const result = await buildStudentPackage({
-        model: s.model,
-        info: {
-          name: s.current.packageName,
-          version: s.current.packageVersion + 1,
-          labels: s.current.labels,
-          normalisation: s.current.normalisation,
-          lineage: { parent: { name: s.current.packageName, version: s.current.packageVersion, sha256: s.current.packageSha256 }, distillationRunId: d.distillRunId },
-        },
+      // The one export flow and its defaults (int8, entropy calibration on the synthetic buffer,
+      // teacher probe in the drift reference), with the layer sketches so the next drift can be
+      // adapted to, and no evaluation: a retrain sees no real data.
+      const [written] = await exportStudent({
+        studentDir: s.dir,
+        out: join(deps.workDir, ctx.runId, 'package'),
         key: deps.signingKey,
-        precision: 'int8',
-        calibration: { method: 'entropy', samples: calibration },
-        export: { probes: [probe.probe], extraOutputs: sketch.extraOutputs },
-        driftReference: async (bytes) => ({
-          ...(await driftReferenceFromSynthetic(bytes, calibration, { numClasses: s.current.labels.length, inputRange: [s.current.inputRange.low, s.current.inputRange.high], featureStatistics: probe.features })),
-          ...(sketch.specs.length ? { layerSketches: sketch.specs } : {}),
-        }),
+        teacherDir: deps.teacherDir,
+        name: s.current.packageName,
+        parent: { name: s.current.packageName, version: s.current.packageVersion, sha256: s.current.packageSha256 },
+        ...(deps.calibrationCount !== undefined ? { calibrationCount: deps.calibrationCount } : {}),
+        evaluate: false,
+        layerSketches: true,
+        madeBy: { distillationRunId: d.distillRunId },
       });
-      const m = result.pkg.manifest;
-      return { package: { name: m.name, version: m.version, sha256: m.model.sha256 }, artifact: result.pkg, summary: { precision: m.quantization.precision, bytes: result.pkg.model.length } };
+      const pkg = written!.pkg;
+      const m = pkg.manifest;
+      return { package: { name: m.name, version: m.version, sha256: m.model.sha256 }, artifact: pkg, summary: { precision: m.quantization.precision, bytes: pkg.model.length, packageDir: written!.dir } };
     },
 
     release(ctx) {
