@@ -1,6 +1,6 @@
 import { EdgekdError } from '../../shared/errors';
 import { readPackageDir } from '../../shared/package/package-dir';
-import { findExportJob, jobParams, jobResult, submitJob } from '../jobs/job-kinds';
+import { exportJobOfPackage, jobParams, jobResult, submitJob } from '../jobs/job-kinds';
 import type { JobRunner } from '../jobs/job-runner';
 import type { JobRecord } from '../jobs/job-types';
 import type { FleetController } from '../fleet/fleet-controller';
@@ -50,7 +50,8 @@ export function createJobEngines(o: JobEnginesOptions): RetrainEngines {
     const pkgs = (await o.fleet.listPackages()).filter((p) => p.name === modelName).sort((a, b) => b.version - a.version);
     const newest = pkgs[0];
     if (!newest) throw new EdgekdError('EDGEKD_NOT_FOUND', `no registered package of ${modelName}`);
-    const exp = await findExportJob(jobs, modelName, newest.version);
+    // The manifest names the export job that made it (lineage by lookup, no scan of the job table).
+    const exp = await exportJobOfPackage(jobs, newest.manifest);
     const runId = exp?.params.runId;
     if (!exp || !runId) throw new EdgekdError('EDGEKD_NOT_FOUND', `package ${newest.packageId} was not exported by this cloud, so there is no run to warm-start from`);
     return { run: await jobs.get(runId), version: newest.version, packageDir: exp.result.packageDir };
