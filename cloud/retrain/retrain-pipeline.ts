@@ -36,7 +36,7 @@ export interface RetrainPipelineOptions<A extends PackageContents> {
 export function createRetrainPipeline<A extends PackageContents>(o: RetrainPipelineOptions<A>): RetrainSteps<A> {
   const targetOf = o.targetOf ?? rolloutTargetOfCohort;
   return {
-    distill(ctx) {
+    async distill(ctx) {
       // Checked before any compute is spent: a run whose package could go nowhere must not start.
       if (!targetOf(ctx.cohort)) throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', `cohort ${ctx.cohort} names no devices to roll a retrained model out to`);
       return o.engines.adapt(ctx);
