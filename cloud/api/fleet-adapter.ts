@@ -79,8 +79,8 @@ export function fleetPortOf(fleet: FleetSource): FleetPort {
   };
 }
 
-/** Package (name@version) → the run job it was exported from, as recorded by this cloud's export jobs. */
-export type RunOfPackage = (name: string, version: number) => Promise<string | null>;
+/** Package → the run job it was exported from, looked up from the job its manifest names. */
+export type RunOfPackage = (pkg: PackageRecord) => Promise<string | null>;
 
 function toPackage(p: PackageRecord, all: readonly PackageRecord[], runOf: string | null): ModelPackage {
   const m = obj(p.manifest);
@@ -110,14 +110,14 @@ export function packageCatalogOf(fleet: Pick<FleetSource, 'listPackages'>, runOf
   return {
     async list() {
       const all = await fleet.listPackages();
-      const out = await Promise.all(all.map(async (p) => toPackage(p, all, await runOf(p.name, p.version))));
+      const out = await Promise.all(all.map(async (p) => toPackage(p, all, await runOf(p))));
       return out.sort((a, b) => b.createdAt - a.createdAt);
     },
     async get(id) {
       const all = await fleet.listPackages();
       const p = all.find((q) => q.packageId === id);
       if (!p) throw new EdgekdError('EDGEKD_NOT_FOUND', `no package ${id}`);
-      return toPackage(p, all, await runOf(p.name, p.version));
+      return toPackage(p, all, await runOf(p));
     },
   };
 }

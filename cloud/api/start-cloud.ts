@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { createLogger, type Logger } from '../../shared/log/logger';
 import { openDb } from '../store/open-store';
 import type { SqlDb } from '../store/sql-db';
-import { findExportJob } from '../jobs/job-kinds';
+import { exportJobOfPackage } from '../jobs/job-kinds';
 import { createJobRunner, type JobKindSpec, type JobRunner } from '../jobs/job-runner';
 import type { FleetController } from '../fleet/fleet-controller';
 import type { BrokerAccess } from '../fleet/registry/broker-access';
@@ -313,9 +313,7 @@ export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
     if (!driftPort) absent.drift = fleet ? 'drift aggregation needs the distill and export jobs' : 'drift reports arrive through the fleet (not run by this process)';
     if (!retrainPort) absent.retrain = 'the retrain loop runs with drift aggregation';
 
-    const runOfPackage = async (name: string, version: number): Promise<string | null> => {
-      return (await findExportJob(jobs, name, version))?.params.runId ?? null;
-    };
+    const runOfPackage = async (p: { manifest: unknown }): Promise<string | null> => (await exportJobOfPackage(jobs, p.manifest))?.params.runId ?? null;
     // The broker this cloud runs or writes for (embedded, Mosquitto files) first, then any others given.
     const brokers = [...(brokerAccess ? [brokerAccess] : []), ...(opts.brokerAccess ?? [])];
     const devices = fleet ? createDeviceAdmin({ registry: fleet.registry, brokers, log: log.child({ module: 'devices' }) }) : null;

@@ -1,31 +1,13 @@
-import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
 import { numberFlag, parseCommandArgs, requireFlag } from '../../shared/cli/args';
-import { createParser, parseJson } from '../../shared/contracts/parse';
-import { DriftReference } from '../../shared/drift/reference';
+import { parseJson } from '../../shared/contracts/parse';
 import { EdgekdError } from '../../shared/errors';
 import { createLogger } from '../../shared/log/logger';
 import { parseSigningKeyFile, signingKeyFromFile } from '../../shared/package/keys';
-import { parseModelManifest, type CalibrationMethod, type Lineage } from '../../shared/package/manifest';
-import { writePackageDir, readPackageDir } from '../../shared/package/package-dir';
-import { sha256Hex } from '../../shared/package/verify-package';
-import { loadBuffer } from '../distill/buffer-file';
-import { teacherSha256 } from '../distill/run-output';
-import { evenSubset } from '../data/labelled-split';
-import { loadBuiltinDataset } from '../data/builtin-datasets';
-import { isBuiltinDataset } from '../data/dataset-info';
-import { loadModel, readModelCard } from '../zoo/model-io';
-import type { ModelCard } from '../zoo/model-card';
-import { assertCalibrationSamples, type CalibrationSamples } from '../export/calibrate';
-import { driftReferenceFromSynthetic, teacherBatchNormProbe } from '../export/drift-reference';
-import { onnxAccuracy } from '../export/evaluate-onnx';
+import type { CalibrationMethod } from '../../shared/package/manifest';
 import { CPU_CLASSES, type CpuClass } from '../export/cpu-class';
-import { DEFAULT_FLOAT_LAYER_RULE, QUANTIZE_ALL } from '../export/layer-precision';
 import { INT8_CHECK_MODES, type Int8CheckMode } from '../export/int8-latency-check';
-import { buildStudentPackage } from '../export/student-package';
-import { studentLayerSketches } from '../export/student-layer-sketches';
-import type { QuantTarget } from '../export/qdq-quantize';
+import { EXPORT_DEFAULTS, exportStudent } from '../export/export-student';
 
 const HELP = `usage: edgekd export --student DIR --out PKG [--quantize int8|none] [--calibration minmax|percentile|entropy]
                      [--key KEYFILE] [--target cpu|tensorrt|both] [--cpu x86-vnni|x86-avx2|arm64] [--int8-check measure|rules|off] [--calibration-samples DIR] [--calibration-count N]
@@ -65,17 +47,6 @@ directory PKG (model.onnx, manifest.json, manifest.sig), or one .ekpkg file when
 
 const CALIBRATION_METHODS: CalibrationMethod[] = ['minmax', 'percentile', 'entropy'];
 
-function packageName(card: ModelCard): string {
-  return card.name.toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^[^a-z0-9]+/, '').slice(0, 64) || 'student';
-}
-
-function loadCalibration(dir: string, count: number): CalibrationSamples {
-  const set = loadBuffer(dir).exportCalibrationSet(count);
-  assertCalibrationSamples(set);
-  if (set.shape[0] < 1) throw new EdgekdError('EDGEKD_CALIBRATION_INVALID', `the replay buffer in ${dir} is empty`);
-  return set;
-}
-
 export async function run(argv: string[]): Promise<number> {
   const { values, help } = parseCommandArgs(
     argv,
@@ -106,11 +77,11 @@ export async function run(argv: string[]): Promise<number> {
   const log = createLogger('export');
   const studentDir = requireFlag(values.student, 'student');
   const out = requireFlag(values.out, 'out');
-  const quantize = values.quantize ?? 'int8';
+  const quantize = values.quantize ?? EXPORT_DEFAULTS.quantize;
   if (quantize !== 'int8' && quantize !== 'none') throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', `--quantize must be int8 or none, got '${quantize}'`);
-  const method = (values.calibration ?? 'entropy') as CalibrationMethod;
+  const method = (values.calibration ?? EXPORT_DEFAULTS.calibration) as CalibrationMethod;
   if (!CALIBRATION_METHODS.includes(method)) throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', `--calibration must be one of ${CALIBRATION_METHODS.join(', ')}, got '${method}'`);
-  const targetFlag = values.target ?? 'cpu';
+  const targetFlag = values.target ?? EXPORT_DEFAULTS.target;
   if (!['cpu', 'tensorrt', 'both'].includes(targetFlag)) throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', `--target must be cpu, tensorrt or both`);
   const cpuFlag = values.cpu;
   if (cpuFlag !== undefined && !(CPU_CLASSES as readonly string[]).includes(cpuFlag)) throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', `--cpu must be one of ${CPU_CLASSES.join(', ')}, got '${cpuFlag}'`);
@@ -123,95 +94,31 @@ export async function run(argv: string[]): Promise<number> {
   if (!existsSync(keyPath)) throw new EdgekdError('EDGEKD_NOT_FOUND', `signing key ${keyPath} does not exist`);
   const key = signingKeyFromFile(parseSigningKeyFile.parse(parseJson(readFileSync(keyPath), keyPath, 'EDGEKD_INVALID_ARGUMENT')));
 
-  const card = readModelCard(studentDir);
-  const model = await loadModel(studentDir);
-  const count = numberFlag(values['calibration-count'], 'calibration-count', 512, { min: 1 });
-  const calibration = quantize === 'int8' ? loadCalibration(values['calibration-samples'] ?? studentDir, count) : undefined;
 
-  const lineage: Lineage = { studentArch: card.architecture };
-  // Lineage from the distillation's run record (teacher hash, method) when the student has one.
-  const recordPath = join(studentDir, 'run-record.json');
-  if (existsSync(recordPath)) {
-    const text = readFileSync(recordPath);
-    const rec = parseJson(text, recordPath) as { method?: unknown; seed?: unknown; teacher?: { sha256?: unknown; name?: unknown } };
-    lineage.distillationRunId = `${String(rec.method ?? 'distill')}-seed${String(rec.seed ?? '?')}-${createHash('sha256').update(text).digest('hex').slice(0, 12)}`;
-    if (typeof rec.teacher?.sha256 === 'string' && /^[0-9a-f]{64}$/.test(rec.teacher.sha256)) lineage.teacherSha256 = rec.teacher.sha256;
-    if (typeof rec.teacher?.name === 'string') lineage.teacherName = rec.teacher.name;
-  }
-  const bufferHeader = join(values['calibration-samples'] ?? studentDir, 'buffer.json');
-  if (existsSync(bufferHeader)) {
-    const h = parseJson(readFileSync(bufferHeader), bufferHeader) as { runJobId?: unknown };
-    if (typeof h.runJobId === 'string' && !lineage.distillationRunId) lineage.distillationRunId = h.runJobId;
-  }
-  let version = values.version ? numberFlag(values.version, 'version', 1, { min: 1 }) : 1;
-  if (values.parent) {
-    const parent = await readPackageDir(values.parent);
-    const pm = parseModelManifest.parse(parent.manifest);
-    lineage.parent = { name: pm.name, version: pm.version, sha256: pm.model.sha256 };
-    if (!values.version) version = pm.version + 1;
-    else if (version <= pm.version) throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', `--version ${version} is not greater than the parent's ${pm.version}`);
-  }
-  let teacherProbe: ReturnType<typeof teacherBatchNormProbe> | undefined;
-  if (values.teacher) {
-    const weights = join(values.teacher, 'weights.bin');
-    if (!existsSync(weights) || !statSync(weights).isFile()) throw new EdgekdError('EDGEKD_NOT_FOUND', `${values.teacher} has no weights.bin`);
-    // Same definition as the distillation run record: sha256 over model.json then weights.bin.
-    lineage.teacherSha256 = teacherSha256(values.teacher);
-    const tcard = readModelCard(values.teacher);
-    lineage.teacherName = tcard.name;
-    teacherProbe = teacherBatchNormProbe(await loadModel(values.teacher));
-  }
-
-  const sketch = values['layer-sketches'] ? studentLayerSketches(model) : undefined;
-  const n = card.normalization;
-  const normalisation = { rawRange: [0, n.rawMax] as [number, number], scale: [(n.high - n.low) / n.rawMax], offset: [n.low] };
-  let evaluate: ((b: Uint8Array) => Promise<number>) | undefined;
-  let evaluatedOn: string | undefined;
-  if (!values['skip-eval'] && isBuiltinDataset(card.dataset.name)) {
-    const full = loadBuiltinDataset(card.dataset.name).test;
-    const limit = numberFlag(values['eval-limit'], 'eval-limit', full.count, { min: 1 });
-    const test = evenSubset(full, limit);
-    evaluate = (b) => onnxAccuracy(b, test.images, test.labels, test.shape, { outputName: 'probabilities' });
-    evaluatedOn = `${card.dataset.name} test split, ${test.count} images`;
-  }
-  const targets: QuantTarget[] = targetFlag === 'both' ? ['cpu', 'tensorrt'] : [targetFlag as QuantTarget];
-  for (const target of targets) {
-    const dir = target === 'tensorrt' && targets.length > 1 ? out.replace(/(\.ekpkg)?$/, '-tensorrt$1') : out;
-    const info = { name: values.name ?? packageName(card), version, labels: card.classNames, normalisation, lineage };
-    const driftFile = values['drift-reference'];
-    const result = await buildStudentPackage({
-      model,
-      info,
-      key,
-      precision: quantize === 'int8' ? 'int8' : 'fp32',
-      target,
-      ...(cpuFlag ? { cpuClass: cpuFlag as CpuClass } : {}),
-      // The tensorrt artifact cannot be timed here: it keeps the rule check whatever the flag says.
-      ...(int8CheckFlag && target === 'cpu' ? { int8Check: int8CheckFlag as Int8CheckMode } : {}),
-      ...(floatFlag ? { floatLayerRule: floatFlag === 'none' ? QUANTIZE_ALL : DEFAULT_FLOAT_LAYER_RULE } : {}),
-      ...(calibration ? { calibration: { method, samples: calibration } } : {}),
-      ...(teacherProbe || sketch ? { export: { ...(teacherProbe ? { probes: [teacherProbe.probe] } : {}), ...(sketch ? { extraOutputs: sketch.extraOutputs } : {}) } } : {}),
-      ...(evaluate ? { evaluate, evaluatedOn } : {}),
-      // The drift reference describes the shipped model's outputs on the synthetic samples.
-      ...(driftFile
-        ? { driftReference: createParser(DriftReference, 'drift reference', 'EDGEKD_INVALID_ARGUMENT').parse(parseJson(readFileSync(driftFile), driftFile, 'EDGEKD_INVALID_ARGUMENT')) }
-        : calibration
-          ? {
-              driftReference: async (bytes: Uint8Array) => ({
-                ...(await driftReferenceFromSynthetic(bytes, calibration, { numClasses: card.numClasses, inputRange: [n.low, n.high], ...(teacherProbe ? { featureStatistics: teacherProbe.features } : {}) })),
-                ...(sketch?.specs.length ? { layerSketches: sketch.specs } : {}),
-              }),
-            }
-          : {}),
-    });
-    if (dir.endsWith('.ekpkg')) {
-      const { encodePackageFile } = await import('../../shared/package/package-file');
-      const tmp = `${dir}.tmp-${process.pid}`;
-      writeFileSync(tmp, encodePackageFile(result.pkg));
-      renameSync(tmp, dir);
-    } else await writePackageDir(dir, result.pkg);
-    const m = result.pkg.manifest;
-    log.info({ dir, sha256: sha256Hex(result.pkg.model), bytes: m.model.size, fp32Bytes: result.fp32.bytes.length, fusion: result.optimized.opCounts }, 'package written');
+  const evalLimit = values['eval-limit'] !== undefined ? numberFlag(values['eval-limit'], 'eval-limit', 1, { min: 1 }) : undefined;
+  const written = await exportStudent({
+    studentDir,
+    out,
+    key,
+    quantize: quantize as 'int8' | 'none',
+    calibration: method,
+    target: targetFlag as 'cpu' | 'tensorrt' | 'both',
+    ...(cpuFlag ? { cpuClass: cpuFlag as CpuClass } : {}),
+    ...(int8CheckFlag ? { int8Check: int8CheckFlag as Int8CheckMode } : {}),
+    ...(floatFlag ? { floatLayers: floatFlag as 'few-input-channels' | 'none' } : {}),
+    ...(values['calibration-samples'] ? { calibrationSamplesDir: values['calibration-samples'] } : {}),
+    calibrationCount: numberFlag(values['calibration-count'], 'calibration-count', EXPORT_DEFAULTS.calibrationCount, { min: 1 }),
+    ...(values.teacher ? { teacherDir: values.teacher } : {}),
+    ...(values.name ? { name: values.name } : {}),
+    ...(values.version ? { version: numberFlag(values.version, 'version', 1, { min: 1 }) } : {}),
+    ...(values.parent ? { parent: values.parent } : {}),
+    evaluate: values['skip-eval'] ? false : (evalLimit ?? undefined),
+    layerSketches: values['layer-sketches'] === true,
+    ...(values['drift-reference'] ? { driftReferenceFile: values['drift-reference'] } : {}),
+    log,
+  });
+  for (const { dir, pkg, result } of written) {
+    const m = pkg.manifest;
     console.log(
       [
         `${dir}: ${m.name} v${m.version}, ${m.quantization.precision}${m.quantization.target ? ` (${m.quantization.target})` : ''}, ${m.model.size} bytes (fp32 ${result.fp32.bytes.length}), signed by ${key.keyId}`,

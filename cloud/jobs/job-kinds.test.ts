@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { EdgekdError } from '../../shared/errors';
-import { findExportJob, isJobKind, jobParams, jobParamsOrNull, jobResult, parseJobParams, parseJobResult, submitJob } from './job-kinds';
+import { exportJobOfPackage, isJobKind, jobParams, jobParamsOrNull, jobResult, parseJobParams, parseJobResult, submitJob } from './job-kinds';
 import type { JobRecord } from './job-types';
 
 const exportParams = { studentDir: '/s', keyFile: '/k.json', name: 'lenet-half', version: 2, runId: 'run-1' };
@@ -56,13 +56,16 @@ describe('job-kind table', () => {
     expect(isJobKind('toString')).toBe(false);
   });
 
-  it('finds the export job that made a package version among stored jobs', async () => {
-    const other = record('export', { ...exportParams, runId: 'run-0' }, { ...exportResult, version: 1, runId: 'run-0' });
+  it('finds the export job that made a package by the job id its manifest names, and nothing for a package that names none', async () => {
     const wanted = { ...record('export', exportParams, exportResult), id: 'export-2' };
-    const lister = { list: async () => [other, wanted] };
-    expect((await findExportJob(lister, 'lenet-half', 2))?.job.id).toBe('export-2');
-    expect((await findExportJob(lister, 'lenet-half', 2))?.params.runId).toBe('run-1');
-    expect(await findExportJob(lister, 'lenet-half', 3)).toBeNull();
+    const getter = { get: async (id: string) => { if (id !== 'export-2') throw Object.assign(new Error('no job'), { code: 'EDGEKD_NOT_FOUND' }); return wanted; } };
+    const made = { lineage: { exportJobId: 'export-2' }, model: { sha256: exportResult.sha256 } };
+    expect((await exportJobOfPackage(getter, made))?.params.runId).toBe('run-1');
+    // A package from before manifests named their job is still read: it has no run link.
+    expect(await exportJobOfPackage(getter, { lineage: {}, model: { sha256: 'ab' } })).toBeNull();
+    expect(await exportJobOfPackage(getter, { lineage: { exportJobId: 'gone' }, model: { sha256: 'ab' } })).toBeNull();
+    // A job whose result names other bytes did not make this package.
+    expect(await exportJobOfPackage(getter, { ...made, model: { sha256: 'cd' } })).toBeNull();
   });
 
   it('submitJob passes the kind and params to the runner unchanged', async () => {

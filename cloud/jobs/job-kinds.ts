@@ -196,19 +196,30 @@ export function submitJob<K extends JobKind>(jobs: JobSubmitter, kind: K, params
   return jobs.submit(kind, params);
 }
 
-/** What `findExportJob` needs of the runner. */
-export interface JobLister {
-  list(filter?: { kind?: string; state?: JobRecord['state']; limit?: number }): Promise<JobRecord[]>;
+/** What `exportJobOfPackage` needs of the runner. */
+export interface JobGetter {
+  get(id: string): Promise<JobRecord>;
 }
 
 /**
- * The succeeded export job that made package `name` v`version`, with its typed params and result,
- * or null. A scan of the newest 1,000 exports: the package manifest does not name its job yet.
+ * The succeeded export job that made a package, found by lookup: the manifest's lineage names its
+ * export job (`exportJobId`), and the job's result must name the same model bytes. Null for a
+ * package that names no job (imported, or exported before manifests carried it: such packages stay
+ * readable, they just have no run link) or whose job this cloud does not have.
  */
-export async function findExportJob(jobs: JobLister, name: string, version: number): Promise<{ job: JobRecord; params: JobParams<'export'>; result: JobResult<'export'> } | null> {
-  for (const job of await jobs.list({ kind: 'export', state: 'succeeded', limit: 1000 })) {
-    const result = jobResult(job, 'export');
-    if (result && result.name === name && result.version === version) return { job, params: jobParams(job, 'export'), result };
+export async function exportJobOfPackage(jobs: JobGetter, manifest: unknown): Promise<{ job: JobRecord; params: JobParams<'export'>; result: JobResult<'export'> } | null> {
+  const m = (manifest ?? {}) as { lineage?: { exportJobId?: unknown }; model?: { sha256?: unknown } };
+  const id = m.lineage?.exportJobId;
+  if (typeof id !== 'string' || id.length === 0) return null;
+  let job: JobRecord;
+  try {
+    job = await jobs.get(id);
+  } catch (e) {
+    if ((e as { code?: unknown }).code === 'EDGEKD_NOT_FOUND') return null;
+    throw e;
   }
-  return null;
+  if (job.kind !== 'export' || job.state !== 'succeeded') return null;
+  const result = jobResult(job, 'export');
+  if (!result || result.sha256 !== m.model?.sha256) return null;
+  return { job, params: jobParams(job, 'export'), result };
 }

@@ -12,12 +12,11 @@ import type { DataFreeMethod, DistillConfigInput } from '../distill/config';
 import { loadBuffer, saveBuffer } from '../distill/buffer-file';
 import type { BnTarget } from '../distill/teacher';
 import type { DistillEvent } from '../distill/events';
-import { buildStudentPackage } from '../export/student-package';
-import { studentLayerSketches } from '../export/student-layer-sketches';
+import { exportStudent } from '../export/export-student';
 import { applyFieldBatchNormStatistics, studentBatchNormLayers } from './field-batchnorm';
-import { assertCalibrationSamples, type CalibrationSamples } from '../export/calibrate';
-import { driftReferenceFromSynthetic, teacherBatchNormProbe } from '../export/drift-reference';
 import type { DistillOutcome, PackageOutcome, RetrainContext, RetrainSteps, RolloutOutcome } from './steps';
+import { createRetrainPipeline, type RetrainEngines } from './retrain-pipeline';
+import type { RolloutTarget } from '../fleet/rollout/rollout-spec';
 
 /** The model line being retrained: where its current student, buffer and package facts live. */
 export interface CurrentModel {
@@ -42,8 +41,8 @@ export interface EngineStepsDeps {
   signingKey: SigningKey;
   distill?: { method?: DataFreeMethod; seed?: number; config?: DistillConfigInput; onEvent?: (e: DistillEvent, ctx: RetrainContext) => void };
   calibrationCount?: number;
-  /** Registers the package with the fleet and runs the canary rollout to its end (promote or roll back). */
-  rollout: (pkg: ModelPackage, ctx: RetrainContext) => Promise<RolloutOutcome>;
+  /** Registers the package with the fleet and runs the canary rollout to its end (promote or roll back); `target` is the alarming cohort's. */
+  rollout: (pkg: ModelPackage, ctx: RetrainContext, target: RolloutTarget) => Promise<RolloutOutcome>;
   /**
    * How the run adapts the student. `field-batchnorm`: re-estimate the deployed student's
    * BatchNorm statistics from the trigger reports' layer sketches (no re-distillation; the sketches
@@ -58,16 +57,23 @@ export interface EngineStepsDeps {
 }
 
 /**
- * The retrain steps wired to the real engines: data-free re-distillation warm-started from the
- * deployed student and its replay buffer with the field's feature statistics as BatchNorm targets
- * (cloud/distill), ONNX export + int8 quantization on synthetic samples + signing
- * (cloud/export, shared/package), and a rollout function (cloud/fleet canary) supplied by the
- * cloud's composition root.
+ * The retrain pipeline (`retrain-pipeline.ts`) on the in-process engines, for the benchmark and
+ * tests: the same steps `edgekd cloud` runs as jobs, with the rollout supplied by the caller.
  */
-export function createEngineSteps(deps: EngineStepsDeps): RetrainSteps {
+export function createEngineSteps(deps: EngineStepsDeps): RetrainSteps<ModelPackage> {
+  return createRetrainPipeline({ engines: createInProcessEngines(deps), rollout: (pkg, target, ctx) => deps.rollout(pkg, ctx, target) });
+}
+
+/**
+ * The retrain engines in this process: data-free re-distillation warm-started from the deployed
+ * student and its replay buffer with the field's feature statistics as BatchNorm targets (or the
+ * statistics-only adaptation from layer sketches) (cloud/distill), and ONNX export + int8
+ * quantization on synthetic samples + signing (cloud/export, shared/package).
+ */
+export function createInProcessEngines(deps: Omit<EngineStepsDeps, 'rollout'>): RetrainEngines<ModelPackage> {
   const students = new Map<string, { model: tf.LayersModel; dir: string; current: CurrentModel; teacher: tf.LayersModel }>();
   return {
-    async distill(ctx): Promise<DistillOutcome> {
+    async adapt(ctx): Promise<DistillOutcome> {
       const current = await deps.current(ctx);
       const teacher = await loadModel(deps.teacherDir);
       const student = await loadModel(current.studentDir);
@@ -124,45 +130,33 @@ export function createEngineSteps(deps: EngineStepsDeps): RetrainSteps {
       };
     },
 
-    async package(ctx, d): Promise<PackageOutcome> {
+    async package(ctx, d): Promise<PackageOutcome<ModelPackage>> {
       const s = students.get(ctx.runId);
       if (!s) throw new EdgekdError('EDGEKD_JOB_STATE', `run ${ctx.runId} has no distilled student in this process`);
-      const set = loadBuffer(s.dir).exportCalibrationSet(deps.calibrationCount ?? 512);
-      assertCalibrationSamples(set);
-      const calibration = set as CalibrationSamples;
-      const probe = teacherBatchNormProbe(s.teacher);
-      // The new package is sketched on the devices too, so the next drift can be adapted to.
-      const sketch = studentLayerSketches(s.model);
-      const result = await buildStudentPackage({
-        model: s.model,
-        info: {
-          name: s.current.packageName,
-          version: s.current.packageVersion + 1,
-          labels: s.current.labels,
-          normalisation: s.current.normalisation,
-          lineage: { parent: { name: s.current.packageName, version: s.current.packageVersion, sha256: s.current.packageSha256 }, distillationRunId: d.distillRunId },
-        },
+      // The one export flow and its defaults (int8, entropy calibration on the synthetic buffer,
+      // teacher probe in the drift reference), with the layer sketches so the next drift can be
+      // adapted to, and no evaluation: a retrain sees no real data.
+      const [written] = await exportStudent({
+        studentDir: s.dir,
+        out: join(deps.workDir, ctx.runId, 'package'),
         key: deps.signingKey,
-        precision: 'int8',
-        calibration: { method: 'entropy', samples: calibration },
-        export: { probes: [probe.probe], extraOutputs: sketch.extraOutputs },
-        driftReference: async (bytes) => ({
-          ...(await driftReferenceFromSynthetic(bytes, calibration, { numClasses: s.current.labels.length, inputRange: [s.current.inputRange.low, s.current.inputRange.high], featureStatistics: probe.features })),
-          ...(sketch.specs.length ? { layerSketches: sketch.specs } : {}),
-        }),
+        teacherDir: deps.teacherDir,
+        name: s.current.packageName,
+        parent: { name: s.current.packageName, version: s.current.packageVersion, sha256: s.current.packageSha256 },
+        ...(deps.calibrationCount !== undefined ? { calibrationCount: deps.calibrationCount } : {}),
+        evaluate: false,
+        layerSketches: true,
+        madeBy: { distillationRunId: d.distillRunId },
       });
-      const m = result.pkg.manifest;
-      return { package: { name: m.name, version: m.version, sha256: m.model.sha256 }, artifact: result.pkg, summary: { precision: m.quantization.precision, bytes: result.pkg.model.length } };
+      const pkg = written!.pkg;
+      const m = pkg.manifest;
+      return { package: { name: m.name, version: m.version, sha256: m.model.sha256 }, artifact: pkg, summary: { precision: m.quantization.precision, bytes: pkg.model.length, packageDir: written!.dir } };
     },
 
-    async rollout(ctx, p): Promise<RolloutOutcome> {
-      try {
-        return await deps.rollout(p.artifact as ModelPackage, ctx);
-      } finally {
-        students.get(ctx.runId)?.model.dispose();
-        students.get(ctx.runId)?.teacher.dispose();
-        students.delete(ctx.runId);
-      }
+    release(ctx) {
+      students.get(ctx.runId)?.model.dispose();
+      students.get(ctx.runId)?.teacher.dispose();
+      students.delete(ctx.runId);
     },
   };
 }

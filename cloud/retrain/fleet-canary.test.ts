@@ -21,22 +21,22 @@ function fakeFleet(statuses: string[]) {
 }
 
 describe('fleet canary rollout step', () => {
-  it('promotes when the rollout completes and targets the cohort', async () => {
+  it('promotes when the rollout completes, on the target it was given', async () => {
     const f = fakeFleet(['running', 'running', 'completed']);
-    const step = fleetCanaryRollout({ fleet: f.fleet, target: (c) => ({ groups: [c] }), sleep: async () => {} });
-    expect(await step(pkg, ctx())).toMatchObject({ outcome: 'promoted', rolloutId: 'ro1' });
+    const step = fleetCanaryRollout({ fleet: f.fleet, sleep: async () => {} });
+    expect(await step(pkg, { groups: ['site-1'] }, ctx())).toMatchObject({ outcome: 'promoted', rolloutId: 'ro1' });
     expect(f.calls).toEqual(['register', 'create p1 {"groups":["site-1"]}']);
   });
   it('reports a roll back when the ML-quality gate rolls the canary back', async () => {
     const f = fakeFleet(['running', 'rolled_back']);
-    const step = fleetCanaryRollout({ fleet: f.fleet, target: () => ({ tags: ['x'] }), sleep: async () => {} });
-    expect((await step(pkg, ctx())).outcome).toBe('rolled-back');
+    const step = fleetCanaryRollout({ fleet: f.fleet, sleep: async () => {} });
+    expect((await step(pkg, { tags: ['x'] }, ctx())).outcome).toBe('rolled-back');
   });
   it('aborts the rollout when the loop is paused', async () => {
     const f = fakeFleet(['running']);
     const ac = new AbortController();
-    const step = fleetCanaryRollout({ fleet: f.fleet, target: () => ({}), sleep: async () => ac.abort(new Error('paused')) });
-    await expect(step(pkg, ctx(ac.signal))).rejects.toThrow('paused');
+    const step = fleetCanaryRollout({ fleet: f.fleet, sleep: async () => ac.abort(new Error('paused')) });
+    await expect(step(pkg, { groups: ['g'] }, ctx(ac.signal))).rejects.toThrow('paused');
     expect(f.calls).toContain('abort retrain loop paused');
   });
 });

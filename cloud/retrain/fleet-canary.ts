@@ -1,13 +1,10 @@
 import type { FleetController } from '../fleet/fleet-controller';
 import type { RolloutRequest } from '../fleet/rollout/rollout-spec';
-import type { ModelPackage } from '../../shared/package/build-package';
 import { EdgekdError } from '../../shared/errors';
-import type { RetrainContext, RolloutOutcome } from './steps';
+import type { RolloutEngine } from './retrain-pipeline';
 
 export interface FleetCanaryOptions {
   fleet: Pick<FleetController, 'registerPackage' | 'createRollout' | 'getRollout' | 'abortRollout'>;
-  /** Devices of the cohort (a fleet group or tag per cohort is the usual mapping). */
-  target: (cohort: string) => RolloutRequest['target'];
   /** Canary size, gates (ML quality: shadow agreement, confidence shift) and bake, passed through. */
   request?: Omit<RolloutRequest, 'packageId' | 'target'>;
   pollMs?: number;
@@ -16,16 +13,16 @@ export interface FleetCanaryOptions {
 }
 
 /**
- * The rollout step on the fleet controller: register the signed package, start a canary rollout
- * for the cohort with the ML-quality gates, and wait until it ends. `completed` is a promotion;
+ * The rollout engine on the fleet controller: register the signed package, start a canary rollout
+ * on the target (the alarming cohort's devices) with the ML-quality gates, and wait until it ends. `completed` is a promotion;
  * `rolled_back`, `aborted` and `failed` are a roll back (the fleet has already restored the
  * previous model on the canaries). Pausing the retrain loop aborts the rollout.
  */
-export function fleetCanaryRollout(o: FleetCanaryOptions): (pkg: ModelPackage, ctx: RetrainContext) => Promise<RolloutOutcome> {
+export function fleetCanaryRollout(o: FleetCanaryOptions): RolloutEngine {
   const sleep = o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
-  return async (pkg, ctx) => {
+  return async (pkg, target, ctx) => {
     const record = await o.fleet.registerPackage({ manifest: pkg.manifest, signature: pkg.signature, model: pkg.model });
-    const started = await o.fleet.createRollout({ ...o.request, packageId: record.packageId, target: o.target(ctx.cohort) });
+    const started = await o.fleet.createRollout({ ...o.request, packageId: record.packageId, target });
     const deadline = Date.now() + (o.timeoutMs ?? 6 * 3_600_000);
     for (;;) {
       const s = await o.fleet.getRollout(started.id);

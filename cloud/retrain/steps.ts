@@ -1,9 +1,9 @@
 import type { LayerSketch } from '../../shared/drift/reference';
 
 /**
- * The retrain pipeline's steps as small interfaces, so the orchestration is testable with fakes
- * and wired to the real engines (cloud/distill, cloud/export + shared/package, cloud/fleet) by
- * `engine-steps.ts`. Each step returns what the next needs plus a JSON summary for the run record.
+ * The retrain pipeline's steps as small interfaces, so the orchestration is testable with fakes.
+ * `retrain-pipeline.ts` builds them from injected engines (`job-engines.ts` in `edgekd cloud`,
+ * `engine-steps.ts` in process) and a rollout engine (the fleet canary). Each step returns what the next needs plus a JSON summary for the run record.
  */
 export interface PackageRef {
   name: string;
@@ -33,16 +33,16 @@ export interface RetrainContext {
 }
 
 export interface DistillOutcome {
-  /** Where the new student is (a model directory or an in-memory handle the export step knows). */
-  student: unknown;
+  /** The new student's folder (an `edgekd distill` output: model, card, buffer), the next warm start of the line. */
+  student: string;
   distillRunId: string;
   summary: Record<string, unknown>;
 }
 
-export interface PackageOutcome {
+export interface PackageOutcome<A = unknown> {
   package: PackageRef;
-  /** Anything the rollout step needs (file path, bytes). */
-  artifact: unknown;
+  /** What the rollout step ships (the signed package in the pipeline; fakes pass anything). */
+  artifact: A;
   summary: Record<string, unknown>;
 }
 
@@ -52,11 +52,11 @@ export interface RolloutOutcome {
   summary: Record<string, unknown>;
 }
 
-export interface RetrainSteps {
+export interface RetrainSteps<A = unknown> {
   /** Re-distil warm-started from the deployed student and its replay buffer, with the field's BN targets. */
   distill(ctx: RetrainContext): Promise<DistillOutcome>;
   /** Export to ONNX, quantize on synthetic samples, build and sign the package. */
-  package(ctx: RetrainContext, d: DistillOutcome): Promise<PackageOutcome>;
+  package(ctx: RetrainContext, d: DistillOutcome): Promise<PackageOutcome<A>>;
   /** Canary rollout gated on ML quality, then promote or roll back. */
-  rollout(ctx: RetrainContext, p: PackageOutcome): Promise<RolloutOutcome>;
+  rollout(ctx: RetrainContext, p: PackageOutcome<A>): Promise<RolloutOutcome>;
 }

@@ -127,6 +127,8 @@ export const Lineage = Type.Object({
   teacherSha256: Type.Optional(Sha256Hex),
   teacherName: Type.Optional(Type.String()),
   distillationRunId: Type.Optional(Type.String()),
+  /** The export job that built this package (cloud-made packages; older ones lack it and stay readable). */
+  exportJobId: Type.Optional(Type.String()),
   studentArch: Type.Optional(Type.String()),
   calibrationMethod: Type.Optional(CalibrationMethod),
   /** The package this one was derived from or replaces (the previous version, the fp32 twin). */

@@ -25,6 +25,8 @@ export interface ScriptedDevice {
   readonly acked: Set<string>;
   readonly chunkRequests: number;
   bytesReceived(): number;
+  /** Publishes a drift report envelope on this device's drift topic (what the agent's monitor sends). */
+  publishDrift(envelope: MessageMap['drift']): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -133,6 +135,10 @@ export async function startScriptedDevice(o: ScriptedDeviceOptions): Promise<Scr
       return chunkRequests;
     },
     bytesReceived: () => received,
+    async publishDrift(envelope) {
+      const out = encode('drift', o.deviceId, envelope);
+      await client.publishAsync(out.topic, out.payload, { qos: out.qos, retain: out.retain });
+    },
     close: () => client.endAsync(true),
   };
 }
