@@ -41,7 +41,11 @@ the final replay buffer (buffer.bin, buffer.json) and run-record.json into --out
   --bn-targets FILE      JSON [{ "layer", "mean": [..], "variance": [..] }] replacing BN targets
   --config FILE          JSON with any further configuration overrides
   --no-eval              do not evaluate on the real test split
-  --eval-limit N         evaluate on N test images spread over the split (default all)
+  --eval-limit N         evaluate on N images spread over the split (default all)
+  --eval-split S         test | validation (default test). validation: every epoch (curve, best,
+                         final) is scored on the dataset's validation split, for choosing settings;
+                         the final student alone is then scored once on the whole test split and
+                         the run record keeps both (official splits only)
   --backend B            tensorflow | wasm | cpu (default: best available; also EDGEKD_BACKEND)
   --no-progress          epoch lines instead of a progress bar`;
 
@@ -86,6 +90,7 @@ export async function run(argv: string[]): Promise<number> {
       config: { type: 'string' },
       'no-eval': { type: 'boolean' },
       'eval-limit': { type: 'string' },
+      'eval-split': { type: 'string' },
       backend: { type: 'string' },
       'no-progress': { type: 'boolean' },
     },
@@ -118,16 +123,23 @@ export async function run(argv: string[]): Promise<number> {
   const flipInvariant = isBuiltinDataset(datasetName) ? getDatasetInfo(datasetName).flipInvariant : false;
   const input = { range: { low: card.normalization.low, high: card.normalization.high }, flipInvariant };
 
-  // Only the TEST split reaches the evaluator; data-free methods never see the train split.
+  // Only a held-out split (test, or validation with --eval-split validation) reaches the
+  // evaluator; data-free methods never see the train split.
+  const evalSplit = values['eval-split'] ?? 'test';
+  if (evalSplit !== 'test' && evalSplit !== 'validation') throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', `--eval-split must be test or validation, got '${evalSplit}'`);
   let evaluator: Evaluator | undefined;
+  let finalTestEvaluator: Evaluator | undefined;
   const needsData = !values['no-eval'] || !isDataFreeMethod(method);
   const data = needsData && isBuiltinDataset(datasetName) ? loadBuiltinDataset(datasetName) : null;
   if (!values['no-eval'] && data) {
-    const limit = values['eval-limit'] ? numberFlag(values['eval-limit'], 'eval-limit', data.test.count, { min: 1 }) : data.test.count;
-    evaluator = createTestEvaluator(evenSubset(data.test, limit));
+    const scored = evalSplit === 'validation' ? data.validation : data.test;
+    if (!scored) throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', `--eval-split validation: dataset '${datasetName}' has no validation split (use an official split: fashion-mnist, mnist)`);
+    const limit = values['eval-limit'] ? numberFlag(values['eval-limit'], 'eval-limit', scored.count, { min: 1 }) : scored.count;
+    evaluator = createTestEvaluator(evenSubset(scored, limit));
+    if (evalSplit === 'validation') finalTestEvaluator = createTestEvaluator(data.test);
   }
 
-  const progress = createProgress(!values['no-progress'] && process.stderr.isTTY === true);
+  const progress = createProgress(!values['no-progress'] && process.stderr.isTTY === true, evalSplit);
   const command = `edgekd distill ${argv.join(' ')}`;
   const ckDir = join(outDir, '.checkpoint');
   let result;
@@ -156,6 +168,7 @@ export async function run(argv: string[]): Promise<number> {
     result = await distillWithRealData({ teacher: teacher.model, student, method, seed, train: data.train, input, config, evaluator, onEvent: progress.onEvent });
   }
   progress.stop();
+  const validationRun = finalTestEvaluator ? { testAccuracy: finalTestEvaluator.accuracy(student), testSamples: finalTestEvaluator.samples } : undefined;
   const record = await writeDistillOutput({
     dir: outDir,
     student,
@@ -166,17 +179,19 @@ export async function run(argv: string[]): Promise<number> {
     command,
     bnTargetOverrides: bnTargets?.map((b) => b.layer),
     warmStart: { buffer: Boolean(values['init-buffer']), studentWeights: Boolean(values['init-student']) },
+    ...(validationRun ? { validationRun } : {}),
   });
   rmSync(ckDir, { recursive: true, force: true });
   const acc = record.metrics.finalAccuracy;
+  const pct = (a: number | null) => (a === null ? 'n/a' : (a * 100).toFixed(2) + '%');
   console.log(
-    `${method}: student ${studentArch} → ${outDir}; final test accuracy ${acc === null ? 'n/a' : (acc * 100).toFixed(2) + '%'}, ${record.metrics.samplesGenerated} synthetic samples, buffer ${record.metrics.bufferCapacity}, ${record.metrics.totalSeconds.toFixed(1)} s`,
+    `${method}: student ${studentArch} → ${outDir}; final ${validationRun ? `validation accuracy ${pct(acc)} (best ${pct(record.metrics.bestAccuracy)}), test accuracy ${pct(validationRun.testAccuracy)}` : `test accuracy ${pct(acc)}`}, ${record.metrics.samplesGenerated} synthetic samples, buffer ${record.metrics.bufferCapacity}, ${record.metrics.totalSeconds.toFixed(1)} s`,
   );
   tf.disposeVariables();
   return 0;
 }
 
-function createProgress(tty: boolean): { plan(total: number): void; onEvent(e: DistillEvent): void; stop(): void } {
+function createProgress(tty: boolean, evalLabel: string): { plan(total: number): void; onEvent(e: DistillEvent): void; stop(): void } {
   const bar = tty ? new cliProgress.SingleBar({ format: 'distill [{bar}] {percentage}% | epoch {epoch} | acc {acc} | buffer {buffer} | gen {gen}', stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic) : null;
   let started = false;
   const payload = { epoch: '0', acc: '-', buffer: '0', gen: '0' };
@@ -195,7 +210,7 @@ function createProgress(tty: boolean): { plan(total: number): void; onEvent(e: D
         payload.epoch = `${e.epoch + 1}/${e.epochs}`;
         if (e.testAccuracy !== null) payload.acc = `${(e.testAccuracy * 100).toFixed(1)}%`;
         bar?.update(payload);
-        if (!bar) console.error(`epoch ${e.epoch + 1}/${e.epochs}: test acc ${payload.acc}, kd loss ${e.kdLoss?.toFixed(4) ?? '-'}, buffer ${e.bufferSize}/${e.bufferCapacity}, generated ${e.samplesGenerated}, ${e.elapsedSeconds.toFixed(1)} s`);
+        if (!bar) console.error(`epoch ${e.epoch + 1}/${e.epochs}: ${evalLabel} acc ${payload.acc}, kd loss ${e.kdLoss?.toFixed(4) ?? '-'}, buffer ${e.bufferSize}/${e.bufferCapacity}, generated ${e.samplesGenerated}, ${e.elapsedSeconds.toFixed(1)} s`);
       } else if (e.type === 'start' && e.resumedFromEpoch !== null) {
         console.error(`resuming at epoch ${e.resumedFromEpoch + 1}`);
       }
