@@ -46,7 +46,6 @@ const slice = loadBuffer(from, { capacity: Math.min(keep, full.count) });
 saveBuffer(to, slice, { method: record.method, seed: record.seed, sliceOf: { contentSha256: fullHeader.contentSha256, size: fullHeader.size, firstSamples: slice.count } });
 const sliceHistogram = histogram(slice.exportCalibrationSet(slice.count).labels, 10);
 
-const last = record.history[record.history.length - 1] as { kdStep?: number } | undefined;
 const studentSteps = (record.config as { epochs: number; warmupEpochs: number; kdStepsPerEpoch: number });
 const summary = {
   command: record.command,
@@ -55,7 +54,6 @@ const summary = {
   teacher: record.teacher,
   validationAccuracy: record.metrics.finalAccuracy,
   bestValidationAccuracy: record.metrics.bestAccuracy,
-  validationSamplesPerEpoch: 'see run-record.json history (an even, class-balanced subset of the validation split)',
   testAccuracy: test.accuracy,
   testSamples: test.samples,
   samplesGenerated: record.metrics.samplesGenerated,
@@ -71,7 +69,6 @@ const summary = {
     labelHistogram: fullHistogram,
     committedSlice: { samples: slice.count, labelHistogram: sliceHistogram },
   },
-  lastHistoryEntry: last ?? null,
 };
 writeFileSync(join(to, 'student-summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
 console.log(JSON.stringify({ to, validationAccuracy: summary.validationAccuracy, testAccuracy: summary.testAccuracy, slice: sliceHistogram }, null, 1));
