@@ -5,7 +5,7 @@
  *   npx tsx scripts/commit-student.ts --from OUT --to models/students/NAME [--calibration N]
  *
  * Kept: model.json, weights.bin, model-card.json, run-record.json, and the first N samples (default
- * 1,024) of the final replay buffer as a buffer of its own (synthetic only, with its own content
+ * 1,024; the demo's student keeps 512) of the final replay buffer as a buffer of its own (synthetic only, with its own content
  * hash; the export calibrates on a class-balanced 512 of them and builds its drift reference from
  * them). The full buffer (tens of MB) is not kept: student-summary.json records its content hash, the
  * SHA-256 of its buffer.bin and its label histogram, so a rerun of the command can be checked
@@ -13,7 +13,7 @@
  */
 import { createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { loadBuffer, saveBuffer } from '../cloud/distill/buffer-file';
 import type { RunRecord } from '../cloud/distill/run-output';
 
@@ -51,7 +51,7 @@ const summary = {
   command: record.command,
   seed: record.seed,
   method: record.method,
-  teacher: record.teacher,
+  teacher: { ...record.teacher, dir: record.teacher.dir ? relative(resolve(import.meta.dirname, '..'), record.teacher.dir) : null },
   validationAccuracy: record.metrics.finalAccuracy,
   bestValidationAccuracy: record.metrics.bestAccuracy,
   testAccuracy: test.accuracy,
