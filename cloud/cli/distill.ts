@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { numberFlag, parseCommandArgs, requireFlag } from '../../shared/cli/args';
 import { EdgekdError } from '../../shared/errors';
 import { initCompute, type ComputeBackend } from '../compute';
-import { getDatasetInfo, isBuiltinDataset, loadBuiltinDataset, evenSubset } from '../data';
+import { getDatasetInfo, inputRange, isBuiltinDataset, loadBuiltinDataset, evenSubset } from '../data';
 import { loadBuffer } from '../distill/buffer-file';
 import { allMethods, isDataFreeMethod, isMethod, resolveConfig, synthesisRounds, type DistillConfigInput } from '../distill/config';
 import { distillDataFree } from '../distill/distill';
@@ -116,7 +116,7 @@ export async function run(argv: string[]): Promise<number> {
   config.trainSetSize = values['train-set-size'] !== undefined ? numberFlag(values['train-set-size'], 'train-set-size', 60_000, { min: 1 }) : (overrides.trainSetSize ?? trainSetSizes[datasetName] ?? 60_000);
   const student = values['init-student'] ? await loadModel(resolve(values['init-student'])) : buildModel(studentArch, { inputShape: card.inputShape, numClasses: card.numClasses, seed });
   const flipInvariant = isBuiltinDataset(datasetName) ? getDatasetInfo(datasetName).flipInvariant : false;
-  const input = { range: { low: card.normalization.low, high: card.normalization.high }, flipInvariant };
+  const input = { range: inputRange(card.normalization, card.inputShape[2]), flipInvariant };
 
   // Only the TEST split reaches the evaluator; data-free methods never see the train split.
   let evaluator: Evaluator | undefined;

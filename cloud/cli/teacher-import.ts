@@ -4,6 +4,7 @@ import { parseCommandArgs, requireFlag } from '../../shared/cli/args';
 import { EdgekdError } from '../../shared/errors';
 import { getDatasetInfo } from '../data/dataset-info';
 import { importOnnxModel } from '../import/onnx-to-tfjs';
+import { cardNormalization } from '../zoo/model-card';
 import { saveModel } from '../zoo/model-io';
 import { countMacs, countParams } from '../zoo/model-stats';
 
@@ -56,7 +57,7 @@ export async function run(argv: string[]): Promise<number> {
     inputShape: r.inputShape,
     numClasses: r.numClasses,
     classNames: [...classes],
-    normalization: info ? { ...info.normalization } : { kind: 'range', low, high, rawMax: 255 },
+    normalization: info ? cardNormalization(info.normalization) : { kind: 'range', low, high, rawMax: 255 },
     dataset: info ? { name: info.name, split: info.split } : { name: 'unknown', split: 'unknown' },
     accuracy: null,
     params: { total: params.total, trainable: params.trainable },
