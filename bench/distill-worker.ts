@@ -31,7 +31,8 @@ export interface WorkerJob {
 }
 
 const job = JSON.parse(process.argv[2] ?? '{}') as WorkerJob;
-await initCompute({ backend: 'wasm' });
+// wasm unless EDGEKD_BACKEND says otherwise (a GPU host running `--protocol paper` sets tensorflow).
+await initCompute(process.env.EDGEKD_BACKEND ? {} : { backend: 'wasm' });
 const teacher = await loadTeacher(job.teacherDir);
 const card = teacher.card;
 if (card.dataset.name !== job.dataset) {
