@@ -3,13 +3,27 @@
  * BatchNorm and CIFAR-10's per-channel normalisation: distillation (the generator makes HxWx3
  * images in the normalised range), ONNX export, int8 calibration on the synthetic samples only, the
  * signed package, the agent's onnxruntime inference on raw RGB values, and the drift detectors
- * (per-channel input statistics, the teacher's first-layer BatchNorm reference).
+ * (per-channel input statistics, the teacher's first-layer BatchNorm reference). The real-image
+ * loaders a colour run could reach (CIFAR-10, PNG folders, the built-in dispatcher) throw here, as
+ * in test/data-free: no real image is read on the way.
  */
 import * as tf from '@tensorflow/tfjs';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+
+const { calls, forbid } = vi.hoisted(() => {
+  const calls: string[] = [];
+  const forbid = (name: string) => () => {
+    calls.push(name);
+    throw new Error(`real dataset loader ${name} was called on the data-free path`);
+  };
+  return { calls, forbid };
+});
+vi.mock('../../cloud/data/cifar10-dataset', async (orig) => ({ ...(await orig<object>()), loadCifar10: forbid('loadCifar10'), loadCifar10Raw: forbid('loadCifar10Raw') }));
+vi.mock('../../cloud/data/image-folder', async (orig) => ({ ...(await orig<object>()), loadImageFolder: forbid('loadImageFolder') }));
+vi.mock('../../cloud/data/builtin-datasets', async (orig) => ({ ...(await orig<object>()), loadBuiltinDataset: forbid('loadBuiltinDataset') }));
 import { CIFAR10_NORMALIZATION, channelAffine, channelRanges, inputRange } from '../../cloud/data/dataset-info';
 import { distillDataFree } from '../../cloud/distill/distill';
 import { tinyStudent, tinyTeacher } from '../../cloud/distill/tiny-models.test-helper';
@@ -51,6 +65,13 @@ function rawImages(n: number, seed: number, cast = 0): number[] {
 }
 
 describe('the pipeline on 3-channel inputs', () => {
+  it('has the colour loaders disabled', async () => {
+    const data = await import('../../cloud/data');
+    expect(() => data.loadCifar10()).toThrow(/data-free path/);
+    expect(() => data.loadBuiltinDataset('cifar10')).toThrow(/data-free path/);
+    calls.length = 0;
+  });
+
   it('distils, calibrates on synthetic samples, packages, infers on raw RGB and monitors drift per channel', async () => {
     const teacher = tinyTeacher(1, { channels: C });
     // 1. Data-free distillation in CIFAR-10's normalised domain.
@@ -151,5 +172,7 @@ describe('the pipeline on 3-channel inputs', () => {
     expect(f.mean).toHaveLength(4);
     const tfMeans = tf.tidy(() => (convLayer.apply(tf.tensor4d(toModel(raw), [1, H, H, C])) as tf.Tensor).mean([0, 1, 2]).dataSync());
     for (let k = 0; k < 4; k++) expect(f.mean[k]).toBeCloseTo(tfMeans[k]!, 4);
+
+    expect(calls).toEqual([]);
   }, 180_000);
 });
