@@ -36,7 +36,7 @@ export async function run(argv: string[]): Promise<number> {
   const log = createLogger('teacher-eval');
   await initCompute({ ...(values.backend ? { backend: values.backend as ComputeBackend } : {}), logger: log });
   const teacher = await loadTeacher(dir);
-  const data = loadTrainingData({ dataset: values.dataset, datasetDir: values['dataset-dir'], inputShape: teacher.card.inputShape.join('x') });
+  const data = loadTrainingData({ dataset: values.dataset, datasetDir: values['dataset-dir'], inputShape: teacher.card.inputShape.join('x'), normalization: teacher.card.normalization });
   if (data.info.numClasses !== teacher.card.numClasses) {
     throw new EdgekdError('EDGEKD_SHAPE_MISMATCH', `the model has ${teacher.card.numClasses} classes, dataset ${data.info.name} has ${data.info.numClasses}`);
   }
