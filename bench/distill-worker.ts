@@ -9,7 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { initCompute } from '../cloud/compute';
-import { evenSubset, getDatasetInfo, loadBuiltinDataset, viewForPurpose, type SplitPurpose } from '../cloud/data';
+import { evenSubset, getDatasetInfo, inputRange, loadBuiltinDataset, viewForPurpose, type SplitPurpose } from '../cloud/data';
 import { isDataFreeMethod, type DistillConfigInput, type DistillMethod } from '../cloud/distill/config';
 import { distillDataFree } from '../cloud/distill/distill';
 import { createTestEvaluator } from '../cloud/distill/evaluator';
@@ -31,7 +31,8 @@ export interface WorkerJob {
 }
 
 const job = JSON.parse(process.argv[2] ?? '{}') as WorkerJob;
-await initCompute({ backend: 'wasm' });
+// wasm unless EDGEKD_BACKEND says otherwise (a GPU host running `--protocol paper` sets tensorflow).
+await initCompute(process.env.EDGEKD_BACKEND ? {} : { backend: 'wasm' });
 const teacher = await loadTeacher(job.teacherDir);
 const card = teacher.card;
 if (card.dataset.name !== job.dataset) {
@@ -45,7 +46,7 @@ const finalEvaluator = view.purpose === 'report' ? createTestEvaluator(view.test
 const teacherAccuracy = finalEvaluator.accuracy(teacher.model);
 // Same student initialisation for every method of a seed.
 const student = buildModel(job.studentArch, { inputShape: card.inputShape, numClasses: card.numClasses, seed: 1000 + job.seed });
-const input = { range: { low: card.normalization.low, high: card.normalization.high }, flipInvariant: info.flipInvariant };
+const input = { range: inputRange(card.normalization, card.inputShape[2]), flipInvariant: info.flipInvariant };
 const tag = `${job.dataset}/${job.method}/s${job.seed}`;
 const onEvent = (e: { type: string } & Record<string, unknown>) => {
   if (e.type === 'epoch') {

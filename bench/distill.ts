@@ -1,6 +1,7 @@
 /**
- * npm run bench:distill [-- --dataset fashion-mnist|mnist] [--quick] [--tune] [--seeds N]
+ * npm run bench:distill [-- --dataset fashion-mnist|mnist|cifar10] [--quick] [--tune] [--seeds N]
  *                          [--methods a,b] [--teacher DIR] [--parallel P] [--resume]
+ *                          [--protocol cpu|paper]   (cifar10 only)
  *
  * Every distillation method on one official dataset: LeNet-5-BN teacher (trained on the official
  * training split minus validation) → LeNet-5-half student, the same teacher and the same student
@@ -10,6 +11,14 @@
  * full protocol is a `report` run: `finalAccuracy` is the final student on the official test split,
  * read once at the end. `--quick` and `--tune` are tuning runs: they never see the test split and
  * their `finalAccuracy` is on validation. Settings are chosen on tuning runs only.
+ *
+ * CIFAR-10 (`--dataset cifar10`): ResNet-20 teacher (models/teachers/official-cifar10-resnet20), and
+ * one of two protocols. `cpu` (default): student `resnet8-half`, a schedule sized so that one method
+ * of one seed takes under an hour on one core here, methods ssdkd, fast-budget-eq, real-kd and
+ * student-real at the same student steps. `paper`: the largest pair the zoo allows (ResNet-20 →
+ * ResNet-8) on a GPU-scale schedule (200 epochs × 400 student steps of 256), for a GPU host with
+ * the tensorflow backend; not runnable on this machine's CPUs in any useful time. Reports go to
+ * bench/results/distill-cifar10[-paper].json with the protocol recorded.
  *
  * Rows are appended to bench/results/distill[-full]-rows.jsonl as each job finishes; `--resume`
  * skips jobs whose row (same dataset, method, seed, purpose and settings) is already there, so a
@@ -55,9 +64,14 @@ const opt = (name: string) => {
 const quick = flag('quick');
 const purpose: 'tune' | 'report' = quick || flag('tune') ? 'tune' : 'report';
 const dataset = opt('dataset') ?? 'fashion-mnist';
-if (dataset !== 'fashion-mnist' && dataset !== 'mnist') throw new Error(`--dataset must be fashion-mnist or mnist (official splits), got ${dataset}`);
+if (dataset !== 'fashion-mnist' && dataset !== 'mnist' && dataset !== 'cifar10') throw new Error(`--dataset must be fashion-mnist, mnist or cifar10 (official splits), got ${dataset}`);
+const cifar = dataset === 'cifar10';
+const protocol = opt('protocol') ?? (cifar ? 'cpu' : 'grey');
+if (cifar ? protocol !== 'cpu' && protocol !== 'paper' : protocol !== 'grey') throw new Error(`--protocol is cpu or paper, and only for --dataset cifar10 (got ${opt('protocol')})`);
 const root = resolve(import.meta.dirname, '..');
-const teacherDir = resolve(root, opt('teacher') ?? `models/teachers/official-${dataset}-lenet5-bn`);
+const teacherArch = cifar ? 'resnet20' : 'lenet5-bn';
+const studentArch = !cifar ? 'lenet5-half' : protocol === 'paper' ? 'resnet8' : 'resnet8-half';
+const teacherDir = resolve(root, opt('teacher') ?? `models/teachers/official-${dataset}-${teacherArch}`);
 const parallel = Number(opt('parallel') ?? 2);
 
 /**
@@ -65,7 +79,7 @@ const parallel = Number(opt('parallel') ?? 2);
  * samples; `fast` keeps a bank of 55,008), 1,120 student steps of 128. Quick: the same ratios on a
  * nominal training set of 6,400 and a tenth of the student steps, sized for minutes.
  */
-const schedule = quick
+const greySchedule = quick
   ? {
       name: 'quick',
       seeds: [1],
@@ -80,6 +94,33 @@ const schedule = quick
       deepinvBudget: 0.5,
       evalLimit: 5_000,
     };
+/**
+ * CIFAR-10. `cpu`: 3 seeds; per method and seed 600 student steps of 128 (15 epochs × 40) on a
+ * nominal training set of 45,000 with budget 0.05 (a buffer of 2,250 synthetic samples), validation
+ * scored on 1,000 images each epoch. Sized from the measured costs on this machine (a ResNet-20
+ * forward of 40.8 M MACs at about 10 GMAC/s on wasm, a ResNet-8-half student step, an inversion step
+ * through the teacher at about 3 forward costs) to stay under an hour per job; not yet run end to end.
+ * `paper`: 200 epochs × 400 steps of 256 with budget 0.1, every validation image each epoch.
+ */
+const cifarSchedule =
+  protocol === 'paper'
+    ? {
+        name: 'paper',
+        seeds: [1, 2, 3],
+        config: { epochs: 200, warmupEpochs: 2, kdStepsPerEpoch: 400, batchSize: 256, trainSetSize: 45_000, budget: 0.1, synthesis: { batchSize: 256 }, pixel: { batchSize: 256, steps: 20 } } satisfies DistillConfigInput,
+        deepinvBudget: 0.5,
+        evalLimit: 5_000,
+      }
+    : {
+        name: quick ? 'cpu-quick' : 'cpu',
+        seeds: quick ? [1] : [1, 2, 3],
+        config: quick
+          ? ({ epochs: 3, warmupEpochs: 1, kdStepsPerEpoch: 5, batchSize: 64, trainSetSize: 4_500, budget: 0.05, synthesis: { batchSize: 32 }, pixel: { batchSize: 32, steps: 4 } } satisfies DistillConfigInput)
+          : ({ epochs: 15, warmupEpochs: 1, kdStepsPerEpoch: 40, batchSize: 128, trainSetSize: 45_000, budget: 0.05, synthesis: { batchSize: 32 }, pixel: { batchSize: 64, steps: 8 } } satisfies DistillConfigInput),
+        deepinvBudget: 0.25,
+        evalLimit: quick ? 500 : 1_000,
+      };
+const schedule: { name: string; seeds: number[]; config: DistillConfigInput & typeof greySchedule.config; deepinvBudget: number; evalLimit: number } = cifar ? cifarSchedule : greySchedule;
 if (opt('seeds')) schedule.seeds = Array.from({ length: Number(opt('seeds')) }, (_, i) => i + 1);
 
 // Longest jobs first so two workers finish together.
@@ -100,14 +141,21 @@ const order: DistillMethod[] = [
   'student-real',
   'noise',
 ];
-const methods = (opt('methods')?.split(',') as DistillMethod[] | undefined) ?? order;
+// CIFAR-10 compares the method with its equal-budget ablation and the two real-data references.
+const methods = (opt('methods')?.split(',') as DistillMethod[] | undefined) ?? (cifar ? (['ssdkd', 'fast-budget-eq', 'real-kd', 'student-real'] as DistillMethod[]) : order);
 for (const m of methods) if (!(allMethods as readonly string[]).includes(m)) throw new Error(`unknown method ${m}`);
 if (!existsSync(resolve(teacherDir, 'model.json'))) {
-  console.error(`no teacher at ${teacherDir}: train one with \`edgekd teacher train --dataset ${dataset} --arch lenet5-bn …\` or pass --teacher DIR`);
+  console.error(`no teacher at ${teacherDir}: train one with \`edgekd teacher train --dataset ${dataset} --arch ${teacherArch} …\` or pass --teacher DIR`);
   process.exit(2);
 }
 
-const reportName = quick ? 'distill' : purpose === 'tune' ? 'distill-tune' : 'distill-full';
+const reportName = cifar
+  ? `distill-cifar10${protocol === 'paper' ? '-paper' : ''}${quick ? '-quick' : purpose === 'tune' ? '-tune' : ''}`
+  : quick
+    ? 'distill'
+    : purpose === 'tune'
+      ? 'distill-tune'
+      : 'distill-full';
 const rowsPath = resolve(root, `bench/results/${reportName}-rows.jsonl`);
 const readRows = (): Row[] => (existsSync(rowsPath) ? readFileSync(rowsPath, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as Row) : []);
 
@@ -117,7 +165,7 @@ const jobs: WorkerJob[] = schedule.seeds.flatMap((seed) =>
     method,
     seed,
     teacherDir,
-    studentArch: 'lenet5-half',
+    studentArch,
     config: method === 'deepinv' ? { ...schedule.config, budget: schedule.deepinvBudget } : schedule.config,
     forceBudget: method === 'deepinv',
     evalLimit: schedule.evalLimit,
@@ -252,12 +300,12 @@ const cfg = schedule.config;
 const cmd = `npm run bench:distill${args.length ? ` -- ${args.join(' ')}` : ''}`;
 const ssdkdCfg = resolveConfig('ssdkd', cfg);
 const markdown = `
-Teacher \`lenet5-bn\` trained on the official training split minus the validation split, student \`lenet5-half\` (same initialisation per seed for every method), wasm backend, ${parallel} job${parallel === 1 ? '' : 's'} at a time on a shared 2-core machine (seconds are noisy: compare within a run).
+Teacher \`${teacherArch}\` trained on the official training split minus the validation split, student \`${studentArch}\` (same initialisation per seed for every method)${cifar ? `, protocol **${protocol}**` : ''}, ${process.env.EDGEKD_BACKEND ?? 'wasm'} backend, ${parallel} job${parallel === 1 ? '' : 's'} at a time on a shared 2-core machine (seconds are noisy: compare within a run).
 ${purpose === 'report' ? '**Report run**: `final acc` is the final student on the official 10,000-image test split, read once after training; `best val` is the best epoch on the validation split (not used for selection).' : '**Tuning run**: scored on the validation split only (this process never loaded a reference to the test split); not a reported result.'}
 Schedule **${schedule.name}**: ${cfg.epochs} epochs (${cfg.warmupEpochs} synthesis-only), ${cfg.kdStepsPerEpoch} student steps of ${cfg.batchSize} per epoch, synthesis batches of ${cfg.synthesis.batchSize} with ${ssdkdCfg.synthesis.gSteps} inner steps; nominal training set ${cfg.trainSetSize.toLocaleString('en-US')}, budget ${cfg.budget}. \`fast\` keeps a bank of the whole nominal set on the same student steps (the equal-time comparison); \`fast-own\` is the same bank with student steps scaled by bank/buffer so each bank sample is replayed as often as a buffer slot; \`fast-budget\` fills the budget once; \`fast-budget-eq\` generates as many samples as ssdkd (×${ssdkdCfg.buffer.generationFactor}) into the same buffer size, first-in first-out, uniform sampling, no φ. Every row reports samples generated, student steps and seconds. Means over seeds; ± is the sample standard deviation; intervals are paired t-intervals over seeds. ${rows.length} rows${todo.length < jobs.length ? ' (some carried over with --resume)' : ''}; this invocation ran ${todo.length} jobs in ${wallMinutes.toFixed(1)} min.
 ${quick ? '\nThe quick schedule is a smoke-scale run; its numbers say nothing about the full protocol.\n' : ''}
 ${sections.join('\n\n')}
 `;
 
-writeBenchReport({ name: reportName, command: cmd, rows, markdown, extra: { schedule, purpose, summary, paired, synthesis, wallMinutes } });
+writeBenchReport({ name: reportName, command: cmd, rows, markdown, extra: { schedule, purpose, summary, paired, synthesis, wallMinutes, ...(cifar ? { protocol: { name: protocol, teacherArch, studentArch, methods } } : {}) } });
 console.log(markdown);

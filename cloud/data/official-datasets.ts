@@ -3,7 +3,8 @@ import { dirname, join } from 'node:path';
 import { EdgekdError } from '../../shared/errors';
 import { FASHION_MNIST_INFO, MNIST_INFO, VALIDATION_PER_CLASS, type DatasetInfo } from './dataset-info';
 import { readIdxFile } from './idx-file';
-import { makeSplit, type LoadedDataset } from './labelled-split';
+import type { LoadedDataset } from './labelled-split';
+import { allIndices, carveValidation, gatherSplit } from './official-split';
 
 /** Where Debian's `dataset-fashion-mnist` puts the official files. */
 export const DEBIAN_FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
@@ -58,40 +59,12 @@ function loadIdxDataset(info: DatasetInfo, dir: string, ext: string, hint: strin
     }
     for (const l of y.data) if (l >= info.numClasses) throw new EdgekdError('EDGEKD_DATASET_INVALID', `${info.name} ${which} labels hold class ${l} of ${info.numClasses}`, { details: { dir } });
   }
-  // Validation: per class, the last VALIDATION_PER_CLASS training images in file order.
-  const isVal = new Uint8Array(TRAIN_TOTAL);
-  const left = new Array<number>(info.numClasses).fill(VALIDATION_PER_CLASS);
-  for (let i = TRAIN_TOTAL - 1; i >= 0; i--) {
-    const c = trainY.data[i]!;
-    if (left[c]! > 0) {
-      left[c]!--;
-      isVal[i] = 1;
-    }
-  }
-  const all = (n: number) => Array.from({ length: n }, (_, i) => i);
+  const isVal = carveValidation(trainY.data, info.numClasses, VALIDATION_PER_CLASS);
+  const train = allIndices(TRAIN_TOTAL);
   return {
     info,
-    train: gather(info, trainX.data, trainY.data, all(TRAIN_TOTAL).filter((i) => isVal[i] === 0)),
-    validation: gather(info, trainX.data, trainY.data, all(TRAIN_TOTAL).filter((i) => isVal[i] === 1)),
-    test: gather(info, testX.data, testY.data, all(TEST_TOTAL)),
+    train: gatherSplit(info, trainX.data, trainY.data, train.filter((i) => isVal[i] === 0)),
+    validation: gatherSplit(info, trainX.data, trainY.data, train.filter((i) => isVal[i] === 1)),
+    test: gatherSplit(info, testX.data, testY.data, allIndices(TEST_TOTAL)),
   };
-}
-
-/**
- * The images at `indices`, normalised, reordered class by class (stable within a class) so that
- * `evenSubset` stays class-balanced, as for every other split.
- */
-function gather(info: DatasetInfo, pixels: Uint8Array, labels: Uint8Array, indices: number[]) {
-  const size = info.inputShape[0] * info.inputShape[1] * info.inputShape[2];
-  const order = [...indices].sort((a, b) => labels[a]! - labels[b]! || a - b);
-  const { low, high, rawMax } = info.normalization;
-  const lut = new Float32Array(256);
-  for (let v = 0; v < 256; v++) lut[v] = low + (v / rawMax) * (high - low);
-  const images = new Float32Array(order.length * size);
-  const ys = new Int32Array(order.length);
-  order.forEach((src, k) => {
-    for (let p = 0; p < size; p++) images[k * size + p] = lut[pixels[src * size + p]!]!;
-    ys[k] = labels[src]!;
-  });
-  return makeSplit(images, ys, info.inputShape);
 }

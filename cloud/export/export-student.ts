@@ -14,7 +14,7 @@ import { loadBuffer } from '../distill/buffer-file';
 import { teacherSha256 } from '../distill/run-output';
 import { evenSubset } from '../data/labelled-split';
 import { loadBuiltinDataset } from '../data/builtin-datasets';
-import { isBuiltinDataset } from '../data/dataset-info';
+import { channelAffine, inputRange, isBuiltinDataset } from '../data/dataset-info';
 import { loadModel, readModelCard } from '../zoo/model-io';
 import type { ModelCard } from '../zoo/model-card';
 import { assertCalibrationSamples, type CalibrationSamples } from './calibrate';
@@ -137,7 +137,8 @@ export async function exportStudent(o: ExportStudentOptions): Promise<ExportedPa
 
     const sketch = o.layerSketches ? studentLayerSketches(model) : undefined;
     const n = card.normalization;
-    const normalisation = { rawRange: [0, n.rawMax] as [number, number], scale: [(n.high - n.low) / n.rawMax], offset: [n.low] };
+    const normalisation = { rawRange: [0, n.rawMax] as [number, number], ...channelAffine(n, card.inputShape[2]) };
+    const range = inputRange(n, card.inputShape[2]);
     let evaluate: ((b: Uint8Array) => Promise<number>) | undefined;
     let evaluatedOn: string | undefined;
     if (o.evaluate !== false && isBuiltinDataset(card.dataset.name)) {
@@ -171,7 +172,7 @@ export async function exportStudent(o: ExportStudentOptions): Promise<ExportedPa
           : calibration
             ? {
                 driftReference: async (bytes: Uint8Array) => ({
-                  ...(await driftReferenceFromSynthetic(bytes, calibration, { numClasses: card.numClasses, inputRange: [n.low, n.high], ...(teacherProbe ? { featureStatistics: teacherProbe.features } : {}) })),
+                  ...(await driftReferenceFromSynthetic(bytes, calibration, { numClasses: card.numClasses, inputRange: [range.low, range.high], ...(teacherProbe ? { featureStatistics: teacherProbe.features } : {}) })),
                   ...(sketch?.specs.length ? { layerSketches: sketch.specs } : {}),
                 }),
               }

@@ -1,3 +1,4 @@
+import { cardNormalization } from '../zoo/model-card';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
@@ -68,7 +69,7 @@ export async function importTeacher(o: ImportTeacherOptions): Promise<ImportedTe
     inputShape: r.inputShape,
     numClasses: r.numClasses,
     classNames: [...classes],
-    normalization: info ? { ...info.normalization } : { kind: 'range', low: range.low, high: range.high, rawMax: 255 },
+    normalization: info ? cardNormalization(info.normalization) : { kind: 'range', low: range.low, high: range.high, rawMax: 255 },
     dataset: info ? { name: info.name, split: info.split } : { name: 'unknown', split: 'unknown' },
     accuracy: null,
     params: { total: params.total, trainable: params.trainable },

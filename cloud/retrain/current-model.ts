@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { EdgekdError } from '../../shared/errors';
 import type { ModelManifest } from '../../shared/package';
-import { getDatasetInfo, isBuiltinDataset } from '../data/dataset-info';
+import { getDatasetInfo, inputRange, isBuiltinDataset } from '../data/dataset-info';
 import { readModelCard } from '../zoo/model-io';
 import type { CurrentModel } from './engine-steps';
 
@@ -33,7 +33,7 @@ export function currentModelFromDistillOutput(studentDir: string, deployed: Mode
     packageSha256: deployed.model.sha256,
     labels: deployed.labels,
     normalisation: deployed.input.normalisation,
-    inputRange: { low: card.normalization.low, high: card.normalization.high },
+    inputRange: inputRange(card.normalization, card.inputShape[2]),
     // Same rule as `edgekd distill`: flips are used only where the dataset is known to allow them.
     flipInvariant: isBuiltinDataset(card.dataset.name) ? getDatasetInfo(card.dataset.name).flipInvariant : false,
   };

@@ -33,7 +33,7 @@ export async function evaluateTeacher(o: EvaluateTeacherOptions): Promise<Teache
   if (o.limit !== undefined && !(Number.isInteger(o.limit) && o.limit >= 1)) throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', `the limit must be a positive integer, got ${o.limit}`);
   const teacher = await loadTeacher(o.teacherDir);
   try {
-    const data = loadTrainingData({ dataset: o.dataset, datasetDir: o.datasetDir, inputShape: teacher.card.inputShape.join('x') });
+    const data = loadTrainingData({ dataset: o.dataset, datasetDir: o.datasetDir, inputShape: teacher.card.inputShape.join('x'), normalization: teacher.card.normalization });
     if (data.info.numClasses !== teacher.card.numClasses) {
       throw new EdgekdError('EDGEKD_SHAPE_MISMATCH', `the model has ${teacher.card.numClasses} classes, dataset ${data.info.name} has ${data.info.numClasses}`);
     }

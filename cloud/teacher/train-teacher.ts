@@ -9,7 +9,8 @@ import { createRandom } from '../../shared/random/seeded-random';
 import { deriveSeed } from '../data/seeded-rng';
 import { countMacs, countParams } from '../zoo/model-stats';
 import { MODEL_JSON, saveModel } from '../zoo/model-io';
-import type { ModelCard } from '../zoo/model-card';
+import { cardNormalization, type ModelCard } from '../zoo/model-card';
+import { channelRanges } from '../data/dataset-info';
 import { buildModel, type ZooArch } from '../zoo/zoo';
 import { assertSameRun, findCheckpoint, readCheckpoint, removeCheckpoints, writeCheckpoint, type EpochRecord, type RunIdentity } from './checkpoint';
 import { evaluateModel } from './evaluate';
@@ -17,7 +18,13 @@ import { cosineLearningRate } from './schedule';
 
 export const TRAINING_LOG = 'training-log.jsonl';
 
-export type AugmentName = 'none' | 'flip' | 'shift' | 'flip-shift';
+/**
+ * Teacher-training augmentations. `shift` moves by up to 2 pixels (28x28 grey images);
+ * `crop-flip` is CIFAR's standard: a random 32x32 crop of the image padded by 4 pixels, then a
+ * horizontal flip with probability 0.5.
+ */
+export type AugmentName = 'none' | 'flip' | 'shift' | 'flip-shift' | 'crop-flip';
+export const augmentNames: readonly AugmentName[] = ['none', 'flip', 'shift', 'flip-shift', 'crop-flip'];
 
 export interface TeacherTrainConfig {
   readonly arch: ZooArch;
@@ -69,9 +76,9 @@ export interface TeacherTrainResult {
   readonly resumedFromEpoch: number | null;
 }
 
-function augmentationFor(name: AugmentName, fill: number): Augmentation | undefined {
+function augmentationFor(name: AugmentName, fill: readonly number[]): Augmentation | undefined {
   if (name === 'none') return undefined;
-  return { flip: name.includes('flip'), shift: name.includes('shift') ? 2 : 0, fill };
+  return { flip: name.includes('flip'), shift: name === 'crop-flip' ? 4 : name.includes('shift') ? 2 : 0, fill };
 }
 
 /**
@@ -150,7 +157,7 @@ export async function trainTeacher(cfg: TeacherTrainConfig, deps: TeacherTrainDe
   const stepsPerEpoch = batchCount(train.count, cfg.batchSize, true);
   const totalSteps = stepsPerEpoch * cfg.epochs;
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
-  const aug = augmentationFor(cfg.augment, info.normalization.low);
+  const aug = augmentationFor(cfg.augment, channelRanges(info.normalization, info.inputShape[2]).low);
   // Adam's rate is a plain field read on every applyGradients; setting it is how a schedule is
   // applied without rebuilding the optimiser (and its slots).
   const setRate = (lr: number): void => {
@@ -257,7 +264,7 @@ export async function trainTeacher(cfg: TeacherTrainConfig, deps: TeacherTrainDe
     inputShape: [info.inputShape[0], info.inputShape[1], info.inputShape[2]],
     numClasses: info.numClasses,
     classNames: [...info.classNames],
-    normalization: { ...info.normalization },
+    normalization: cardNormalization(info.normalization),
     dataset: { name: info.name, split: cfg.limitTest || cfg.limitTrain ? `${info.split}; subset train ${train.count}, test ${test.count}` : info.split },
     accuracy: { test: final.accuracy, samples: final.samples },
     params,

@@ -6,12 +6,21 @@ import { createParser } from '../../shared/contracts/parse';
  * good it is. A consumer (distillation, export, the console) reads input shape, class names and
  * normalisation from here instead of from the dataset, so the data-free path never opens it.
  */
-export const ModelCardNormalization = Type.Object({
-  kind: Type.Literal('range'),
-  low: Type.Number(),
-  high: Type.Number(),
-  rawMax: Type.Number(),
-});
+export const ModelCardNormalization = Type.Union([
+  Type.Object({
+    kind: Type.Literal('range'),
+    low: Type.Number(),
+    high: Type.Number(),
+    rawMax: Type.Number(),
+  }),
+  /** `x = (raw / rawMax - mean[c]) / std[c]` (CIFAR-10). */
+  Type.Object({
+    kind: Type.Literal('per-channel'),
+    mean: Type.Array(Type.Number(), { minItems: 1 }),
+    std: Type.Array(Type.Number({ exclusiveMinimum: 0 }), { minItems: 1 }),
+    rawMax: Type.Number(),
+  }),
+]);
 
 export const ModelCard = Type.Object({
   schemaVersion: Type.Literal(1),
@@ -51,3 +60,10 @@ export const ModelCard = Type.Object({
 export type ModelCard = Static<typeof ModelCard>;
 
 export const parseModelCard = createParser(ModelCard, 'model card', 'EDGEKD_MODEL_LOAD_FAILED');
+
+/** A dataset's (read-only) normalisation as the card's plain JSON value. */
+export function cardNormalization(
+  n: { kind: 'range'; low: number; high: number; rawMax: number } | { kind: 'per-channel'; mean: readonly number[]; std: readonly number[]; rawMax: number },
+): Static<typeof ModelCardNormalization> {
+  return n.kind === 'range' ? { kind: 'range', low: n.low, high: n.high, rawMax: n.rawMax } : { kind: 'per-channel', mean: [...n.mean], std: [...n.std], rawMax: n.rawMax };
+}

@@ -51,6 +51,26 @@ describe('the model zoo', () => {
     expect(countParams(half).total).toBeLessThan(countParams(m).total / 3);
   });
 
+  it('gives the CIFAR-10 teacher and students the parameters and MACs their model cards state (32x32x3)', () => {
+    // The table in cloud/zoo/README.md; ResNet-20 by hand: 19 3x3 convs + 2 1x1 projections.
+    const card = (arch: string) => {
+      const m = buildModel(arch, { inputShape: [32, 32, 3], numClasses: 10, seed: 0 });
+      const r = { params: countParams(m).total, macs: countMacs(m) };
+      m.dispose();
+      return r;
+    };
+    expect(card('resnet20')).toEqual({ params: 274_042, macs: 40_813_184 });
+    expect(card('resnet8')).toEqual({ params: 78_714, macs: 12_501_632 });
+    expect(card('resnet8-half')).toEqual({ params: 20_290, macs: 3_236_160 });
+    expect(card('mobilenet-cifar')).toEqual({ params: 69_834, macs: 12_184_064 });
+    // The stem by hand: 32x32 positions x 16 filters x 3x3x3 taps.
+    const stem = 32 * 32 * 16 * 27;
+    const stage1 = 3 * 2 * 32 * 32 * 16 * 16 * 9;
+    const stage2 = 16 * 16 * 32 * (16 * 9) + 5 * 16 * 16 * 32 * 32 * 9 + 16 * 16 * 32 * 16;
+    const stage3 = 8 * 8 * 64 * (32 * 9) + 5 * 8 * 8 * 64 * 64 * 9 + 8 * 8 * 64 * 32;
+    expect(card('resnet20').macs).toBe(stem + stage1 + stage2 + stage3 + 64 * 10);
+  });
+
   it('initialises the same weights from the same seed, different from another seed', () => {
     const a = buildModel('resnet8', { inputShape: [28, 28, 1], numClasses: 10, seed: 7 }).getWeights();
     const b = buildModel('resnet8', { inputShape: [28, 28, 1], numClasses: 10, seed: 7 }).getWeights();

@@ -2,10 +2,11 @@ import * as tf from '@tensorflow/tfjs';
 import { EdgekdError } from '../../shared/errors';
 import { lenet5 } from './lenet5';
 import { mobilenetTiny } from './mobilenet-tiny';
-import { resnet8 } from './resnet8';
+import { mobilenetCifar } from './mobilenet-cifar';
+import { RESNET20, RESNET8_HALF, resnet, resnet8 } from './resnet8';
 import { createSeededInit } from './seeded-init';
 
-export const zooArchs = ['lenet5-bn', 'lenet5-half', 'resnet8', 'mobilenet-tiny'] as const;
+export const zooArchs = ['lenet5-bn', 'lenet5-half', 'resnet8', 'mobilenet-tiny', 'resnet20', 'resnet8-half', 'mobilenet-cifar'] as const;
 export type ZooArch = (typeof zooArchs)[number];
 
 export interface BuildOptions {
@@ -52,5 +53,11 @@ export function buildModel(arch: ZooArch | string, options: BuildOptions): tf.La
       return resnet8(options.inputShape, options.numClasses, init);
     case 'mobilenet-tiny':
       return mobilenetTiny(options.inputShape, options.numClasses, init);
+    case 'resnet20':
+      return resnet(RESNET20, options.inputShape, options.numClasses, init);
+    case 'resnet8-half':
+      return resnet(RESNET8_HALF, options.inputShape, options.numClasses, init);
+    case 'mobilenet-cifar':
+      return mobilenetCifar(options.inputShape, options.numClasses, init);
   }
 }

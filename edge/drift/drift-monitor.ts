@@ -245,8 +245,17 @@ export function geometryOf(m: ModelManifest): InputGeometry | undefined {
   if (dims.some((d) => !Number.isFinite(d))) return undefined;
   const [h, w, c] = m.input.layout === 'NHWC' ? dims : [dims[1]!, dims[2]!, dims[0]!];
   if (m.input.layout === 'NCHW' && c !== 1) return undefined; // input statistics assume interleaved channels
+  // The range spanning every channel's [low, high] (per-channel normalisation gives each its own).
   const n = m.input.normalisation;
-  const a = n.rawRange[0] * n.scale[0]! + n.offset[0]!;
-  const b = n.rawRange[1] * n.scale[0]! + n.offset[0]!;
-  return { height: h!, width: w!, channels: c!, range: [Math.min(a, b), Math.max(a, b)] };
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (let k = 0; k < c!; k++) {
+    const scale = n.scale[k] ?? n.scale[0]!;
+    const offset = n.offset[k] ?? n.offset[0]!;
+    for (const raw of n.rawRange) {
+      lo = Math.min(lo, raw * scale + offset);
+      hi = Math.max(hi, raw * scale + offset);
+    }
+  }
+  return { height: h!, width: w!, channels: c!, range: [lo, hi] };
 }

@@ -1,7 +1,7 @@
 import { DRIFT_REFERENCE_VERSION, type DriftReference, type FeatureStatisticReference, type InputStatisticReference } from './reference';
 import type { InferenceSummary } from './summary';
 import { quantileSketch, quantileSorted } from './quantile-sketch';
-import { INPUT_STATISTIC_NAMES } from './input-statistics';
+import { CHANNEL_MEAN_NAMES, INPUT_STATISTIC_NAMES } from './input-statistics';
 import { histogram } from './histogram';
 
 export interface BuildReferenceOptions {
@@ -47,8 +47,10 @@ export function buildDriftReference(samples: readonly InferenceSummary[], o: Bui
 
 function inputReferences(samples: readonly InferenceSummary[], bins: number): InputStatisticReference[] {
   const out: InputStatisticReference[] = [];
-  for (const name of INPUT_STATISTIC_NAMES) {
-    const values = samples.map((s) => s.input![name]);
+  // Channel means only when every sample has them (colour inputs of one geometry).
+  const channelNames = CHANNEL_MEAN_NAMES.filter((name) => samples.every((s) => s.input![name] !== undefined));
+  for (const name of [...INPUT_STATISTIC_NAMES, ...channelNames]) {
+    const values = samples.map((s) => s.input![name]!);
     const sorted = Float64Array.from(values).sort();
     // Edges at quantiles (equal-mass bins), de-duplicated; a constant statistic gets one wide bin.
     const edges: number[] = [];

@@ -43,9 +43,10 @@ export class ReportAccumulator {
     this.sumMaxSoftmax += s.maxSoftmax;
     if (s.input && this.reference.inputStatistics) {
       for (const r of this.reference.inputStatistics) {
+        const v = s.input[r.name];
+        if (v === undefined) continue; // a channel mean this input does not have
         let acc = this.inputCounts.get(r.name);
         if (!acc) this.inputCounts.set(r.name, (acc = { counts: new Array<number>(r.distribution.proportions.length).fill(0), sum: 0 }));
-        const v = s.input[r.name];
         acc.counts[binIndex(r.distribution.edges, v)]!++;
         acc.sum += v;
       }

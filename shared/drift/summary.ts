@@ -1,6 +1,5 @@
-import type { InputStatisticName } from './reference';
 import { outputStatistics } from './output-statistics';
-import { inputStatistics, type InputGeometry } from './input-statistics';
+import { inputStatistics, type InputGeometry, type InputStatistics } from './input-statistics';
 
 /**
  * What the detectors keep of one inference: a few scalars (and, when the package has a feature
@@ -11,7 +10,7 @@ export interface InferenceSummary {
   maxSoftmax: number;
   entropy: number;
   margin: number;
-  input?: Record<InputStatisticName, number>;
+  input?: InputStatistics;
   /** One entry per monitored layer, in the order of the reference's `featureStatistics`. */
   features?: ReadonlyArray<FeatureSample>;
 }

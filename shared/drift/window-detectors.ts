@@ -81,7 +81,14 @@ function scoreOne(d: DetectorName, w: readonly InferenceSummary[], ref: DriftRef
       let worst = 0;
       for (const r of refs) {
         const counts = new Array<number>(r.distribution.proportions.length).fill(0);
-        for (const s of w) counts[binIndex(r.distribution.edges, s.input![r.name])]!++;
+        let seen = 0;
+        for (const s of w) {
+          const v = s.input?.[r.name];
+          if (v === undefined) continue; // a channel mean the input does not have
+          counts[binIndex(r.distribution.edges, v)]!++;
+          seen++;
+        }
+        if (seen === 0) continue;
         worst = Math.max(worst, populationStabilityIndex(r.distribution.proportions, counts));
       }
       return { detector: d, statistic: worst };

@@ -1,6 +1,6 @@
 /**
  * Data-free means data-free, enforced: every function that can load real images (the official IDX
- * loaders, the npm dataset loaders, the PNG folder loader, the IDX reader and the built-in
+ * loaders, the npm dataset loaders, the CIFAR-10 loader, the PNG folder loader, the IDX reader and the built-in
  * dispatcher) is replaced by one that throws and records the call. Then the whole data-free
  * path runs on tiny models: distillation, saving and re-loading its buffer, int8 calibration and
  * signed export, and the automatic retrain pipeline (drift alarm → re-distil → package). Any read
@@ -21,6 +21,7 @@ const { calls, forbid } = vi.hoisted(() => {
 });
 vi.mock('../../cloud/data/official-datasets', async (orig) => ({ ...(await orig<object>()), loadOfficialFashionMnist: forbid('loadOfficialFashionMnist'), loadOfficialMnist: forbid('loadOfficialMnist') }));
 vi.mock('../../cloud/data/npm-datasets', async (orig) => ({ ...(await orig<object>()), loadFashionMnist: forbid('loadFashionMnist'), loadMnist: forbid('loadMnist') }));
+vi.mock('../../cloud/data/cifar10-dataset', async (orig) => ({ ...(await orig<object>()), loadCifar10: forbid('loadCifar10'), loadCifar10Raw: forbid('loadCifar10Raw') }));
 vi.mock('../../cloud/data/image-folder', async (orig) => ({ ...(await orig<object>()), loadImageFolder: forbid('loadImageFolder') }));
 vi.mock('../../cloud/data/idx-file', async (orig) => ({ ...(await orig<object>()), readIdxFile: forbid('readIdxFile'), parseIdx: forbid('parseIdx') }));
 vi.mock('../../cloud/data/builtin-datasets', async (orig) => ({ ...(await orig<object>()), loadBuiltinDataset: forbid('loadBuiltinDataset') }));
@@ -51,6 +52,8 @@ describe('the data-free path with every real-dataset loader throwing', () => {
     expect(() => data.loadBuiltinDataset('fashion-mnist')).toThrow(/data-free path/);
     expect(() => data.loadOfficialMnist()).toThrow(/data-free path/);
     expect(() => data.loadFashionMnist()).toThrow(/data-free path/);
+    expect(() => data.loadCifar10()).toThrow(/data-free path/);
+    expect(() => data.loadCifar10Raw()).toThrow(/data-free path/);
     expect(() => data.loadImageFolder('/nonexistent', { inputShape: [8, 8, 1] })).toThrow(/data-free path/);
     expect(() => data.readIdxFile('/nonexistent', '')).toThrow(/data-free path/);
     calls.length = 0;

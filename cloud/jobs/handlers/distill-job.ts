@@ -10,6 +10,7 @@
  * (a score, no images), as the engine requires.
  */
 import { existsSync, mkdirSync } from 'node:fs';
+import { inputRange } from '../../data/dataset-info';
 import { join } from 'node:path';
 import { parseJobParams, type JobResult } from '../job-kinds';
 import type { JobContext } from '../job-types';
@@ -42,7 +43,7 @@ export async function run(raw: unknown, ctx: JobContext): Promise<JobResult<'dis
     : zoo.buildModel(p.student, { inputShape: card.inputShape, numClasses: card.numClasses, seed });
   const dataset = data.loadBuiltinDataset(card.dataset.name);
   const evaluator = evaluatorMod.createTestEvaluator(data.evenSubset(dataset.test, p.evalSamples ?? 2000));
-  const range = { low: card.normalization.low, high: card.normalization.high };
+  const range = inputRange(card.normalization, card.inputShape[2]);
 
   let x = 0;
   const gallery = (dir: string, epoch: number | null): void => {
