@@ -4,7 +4,7 @@ import type { DeploymentRecord } from './deployment-record';
 
 /**
  * The deployment as data. Each action's arguments are declared once in `StepArgs`; `Step` is the
- * discriminated union derived from it, and `Executors` (executors.ts) must have exactly one
+ * discriminated union derived from it, and `Executors` (executors/index.ts) must have exactly one
  * function per action — the compiler rejects a missing one.
  *
  * `planStep(record)` is pure: the persisted state alone decides what runs next, which is why a
