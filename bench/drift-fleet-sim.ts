@@ -1,23 +1,29 @@
 import { join } from 'node:path';
 import { createOrtEngine } from '../edge/inference/ort-engine';
 import { createModelRuntime, type ModelRuntime } from '../edge/inference/model-runtime';
-import { createDriftMonitor, type DriftMonitor } from '../edge/drift/drift-monitor';
+import { createModelChangeNotifier } from '../edge/agent/model-change';
+import { driftEnvelope } from '../edge/agent/report-envelopes';
+import { attachDriftMonitor } from '../edge/drift/attach-drift-monitor';
+import type { DriftMonitor } from '../edge/drift/drift-monitor';
 import { createRandom } from '../shared/random/seeded-random';
-import { isoTime, type DriftReportEnvelope, type TensorInput } from '../shared/protocol';
+import { createLogger } from '../shared/log/logger';
+import type { DriftReportEnvelope, TensorInput } from '../shared/protocol';
 import type { ModelManifest } from '../shared/package';
 
 /**
  * In-process devices for the retrain loop: each is the agent's real inference runtime
- * (onnxruntime, input validation and normalisation, observers) with the agent's real drift
- * monitor on its observer list, exactly as `attachDriftMonitor` wires them. What is simulated is
- * only the transport: a published report becomes the protocol envelope the agent would put in its
- * outbox and is handed to `onReport` instead of MQTT. Time is the caller's clock, so a stream of
+ * (onnxruntime, input validation and normalisation, observers) with the agent's drift monitor
+ * attached by the same `attachDriftMonitor` that `createAgent` uses, and its reports wrapped by
+ * the agent's own `driftEnvelope`. What is simulated is only the transport: the envelope is
+ * handed to `onReport` instead of going through the outbox and MQTT. Time is the caller's clock, so a stream of
  * inferences can stand for minutes of device time.
  */
 export interface SimDevice {
   id: string;
   runtime: ModelRuntime;
   monitor: DriftMonitor;
+  /** Tells the monitor the serving model changed, as the agent does after an activation. */
+  modelChanged(): void;
 }
 
 export interface SimFleet {
@@ -45,36 +51,31 @@ export async function createSimFleet(o: {
   for (let i = 0; i < o.devices; i++) {
     const id = `bench-dev-${i}`;
     const runtime = createModelRuntime({ engine, sessionOptions: { executionProviders: ['cpu'], intraOpThreads: 1 } });
-    const monitor = createDriftMonitor({
-      clock: o.clock,
-      baselineSamples: o.baselineSamples,
-      reportEveryMs: o.reportEveryMs,
-      random: createRandom(o.seed + 31 * i),
-      publish: (report, model) => {
-        const n = (seq.get(id) ?? 0) + 1;
-        seq.set(id, n);
-        o.onReport({
-          schema: 'edgekd.drift/1',
-          deviceId: id,
-          bootId: `${id}-boot`,
-          seq: n,
-          idempotencyKey: `${id}-${n}`,
-          ts: isoTime(o.clock()),
-          model,
-          window: { start: isoTime(report.periodStart), end: isoTime(report.periodEnd), inferences: report.sampleCount },
-          stats: report as unknown as Record<string, unknown>,
-        });
+    const modelChanges = createModelChangeNotifier(() => runtime.active(), createLogger('bench-device'));
+    const identity = { deviceId: id, bootId: `${id}-boot` };
+    const { monitor } = attachDriftMonitor(
+      {
+        inferenceObservers: runtime.observers,
+        onModelChange: (l) => modelChanges.listen(l),
+        // The agent's envelope, with the outbox's seq and key stood in by a per-device counter.
+        reportDrift: (stats, model, window) => {
+          const n = (seq.get(id) ?? 0) + 1;
+          seq.set(id, n);
+          o.onReport(driftEnvelope(identity, { seq: n, key: `${id}-${n}` }, o.clock(), { stats, model, window }));
+        },
+        serving: () => runtime.active(),
       },
-    });
-    runtime.observers.push(monitor.observe);
-    devices.push({ id, runtime, monitor });
+      // No report timer: the clock is simulated, so periods are checked on inferences only.
+      { clock: o.clock, baselineSamples: o.baselineSamples, reportEveryMs: o.reportEveryMs, random: createRandom(o.seed + 31 * i), tickEveryMs: 0 },
+    );
+    devices.push({ id, runtime, monitor, modelChanged: () => modelChanges.check() });
   }
 
   async function install(packageDir: string, m: ModelManifest): Promise<void> {
     for (const d of devices) {
       const loaded = await d.runtime.load(join(packageDir, m.model.file), m);
       const previous = d.runtime.setActive(loaded);
-      d.monitor.onModelActivated(m, loaded.ref);
+      d.modelChanged();
       await d.runtime.release(previous);
     }
     manifest = m;

@@ -31,6 +31,8 @@ for (let i = start; i < start + n; i += 25) {
           heartbeatIntervalMs: 60_000,
           outboxResendIntervalMs: 10_000,
           warmupRuns: 1,
+          // The light engine's outputs are stand-ins: no drift monitor (edge/sim does the same).
+          driftReportEveryMs: 0,
         },
       }),
     );

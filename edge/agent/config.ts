@@ -111,7 +111,7 @@ export const AgentConfig = Type.Object(
     outboxResendIntervalMs: Ms(10_000, 100),
     /** Default warm-up runs when the offer does not say. */
     warmupRuns: Type.Integer({ minimum: 0, default: 3 }),
-    /** Period of label-free drift reports (edge/drift monitor attached by `edgekd agent`); 0 turns it off. */
+    /** Period of label-free drift reports (the edge/drift monitor `createAgent` attaches); 0 turns it off. */
     driftReportEveryMs: Type.Integer({ minimum: 0, default: 300_000 }),
     /**
      * Inferences after a model is committed that become its field drift baseline; no drift is

@@ -2,7 +2,6 @@ import { parseCommandArgs, requireFlag } from '../../shared/cli/args';
 import { createLogger } from '../../shared/log/logger';
 import { loadAgentConfig } from '../agent/config';
 import { createAgent } from '../agent/create-agent';
-import { attachDriftMonitor } from '../drift/attach-drift-monitor';
 
 const HELP = `usage: edgekd agent --config FILE
 
@@ -13,7 +12,7 @@ endpoint and the infer/req topic, and installs the models the cloud offers.
 
 Stops cleanly on SIGINT/SIGTERM (publishes offline/shutdown presence).`;
 
-/** Signal wiring only; everything else is built by createAgent. */
+/** Signal wiring only; everything else (the drift monitor included) is built by createAgent. */
 export async function run(argv: string[]): Promise<number> {
   const { values, help } = parseCommandArgs(argv, { config: { type: 'string' } }, HELP);
   if (help) return 0;
@@ -21,7 +20,6 @@ export async function run(argv: string[]): Promise<number> {
   const log = createLogger('edge-agent');
   const agent = createAgent({ config, logger: log });
   await agent.start();
-  const drift = config.driftReportEveryMs > 0 ? attachDriftMonitor(agent, { reportEveryMs: config.driftReportEveryMs, baselineSamples: config.driftBaselineSamples, tickEveryMs: Math.min(10_000, config.driftReportEveryMs), logger: log }) : null;
   // Readiness line for supervisors and tests: one JSON object on stdout.
   const addr = agent.httpAddress();
   console.log(JSON.stringify({ ready: true, deviceId: agent.deviceId, bootId: agent.bootId, httpPort: addr?.port ?? null }));
@@ -30,7 +28,6 @@ export async function run(argv: string[]): Promise<number> {
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
-  drift?.detach(); // publishes the last partial period into the outbox
-  await agent.stop();
+  await agent.stop(); // also queues the drift monitor's last partial period in the outbox
   return 0;
 }

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import type { DatabaseSync } from 'node:sqlite';
 import { Type, type Static } from 'typebox';
 import { createParser, parseJson } from '../../shared/contracts/parse';
+import { parseModelManifest, type ModelManifest } from '../../shared/package';
 import { DeploymentState, Id, ModelRef, Offer, ShadowMetrics, WarmupMetrics, WireError } from '../../shared/protocol';
 import { readJsonIfExists } from '../storage/atomic-file';
 import { SlotName } from '../storage/slots';
@@ -27,6 +28,14 @@ export const DeploymentRecord = Type.Object({
   failedStep: Type.Optional(DeploymentState),
 });
 export type DeploymentRecord = Static<typeof DeploymentRecord>;
+
+/**
+ * The manifest of the model a deployment installs: its offer's, the same document `stage` writes
+ * beside the model in the slot (and `verify` checked against the signature).
+ */
+export function manifestOf(record: DeploymentRecord): ModelManifest {
+  return parseModelManifest.parse(record.offer.manifest);
+}
 
 export const FinishedDeployment = Type.Object({
   deploymentId: Id,

@@ -1,10 +1,11 @@
-import type { ModelManifest, TrustedKeys } from '../../shared/package';
+import type { TrustedKeys } from '../../shared/package';
 import type { StatusReport } from '../../shared/protocol';
 import type { ResolvedAgentConfig } from '../agent/config';
 import type { ChunkTransport } from '../delivery/mqtt-chunk-download';
 import type { LoadedModel, ModelRuntime } from '../inference/model-runtime';
 import type { SlotStore } from '../storage/slots';
 import type { DeploymentRecord } from './deployment-record';
+import type { ModelLoader } from './model-loader';
 
 /** Models held in memory between steps (lost on restart; every step can rebuild them from disk). */
 export interface ModelMemory {
@@ -35,9 +36,8 @@ export interface ExecContext {
   progress(bytesDone: number): void;
   /** Records measurements on the deployment before a step returns or throws. */
   note(patch: Partial<DeploymentRecord>): void;
-  /** Loads (no warm-up) the model staged in a slot. */
-  loadSlot(slot: 'a' | 'b'): Promise<LoadedModel>;
-  manifestOf(): ModelManifest;
+  /** Loads (no warm-up) slot models; a deployment's own manifest comes from `record` (`manifestOf`). */
+  readonly models: ModelLoader;
 }
 
 /** What a step returns: fields for the record and extra fields for the status report of the next state. */

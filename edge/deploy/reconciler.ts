@@ -6,7 +6,7 @@ import type { ModelRef, Offer, RollbackCommand, StatusReport } from '../../share
 import { isTerminalState, type DeploymentState } from '../../shared/protocol';
 import { MAX_COMMANDS, MAX_FINISHED, type AgentState, type DeploymentRecord, type StateStore } from './deployment-record';
 import type { ExecContext, ModelMemory, StepResult } from './exec-context';
-import { executors } from './executors';
+import { executors as defaultExecutors, type Executors } from './executors';
 import { beforeActivation, failureOutcome, planStep, stepTimeoutMs, successor, type Step } from './steps';
 
 /** Extra fields of a status report beyond the envelope the reporter fills. */
@@ -26,6 +26,8 @@ export interface ReconcilerDeps {
   /** Writes a status report to the outbox (and triggers delivery). */
   readonly report: (fields: ReportFields) => void;
   readonly onProgress?: (deploymentId: string, bytesDone: number, bytesTotal: number) => void;
+  /** The step executors (default: `executors/`; unit tests of the loop inject their own). */
+  readonly executors?: Executors;
 }
 
 export interface Reconciler {
@@ -48,6 +50,7 @@ export interface Reconciler {
  */
 export function createReconciler(deps: ReconcilerDeps): Reconciler {
   const { state, log } = deps;
+  const executors = deps.executors ?? defaultExecutors;
   const memory: ModelMemory = { candidate: null, previous: null };
   let pendingOffer: Offer | null = null;
   let pendingRollbacks: RollbackCommand[] = [];

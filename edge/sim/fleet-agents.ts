@@ -24,6 +24,13 @@ export interface FleetSliceSpec {
   readonly connectTimeoutMs?: number;
   /** Per-device passwords (username = device id), as provisioned; wins over username/password. */
   readonly credentials?: Readonly<Record<string, string>>;
+  /**
+   * Drift report period of every agent (default 0: off). The agents attach the same drift monitor
+   * as `edgekd agent` from this configuration value; it is off by default because the light
+   * engine's outputs are stand-ins (drift statistics over them mean nothing) and the fleet
+   * benches count the reports the outbox wrote against the rollout's.
+   */
+  readonly driftReportEveryMs?: number;
 }
 
 export interface FleetSliceStatus {
@@ -65,6 +72,7 @@ export function createFleetSlice(spec: FleetSliceSpec, logger: Logger): FleetSli
       inference: { engine: spec.engine, intraOpThreads: 1 },
       heartbeatIntervalMs: spec.heartbeatIntervalMs,
       outboxResendIntervalMs: 10_000,
+      driftReportEveryMs: spec.driftReportEveryMs ?? 0,
     });
     return createAgent({ config, logger });
   });

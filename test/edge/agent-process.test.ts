@@ -95,7 +95,7 @@ describe('edge agent as a process (bin/edgekd.mjs agent): kill -9 and restart', 
     const body = await res.json();
     expect(body.result.model.version).toBe(1);
     expect(body.result.topK[0]).toHaveLength(3);
-    // The drift monitor attached by `edgekd agent` reports through the outbox.
+    // The drift monitor createAgent attaches from the configuration reports through the outbox.
     const drift = await cloud.waitFor(() => cloud.drifts.find((d) => d.deviceId === dev && d.window.inferences > 0), 20_000);
     expect(drift.model.version).toBe(1);
     second.child.kill('SIGTERM');

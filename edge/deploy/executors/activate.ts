@@ -1,3 +1,4 @@
+import { manifestOf } from '../deployment-record';
 import type { ExecContext, StepResult } from '../exec-context';
 import type { StepOf } from '../steps';
 
@@ -6,7 +7,7 @@ import type { StepOf } from '../steps';
  * after a crash, it finds the pointer already switched and only swaps in memory.
  */
 export async function runActivate(step: StepOf<'activate'>, ctx: ExecContext): Promise<StepResult> {
-  const candidate = ctx.memory.candidate ?? (await ctx.loadSlot(step.slot));
+  const candidate = ctx.memory.candidate ?? (await ctx.models.load(step.slot, manifestOf(ctx.record)));
   const pointer = await ctx.slots.readPointer();
   if (!(pointer?.active.slot === step.slot && pointer.active.model.sha256 === candidate.ref.sha256)) {
     await ctx.slots.activate({ slot: step.slot, model: candidate.ref });

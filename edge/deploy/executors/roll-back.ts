@@ -11,7 +11,7 @@ export async function runRollBack(_step: StepOf<'rollBack'>, ctx: ExecContext): 
   let restored = null;
   if (pointer) {
     const kept = ctx.memory.previous;
-    restored = kept && kept.ref.sha256 === pointer.active.model.sha256 ? kept : await ctx.loadSlot(pointer.active.slot);
+    restored = kept && kept.ref.sha256 === pointer.active.model.sha256 ? kept : await ctx.models.loadStaged(pointer.active.slot);
   }
   const failed = ctx.runtime.setActive(restored);
   if (failed !== restored) await ctx.runtime.release(failed);

@@ -1,4 +1,5 @@
 import { percentile } from '../../../shared/math/percentile';
+import { manifestOf } from '../deployment-record';
 import type { ExecContext, StepResult } from '../exec-context';
 import type { StepOf } from '../steps';
 
@@ -10,7 +11,7 @@ import type { StepOf } from '../steps';
 export async function runWarm(step: StepOf<'warm'>, ctx: ExecContext): Promise<StepResult> {
   await ctx.runtime.release(ctx.memory.candidate);
   ctx.memory.candidate = null;
-  const candidate = await ctx.loadSlot(step.slot);
+  const candidate = await ctx.models.load(step.slot, manifestOf(ctx.record));
   const latencies = await ctx.runtime.warmUp(candidate, step.runs);
   ctx.memory.candidate = candidate;
   const warmup = {

@@ -127,6 +127,10 @@ d(`edge agent installs packages offered over MQTT (${label}, real onnxruntime)`,
     expect(withTraffic.inference.p50LatencyMs).toBeGreaterThanOrEqual(0);
   });
 
+  it('attaches the drift monitor from its configuration, watching the serving model', () => {
+    expect(agent.driftMonitor()?.state().model).toEqual(agent.status().activeModel);
+  });
+
   it('publishes drift statistics in the report envelope through the outbox', async () => {
     const model = agent.status().activeModel!;
     agent.reportDrift({ windowSize: 3, anything: [1, 2] }, model, { start: new Date(Date.now() - 1000).toISOString(), end: new Date().toISOString(), inferences: 3 });
