@@ -15,7 +15,7 @@ import { join, resolve } from 'node:path';
 import mqtt from 'mqtt';
 import { simulatedDeviceIds, type SimulatedFleet } from '../edge/sim/fleet';
 import { FleetStore } from '../cloud/fleet/store/fleet-store';
-import { runLeaderKill, seedFleet, startAgents, startMultiCloud } from '../cloud/scale/multi-process.test-helper';
+import { runLeaderKill, seedFleet, startAgents, startMultiCloud } from '../test/scale/multi-process.test-helper';
 import { until } from '../cloud/scale/postgres-schema.test-helper';
 import { topicFor } from '../shared/protocol/codec';
 import { MOSQUITTO_URL } from '../test/helpers/services';

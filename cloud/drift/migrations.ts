@@ -1,7 +1,7 @@
 import type { Migration } from '../store/sql-db';
 
 /**
- * Drift and retrain tables. Portable SQL (see cloud/store/sql-db.ts): TEXT ids and JSON, BIGINT
+ * Drift tables (the retrain tables are cloud/retrain/migrations.ts). Portable SQL (see cloud/store/sql-db.ts): TEXT ids and JSON, BIGINT
  * ms timestamps and integers, DOUBLE PRECISION floats.
  */
 export const driftMigrations: readonly Migration[] = [
@@ -58,48 +58,6 @@ export const driftMigrations: readonly Migration[] = [
         details TEXT NOT NULL
       )`);
       await db.exec('CREATE INDEX drift_actions_at ON drift_actions (at)');
-    },
-  },
-  {
-    id: 'drift-002',
-    async up(db) {
-      await db.exec(`CREATE TABLE drift_retrain_runs (
-        id TEXT PRIMARY KEY,
-        cohort TEXT NOT NULL,
-        model_name TEXT NOT NULL,
-        model_version TEXT NOT NULL,
-        cohort_alarm_id TEXT,
-        state TEXT NOT NULL,
-        started_at BIGINT NOT NULL,
-        finished_at BIGINT,
-        compute_ms BIGINT NOT NULL,
-        trigger_reports TEXT NOT NULL,
-        steps TEXT NOT NULL,
-        package_ref TEXT,
-        outcome TEXT,
-        error TEXT
-      )`);
-      await db.exec('CREATE INDEX drift_retrain_runs_cohort ON drift_retrain_runs (cohort, model_name, started_at)');
-      // Single-row-per-scope switches: pause flags with who and why.
-      await db.exec(`CREATE TABLE drift_controls (
-        scope TEXT PRIMARY KEY,
-        paused BIGINT NOT NULL,
-        reason TEXT NOT NULL,
-        actor TEXT NOT NULL,
-        updated_at BIGINT NOT NULL
-      )`);
-    },
-  },
-  {
-    id: 'drift-003',
-    async up(db) {
-      // The retrain policy as last set through the API (merged over the built-in defaults).
-      await db.exec(`CREATE TABLE drift_retrain_policy (
-        scope TEXT PRIMARY KEY,
-        policy TEXT NOT NULL,
-        actor TEXT NOT NULL,
-        updated_at BIGINT NOT NULL
-      )`);
     },
   },
 ];

@@ -1,3 +1,5 @@
+import { migratedOnFirstUse } from '../store/sql-db';
+import { retrainMigrations } from './migrations';
 import { randomUUID } from 'node:crypto';
 import type { SqlDb } from '../store/sql-db';
 import { createLogger, type Logger } from '../../shared/log/logger';
@@ -80,7 +82,9 @@ const DAY_MS = 86_400_000;
  * (trigger reports → run → package) are persisted.
  */
 export function createRetrainController(deps: RetrainControllerDeps): RetrainController {
-  const { db, clock, drift, steps } = deps;
+  const { clock, drift, steps } = deps;
+  // The controller's own tables (runs, pause switch, policy) are created on its first statement.
+  const db = migratedOnFirstUse(deps.db, retrainMigrations);
   const basePolicy: RetrainPolicy = { ...DEFAULT_RETRAIN_POLICY, ...deps.policy };
 
   async function currentPolicy(): Promise<RetrainPolicy> {

@@ -56,3 +56,20 @@ export async function migrate(db: SqlDb, migrations: readonly Migration[]): Prom
   }
   return applied;
 }
+
+/**
+ * `db` for a feature that owns its tables: the first statement through it (query, exec or
+ * transaction) waits until `migrations` are applied; a failed migration fails every statement
+ * with its error. Lets a feature create its tables itself without an async constructor.
+ */
+export function migratedOnFirstUse(db: SqlDb, migrations: readonly Migration[]): SqlDb {
+  let ready: Promise<unknown> | null = null;
+  const tables = (): Promise<unknown> => (ready ??= migrate(db, migrations));
+  return {
+    dialect: db.dialect,
+    query: async (sql, params) => (await tables(), db.query(sql, params)),
+    exec: async (sql, params) => (await tables(), db.exec(sql, params)),
+    transaction: async (fn) => (await tables(), db.transaction(fn)),
+    close: () => db.close(),
+  };
+}

@@ -4,7 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { SimulatedFleet } from '../../edge/sim/fleet';
 import { simulatedDeviceIds } from '../../edge/sim/fleet';
 import { describeWithMosquitto, describeWithPostgres } from '../../test/helpers/services';
-import { pgSchema } from './postgres-schema.test-helper';
+import { pgSchema } from '../../cloud/scale/postgres-schema.test-helper';
 import { runLeaderKill, seedFleet, startAgents, startMultiCloud, type MultiCloud, type OfferLog } from './multi-process.test-helper';
 
 // Runs when both services answer; skipped (or failing, with EDGEKD_REQUIRE_SERVICES=1) otherwise.

@@ -4,20 +4,20 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import mqtt from 'mqtt';
 import { startSimulatedFleet, type SimulatedFleet } from '../../edge/sim/fleet';
-import { DeviceRegistry } from '../fleet/registry/device-registry';
-import { FleetStore } from '../fleet/store/fleet-store';
-import { openPostgres } from '../store/postgres-db';
-import type { SqlDb } from '../store/sql-db';
+import { DeviceRegistry } from '../../cloud/fleet/registry/device-registry';
+import { FleetStore } from '../../cloud/fleet/store/fleet-store';
+import { openPostgres } from '../../cloud/store/postgres-db';
+import type { SqlDb } from '../../cloud/store/sql-db';
 import { topicFilter } from '../../shared/protocol/codec';
 import { sizedPackage } from '../../test/fleet/helpers/sized-package';
 import { MOSQUITTO_URL, POSTGRES_URL } from '../../test/helpers/services';
-import type { CloudRole } from './cloud-roles';
-import { until } from './postgres-schema.test-helper';
+import type { CloudRole } from '../../cloud/scale/cloud-roles';
+import { until } from '../../cloud/scale/postgres-schema.test-helper';
 
 /**
  * Several `edgekd cloud` processes (bin/edgekd.mjs, real child processes) on one PostgreSQL schema
  * and Mosquitto, a simulated fleet of real agents (light engine) in forked processes, and a
- * rollout driven through the API. Shared by cloud/scale/leader-kill-rollout.test.ts (asserts) and
+ * rollout driven through the API. Shared by test/scale/leader-kill-rollout.test.ts (asserts) and
  * bench/fleet-scale-out.ts (records the failover row).
  */
 
