@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { ModelPackage } from '../../../shared/package';
 import {
-  decode, encode, topicFilter, type Command, type Decoded, type DriftReportEnvelope, type Heartbeat, type InferenceResponse, type Offer, type Presence, type StatusReport,
+  decode, encode, topicFilter, topicFor, type Command, type Decoded, type DriftReportEnvelope, type Heartbeat, type InferenceResponse, type Offer, type Presence, type StatusReport,
 } from '../../../shared/protocol';
 
 /**
@@ -52,7 +52,12 @@ export function makeOffer(pkg: ModelPackage, o: { deploymentId: string; rolloutI
   return offer;
 }
 
-export async function startFakeCloud(url: string, packages: ModelPackage[]): Promise<FakeCloud> {
+/**
+ * `devices`: subscribe to these devices' topics only. Needed on a broker shared with other tests
+ * (Mosquitto): a wildcard subscription there also receives, and answers, every other test's
+ * devices, and under a large simulated fleet the broker's per-client queue limit drops messages.
+ */
+export async function startFakeCloud(url: string, packages: ModelPackage[], devices?: readonly string[]): Promise<FakeCloud> {
   const client: MqttClient = mqtt.connect(url, { clientId: `fake-cloud-${process.pid}-${Math.random().toString(16).slice(2)}`, protocolVersion: 4, reconnectPeriod: 200 });
   await new Promise<void>((resolve, reject) => {
     client.once('connect', () => resolve());
@@ -112,7 +117,7 @@ export async function startFakeCloud(url: string, packages: ModelPackage[]): Pro
   });
   await new Promise<void>((resolve, reject) =>
     client.subscribe(
-      (['status', 'drift', 'presence', 'heartbeat', 'chunkRequest', 'inferResponse'] as const).map((k) => topicFilter(k)),
+      (['status', 'drift', 'presence', 'heartbeat', 'chunkRequest', 'inferResponse'] as const).flatMap((k) => (devices ? devices.map((d) => topicFor(k, d)) : [topicFilter(k)])),
       { qos: 1 },
       (e) => (e ? reject(e) : resolve()),
     ),

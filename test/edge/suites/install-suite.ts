@@ -34,7 +34,7 @@ d(`edge agent installs packages offered over MQTT (${label}, real onnxruntime)`,
 
   beforeAll(async () => {
     broker = await startBroker();
-    cloud = await startFakeCloud(broker.url, [v1.pkg, v2.pkg, stranger.pkg]);
+    cloud = await startFakeCloud(broker.url, [v1.pkg, v2.pkg, stranger.pkg], [dev]);
     fixture = agentConfigFixture({ brokerUrl: broker.url, deviceId: dev, trustedKeys: v1.trustedKeys, extra: { mqtt: { url: broker.url, reconnectPeriodMs: 200, keepaliveSec: 5, protocolVersion } } });
     agent = createAgent({ config: fixture.config, logger: silent });
     await agent.start();
