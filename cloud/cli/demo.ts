@@ -105,6 +105,7 @@ export async function run(argv: string[]): Promise<number> {
     const admin = c.tokens[0]!.token;
     if (!c.fleet || !c.brokerUrl) throw new EdgekdError('EDGEKD_FEATURE_UNAVAILABLE', 'the demo needs the fleet controller');
     const fleet = c.fleet;
+    const brokerUrl = c.brokerUrl;
     const teachers = await c.app.inject({ url: '/api/teachers', headers: { authorization: `Bearer ${admin}` } });
     const teacher = (teachers.json() as Array<{ id: string; status: string }>).find((t) => t.status === 'ready');
     if (!teacher) throw new EdgekdError('EDGEKD_NOT_FOUND', 'no teacher: the bundled models/teachers/fashion-mnist-lenet5-bn is missing (train one with `edgekd teacher train`)');
@@ -121,6 +122,16 @@ rollout waves and gates). Ctrl-C stops everything.
     phase('cloud (store, broker, fleet, API, console)', since);
     if (!first.summary) console.log(`  first model: a live distillation (${first.why})`);
 
+    /** Provisions the demo agents in group `demo`, starts them as processes and waits until all are online. */
+    const startAgents = async (): Promise<void> => {
+      const trustedKeysJson = JSON.stringify(await fleet.trustedKeys());
+      for (let i = 1; i <= nAgents; i++) {
+        const deviceId = `demo-agent-${i}`;
+        const dev = await fleet.provisionDevice({ deviceId, groups: ['demo'], tags: ['local', 'cpu'] });
+        agents.push(await startDemoAgent({ dir: join(dir, 'agents'), deviceId, brokerUrl, username: dev.username, password: dev.password, trustedKeysJson }));
+      }
+      await waitFor(`${nAgents} agents online`, async () => (await fleet.listDevices()).filter((d) => d.presence === 'online').length === nAgents, 180_000);
+    };
     const teacherPath = (await c.app.inject({ url: `/api/teachers/${teacher.id}`, headers: { authorization: `Bearer ${admin}` } })).json().path as string;
     const rollout = { target: { groups: ['demo'] }, waves: { canaryDevices: 1, firstWaveDevices: 2, growthFactor: 2 }, bakeMs: 5000 };
     const submitLiveRun = (rollOut: boolean) => submitJob(c.jobs, 'distill', {
@@ -145,13 +156,7 @@ rollout waves and gates). Ctrl-C stops everything.
     if (first.summary) {
       const s = first.summary;
       since = Date.now();
-      const trustedKeysJson = JSON.stringify(await fleet.trustedKeys());
-      for (let i = 1; i <= nAgents; i++) {
-        const deviceId = `demo-agent-${i}`;
-        const dev = await fleet.provisionDevice({ deviceId, groups: ['demo'], tags: ['local', 'cpu'] });
-        agents.push(await startDemoAgent({ dir: join(dir, 'agents'), deviceId, brokerUrl: c.brokerUrl, username: dev.username, password: dev.password, trustedKeysJson }));
-      }
-      await waitFor(`${nAgents} agents online`, async () => (await fleet.listDevices()).filter((d) => d.presence === 'online').length === nAgents, 180_000);
+      await startAgents();
       if (stopping) return 0;
       phase(`${nAgents} agents online`, since);
       since = Date.now();
@@ -202,13 +207,7 @@ timings (s): ${JSON.stringify(timings)}
     const off = followRun(runJob.id);
     // The agents start while the run trains (their startup overlaps the distillation).
     const agentsSince = Date.now();
-    const trustedKeysJson = JSON.stringify(await fleet.trustedKeys());
-    for (let i = 1; i <= nAgents; i++) {
-      const deviceId = `demo-agent-${i}`;
-      const dev = await fleet.provisionDevice({ deviceId, groups: ['demo'], tags: ['local', 'cpu'] });
-      agents.push(await startDemoAgent({ dir: join(dir, 'agents'), deviceId, brokerUrl: c.brokerUrl, username: dev.username, password: dev.password, trustedKeysJson }));
-    }
-    await waitFor(`${nAgents} agents online`, async () => (await fleet.listDevices()).filter((d) => d.presence === 'online').length === nAgents, 180_000);
+    await startAgents();
     if (stopping) return 0;
     phase(`${nAgents} agents online`, agentsSince);
     await waitFor('the distillation run', async () => {

@@ -51,3 +51,19 @@ export function depthwiseBn(x: Sym, name: string, kernel: number, strides: numbe
 export function dense(x: Sym, name: string, units: number, initializer: Initializer): Sym {
   return tf.layers.dense({ name, units, useBias: true, kernelInitializer: initializer, biasInitializer: 'zeros' }).apply(x) as Sym;
 }
+
+/**
+ * The MobileNet-v1 body shared by the depthwise students: for each `[filters, stride]`, a 3x3
+ * depthwise conv + BN + ReLU6 (`dws<i>`) then a 1x1 pointwise conv + BN + ReLU6 (`dws<i>_pw`);
+ * then global average pooling and the logit layer. Layer names are part of saved models.
+ */
+export function depthwiseSeparableHead(x: tf.SymbolicTensor, blocks: ReadonlyArray<readonly [number, number]>, numClasses: number, init: SeededInit): tf.SymbolicTensor {
+  let y = x;
+  blocks.forEach(([filters, stride], i) => {
+    const name = `dws${i + 1}`;
+    y = relu(depthwiseBn(y, name, 3, stride, init), `${name}_dw_relu6`, 6);
+    y = relu(convBn(y, `${name}_pw`, filters, 1, init), `${name}_pw_relu6`, 6);
+  });
+  y = tf.layers.globalAveragePooling2d({ name: 'gap' }).apply(y) as tf.SymbolicTensor;
+  return dense(y, 'logits', numClasses, init.glorot());
+}

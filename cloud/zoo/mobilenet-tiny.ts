@@ -1,8 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { convBn, dense, depthwiseBn, relu } from './blocks';
+import { convBn, depthwiseSeparableHead, relu } from './blocks';
 import type { SeededInit } from './seeded-init';
-
-type Sym = tf.SymbolicTensor;
 
 /**
  * A MobileNet-v1-style student: a 3x3 stride-2 stem, then depthwise-separable blocks (3x3
@@ -12,17 +10,16 @@ type Sym = tf.SymbolicTensor;
  */
 export function mobilenetTiny(inputShape: readonly [number, number, number], numClasses: number, init: SeededInit): tf.LayersModel {
   const input = tf.input({ name: 'input', shape: [...inputShape] });
-  let x = relu(convBn(input, 'stem', 16, 3, init, { strides: 2 }), 'stem_relu6', 6);
-  [
-    [32, 1],
-    [64, 2],
-    [128, 2],
-  ].forEach(([filters, stride], i) => {
-    const name = `dws${i + 1}`;
-    x = relu(depthwiseBn(x, name, 3, stride!, init), `${name}_dw_relu6`, 6);
-    x = relu(convBn(x, `${name}_pw`, filters!, 1, init), `${name}_pw_relu6`, 6);
-  });
-  x = tf.layers.globalAveragePooling2d({ name: 'gap' }).apply(x) as Sym;
-  const logits = dense(x, 'logits', numClasses, init.glorot());
+  const x = relu(convBn(input, 'stem', 16, 3, init, { strides: 2 }), 'stem_relu6', 6);
+  const logits = depthwiseSeparableHead(
+    x,
+    [
+      [32, 1],
+      [64, 2],
+      [128, 2],
+    ],
+    numClasses,
+    init,
+  );
   return tf.model({ name: 'mobilenet-tiny', inputs: input, outputs: logits });
 }
