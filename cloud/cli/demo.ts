@@ -106,6 +106,11 @@ export async function run(argv: string[]): Promise<number> {
     if (!c.fleet || !c.brokerUrl) throw new EdgekdError('EDGEKD_FEATURE_UNAVAILABLE', 'the demo needs the fleet controller');
     const fleet = c.fleet;
     const brokerUrl = c.brokerUrl;
+    const driftHowTo = `Each agent first collects a field baseline of 1,000 inferences (about a minute; no drift is scored
+before it). Then inject a shift into the agents' input stream and watch Drift, the automatic
+retrain and the new rollout:
+  node bin/edgekd.mjs drift inject --shift blur --severity 4 --broker ${brokerUrl} --broker-user ${demoAccount.username} --broker-password-file ${demoPasswordFile}
+  node bin/edgekd.mjs drift inject --shift none --broker ${brokerUrl} --broker-user ${demoAccount.username} --broker-password-file ${demoPasswordFile}      (clears it)`;
     const teachers = await c.app.inject({ url: '/api/teachers', headers: { authorization: `Bearer ${admin}` } });
     const teacher = (teachers.json() as Array<{ id: string; status: string }>).find((t) => t.status === 'ready');
     if (!teacher) throw new EdgekdError('EDGEKD_NOT_FOUND', 'no teacher: the bundled models/teachers/fashion-mnist-lenet5-bn is missing (train one with `edgekd teacher train`)');
@@ -186,11 +191,7 @@ The feeder sends ${rate} images per second from the ${describeFeederSource(feede
 A live SSD-KD run distils the next version from the same teacher (run ${liveRun.id}: ${c.url}/#/runs/${liveRun.id});
 its package is registered as v2 when it finishes, not rolled out: this demo-size run scores far below
 the first model (roll it out from the console's Models page to compare).
-Each agent first collects a field baseline of 1,000 inferences (about a minute; no drift is scored
-before it). Then inject a shift into the agents' input stream and watch Drift, the automatic
-retrain and the new rollout:
-  node bin/edgekd.mjs drift inject --shift blur --severity 4 --broker ${c.brokerUrl} --broker-user ${demoAccount.username} --broker-password-file ${demoPasswordFile}
-  node bin/edgekd.mjs drift inject --shift none --broker ${c.brokerUrl} --broker-user ${demoAccount.username} --broker-password-file ${demoPasswordFile}      (clears it)
+${driftHowTo}
 timings (s): ${JSON.stringify(timings)}
 `);
       writeFileSync(join(dir, 'timings.json'), `${JSON.stringify({ timings, firstStudent: s.dir, packageId: firstRollout.packageId, rolloutId: firstRollout.rolloutId, liveRunId: liveRun.id, at: new Date().toISOString() }, null, 2)}\n`);
@@ -257,11 +258,7 @@ The agents serve inference; a feeder sends ${rate} images per second from the ${
   teacher accuracy     ${runResult.teacherAccuracy === null ? 'n/a' : `${(runResult.teacherAccuracy * 100).toFixed(1)}%`}
   student (fp32)       ${runResult.finalAccuracy === null ? 'n/a' : `${(runResult.finalAccuracy * 100).toFixed(1)}%`} after ${runResult.samplesGenerated} synthetic samples
   package (${precision})${' '.repeat(Math.max(1, 14 - precision.length))}${precision === 'int8' && metrics.int8Accuracy !== undefined ? `${(metrics.int8Accuracy * 100).toFixed(1)}% on the test split` : quant.int8Declined ? `int8 declined: ${quant.int8Declined.reason}` : 'same model as the student'}
-Each agent first collects a field baseline of 1,000 inferences (about a minute; no drift is scored
-before it). Then inject a shift into the agents' input stream and watch Drift, the automatic
-retrain and the new rollout:
-  node bin/edgekd.mjs drift inject --shift blur --severity 4 --broker ${c.brokerUrl} --broker-user ${demoAccount.username} --broker-password-file ${demoPasswordFile}
-  node bin/edgekd.mjs drift inject --shift none --broker ${c.brokerUrl} --broker-user ${demoAccount.username} --broker-password-file ${demoPasswordFile}      (clears it)
+${driftHowTo}
 timings (s): ${JSON.stringify(timings)}
 `);
     writeFileSync(join(dir, 'timings.json'), `${JSON.stringify({ timings, runId: runJob.id, packageId: pkg.packageId, rolloutId, at: new Date().toISOString() }, null, 2)}\n`);
