@@ -15,7 +15,7 @@ import { join, resolve } from 'node:path';
 import mqtt from 'mqtt';
 import { simulatedDeviceIds, type SimulatedFleet } from '../edge/sim/fleet';
 import { FleetStore } from '../cloud/fleet/store/fleet-store';
-import { runLeaderKill, seedFleet, startAgents, startMultiCloud } from '../test/scale/multi-process.test-helper';
+import { runLeaderKill, seedFleet, startAgents, startMultiCloud, type MultiCloud } from '../test/scale/multi-process.test-helper';
 import { until } from '../cloud/scale/postgres-schema.test-helper';
 import { topicFor } from '../shared/protocol/codec';
 import { MOSQUITTO_URL } from '../test/helpers/services';
@@ -100,6 +100,19 @@ async function clearRetained(deviceIds: readonly string[]): Promise<void> {
   await c.endAsync();
 }
 
+/** The last output of each cloud process, for a run that failed. */
+function printProcessLogs(cloud: MultiCloud): void {
+  for (const p of cloud.procs) console.error(`--- ${p.role} ${p.processId}\n${p.out().slice(-3000)}`);
+}
+
+/** Stops the agents and the cloud processes, drops the schema, clears retained messages and the run's folder. */
+async function stopAll(cloud: MultiCloud, agents: SimulatedFleet | undefined, deviceIds: readonly string[], dir: string | undefined): Promise<void> {
+  await agents?.stop();
+  await cloud.close({ dropSchema: true });
+  await clearRetained(deviceIds).catch(() => undefined);
+  if (dir) rmSync(dir, { recursive: true, force: true });
+}
+
 export async function runFailover(agentsN: number): Promise<FailoverRow> {
   const cloud = await startMultiCloud({ schema: schemaName() });
   const prefix = `bfo${Date.now().toString(36)}-`;
@@ -122,13 +135,10 @@ export async function runFailover(agentsN: number): Promise<FailoverRow> {
       offersRepublished: byDevice.filter((s) => s.publications > 1).length, loadAverage1m: round(load),
     };
   } catch (e) {
-    for (const p of cloud.procs) console.error(`--- ${p.role} ${p.processId}\n${p.out().slice(-3000)}`);
+    printProcessLogs(cloud);
     throw e;
   } finally {
-    await agents?.stop();
-    await cloud.close({ dropSchema: true });
-    await clearRetained(deviceIds).catch(() => undefined);
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    await stopAll(cloud, agents, deviceIds, dir);
   }
 }
 
@@ -192,13 +202,10 @@ export async function runScale(agentsN: number): Promise<ScaleRow> {
         'the agents (2 processes) and Mosquitto share the same 2 cores',
     };
   } catch (e) {
-    for (const p of cloud.procs) console.error(`--- ${p.role} ${p.processId}\n${p.out().slice(-3000)}`);
+    printProcessLogs(cloud);
     throw e;
   } finally {
-    await agents?.stop();
-    await cloud.close({ dropSchema: true });
-    await clearRetained(deviceIds).catch(() => undefined);
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    await stopAll(cloud, agents, deviceIds, dir);
   }
 }
 
