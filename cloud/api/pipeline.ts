@@ -4,6 +4,30 @@ import { jobParams, jobResult, submitJob } from '../jobs/job-kinds';
 import type { JobRunner } from '../jobs/job-runner';
 import type { JobRecord } from '../jobs/job-types';
 import type { FleetController } from '../fleet/fleet-controller';
+import type { ArtifactStore } from '../scale/artifact-store';
+import { getTree } from '../scale/artifact-tree';
+import type { PackageContents } from '../../shared/package/verify-package';
+import type { JobResult } from '../jobs/job-kinds';
+
+/**
+ * The package an export job wrote: its folder when this machine sees it, else restored from the
+ * artifact store into a temporary folder (the export ran on a worker on another machine).
+ */
+async function readExportedPackage(r: JobResult<'export'>, artifacts: ArtifactStore | undefined): Promise<PackageContents> {
+  const { readPackageDir } = await import('../../shared/package/package-dir');
+  const { existsSync } = await import('node:fs');
+  if (existsSync(r.packageDir) || !r.packageArtifact || !artifacts) return readPackageDir(r.packageDir);
+  const { mkdtemp, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = await mkdtemp(join(tmpdir(), 'edgekd-package-'));
+  try {
+    await getTree(artifacts, r.packageArtifact, dir);
+    return await readPackageDir(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
 
 /**
  * What follows a distillation run when it asked for it: export + int8 + signed package (an
@@ -22,7 +46,7 @@ export function packageNameFor(teacherId: string | undefined, student: string | 
   return raw.slice(0, 64) || 'student';
 }
 
-export function startPipeline(opts: { jobs: JobRunner; fleet: FleetController | null; keyFile: string | null; log: Logger; evalLimit?: number }): Pipeline {
+export function startPipeline(opts: { jobs: JobRunner; fleet: FleetController | null; keyFile: string | null; log: Logger; evalLimit?: number; artifacts?: ArtifactStore }): Pipeline {
   const { jobs, fleet, log } = opts;
   const busy = new Set<string>();
 
@@ -57,6 +81,7 @@ export function startPipeline(opts: { jobs: JobRunner; fleet: FleetController | 
       const version = Math.max(0, ...registered, ...previous.map((x) => x.version)) + 1;
       const job = await submitJob(jobs, 'export', {
         studentDir: distilled.studentDir,
+        ...(distilled.studentArtifact ? { studentArtifact: distilled.studentArtifact } : {}),
         keyFile: opts.keyFile,
         runId: run.id,
         teacherPath: p.teacherPath,
@@ -75,8 +100,7 @@ export function startPipeline(opts: { jobs: JobRunner; fleet: FleetController | 
     if (!r) return;
     await once(`register:${exp.id}`, async () => {
       const existing = (await fleet.listPackages()).find((x) => x.name === r.name && x.version === r.version);
-      const { readPackageDir } = await import('../../shared/package/package-dir');
-      const record = existing ?? (await fleet.registerPackage(await readPackageDir(r.packageDir)));
+      const record = existing ?? (await fleet.registerPackage(await readExportedPackage(r, opts.artifacts)));
       if (existing || !r.runId) return;
       await jobs.note(r.runId, { type: 'phase', phase: 'registered', message: `package ${record.packageId} (${r.name} v${r.version}) registered with the fleet`, packageId: record.packageId });
       const run = await jobs.get(r.runId).catch(() => null);

@@ -26,6 +26,10 @@ import { createLeaderElector } from '../scale/leader-elector';
 import { createPgJobBus } from '../scale/pg-job-bus';
 import { storeFleetView } from '../scale/fleet-view';
 import { leaderRoute } from '../scale/leader-route';
+import { createFsArtifactStore } from '../scale/fs-artifact-store';
+import { ARTIFACTS_ENV } from '../jobs/job-artifacts';
+import { FleetStore } from '../fleet/store/fleet-store';
+import { storedDownloadPlugin } from '../fleet/delivery/stored-download';
 import type { DriftPort, RetrainPort } from './ports';
 
 const here = (p: string): string => fileURLToPath(new URL(p, import.meta.url));
@@ -68,6 +72,16 @@ export interface CloudOptions {
    * takes its running jobs back at once; fresh per start on PostgreSQL). See cloud/scale/process-id.ts.
    */
   readonly processId?: string;
+  /**
+   * The artifact store's folder (content-addressed packages, job outputs), default
+   * `<dataDir>/artifacts`; on split roles a path every process mounts (cloud/scale/fs-artifact-store.ts).
+   */
+  readonly artifactsDir?: string;
+  /**
+   * Base URL devices fetch packages from when a rollout delivers over HTTP (the address of the
+   * `api` Service on split roles, e.g. https://edgekd.example); default: this process's own URL.
+   */
+  readonly downloadUrl?: string;
   /** PostgreSQL schema for all tables (default: the connection's search path). */
   readonly dbSchema?: string;
   /** Job kinds to register instead of the built-in ones (a test runs a stand-in handler). */
@@ -166,11 +180,14 @@ export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
       closers.push(() => elector.stop());
     }
 
+    const artifactsDir = resolve(opts.artifactsDir ?? join(dataDir, 'artifacts'));
+    const artifacts = createFsArtifactStore(artifactsDir);
+    const downloadUrl = opts.downloadUrl;
     const kinds = opts.jobKinds ?? JOB_KINDS;
     // On a shared store, live job progress crosses processes: a run executing on a worker streams
     // to browsers connected to any api process.
     const bus = db.dialect === 'postgres' ? createPgJobBus({ db, connectionString: dbUrl, ...(opts.dbSchema ? { schema: opts.dbSchema } : {}), origin: processId, log: log.child({ module: 'job-bus' }) }) : undefined;
-    const jobs = createJobRunner({ db, kinds, concurrency: plan.runsJobs ? (opts.concurrency ?? 1) : 0, dataDir: join(dataDir, 'jobs'), owner: processId, env: opts.jobEnv, ...(bus ? { bus } : {}), log: log.child({ module: 'jobs' }) });
+    const jobs = createJobRunner({ db, kinds, concurrency: plan.runsJobs ? (opts.concurrency ?? 1) : 0, dataDir: join(dataDir, 'jobs'), owner: processId, env: { ...opts.jobEnv, [ARTIFACTS_ENV]: artifactsDir }, artifacts, ...(bus ? { bus } : {}), log: log.child({ module: 'jobs' }) });
     await jobs.start();
     closers.push(() => jobs.stop());
     if (!plan.runsJobs) absent['job execution'] = `--role ${plan.role} submits and follows jobs; worker processes run them`;
@@ -200,7 +217,6 @@ export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
         if (opts.mosquittoAuth) {
           if (!account) throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', 'writing Mosquitto\'s password file needs the cloud\'s broker account (user and password)');
           const { createMosquittoAccess } = await import('../broker/mosquitto-access');
-          const { FleetStore } = await import('../fleet/store/fleet-store');
           const { DeviceRegistry } = await import('../fleet/registry/device-registry');
           const reader = new DeviceRegistry(await FleetStore.open(db), Date.now);
           const m = createMosquittoAccess({ ...opts.mosquittoAuth, service: account, accounts: () => reader.brokerAccounts(), logger: log.child({ module: 'broker' }) });
@@ -241,7 +257,7 @@ export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
       try {
         const { createFleetController } = await import('../fleet/fleet-controller');
         const fleet = await createFleetController({
-          db, brokerUrl: brokerUrl!, mqttClientId: `edgekd-cloud-${processId}`, protocolVersion: external ? 5 : 4, ingest: external ? 'shared' : 'exclusive', ...(fence ? { fence } : {}), logger: log.child({ module: 'fleet' }),
+          db, artifacts, ...(downloadUrl ? { httpBaseUrl: downloadUrl } : {}), brokerUrl: brokerUrl!, mqttClientId: `edgekd-cloud-${processId}`, protocolVersion: external ? 5 : 4, ingest: external ? 'shared' : 'exclusive', ...(fence ? { fence } : {}), logger: log.child({ module: 'fleet' }),
           ...(account ? { mqttUsername: account.username, mqttPassword: account.password } : {}),
           ...(external?.tls ? { mqttTls: external.tls } : {}),
         });
@@ -253,7 +269,7 @@ export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
         const { parseTrustedKeys } = await import('../../shared/package/trusted-keys');
         const { parseJson } = await import('../../shared/contracts/parse');
         for (const k of parseTrustedKeys(parseJson(readFileSync(trustedKeysFile), trustedKeysFile)).keys) await fleet.addTrustedKey(k);
-        const pipeline = startPipeline({ jobs, fleet, keyFile, log: log.child({ module: 'pipeline' }) });
+        const pipeline = startPipeline({ jobs, fleet, keyFile, artifacts, log: log.child({ module: 'pipeline' }) });
         stops.push(async () => pipeline.stop());
         void pipeline.recover();
         // Drift aggregation and the automatic retrain loop need the fleet (reports arrive over MQTT).
@@ -302,11 +318,11 @@ export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
     }
     const fleet = fleetSide?.fleet ?? null;
     // Split roles serve the fleet's read routes from the shared store, and rollout changes on the
-    // fleet leader (cloud/scale/fleet-view.ts); package downloads over HTTP stay with the leader's
-    // controller (MQTT chunk delivery needs no HTTP route).
+    // fleet leader (cloud/scale/fleet-view.ts); package downloads over HTTP from the shared store
+    // and artifact store (cloud/fleet/delivery/stored-download.ts), so devices may fetch from any process.
     const splitView = plan.role !== 'all' && !opts.noFleet ? await storeFleetView(db, () => leaderFleet) : null;
-    if (plan.fleet === 'elected') absent['fleet downloads'] = 'HTTP package downloads (delivery "http") are not served by split roles yet; MQTT chunk delivery is';
-    else if (splitView) absent['fleet changes'] = `--role ${plan.role} serves fleet reads from the store; rollout changes go to the fleet leader`;
+    if (splitView) absent['fleet changes'] = `--role ${plan.role} serves fleet reads from the store; rollout changes go to the fleet leader`;
+    const downloads = splitView ? storedDownloadPlugin({ store: await FleetStore.open(db, { artifacts }), now: Date.now }) : fleet?.httpPlugin();
 
     const driftPort = fleetSide?.drift ?? (plan.fleet === 'none' ? opts.drift : undefined);
     const retrainPort = fleetSide?.retrain ?? (plan.fleet === 'none' ? opts.retrain : undefined);
@@ -329,7 +345,7 @@ export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
         ...(driftPort ? { drift: driftPort } : {}),
         ...(retrainPort ? { retrain: retrainPort } : {}),
       },
-      { consoleDir: here('../console'), logLevel: opts.logLevel ?? 'warn', plugins: [...(fleet ? [fleet.httpPlugin()] : []), leaderRoute(processId, () => (plan.fleet === 'elected' && !leaderFleet ? null : leaderOf()))] },
+      { consoleDir: here('../console'), logLevel: opts.logLevel ?? 'warn', plugins: [...(downloads ? [downloads] : []), leaderRoute(processId, () => (plan.fleet === 'elected' && !leaderFleet ? null : leaderOf()))] },
     );
     closers.push(() => app.close());
     if (fleet) (await import('./fleet-metrics')).registerFleetMetrics(metrics, fleet);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseTokens } from './cloud';
+import { parseDownloadUrl, parseTokens } from './cloud';
 
 describe('edgekd cloud --token', () => {
   it('parses ROLE:TOKEN pairs', () => {
@@ -32,6 +32,16 @@ describe('edgekd cloud --token-file', () => {
       expect(() => tokenLines(join(dir, 'absent'))).toThrow(expect.objectContaining({ code: 'EDGEKD_INVALID_ARGUMENT' }));
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('edgekd cloud --download-url', () => {
+  it('keeps an http(s) base URL without its trailing slash and refuses anything else with a typed input error', () => {
+    expect(parseDownloadUrl('https://edgekd.example/')).toBe('https://edgekd.example');
+    expect(parseDownloadUrl('http://10.0.0.5:8080/edge/')).toBe('http://10.0.0.5:8080/edge');
+    for (const bad of ['ftp://x', 'not a url', 'https://user:pw@x', 'https://x/?a=1']) {
+      expect(() => parseDownloadUrl(bad)).toThrow(expect.objectContaining({ code: 'EDGEKD_INVALID_ARGUMENT' }));
     }
   });
 });

@@ -17,6 +17,10 @@ options:
   --data DIR        state folder (SQLite file, job folders, uploads)   [.edgekd/cloud]
   --db URL          sqlite:PATH or postgres://user@host/db              [sqlite:DIR/cloud.db]
   --db-schema NAME  PostgreSQL schema for the cloud's tables              [the connection's search path]
+  --artifacts DIR   artifact store (packages, students, checkpoints by sha256); on split roles
+                    a path every process mounts                          [DIR/artifacts]
+  --download-url URL  base URL devices download packages from when a rollout delivers over
+                    HTTP (on split roles: the api Service)                [none: delivery "http" refused]
   --broker URL      external MQTT broker, MQTT 5 (mqtt://HOST:1883, mqtts://HOST:8883); the
                     cloud's account may be given as mqtt://USER:PASSWORD@HOST:PORT
   --broker-user U   the cloud's MQTT user (or in the URL)
@@ -72,11 +76,27 @@ export function tokenLines(file: string): string[] {
   return text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
 }
 
+/** An http(s) base URL without a trailing slash (offers append the download path to it). */
+export function parseDownloadUrl(raw: string): string {
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', `--download-url must be an http:// or https:// URL, got '${raw.slice(0, 200)}'`);
+  }
+  if ((u.protocol !== 'http:' && u.protocol !== 'https:') || u.username || u.password || u.search || u.hash) {
+    throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', `--download-url must be an http:// or https:// URL without credentials, query or fragment, got '${raw.slice(0, 200)}'`);
+  }
+  return u.href.replace(/\/+$/, '');
+}
+
 export async function run(argv: string[]): Promise<number> {
   const { values, help } = parseCommandArgs(argv, {
     data: { type: 'string' },
     db: { type: 'string' },
     'db-schema': { type: 'string' },
+    artifacts: { type: 'string' },
+    'download-url': { type: 'string' },
     broker: { type: 'string' },
     'broker-user': { type: 'string' },
     'broker-password-file': { type: 'string' },
@@ -118,6 +138,8 @@ export async function run(argv: string[]): Promise<number> {
     dataDir: values.data ?? '.edgekd/cloud',
     db: values.db,
     ...(values['db-schema'] ? { dbSchema: values['db-schema'] } : {}),
+    ...(values.artifacts ? { artifactsDir: values.artifacts } : {}),
+    ...(values['download-url'] ? { downloadUrl: parseDownloadUrl(values['download-url']) } : {}),
     ...(broker ? { broker } : {}),
     ...(mosq[0] && mosq[1] && mosq[2] ? { mosquittoAuth: { passwordFile: mosq[0], aclFile: mosq[1], pidFile: mosq[2] } } : {}),
     brokerPort: values['mqtt-port'] ? numberFlag(values['mqtt-port'], 'mqtt-port', 0, { min: 0, max: 65535 }) : undefined,

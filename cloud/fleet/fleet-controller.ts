@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import { EdgekdError, toEdgekdError } from '../../shared/errors';
 import { createLogger, type Logger } from '../../shared/log/logger';
@@ -11,6 +10,7 @@ import type { TrustedKey, TrustedKeys } from '../../shared/package/trusted-keys'
 import type { SqlDb } from '../store/sql-db';
 import { SerialQueue } from '../store/serial-queue';
 import type { Fence } from '../scale/leader-lease';
+import type { ArtifactStore } from '../scale/artifact-store';
 import { FleetStore, type HeartbeatUpdate, type PackageRecord } from './store/fleet-store';
 import { DeviceRegistry, type ProvisionRequest, type ProvisionedDevice, type PublicDevice } from './registry/device-registry';
 import { applyEvent, createRolloutState, isDeviceTerminal, isTerminal, type EngineCommand, type EngineEvent, type RolloutState } from './rollout/rollout-engine';
@@ -50,6 +50,11 @@ export interface FleetControllerOptions {
   ingest?: IngestMode;
   clock?: () => number;
   logger?: Logger;
+  /**
+   * Where package bytes live (content-addressed, shared by every process: cloud/scale). Without
+   * it they stay in the packages table. With it, blobs left in the table are moved at start.
+   */
+  artifacts?: ArtifactStore;
   /** Leader fencing token on a shared store (`--role fleet`): rollout snapshots are fenced writes. */
   fence?: Fence;
   /** Preferred chunk size for MQTT delivery (default 64 KiB). */
@@ -176,8 +181,12 @@ interface LoadedPackage {
 export async function createFleetController(opts: FleetControllerOptions): Promise<FleetController> {
   const now = opts.clock ?? Date.now;
   const log = opts.logger ?? createLogger('fleet');
-  const store = await FleetStore.open(opts.db);
+  const store = await FleetStore.open(opts.db, opts.artifacts ? { artifacts: opts.artifacts } : {});
   if (opts.fence) store.setFence(opts.fence);
+  if (opts.artifacts) {
+    const moved = await store.moveBlobsToArtifacts();
+    if (moved > 0) log.info({ moved }, 'moved package blobs from the database to the artifact store');
+  }
   const registry = new DeviceRegistry(store, now, opts.mqttUsername && opts.mqttPassword ? { username: opts.mqttUsername, password: opts.mqttPassword } : undefined);
   const events = createFleetEvents(log);
   const protocolVersion = opts.protocolVersion ?? 4;
@@ -188,7 +197,8 @@ export async function createFleetController(opts: FleetControllerOptions): Promi
   const chunkBytes = opts.chunkBytes ?? 64 * 1024;
   const maxPackageBytes = opts.maxPackageBytes ?? 256 * 2 ** 20;
   const tokenTtlMs = opts.downloadTokenTtlMs ?? 15 * 60_000;
-  const tokenSecret = randomBytes(32);
+  // Shared through the store: any process serving downloads checks the tokens of this one's offers.
+  const tokenSecret = await store.downloadSecret(now());
   const codecOptions: CodecOptions = opts.messageLimits ? { maxBytes: opts.messageLimits } : {};
   let httpBaseUrl = opts.httpBaseUrl;
   const own = { httpDownloads: 0, rejectedMessages: 0, droppedMessages: 0 };
@@ -529,7 +539,8 @@ export async function createFleetController(opts: FleetControllerOptions): Promi
     const d = ar && p ? ar.state.devices[p.deviceId] : undefined;
     if (!ar || !d || (d.state !== 'offered' && d.state !== 'in_progress')) return null;
     own.httpDownloads++;
-    return { bytes: ar.pkg.bytes, sha256: ar.pkg.plan.sha256, bucket: ar.bucket };
+    const bytes = ar.pkg.bytes;
+    return { sizeBytes: bytes.length, read: async (start, end) => bytes.subarray(start, end), sha256: ar.pkg.plan.sha256, bucket: ar.bucket };
   };
 
   const controller: FleetController = {

@@ -55,6 +55,8 @@ export const DistillJobResult = Type.Object(
   {
     /** The same folder as `edgekd distill --out`: student, model card, buffer, run record. */
     studentDir: Type.String({ minLength: 1 }),
+    /** The student folder in the artifact store (cloud/scale/artifact-tree.ts), for processes on other machines. */
+    studentArtifact: Type.Optional(Type.String({ pattern: '^[0-9a-f]{64}$' })),
     method: Type.String(),
     teacherId: Type.Union([Type.String(), Type.Null()]),
     finalAccuracy: NullableNumber,
@@ -73,6 +75,8 @@ export const DistillJobResult = Type.Object(
 export const ExportJobParams = Type.Object(
   {
     studentDir: Type.String({ minLength: 1 }),
+    /** Where the student folder is restored from when `studentDir` is not on this machine. */
+    studentArtifact: Type.Optional(Type.String({ pattern: '^[0-9a-f]{64}$' })),
     keyFile: Type.String({ minLength: 1 }),
     /** The distillation run (job id) this student came from. */
     runId: Type.Optional(Type.String()),
@@ -90,6 +94,8 @@ export const ExportJobParams = Type.Object(
 export const ExportJobResult = Type.Object(
   {
     packageDir: Type.String({ minLength: 1 }),
+    /** The package folder in the artifact store, for the fleet process registering it on another machine. */
+    packageArtifact: Type.Optional(Type.String({ pattern: '^[0-9a-f]{64}$' })),
     name: Type.String(),
     version: Type.Integer({ minimum: 1 }),
     sha256: Type.String(),

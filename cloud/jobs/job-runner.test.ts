@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -7,6 +7,8 @@ import { openSqlite } from '../store/sqlite-db';
 import type { SqlDb } from '../store/sql-db';
 import { createJobRunner, type JobRunner } from './job-runner';
 import type { JobRecord } from './job-types';
+import { ARTIFACTS_ENV } from './job-artifacts';
+import { createFsArtifactStore } from '../scale/fs-artifact-store';
 
 const SPIN = fileURLToPath(new URL('./fixtures/spin-job.ts', import.meta.url));
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -179,6 +181,34 @@ describe('job runner', () => {
     expect((done.result as { resumedFrom: number }).resumedFrom).toBeGreaterThanOrEqual(3);
     const seqs = (await second.runner.events(job.id)).map((e) => e.seq);
     expect(seqs).toEqual(seqs.map((_, i) => i + 1));
+  });
+
+  it('resumes on another machine (its own work dirs) from the last checkpoint announced through the artifact store', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'edgekd-jobs-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const db = openSqlite(join(dir, 'cloud.db'));
+    cleanups.push(() => db.close());
+    const artifactsDir = join(dir, 'shared-artifacts');
+    // Two runners that share the store and the artifact path, each with its own data folder.
+    const runnerOn = (machine: string) => {
+      const r = createJobRunner({ db, kinds: { spin: { module: SPIN } }, concurrency: 1, dataDir: join(dir, machine, 'jobs'), owner: machine, pollMs: 50, env: { [ARTIFACTS_ENV]: artifactsDir }, artifacts: createFsArtifactStore(artifactsDir) });
+      cleanups.push(() => r.stop());
+      return r;
+    };
+    const a = runnerOn('machine-a');
+    await a.start();
+    const job = await a.submit('spin', { steps: 10, stepMs: 30, checkpointFolder: 'ckpt' });
+    await until('three checkpoints', async () => (await a.events(job.id, 0, { type: 'checkpoint' })).length >= 3);
+    await a.stop(); // hands the job back to the queue; machine-a's folder is not visible to machine-b
+    const announced = (await a.events(job.id, 0, { type: 'checkpoint' })).at(-1)!.data.epoch as number;
+
+    const b = runnerOn('machine-b');
+    await b.start();
+    const done = await settled(b, job.id);
+    expect(done.state).toBe('succeeded');
+    // It continued from the checkpoint machine-a announced last, not from step 0.
+    expect((done.result as { resumedFrom: number }).resumedFrom).toBe(announced);
+    expect(readFileSync(join(dir, 'machine-b', 'jobs', job.id, 'ckpt', 'step.json'), 'utf8')).toBe(JSON.stringify({ step: 10 }));
   });
 
   it('takes back a job whose runner died without stopping (same runner id)', async () => {

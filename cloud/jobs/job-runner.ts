@@ -9,6 +9,8 @@ import { startChild, type ChildHandle } from './child-executor';
 import { isJobKind, parseJobParams } from './job-kinds';
 import { jobMigrations } from './job-migrations';
 import { JobRepository } from './job-repository';
+import type { ArtifactStore } from '../scale/artifact-store';
+import { restoreCheckpoint } from './job-artifacts';
 import type { JobError, JobEvent, JobEventData, JobRecord, JobState } from './job-types';
 
 export interface JobKindSpec {
@@ -44,6 +46,11 @@ export interface JobRunnerOptions {
    * subscriber here sees the progress of a job that runs in another process. Default: none.
    */
   readonly bus?: JobNoticeBus;
+  /**
+   * Where handlers put checkpoints (cloud/jobs/job-artifacts.ts): a job resumed here restores the
+   * last checkpoint it announced, so a job of a worker that died resumes on another machine.
+   */
+  readonly artifacts?: ArtifactStore;
 }
 
 /** What crosses processes: which job changed; the receiver reads the event or state from the store. */
@@ -169,6 +176,16 @@ export function createJobRunner(opts: JobRunnerOptions): JobRunner {
   async function launch(job: JobRecord): Promise<void> {
     const workDir = join(opts.dataDir, job.id);
     mkdirSync(workDir, { recursive: true });
+    if (job.resume && opts.artifacts) {
+      const checkpoints = await repo.events(job.id, 0, 100_000, 'checkpoint');
+      const last = checkpoints[checkpoints.length - 1];
+      if (last) {
+        await restoreCheckpoint(opts.artifacts, workDir, last.data).then(
+          (ok) => ok && opts.log?.info({ job: job.id, seq: last.seq }, 'restored the last checkpoint from the artifact store'),
+          (err: unknown) => opts.log?.warn({ err, job: job.id }, 'could not restore the last checkpoint; the job resumes from what its work dir holds'),
+        );
+      }
+    }
     const seq = await repo.lastSeq(job.id);
     const entry: Running = { job, child: undefined as unknown as ChildHandle, writes: new SerialQueue(), seq, outcome: null, cancelling: false };
     const child = startChild({

@@ -50,11 +50,14 @@ export async function startMultiCloud(opts: { schema: string; leaderTtlMs?: numb
   const db = await openPostgres(POSTGRES_URL, { schema: opts.schema });
   const dirs: string[] = [];
   const procs: CloudProc[] = [];
+  // One data folder per process (as on separate machines), one artifact store they all mount.
+  const artifacts = mkdtempSync(join(tmpdir(), 'edgekd-artifacts-'));
+  dirs.push(artifacts);
   const start = (role: CloudRole, processId: string): CloudProc => {
     const dir = mkdtempSync(join(tmpdir(), `edgekd-${role}-`));
     dirs.push(dir);
     const child = spawn(process.execPath, [
-      join(root, 'bin/edgekd.mjs'), 'cloud', '--role', role, '--process-id', processId, '--data', dir, '--db', POSTGRES_URL, '--db-schema', opts.schema,
+      join(root, 'bin/edgekd.mjs'), 'cloud', '--role', role, '--process-id', processId, '--data', dir, '--artifacts', artifacts, '--db', POSTGRES_URL, '--db-schema', opts.schema,
       '--broker', MOSQUITTO_URL, '--port', '0', '--teacher', join(dir, 'none'), '--token', `admin:${token}`,
       ...(opts.leaderTtlMs ? ['--leader-ttl-ms', String(opts.leaderTtlMs)] : []),
     ], { cwd: root, env: { ...process.env, EDGEKD_LOG_LEVEL: opts.logLevel ?? 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });

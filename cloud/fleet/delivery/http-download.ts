@@ -5,7 +5,12 @@ import { parseRange } from './parse-range';
 import type { TokenBucket } from './token-bucket';
 
 export interface DownloadTarget {
-  bytes: Uint8Array;
+  sizeBytes: number;
+  /**
+   * Bytes `start` ≤ i < `end` of the file: a slice of bytes in memory (the leader's loaded
+   * package) or a stream (an artifact read by range on any process).
+   */
+  read(start: number, end: number): Promise<Uint8Array | AsyncIterable<Uint8Array>>;
   sha256: string;
   /** The rollout's bandwidth cap, shared with MQTT chunk delivery. */
   bucket: TokenBucket | null;
@@ -48,7 +53,7 @@ export const fleetDownloadPlugin: FastifyPluginAsync<DownloadPluginOptions> = as
     }
     const target = await opts.resolve(check.deploymentId);
     if (!target) return reply.code(404).send({ code: 'EDGEKD_NOT_FOUND', message: `deployment ${check.deploymentId} has nothing to download now` });
-    const size = target.bytes.length;
+    const size = target.sizeBytes;
     const range = parseRange(req.headers.range, size);
     if (range === 'unsatisfiable') {
       return reply.code(416).header('content-range', `bytes */${size}`).send({ code: 'EDGEKD_INVALID_ARGUMENT', message: `range ${req.headers.range} is outside the ${size}-byte file` });
@@ -63,16 +68,18 @@ export const fleetDownloadPlugin: FastifyPluginAsync<DownloadPluginOptions> = as
       .header('etag', `"${target.sha256}"`)
       .header('x-edgekd-sha256', target.sha256);
     if (range) reply.header('content-range', `bytes ${start}-${end}/${size}`);
-    const body = target.bytes.subarray(start, end + 1);
-    if (!target.bucket) return reply.send(Buffer.from(body.buffer, body.byteOffset, body.byteLength));
+    const body = await target.read(start, end + 1);
+    if (body instanceof Uint8Array && !target.bucket) return reply.send(Buffer.from(body.buffer, body.byteOffset, body.byteLength));
     const bucket = target.bucket;
     const now = opts.now;
     const stream = Readable.from(
       (async function* () {
-        for (let off = 0; off < body.length; off += slice) {
-          const part = body.subarray(off, Math.min(body.length, off + slice));
-          for (let wait = bucket.take(part.length, now()); wait > 0; wait = bucket.take(part.length, now())) await sleep(wait);
-          yield Buffer.from(part.buffer, part.byteOffset, part.byteLength);
+        for await (const chunk of body instanceof Uint8Array ? [body] : body) {
+          for (let off = 0; off < chunk.length; off += slice) {
+            const part = chunk.subarray(off, Math.min(chunk.length, off + slice));
+            if (bucket) for (let wait = bucket.take(part.length, now()); wait > 0; wait = bucket.take(part.length, now())) await sleep(wait);
+            yield Buffer.from(part.buffer, part.byteOffset, part.byteLength);
+          }
         }
       })(),
     );

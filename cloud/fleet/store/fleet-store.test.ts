@@ -1,5 +1,9 @@
 import { afterAll, beforeAll, describe as plainDescribe, expect, it } from 'vitest';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createFsArtifactStore } from '../../scale/fs-artifact-store';
 import { describeWithPostgres, POSTGRES_URL } from '../../../test/helpers/services';
 import { openSqlite } from '../../store/sqlite-db';
 import { openPostgres } from '../../store/postgres-db';
@@ -77,6 +81,39 @@ function suite(name: string, open: () => Promise<SqlDb>, d: typeof plainDescribe
       await store.insertPackage({ packageId: 'm@1', name: 'm', version: 1, sha256: 'a'.repeat(64), sizeBytes: model.length, manifest: { a: 1 }, signature: { s: 1 }, createdAt: 5, model });
       expect(Buffer.from((await store.getPackageBytes('m@1'))!).equals(Buffer.from(model))).toBe(true);
       expect((await store.getPackage('m@1'))?.manifest).toEqual({ a: 1 });
+    });
+
+    it('moves package blobs written before the artifact store into it, losing nothing', async () => {
+      const model = new Uint8Array(30_000).map((_, i) => (i * 11) & 0xff);
+      await store.insertPackage({ packageId: 'old@1', name: 'old', version: 1, sha256: 'b'.repeat(64), sizeBytes: model.length, manifest: {}, signature: {}, createdAt: 6, model });
+      expect(await store.packageArtifact('old@1')).toBeNull();
+      const root = mkdtempSync(join(tmpdir(), 'edgekd-fleet-artifacts-'));
+      try {
+        const artifacts = createFsArtifactStore(root);
+        const moving = await FleetStore.open(db, { artifacts });
+        expect(await moving.moveBlobsToArtifacts()).toBeGreaterThanOrEqual(1);
+        expect(await moving.moveBlobsToArtifacts()).toBe(0);
+        const address = await moving.packageArtifact('old@1');
+        expect(address).toBe(createHash('sha256').update(model).digest('hex'));
+        expect(Buffer.from((await moving.getPackageBytes('old@1'))!).equals(Buffer.from(model))).toBe(true);
+        // The row keeps no blob any more; a process without the artifact store says why it cannot read it.
+        const [row] = await db.query<{ model: Uint8Array }>('SELECT model FROM fleet_packages WHERE package_id = ?', ['old@1']);
+        expect(row!.model.byteLength).toBe(0);
+        await expect(store.getPackageBytes('old@1')).rejects.toMatchObject({ code: 'EDGEKD_CONFIG_INVALID' });
+        // New packages go straight to the artifact store.
+        const next = model.map((b) => b ^ 0xff);
+        await moving.insertPackage({ packageId: 'old@2', name: 'old', version: 2, sha256: 'c'.repeat(64), sizeBytes: next.length, manifest: {}, signature: {}, createdAt: 7, model: next });
+        expect(await artifacts.stat((await moving.packageArtifact('old@2'))!)).toEqual({ sha256: createHash('sha256').update(next).digest('hex'), sizeBytes: next.length });
+      } finally {
+        rmSync(root, { recursive: true, force: true });
+      }
+    });
+
+    it('keeps one download secret per store, the same for every process', async () => {
+      const other = await FleetStore.open(db);
+      const a = await store.downloadSecret(1);
+      expect(a.length).toBe(32);
+      expect((await other.downloadSecret(2)).equals(a)).toBe(true);
     });
 
     it('saves and reloads a rollout state with its applied report sequence', async () => {

@@ -1,9 +1,15 @@
+import { randomBytes } from 'node:crypto';
 import type { SqlDb } from '../../store/sql-db';
 import { migrate } from '../../store/sql-db';
 import type { RolloutState } from '../rollout/rollout-engine';
 import { fleetMigrations } from './migrations';
 import { fencedWrite } from '../../scale/fenced-write';
 import type { Fence } from '../../scale/leader-lease';
+import type { ArtifactStore } from '../../scale/artifact-store';
+import { EdgekdError } from '../../../shared/errors';
+
+const EMPTY = new Uint8Array(0);
+const PACKAGE_COLUMNS = 'package_id, name, version, sha256, size_bytes, manifest, signature, created_at';
 
 export interface DeviceRecord {
   deviceId: string;
@@ -69,7 +75,11 @@ export interface HeartbeatUpdate {
 export class FleetStore {
   /** Set while this process leads the fleet role on a shared store: rollout writes carry it. */
   private fence: Fence | null = null;
-  private constructor(readonly db: SqlDb) {}
+  private constructor(
+    readonly db: SqlDb,
+    /** Where package bytes live (null: in the row, as before the artifact store). */
+    readonly artifacts: ArtifactStore | null,
+  ) {}
 
   /**
    * Stamps rollout snapshot writes with the leader's fencing token: once another process has
@@ -79,9 +89,9 @@ export class FleetStore {
     this.fence = fence;
   }
 
-  static async open(db: SqlDb): Promise<FleetStore> {
+  static async open(db: SqlDb, opts: { artifacts?: ArtifactStore } = {}): Promise<FleetStore> {
     await migrate(db, fleetMigrations);
-    return new FleetStore(db);
+    return new FleetStore(db, opts.artifacts ?? null);
   }
 
   // ── devices ──────────────────────────────────────────────────────────────
@@ -160,28 +170,87 @@ export class FleetStore {
   }
 
   // ── packages ─────────────────────────────────────────────────────────────
+  /**
+   * Registers a package once. With an artifact store the model bytes go there (content-addressed)
+   * and the row keeps their address; without one (a library caller on one machine) they stay in
+   * the row's blob as before.
+   */
   async insertPackage(p: PackageRecord & { model: Uint8Array }): Promise<boolean> {
+    const ref = this.artifacts ? await this.artifacts.put(p.model) : null;
     const n = await this.db.exec(
-      `INSERT INTO fleet_packages (package_id, name, version, sha256, size_bytes, manifest, signature, model, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (package_id) DO NOTHING`,
-      [p.packageId, p.name, p.version, p.sha256, p.sizeBytes, JSON.stringify(p.manifest), JSON.stringify(p.signature), p.model, p.createdAt],
+      `INSERT INTO fleet_packages (package_id, name, version, sha256, size_bytes, manifest, signature, model, artifact_sha256, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (package_id) DO NOTHING`,
+      [p.packageId, p.name, p.version, p.sha256, p.sizeBytes, JSON.stringify(p.manifest), JSON.stringify(p.signature), ref ? EMPTY : p.model, ref?.sha256 ?? null, p.createdAt],
     );
     return n === 1;
   }
 
   async getPackage(packageId: string): Promise<PackageRecord | null> {
-    const rows = await this.db.query('SELECT package_id, name, version, sha256, size_bytes, manifest, signature, created_at FROM fleet_packages WHERE package_id = ?', [packageId]);
+    const rows = await this.db.query(`SELECT ${PACKAGE_COLUMNS} FROM fleet_packages WHERE package_id = ?`, [packageId]);
     return rows[0] ? toPackage(rows[0]) : null;
   }
 
+  /** The model bytes as stored (artifact or, for rows not moved yet, the blob); null for an unknown package. */
   async getPackageBytes(packageId: string): Promise<Uint8Array | null> {
-    const rows = await this.db.query<{ model: Uint8Array }>('SELECT model FROM fleet_packages WHERE package_id = ?', [packageId]);
-    const m = rows[0]?.model;
+    const rows = await this.db.query<{ model: Uint8Array | null; artifact_sha256: string | null }>('SELECT model, artifact_sha256 FROM fleet_packages WHERE package_id = ?', [packageId]);
+    const row = rows[0];
+    if (!row) return null;
+    if (row.artifact_sha256) return this.artifactBytes(packageId, row.artifact_sha256);
+    const m = row.model;
     return m ? new Uint8Array(m.buffer, m.byteOffset, m.byteLength) : null;
   }
 
+  /**
+   * Where a package's bytes can be read by range without loading them whole: the artifact's
+   * address, or null when they are still a blob in the row (then use getPackageBytes).
+   */
+  async packageArtifact(packageId: string): Promise<string | null> {
+    const rows = await this.db.query<{ artifact_sha256: string | null }>('SELECT artifact_sha256 FROM fleet_packages WHERE package_id = ?', [packageId]);
+    return rows[0]?.artifact_sha256 ?? null;
+  }
+
+  /**
+   * Moves package blobs written before the artifact store (or by a process without one) into it,
+   * one package at a time: the bytes are put first, then the row switches to the address and
+   * drops its blob in one conditional update, so a crash in between loses nothing (the blob is
+   * still there, the put is repeated and is a no-op). Several processes may run it at once.
+   * Returns how many rows this call moved.
+   */
+  async moveBlobsToArtifacts(): Promise<number> {
+    const artifacts = this.artifacts;
+    if (!artifacts) return 0;
+    const ids = await this.db.query<{ package_id: string }>('SELECT package_id FROM fleet_packages WHERE artifact_sha256 IS NULL ORDER BY package_id');
+    let moved = 0;
+    for (const { package_id: id } of ids) {
+      const bytes = await this.getPackageBytes(id);
+      if (!bytes) continue;
+      const ref = await artifacts.put(bytes);
+      moved += await this.db.exec('UPDATE fleet_packages SET artifact_sha256 = ?, model = ? WHERE package_id = ? AND artifact_sha256 IS NULL', [ref.sha256, EMPTY, id]);
+    }
+    return moved;
+  }
+
+  private async artifactBytes(packageId: string, sha256: string): Promise<Uint8Array> {
+    if (!this.artifacts) throw new EdgekdError('EDGEKD_CONFIG_INVALID', `package ${packageId} is in the artifact store, and this process was opened without one (--artifacts)`);
+    const bytes = await this.artifacts.get(sha256);
+    if (!bytes) throw new EdgekdError('EDGEKD_NOT_FOUND', `package ${packageId}: artifact ${sha256} is missing from the artifact store (is --artifacts the same shared path on every process?)`);
+    return bytes;
+  }
+
   async listPackages(): Promise<PackageRecord[]> {
-    return (await this.db.query('SELECT package_id, name, version, sha256, size_bytes, manifest, signature, created_at FROM fleet_packages ORDER BY name, version')).map(toPackage);
+    return (await this.db.query(`SELECT ${PACKAGE_COLUMNS} FROM fleet_packages ORDER BY name, version`)).map(toPackage);
+  }
+
+  // ── download secret ──────────────────────────────────────────────────────
+  /**
+   * The key of HTTP download tokens, made once per store and shared by every process on it, so a
+   * token issued in an offer by the fleet leader is accepted by any process serving downloads, and
+   * still after a takeover. It only grants reading the package of a deployment in flight.
+   */
+  async downloadSecret(now: number): Promise<Buffer> {
+    await this.db.exec('INSERT INTO fleet_secrets (name, value, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING', ['download-token', randomBytes(32).toString('base64url'), now]);
+    const rows = await this.db.query<{ value: string }>('SELECT value FROM fleet_secrets WHERE name = ?', ['download-token']);
+    return Buffer.from(rows[0]!.value, 'base64url');
   }
 
   // ── rollouts ─────────────────────────────────────────────────────────────

@@ -101,4 +101,19 @@ export const fleetMigrations: Migration[] = [
       await db.exec('CREATE INDEX fleet_reports_rollout ON fleet_reports (rollout_id, seq)');
     },
   },
+  {
+    // Package bytes move to the artifact store (cloud/scale/artifact-store.ts): the row keeps the
+    // artifact's address, the blob column stays for rows written before (read as they are until
+    // FleetStore.moveBlobsToArtifacts moves them; an empty blob once moved). The download secret
+    // is shared by every process so any of them can check a device's download token.
+    id: 'fleet-004-package-artifacts',
+    async up(db) {
+      await db.exec('ALTER TABLE fleet_packages ADD COLUMN artifact_sha256 TEXT');
+      await db.exec(`CREATE TABLE fleet_secrets (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+      )`);
+    },
+  },
 ];

@@ -15,6 +15,8 @@ import { join } from 'node:path';
 import { parseJobParams, type JobResult } from '../job-kinds';
 import type { JobContext } from '../job-types';
 import { pickGalleryIndices, samplesToPngDataUrls } from './sample-gallery';
+import { checkpointEvent, jobArtifactStore } from '../job-artifacts';
+import { putTree } from '../../scale/artifact-tree';
 
 export async function run(raw: unknown, ctx: JobContext): Promise<JobResult<'distill'>> {
   const p = parseJobParams('distill', raw);
@@ -45,6 +47,10 @@ export async function run(raw: unknown, ctx: JobContext): Promise<JobResult<'dis
   const evaluator = evaluatorMod.createTestEvaluator(data.evenSubset(dataset.test, p.evalSamples ?? 2000));
   const range = inputRange(card.normalization, card.inputShape[2]);
 
+  // Checkpoints and the student go to the artifact store too, so a worker on another machine can
+  // resume this job and the export can run anywhere (cloud/jobs/job-artifacts.ts).
+  const artifacts = jobArtifactStore();
+  let uploads = Promise.resolve();
   let x = 0;
   const gallery = (dir: string, epoch: number | null): void => {
     try {
@@ -94,6 +100,10 @@ export async function run(raw: unknown, ctx: JobContext): Promise<JobResult<'dis
           break;
         case 'checkpoint':
           gallery(e.dir, e.epoch);
+          if (artifacts) {
+            const epoch = e.epoch;
+            uploads = uploads.then(async () => ctx.emit(await checkpointEvent(artifacts, ctx.workDir, 'checkpoint', epoch)));
+          }
           break;
         case 'done':
           ctx.emit({ type: 'phase', phase: 'distilled', message: `final accuracy ${e.finalAccuracy ?? 'n/a'} after ${e.totalSeconds.toFixed(1)} s, ${e.samplesGenerated} samples` });
@@ -101,6 +111,7 @@ export async function run(raw: unknown, ctx: JobContext): Promise<JobResult<'dis
       }
     },
   });
+  await uploads;
   if (!result.finished) throw new Error('distillation stopped before its last epoch');
 
   // The same output folder as `edgekd distill --out`: student, model card, buffer, run record.
@@ -123,6 +134,7 @@ export async function run(raw: unknown, ctx: JobContext): Promise<JobResult<'dis
   }
   return {
     studentDir,
+    ...(artifacts ? { studentArtifact: (await putTree(artifacts, studentDir)).sha256 } : {}),
     method: p.method,
     teacherId: p.teacherId ?? null,
     finalAccuracy: result.finalAccuracy,

@@ -5,11 +5,13 @@
  * and the run it came from, so lineage is a lookup.
  */
 import { join } from 'node:path';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { parseJson } from '../../../shared/contracts/parse';
 import { parseSigningKeyFile, signingKeyFromFile } from '../../../shared/package/keys';
 import { parseJobParams, type JobResult } from '../job-kinds';
 import type { JobContext } from '../job-types';
+import { jobArtifactStore } from '../job-artifacts';
+import { getTree, putTree } from '../../scale/artifact-tree';
 
 export async function run(raw: unknown, ctx: JobContext): Promise<JobResult<'export'>> {
   const p = parseJobParams('export', raw);
@@ -17,10 +19,17 @@ export async function run(raw: unknown, ctx: JobContext): Promise<JobResult<'exp
   const calibration = p.calibration ?? 'entropy';
   ctx.emit({ type: 'phase', phase: 'export', message: `ONNX export, int8 (${calibration} calibration on synthetic samples), signing ${p.name} v${p.version}` });
   const t0 = Date.now();
+  // A student made on another machine: restore its folder from the artifact store.
+  const artifacts = jobArtifactStore();
+  let studentDir = p.studentDir;
+  if (!existsSync(studentDir) && p.studentArtifact && artifacts) {
+    studentDir = join(ctx.workDir, 'student');
+    await getTree(artifacts, p.studentArtifact, studentDir);
+  }
   const { exportStudent } = await import('../../export/export-student');
   const key = signingKeyFromFile(parseSigningKeyFile.parse(parseJson(readFileSync(p.keyFile), p.keyFile, 'EDGEKD_INVALID_ARGUMENT')));
   const [written] = await exportStudent({
-    studentDir: p.studentDir,
+    studentDir,
     out,
     key,
     quantize: 'int8',
@@ -34,5 +43,5 @@ export async function run(raw: unknown, ctx: JobContext): Promise<JobResult<'exp
   });
   const m = written!.pkg.manifest;
   ctx.emit({ type: 'phase', phase: 'packaged', message: `${m.name} v${m.version} ${m.quantization.precision}, ${m.model.size} bytes, in ${((Date.now() - t0) / 1000).toFixed(1)} s` });
-  return { packageDir: out, name: m.name, version: m.version, sha256: m.model.sha256, bytes: m.model.size, metrics: m.metrics, runId: p.runId ?? null, seconds: (Date.now() - t0) / 1000 };
+  return { packageDir: out, ...(artifacts ? { packageArtifact: (await putTree(artifacts, out)).sha256 } : {}), name: m.name, version: m.version, sha256: m.model.sha256, bytes: m.model.size, metrics: m.metrics, runId: p.runId ?? null, seconds: (Date.now() - t0) / 1000 };
 }

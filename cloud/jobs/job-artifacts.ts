@@ -1,0 +1,45 @@
+import { isAbsolute, join, normalize } from 'node:path';
+import type { ArtifactStore } from '../scale/artifact-store';
+import { createFsArtifactStore } from '../scale/fs-artifact-store';
+import { getTree, putTree } from '../scale/artifact-tree';
+
+/** Environment variable through which a job's child process learns the artifact store's folder. */
+export const ARTIFACTS_ENV = 'EDGEKD_ARTIFACTS';
+
+/** The artifact store the cloud shares with its job children, or null when it gave none. */
+export function jobArtifactStore(env: NodeJS.ProcessEnv = process.env): ArtifactStore | null {
+  const dir = env[ARTIFACTS_ENV];
+  return dir ? createFsArtifactStore(dir) : null;
+}
+
+/**
+ * The event a handler emits after it wrote a checkpoint folder `path` (relative to its work dir)
+ * and put it in the artifact store. The runner that resumes the job on another machine, whose
+ * work dir lacks that folder, restores the last one announced (restoreCheckpoint).
+ */
+export type CheckpointEvent = {
+  readonly type: 'checkpoint';
+  readonly epoch: number;
+  readonly path: string;
+  readonly artifact: string;
+};
+
+/** Puts a checkpoint folder and returns the event that announces it. */
+export async function checkpointEvent(store: ArtifactStore, workDir: string, path: string, epoch: number): Promise<CheckpointEvent> {
+  const ref = await putTree(store, join(workDir, path));
+  return { type: 'checkpoint', epoch, path, artifact: ref.sha256 };
+}
+
+/**
+ * Restores the checkpoint a stored event announced into `workDir` (a resumed job on a runner
+ * that may not have its previous work dir). Events of another shape are ignored; a path leaving
+ * the work dir is never written.
+ */
+export async function restoreCheckpoint(store: ArtifactStore, workDir: string, event: Record<string, unknown>): Promise<boolean> {
+  const { path, artifact } = event;
+  if (typeof path !== 'string' || typeof artifact !== 'string') return false;
+  const rel = normalize(path);
+  if (isAbsolute(rel) || rel.startsWith('..')) return false;
+  await getTree(store, artifact, join(workDir, rel));
+  return true;
+}
