@@ -25,6 +25,7 @@ import { LeaderLease, type Fence } from '../scale/leader-lease';
 import { createLeaderElector } from '../scale/leader-elector';
 import { createPgJobBus } from '../scale/pg-job-bus';
 import { storeFleetView } from '../scale/fleet-view';
+import { createFleetCommandSender, startFleetCommandApplier } from '../scale/fleet-commands';
 import { leaderRoute } from '../scale/leader-route';
 import { createFsArtifactStore } from '../scale/fs-artifact-store';
 import { ARTIFACTS_ENV } from '../jobs/job-artifacts';
@@ -269,6 +270,10 @@ export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
         const { parseTrustedKeys } = await import('../../shared/package/trusted-keys');
         const { parseJson } = await import('../../shared/contracts/parse');
         for (const k of parseTrustedKeys(parseJson(readFileSync(trustedKeysFile), trustedKeysFile)).keys) await fleet.addTrustedKey(k);
+        // Rollout changes other processes forward to this leader (split roles, or `api` next to `all`).
+        if (fence && db.dialect === 'postgres') {
+          stops.push(await startFleetCommandApplier({ db, fence, holder: processId, fleet, connectionString: dbUrl, ...(opts.dbSchema ? { schema: opts.dbSchema } : {}), log: log.child({ module: 'fleet-commands' }) }));
+        }
         const pipeline = startPipeline({ jobs, fleet, keyFile, artifacts, log: log.child({ module: 'pipeline' }) });
         stops.push(async () => pipeline.stop());
         void pipeline.recover();
@@ -320,8 +325,8 @@ export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
     // Split roles serve the fleet's read routes from the shared store, and rollout changes on the
     // fleet leader (cloud/scale/fleet-view.ts); package downloads over HTTP from the shared store
     // and artifact store (cloud/fleet/delivery/stored-download.ts), so devices may fetch from any process.
-    const splitView = plan.role !== 'all' && !opts.noFleet ? await storeFleetView(db, () => leaderFleet) : null;
-    if (splitView) absent['fleet changes'] = `--role ${plan.role} serves fleet reads from the store; rollout changes go to the fleet leader`;
+    // Rollout changes on a process that does not lead are forwarded to the leader (cloud/scale/fleet-commands.ts).
+    const splitView = plan.role !== 'all' && !opts.noFleet ? await storeFleetView(db, () => leaderFleet, createFleetCommandSender({ db, sender: processId, ...(opts.dbSchema ? { schema: opts.dbSchema } : {}) })) : null;
     const downloads = splitView ? storedDownloadPlugin({ store: await FleetStore.open(db, { artifacts }), now: Date.now }) : fleet?.httpPlugin();
 
     const driftPort = fleetSide?.drift ?? (plan.fleet === 'none' ? opts.drift : undefined);

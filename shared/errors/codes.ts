@@ -107,6 +107,7 @@ export const ErrorCodes = {
   // ── scale-out (several cloud processes) ─────────────────────────────────
   EDGEKD_FENCED: spec('conflict', false, 'A write carried a leader fencing token older than the current one: this process is no longer the leader.'),
   EDGEKD_LEADER_HELD: spec('conflict', true, 'Another cloud process holds the leader lease for this role (on SQLite only one process may run it).'),
+  EDGEKD_LEADER_TIMEOUT: spec('timeout', true, 'A rollout change forwarded to the fleet leader got no answer in time (no leader, or a takeover under way); the message says whether the leader took it.'),
   EDGEKD_ROLE_UNSUPPORTED: spec('compatibility', false, 'The requested cloud role cannot run with this store or broker (e.g. split roles on the embedded MQTT 3.1.1 broker).'),
 } as const satisfies Record<`EDGEKD_${string}`, ErrorCodeSpec>;
 
