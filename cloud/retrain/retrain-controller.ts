@@ -10,7 +10,14 @@ import type { PackageRef, RetrainContext, RetrainSteps } from './steps';
 import { fencedWrite } from '../scale/fenced-write';
 import type { Fence } from '../scale/leader-lease';
 
-export type RunState = 'distilling' | 'packaging' | 'rolling-out' | 'promoted' | 'rolled-back' | 'failed' | 'cancelled';
+/**
+ * `interrupted`: the run was in flight in a process that stopped leading (killed, paused past its
+ * lease, restarted) and was ended by the next controller; like `cancelled` it does not start the
+ * cool-down, so the alarm that triggered it starts a new run at once when the policy allows.
+ */
+export type RunState = 'distilling' | 'packaging' | 'rolling-out' | 'promoted' | 'rolled-back' | 'failed' | 'cancelled' | 'interrupted';
+
+const IN_FLIGHT_STATES = ['distilling', 'packaging', 'rolling-out'] as const;
 
 export interface StepRecord {
   name: 'distill' | 'package' | 'rollout';
@@ -132,10 +139,36 @@ export function createRetrainController(deps: RetrainControllerDeps): RetrainCon
   }
 
   async function saveRun(r: RetrainRun): Promise<void> {
-    await db.exec(
+    // Fenced like the start: a leader that lost its lease cannot overwrite what its successor
+    // recorded for this run (interrupted) when it wakes up.
+    const write = (tx: SqlDb): Promise<unknown> => tx.exec(
       `UPDATE drift_retrain_runs SET state = ?, finished_at = ?, compute_ms = ?, steps = ?, package_ref = ?, outcome = ?, error = ? WHERE id = ?`,
       [r.state, r.finishedAt, r.computeMs, JSON.stringify(r.steps), r.packageRef ? JSON.stringify(r.packageRef) : null, r.outcome, r.error, r.id],
     );
+    await (deps.fence ? fencedWrite(db, deps.fence, write) : write(db));
+  }
+
+  /**
+   * Runs left in flight by a previous controller: every run in an in-flight state that this one
+   * did not start (on its first tick nothing runs here, so that is all of them). Their process is
+   * gone or no longer leads (its writes are fenced off), so they can never finish; each becomes
+   * `interrupted` in one conditional, fenced write, with an action saying why. The alarm that
+   * triggered it is still open, so the policy starts a new run for it (no cool-down).
+   */
+  let recovered = false;
+  async function interruptOrphans(): Promise<void> {
+    const orphans = (await db.query(`SELECT * FROM drift_retrain_runs WHERE state IN (${IN_FLIGHT_STATES.map(() => '?').join(', ')}) ORDER BY started_at`, [...IN_FLIGHT_STATES]))
+      .map(toRun)
+      .filter((r) => !inFlight.has(r.id));
+    for (const run of orphans) {
+      const error = `EDGEKD_RUN_CANCELLED: interrupted in step ${run.state}: the process running it stopped leading the fleet; a new run replaces it`;
+      const write = (tx: SqlDb): Promise<number> => tx.exec(
+        `UPDATE drift_retrain_runs SET state = 'interrupted', finished_at = ?, error = ? WHERE id = ? AND state = ?`,
+        [clock(), error, run.id, run.state],
+      );
+      if ((await (deps.fence ? fencedWrite(db, deps.fence, write) : write(db))) !== 1) continue;
+      await drift.recordAction({ actor: 'auto', kind: 'retrain-interrupted', reason: error, details: { runId: run.id, cohort: run.cohort, model: `${run.modelName}@${run.modelVersion}`, steps: run.steps.map((x) => x.name) } });
+    }
   }
 
   async function execute(run: RetrainRun, ctx: RetrainContext): Promise<void> {
@@ -223,6 +256,10 @@ export function createRetrainController(deps: RetrainControllerDeps): RetrainCon
 
   return {
     async tick() {
+      if (!recovered) {
+        await interruptOrphans();
+        recovered = true;
+      }
       const policy = await currentPolicy();
       await drift.evaluate();
       const alarms = await drift.cohortAlarms({ openOnly: true });
@@ -233,7 +270,7 @@ export function createRetrainController(deps: RetrainControllerDeps): RetrainCon
       let computeUsed = Number(used[0]?.total ?? 0);
       for (const alarm of alarms) {
         const last = await db.query<{ started_at: number }>(
-          "SELECT started_at FROM drift_retrain_runs WHERE cohort = ? AND model_name = ? AND state <> 'cancelled' ORDER BY started_at DESC LIMIT 1",
+          "SELECT started_at FROM drift_retrain_runs WHERE cohort = ? AND model_name = ? AND state NOT IN ('cancelled', 'interrupted') ORDER BY started_at DESC LIMIT 1",
           [alarm.cohort, alarm.modelName],
         );
         const decision = decideRetrain(policy, {

@@ -9,8 +9,10 @@ import type { RetrainSteps } from '../retrain/steps';
 import { openSqlite } from '../store/sqlite-db';
 import type { SqlDb } from '../store/sql-db';
 import { LeaderLease } from './leader-lease';
+import type { Logger } from '../../shared/log/logger';
 
 const TTL = 10_000;
+const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined, debug: () => undefined, child: () => quiet } as unknown as Logger;
 
 // Steps that finish at once: the test is about whether a run starts, not what it does.
 const steps: RetrainSteps = {
@@ -63,5 +65,40 @@ describe('retrain runs start in a fenced write (the fleet leader lease)', () => 
     await current.idle();
     expect(await runCount()).toBe(1);
     expect((await current.run('run-new'))!.state).toBe('promoted');
+  });
+
+  it('a run in flight when its leader died is interrupted by the successor, which starts a new run for the same alarm; the old leader cannot overwrite it', async () => {
+    const clock = (): number => now;
+    const a = await LeaderLease.open({ db, role: 'fleet', holder: 'fleet-a', ttlMs: TTL, now: clock });
+    const b = await LeaderLease.open({ db, role: 'fleet', holder: 'fleet-b', ttlMs: TTL, now: clock });
+    const fa = (await a.tryAcquire())!;
+    const policy = { minAlarmDurationMs: 0 };
+    // The old leader's run is stuck in its distill step when the leader stops (paused, then gone).
+    let wake!: () => void;
+    const stuck = new Promise<void>((r) => (wake = r));
+    const slow: RetrainSteps = { ...steps, distill: async () => (await stuck, steps.distill({} as never)) };
+    const old = createRetrainController({ db, clock, drift, steps: slow, policy, fence: fa, newId: () => 'run-old', logger: quiet });
+    expect((await old.tick()).map((t) => t.runId)).toEqual(['run-old']);
+    expect((await old.run('run-old'))!.state).toBe('distilling');
+
+    now += TTL + 1;
+    const fb = (await b.tryAcquire())!;
+    const successor = createRetrainController({ db, clock, drift, steps, policy, fence: fb, newId: () => 'run-new', logger: quiet });
+    const ticked = await successor.tick();
+    // No cool-down from the interrupted run: the still-open alarm starts a new run at once.
+    expect(ticked.map((t) => [t.decision.action, t.runId])).toEqual([['start', 'run-new']]);
+    await successor.idle();
+    const interrupted = (await successor.run('run-old'))!;
+    expect(interrupted.state).toBe('interrupted');
+    expect(interrupted.error).toMatch(/interrupted in step distilling/);
+    expect((await successor.run('run-new'))!.state).toBe('promoted');
+    const actions = await drift.actions(50);
+    expect(actions.filter((x) => x.kind === 'retrain-interrupted').map((x) => x.details.runId)).toEqual(['run-old']);
+
+    // The old leader wakes up: its run's next write is fenced, so the record stays as the successor left it.
+    wake();
+    await old.idle();
+    expect((await successor.run('run-old'))!.state).toBe('interrupted');
+    expect(await runCount()).toBe(2);
   });
 });
