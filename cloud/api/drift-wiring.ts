@@ -1,4 +1,5 @@
 import { EdgekdError } from '../../shared/errors';
+import type { ArtifactStore } from '../scale/artifact-store';
 import type { Fence } from '../scale/leader-lease';
 import type { Logger } from '../../shared/log/logger';
 import type { SqlDb } from '../store/sql-db';
@@ -30,13 +31,14 @@ export async function wireDrift(o: {
   rollout?: Omit<RolloutRequest, 'packageId' | 'target'>;
   /** The fleet leader's lease on a shared store: retrain runs start in fenced writes. */
   fence?: Fence;
+  artifacts?: ArtifactStore;
 }): Promise<DriftWiring> {
   const { startRetrainLoop } = await import('../retrain/retrain-loop');
   const { createJobEngines } = await import('../retrain/job-engines');
   const loop = await startRetrainLoop({
     db: o.db,
     fleet: o.fleet,
-    engines: createJobEngines({ jobs: o.jobs, fleet: o.fleet, keyFile: o.keyFile }),
+    engines: createJobEngines({ jobs: o.jobs, fleet: o.fleet, keyFile: o.keyFile, ...(o.artifacts ? { artifacts: o.artifacts } : {}) }),
     log: o.log,
     ...(o.tickMs ? { tickMs: o.tickMs } : {}),
     ...(o.policy ? { policy: o.policy } : {}),

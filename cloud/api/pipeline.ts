@@ -5,29 +5,8 @@ import type { JobRunner } from '../jobs/job-runner';
 import type { JobRecord } from '../jobs/job-types';
 import type { FleetController } from '../fleet/fleet-controller';
 import type { ArtifactStore } from '../scale/artifact-store';
-import { getTree } from '../scale/artifact-tree';
-import type { PackageContents } from '../../shared/package/verify-package';
-import type { JobResult } from '../jobs/job-kinds';
+import { readExportedPackage } from '../jobs/job-artifacts';
 
-/**
- * The package an export job wrote: its folder when this machine sees it, else restored from the
- * artifact store into a temporary folder (the export ran on a worker on another machine).
- */
-async function readExportedPackage(r: JobResult<'export'>, artifacts: ArtifactStore | undefined): Promise<PackageContents> {
-  const { readPackageDir } = await import('../../shared/package/package-dir');
-  const { existsSync } = await import('node:fs');
-  if (existsSync(r.packageDir) || !r.packageArtifact || !artifacts) return readPackageDir(r.packageDir);
-  const { mkdtemp, rm } = await import('node:fs/promises');
-  const { tmpdir } = await import('node:os');
-  const { join } = await import('node:path');
-  const dir = await mkdtemp(join(tmpdir(), 'edgekd-package-'));
-  try {
-    await getTree(artifacts, r.packageArtifact, dir);
-    return await readPackageDir(dir);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
 
 /**
  * What follows a distillation run when it asked for it: export + int8 + signed package (an
@@ -87,7 +66,7 @@ export function startPipeline(opts: { jobs: JobRunner; fleet: FleetController | 
         teacherPath: p.teacherPath,
         name,
         version,
-        ...(newest ? { parentPackageDir: newest.packageDir } : {}),
+        ...(newest ? { parentPackageDir: newest.packageDir, ...(newest.packageArtifact ? { parentPackageArtifact: newest.packageArtifact } : {}) } : {}),
         evalLimit: opts.evalLimit ?? 2000,
       });
       await jobs.note(run.id, { type: 'phase', phase: 'export', message: `export job ${job.id} queued: ${name} v${version}` });

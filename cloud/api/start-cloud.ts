@@ -282,7 +282,7 @@ export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
         let retrain = opts.retrain;
         if (!drift && kinds.distill && kinds.export) {
           const { wireDrift } = await import('./drift-wiring');
-          const wired = await wireDrift({ db, jobs, fleet, keyFile, ...(fence ? { fence } : {}), log: log.child({ module: 'drift' }), ...(opts.retrainPolicy ? { policy: opts.retrainPolicy } : {}), ...(opts.driftTickMs ? { tickMs: opts.driftTickMs } : {}) });
+          const wired = await wireDrift({ db, jobs, fleet, keyFile, artifacts, ...(fence ? { fence } : {}), log: log.child({ module: 'drift' }), ...(opts.retrainPolicy ? { policy: opts.retrainPolicy } : {}), ...(opts.driftTickMs ? { tickMs: opts.driftTickMs } : {}) });
           stops.push(() => wired.close());
           drift = wired.drift;
           retrain = wired.retrain;

@@ -2,6 +2,8 @@ import { isAbsolute, join, normalize } from 'node:path';
 import type { ArtifactStore } from '../scale/artifact-store';
 import { createFsArtifactStore } from '../scale/fs-artifact-store';
 import { getTree, putTree } from '../scale/artifact-tree';
+import type { PackageContents } from '../../shared/package/verify-package';
+import type { JobResult } from './job-kinds';
 
 /** Environment variable through which a job's child process learns the artifact store's folder. */
 export const ARTIFACTS_ENV = 'EDGEKD_ARTIFACTS';
@@ -42,4 +44,35 @@ export async function restoreCheckpoint(store: ArtifactStore, workDir: string, e
   if (isAbsolute(rel) || rel.startsWith('..')) return false;
   await getTree(store, artifact, join(workDir, rel));
   return true;
+}
+
+/**
+ * The package an export job wrote: its folder when this machine sees it, else restored from the
+ * artifact store into a temporary folder (the export ran on a worker on another machine).
+ */
+export async function readExportedPackage(r: JobResult<'export'>, artifacts: ArtifactStore | undefined): Promise<PackageContents> {
+  const { readPackageDir } = await import('../../shared/package/package-dir');
+  const { existsSync } = await import('node:fs');
+  if (existsSync(r.packageDir) || !r.packageArtifact || !artifacts) return readPackageDir(r.packageDir);
+  const { mkdtemp, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = await mkdtemp(join(tmpdir(), 'edgekd-package-'));
+  try {
+    await getTree(artifacts, r.packageArtifact, dir);
+    return await readPackageDir(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * A folder a job needs (a warm start, a parent package): `dir` when this machine has it, else
+ * the artifact tree restored under `into` (the folder was made on another machine).
+ */
+export async function localFolder(dir: string, artifact: string | undefined, artifacts: ArtifactStore | null, into: string): Promise<string> {
+  const { existsSync } = await import('node:fs');
+  if (existsSync(dir) || !artifact || !artifacts) return dir;
+  await getTree(artifacts, artifact, into);
+  return into;
 }

@@ -33,6 +33,8 @@ export const DistillJobParams = Type.Object(
     export: Type.Optional(Type.Boolean()),
     /** Warm start (automatic retrain): previous student folder and its saved buffer. */
     warmStartFrom: Type.Optional(Type.String()),
+    /** The same folder in the artifact store, restored when `warmStartFrom` is not on this machine. */
+    warmStartArtifact: Type.Optional(Type.String({ pattern: '^[0-9a-f]{64}$' })),
     /** BatchNorm-matching targets from the field (drift reports), replacing the teacher's running statistics. */
     bnTargets: Type.Optional(Type.Array(Type.Object({ layer: Type.String(), mean: Type.Array(Type.Number()), variance: Type.Array(Type.Number()) }))),
     // Read by the cloud after the run (cloud/api/pipeline.ts), not by the handler:
@@ -84,6 +86,7 @@ export const ExportJobParams = Type.Object(
     name: Type.String({ pattern: '^[a-z0-9][a-z0-9._-]{0,63}$' }),
     version: Type.Integer({ minimum: 1 }),
     parentPackageDir: Type.Optional(Type.String()),
+    parentPackageArtifact: Type.Optional(Type.String({ pattern: '^[0-9a-f]{64}$' })),
     calibration: Type.Optional(Calibration),
     evalLimit: Type.Optional(Type.Integer({ minimum: 1 })),
     registeredByRetrain: Type.Optional(Type.Boolean()),

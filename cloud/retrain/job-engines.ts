@@ -1,5 +1,6 @@
 import { EdgekdError } from '../../shared/errors';
-import { readPackageDir } from '../../shared/package/package-dir';
+import type { ArtifactStore } from '../scale/artifact-store';
+import { readExportedPackage } from '../jobs/job-artifacts';
 import { exportJobOfPackage, jobParams, jobResult, submitJob } from '../jobs/job-kinds';
 import type { JobRunner } from '../jobs/job-runner';
 import type { JobRecord } from '../jobs/job-types';
@@ -16,6 +17,8 @@ export interface JobEnginesOptions {
   /** Test images the export job evaluates the package on (default 2000). */
   evalLimit?: number;
   pollMs?: number;
+  /** Where job outputs live (students, packages): a step on another machine restores them from it. */
+  artifacts?: ArtifactStore;
 }
 
 /** Waits for a job to end; an abort cancels it. Throws unless it succeeded. */
@@ -44,9 +47,11 @@ async function awaitJob(jobs: JobRunner, id: string, signal: AbortSignal, pollMs
 export function createJobEngines(o: JobEnginesOptions): RetrainEngines {
   const { jobs } = o;
   const pollMs = o.pollMs ?? 500;
+  // The artifact address of each student this process's runs distilled (the step interface passes the folder).
+  const students = new Map<string, string | undefined>();
 
   /** The distillation run behind the newest registered package of a model line. */
-  const currentRun = async (modelName: string): Promise<{ run: JobRecord; version: number; packageDir: string | null }> => {
+  const currentRun = async (modelName: string): Promise<{ run: JobRecord; version: number; packageDir: string | null; packageArtifact: string | undefined }> => {
     const pkgs = (await o.fleet.listPackages()).filter((p) => p.name === modelName).sort((a, b) => b.version - a.version);
     const newest = pkgs[0];
     if (!newest) throw new EdgekdError('EDGEKD_NOT_FOUND', `no registered package of ${modelName}`);
@@ -54,14 +59,15 @@ export function createJobEngines(o: JobEnginesOptions): RetrainEngines {
     const exp = await exportJobOfPackage(jobs, newest.manifest);
     const runId = exp?.params.runId;
     if (!exp || !runId) throw new EdgekdError('EDGEKD_NOT_FOUND', `package ${newest.packageId} was not exported by this cloud, so there is no run to warm-start from`);
-    return { run: await jobs.get(runId), version: newest.version, packageDir: exp.result.packageDir };
+    return { run: await jobs.get(runId), version: newest.version, packageDir: exp.result.packageDir, packageArtifact: exp.result.packageArtifact };
   };
 
   return {
     async adapt(ctx) {
       const cur = await currentRun(ctx.model.name);
       const p = jobParams(cur.run, 'distill');
-      const studentDir = jobResult(cur.run, 'distill')?.studentDir;
+      const previous = jobResult(cur.run, 'distill');
+      const studentDir = previous?.studentDir;
       if (!studentDir) throw new EdgekdError('EDGEKD_NOT_FOUND', `run ${cur.run.id} has no student to warm-start from`);
       const job = await submitJob(jobs, 'distill', {
         teacherPath: p.teacherPath,
@@ -74,6 +80,7 @@ export function createJobEngines(o: JobEnginesOptions): RetrainEngines {
         ...(p.config !== undefined ? { config: p.config } : {}),
         ...(p.evalSamples !== undefined ? { evalSamples: p.evalSamples } : {}),
         warmStartFrom: studentDir,
+        ...(previous?.studentArtifact ? { warmStartArtifact: previous.studentArtifact } : {}),
         bnTargets: ctx.featureTargets.map((t) => ({ layer: t.layer, mean: t.mean, variance: t.variance })),
         retrainOf: cur.run.id,
         triggerReports: ctx.triggerReports.slice(0, 50),
@@ -83,25 +90,28 @@ export function createJobEngines(o: JobEnginesOptions): RetrainEngines {
       const done = await awaitJob(jobs, job.id, ctx.signal, pollMs);
       const result = jobResult(done, 'distill');
       if (!result) throw new EdgekdError('EDGEKD_JOB_FAILED', `re-distillation ${job.id} finished without a result`);
+      students.set(result.studentDir, result.studentArtifact);
       return { student: result.studentDir, distillRunId: job.id, summary: { jobId: job.id, ...result } };
     },
     async package(ctx, d) {
       const cur = await currentRun(ctx.model.name);
       const job = await submitJob(jobs, 'export', {
         studentDir: d.student,
+        ...(students.get(d.student) ? { studentArtifact: students.get(d.student)! } : {}),
         keyFile: o.keyFile,
         runId: d.distillRunId,
         teacherPath: jobParams(cur.run, 'distill').teacherPath,
         name: ctx.model.name,
         version: cur.version + 1,
         ...(cur.packageDir ? { parentPackageDir: cur.packageDir } : {}),
+        ...(cur.packageArtifact ? { parentPackageArtifact: cur.packageArtifact } : {}),
         evalLimit: o.evalLimit ?? 2000,
         registeredByRetrain: true,
       });
       const done = await awaitJob(jobs, job.id, ctx.signal, pollMs);
       const r = jobResult(done, 'export');
       if (!r) throw new EdgekdError('EDGEKD_JOB_FAILED', `export ${job.id} finished without a result`);
-      const pkg = await readPackageDir(r.packageDir);
+      const pkg = await readExportedPackage(r, o.artifacts);
       return { package: { name: r.name, version: r.version, sha256: r.sha256 }, artifact: pkg, summary: { exportJobId: job.id, packageDir: r.packageDir } };
     },
   };

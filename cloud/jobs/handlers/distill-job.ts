@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { parseJobParams, type JobResult } from '../job-kinds';
 import type { JobContext } from '../job-types';
 import { pickGalleryIndices, samplesToPngDataUrls } from './sample-gallery';
-import { checkpointEvent, jobArtifactStore } from '../job-artifacts';
+import { checkpointEvent, jobArtifactStore, localFolder } from '../job-artifacts';
 import { putTree } from '../../scale/artifact-tree';
 
 export async function run(raw: unknown, ctx: JobContext): Promise<JobResult<'distill'>> {
@@ -40,16 +40,18 @@ export async function run(raw: unknown, ctx: JobContext): Promise<JobResult<'dis
   const teacher = await io.loadTeacher(p.teacherPath);
   const card = teacher.card;
   const seed = p.seed ?? 1;
-  const student = p.warmStartFrom
-    ? await io.loadModel(p.warmStartFrom)
+  // Checkpoints and the student go to the artifact store too, so a worker on another machine can
+  // resume this job and the export can run anywhere (cloud/jobs/job-artifacts.ts); a warm start
+  // made on another machine is restored from it.
+  const artifacts = jobArtifactStore();
+  const warmStartFrom = p.warmStartFrom ? await localFolder(p.warmStartFrom, p.warmStartArtifact, artifacts, join(ctx.workDir, 'warm-start')) : undefined;
+  const student = warmStartFrom
+    ? await io.loadModel(warmStartFrom)
     : zoo.buildModel(p.student, { inputShape: card.inputShape, numClasses: card.numClasses, seed });
   const dataset = data.loadBuiltinDataset(card.dataset.name);
   const evaluator = evaluatorMod.createTestEvaluator(data.evenSubset(dataset.test, p.evalSamples ?? 2000));
   const range = inputRange(card.normalization, card.inputShape[2]);
 
-  // Checkpoints and the student go to the artifact store too, so a worker on another machine can
-  // resume this job and the export can run anywhere (cloud/jobs/job-artifacts.ts).
-  const artifacts = jobArtifactStore();
   let uploads = Promise.resolve();
   let x = 0;
   const gallery = (dir: string, epoch: number | null): void => {
@@ -67,7 +69,7 @@ export async function run(raw: unknown, ctx: JobContext): Promise<JobResult<'dis
   const config = { ...(p.config ?? {}), ...(p.epochs ? { epochs: p.epochs } : {}), ...(p.budget ? { budget: p.budget } : {}) };
   const checkpointDir = join(ctx.workDir, 'checkpoint');
   mkdirSync(checkpointDir, { recursive: true });
-  const warmBuffer = p.warmStartFrom && existsSync(join(p.warmStartFrom, 'buffer.json')) ? bufferFile.loadBuffer(p.warmStartFrom) : undefined;
+  const warmBuffer = warmStartFrom && existsSync(join(warmStartFrom, 'buffer.json')) ? bufferFile.loadBuffer(warmStartFrom) : undefined;
   const bnTargets = (p.bnTargets ?? []).map((t) => ({ layer: t.layer, mean: Float32Array.from(t.mean), variance: Float32Array.from(t.variance) }));
   const warmStart = warmBuffer || bnTargets.length ? { ...(warmBuffer ? { buffer: warmBuffer } : {}), ...(bnTargets.length ? { bnTargets } : {}) } : undefined;
   const result = await distill.distillDataFree({
@@ -125,7 +127,7 @@ export async function run(raw: unknown, ctx: JobContext): Promise<JobResult<'dis
     teacherDir: p.teacherPath,
     result,
     command: `edgekd cloud job ${ctx.jobId} (distill ${p.method})`,
-    warmStart: { buffer: Boolean(warmStart), studentWeights: Boolean(p.warmStartFrom) },
+    warmStart: { buffer: Boolean(warmStart), studentWeights: Boolean(warmStartFrom) },
   });
   if (result.buffer) {
     // The export reads `runJobId` from the buffer header into the package lineage.

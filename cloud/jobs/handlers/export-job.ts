@@ -5,13 +5,13 @@
  * and the run it came from, so lineage is a lookup.
  */
 import { join } from 'node:path';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { parseJson } from '../../../shared/contracts/parse';
 import { parseSigningKeyFile, signingKeyFromFile } from '../../../shared/package/keys';
 import { parseJobParams, type JobResult } from '../job-kinds';
 import type { JobContext } from '../job-types';
-import { jobArtifactStore } from '../job-artifacts';
-import { getTree, putTree } from '../../scale/artifact-tree';
+import { jobArtifactStore, localFolder } from '../job-artifacts';
+import { putTree } from '../../scale/artifact-tree';
 
 export async function run(raw: unknown, ctx: JobContext): Promise<JobResult<'export'>> {
   const p = parseJobParams('export', raw);
@@ -21,11 +21,8 @@ export async function run(raw: unknown, ctx: JobContext): Promise<JobResult<'exp
   const t0 = Date.now();
   // A student made on another machine: restore its folder from the artifact store.
   const artifacts = jobArtifactStore();
-  let studentDir = p.studentDir;
-  if (!existsSync(studentDir) && p.studentArtifact && artifacts) {
-    studentDir = join(ctx.workDir, 'student');
-    await getTree(artifacts, p.studentArtifact, studentDir);
-  }
+  const studentDir = await localFolder(p.studentDir, p.studentArtifact, artifacts, join(ctx.workDir, 'student'));
+  const parent = p.parentPackageDir ? await localFolder(p.parentPackageDir, p.parentPackageArtifact, artifacts, join(ctx.workDir, 'parent-package')) : undefined;
   const { exportStudent } = await import('../../export/export-student');
   const key = signingKeyFromFile(parseSigningKeyFile.parse(parseJson(readFileSync(p.keyFile), p.keyFile, 'EDGEKD_INVALID_ARGUMENT')));
   const [written] = await exportStudent({
@@ -37,7 +34,7 @@ export async function run(raw: unknown, ctx: JobContext): Promise<JobResult<'exp
     name: p.name,
     version: p.version,
     ...(p.teacherPath ? { teacherDir: p.teacherPath } : {}),
-    ...(p.parentPackageDir ? { parent: p.parentPackageDir } : {}),
+    ...(parent ? { parent } : {}),
     evaluate: p.evalLimit ?? 2000,
     madeBy: { exportJobId: ctx.jobId, ...(p.runId ? { distillationRunId: p.runId } : {}) },
   });
