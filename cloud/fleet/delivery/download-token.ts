@@ -2,8 +2,9 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 
 /**
  * Short-lived bearer tokens for the HTTP download: `<deploymentId b64url>.<expiry ms>.<hmac>`,
- * HMAC-SHA256 under a per-process secret (a restarted cloud issues new offers with new tokens; an
- * old token then fails and the device falls back to MQTT chunks or waits for the reissued offer).
+ * HMAC-SHA256 under the store's download secret (`FleetStore.downloadSecret`), the same for every
+ * cloud process on the store and across restarts, so any process can check a token the fleet
+ * leader put in an offer.
  */
 export function issueDownloadToken(secret: Buffer, deploymentId: string, expiresAt: number): string {
   const id = Buffer.from(deploymentId, 'utf8').toString('base64url');
