@@ -80,7 +80,8 @@ export interface CloudOptions {
   readonly artifactsDir?: string;
   /**
    * Base URL devices fetch packages from when a rollout delivers over HTTP (the address of the
-   * `api` Service on split roles, e.g. https://edgekd.example); default: this process's own URL.
+   * `api` Service on split roles, e.g. https://edgekd.example); without it a rollout asking for
+   * HTTP delivery is refused (MQTT chunk delivery needs no URL).
    */
   readonly downloadUrl?: string;
   /** PostgreSQL schema for all tables (default: the connection's search path). */
@@ -184,6 +185,7 @@ export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
     const artifactsDir = resolve(opts.artifactsDir ?? join(dataDir, 'artifacts'));
     const artifacts = createFsArtifactStore(artifactsDir);
     const downloadUrl = opts.downloadUrl;
+    if (!downloadUrl && plan.fleet !== 'none') absent['http delivery'] = 'rollouts with delivery "http" need --download-url (the address devices fetch packages from); MQTT chunk delivery works without it';
     const kinds = opts.jobKinds ?? JOB_KINDS;
     // On a shared store, live job progress crosses processes: a run executing on a worker streams
     // to browsers connected to any api process.

@@ -581,7 +581,7 @@ export async function createFleetController(opts: FleetControllerOptions): Promi
     async createRollout(req) {
       const spec = withDefaults(req);
       const pkg = await loadPackage(spec.packageId);
-      if (spec.delivery === 'http' && !httpBaseUrl) throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', 'HTTP delivery needs httpBaseUrl or listenHttp()');
+      if (spec.delivery === 'http' && !httpBaseUrl) throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', 'HTTP delivery needs a download address (httpBaseUrl or listenHttp(); edgekd cloud --download-url)');
       const deviceIds = await registry.resolveTarget(spec.target);
       return reportQueue.run(async () => {
         for (const other of active.values()) {
