@@ -200,9 +200,15 @@ export async function startFleetCommandApplier(o: ApplierOptions): Promise<() =>
     c.on('notification', (m) => {
       if (m.channel === channel) drainLogged();
     });
-    await c.connect();
-    await c.query(`LISTEN ${channel}`);
-    client = c;
+    try {
+      await c.connect();
+      await c.query(`LISTEN ${channel}`);
+      client = c;
+    } catch (err) {
+      // Leading does not depend on the listener: changes are then picked up by the poll.
+      o.log?.warn({ err }, 'forwarded rollout changes: cannot listen for notices; polling only');
+      await c.end().catch(() => undefined);
+    }
   }
   const timer = setInterval(drainLogged, o.pollMs ?? 1_000);
   drainLogged();
