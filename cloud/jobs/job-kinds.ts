@@ -45,6 +45,8 @@ export const DistillJobParams = Type.Object(
     teacherSha256: Type.Optional(Type.String()),
     /** Retrain bookkeeping: the run this one re-distils and the drift reports that triggered it. */
     retrainOf: Type.Optional(Type.String()),
+    /** The retrain run (cloud/retrain) this job works for: its successor cancels it if that run is interrupted. */
+    retrainRunId: Type.Optional(Type.String()),
     triggerReports: Type.Optional(Type.Array(Type.Unknown())),
     requestedBy: Type.Optional(Type.String()),
   },
@@ -90,6 +92,7 @@ export const ExportJobParams = Type.Object(
     calibration: Type.Optional(Calibration),
     evalLimit: Type.Optional(Type.Integer({ minimum: 1 })),
     registeredByRetrain: Type.Optional(Type.Boolean()),
+    retrainRunId: Type.Optional(Type.String()),
   },
   { additionalProperties: true },
 );

@@ -83,6 +83,7 @@ export function createJobEngines(o: JobEnginesOptions): RetrainEngines {
         ...(previous?.studentArtifact ? { warmStartArtifact: previous.studentArtifact } : {}),
         bnTargets: ctx.featureTargets.map((t) => ({ layer: t.layer, mean: t.mean, variance: t.variance })),
         retrainOf: cur.run.id,
+        retrainRunId: ctx.runId,
         triggerReports: ctx.triggerReports.slice(0, 50),
         requestedBy: 'retrain',
       });
@@ -92,6 +93,16 @@ export function createJobEngines(o: JobEnginesOptions): RetrainEngines {
       if (!result) throw new EdgekdError('EDGEKD_JOB_FAILED', `re-distillation ${job.id} finished without a result`);
       students.set(result.studentDir, result.studentArtifact);
       return { student: result.studentDir, distillRunId: job.id, summary: { jobId: job.id, ...result } };
+    },
+    async abandon(runId) {
+      // The jobs the interrupted run submitted and that have not ended: cancelled, so they free their worker.
+      for (const kind of ['distill', 'export'] as const) {
+        for (const state of ['queued', 'running'] as const) {
+          for (const job of await jobs.list({ kind, state, limit: 1000 })) {
+            if (jobParams(job, kind).retrainRunId === runId) await jobs.cancel(job.id).catch(() => undefined);
+          }
+        }
+      }
     },
     async package(ctx, d) {
       const cur = await currentRun(ctx.model.name);
@@ -107,6 +118,7 @@ export function createJobEngines(o: JobEnginesOptions): RetrainEngines {
         ...(cur.packageArtifact ? { parentPackageArtifact: cur.packageArtifact } : {}),
         evalLimit: o.evalLimit ?? 2000,
         registeredByRetrain: true,
+        retrainRunId: ctx.runId,
       });
       const done = await awaitJob(jobs, job.id, ctx.signal, pollMs);
       const r = jobResult(done, 'export');

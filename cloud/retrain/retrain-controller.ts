@@ -168,6 +168,7 @@ export function createRetrainController(deps: RetrainControllerDeps): RetrainCon
       );
       if ((await (deps.fence ? fencedWrite(db, deps.fence, write) : write(db))) !== 1) continue;
       await drift.recordAction({ actor: 'auto', kind: 'retrain-interrupted', reason: error, details: { runId: run.id, cohort: run.cohort, model: `${run.modelName}@${run.modelVersion}`, steps: run.steps.map((x) => x.name) } });
+      await steps.abandon?.(run.id).catch((err: unknown) => log.warn({ err, runId: run.id }, 'could not stop the work of an interrupted run'));
     }
   }
 

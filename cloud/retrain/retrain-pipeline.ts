@@ -15,6 +15,8 @@ export interface RetrainEngines<A extends PackageContents = PackageContents> {
   package(ctx: RetrainContext, d: DistillOutcome): Promise<PackageOutcome<A>>;
   /** Frees what the run held (models in memory); called once the run's rollout has ended. */
   release?(ctx: RetrainContext): void;
+  /** Stops the work of a run interrupted in another process (RetrainSteps.abandon). */
+  abandon?(runId: string): Promise<void>;
 }
 
 /** Registers and rolls out a signed package to `target`, waiting for promotion or roll back. */
@@ -35,7 +37,9 @@ export interface RetrainPipelineOptions<A extends PackageContents> {
  */
 export function createRetrainPipeline<A extends PackageContents>(o: RetrainPipelineOptions<A>): RetrainSteps<A> {
   const targetOf = o.targetOf ?? rolloutTargetOfCohort;
+  const engines = o.engines;
   return {
+    ...(engines.abandon ? { abandon: (runId: string) => engines.abandon!(runId) } : {}),
     async distill(ctx) {
       // Checked before any compute is spent: a run whose package could go nowhere must not start.
       if (!targetOf(ctx.cohort)) throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', `cohort ${ctx.cohort} names no devices to roll a retrained model out to`);

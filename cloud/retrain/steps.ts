@@ -59,4 +59,9 @@ export interface RetrainSteps<A = unknown> {
   package(ctx: RetrainContext, d: DistillOutcome): Promise<PackageOutcome<A>>;
   /** Canary rollout gated on ML quality, then promote or roll back. */
   rollout(ctx: RetrainContext, p: PackageOutcome<A>): Promise<RolloutOutcome>;
+  /**
+   * Stops what a run left running when it was interrupted in another process (its jobs), so an
+   * interrupted run holds no compute; optional (in-process engines hold nothing after their process died).
+   */
+  abandon?(runId: string): Promise<void>;
 }

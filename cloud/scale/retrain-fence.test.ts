@@ -83,7 +83,8 @@ describe('retrain runs start in a fenced write (the fleet leader lease)', () => 
 
     now += TTL + 1;
     const fb = (await b.tryAcquire())!;
-    const successor = createRetrainController({ db, clock, drift, steps, policy, fence: fb, newId: () => 'run-new', logger: quiet });
+    const abandoned: string[] = [];
+    const successor = createRetrainController({ db, clock, drift, steps: { ...steps, abandon: async (id) => void abandoned.push(id) }, policy, fence: fb, newId: () => 'run-new', logger: quiet });
     const ticked = await successor.tick();
     // No cool-down from the interrupted run: the still-open alarm starts a new run at once.
     expect(ticked.map((t) => [t.decision.action, t.runId])).toEqual([['start', 'run-new']]);
@@ -94,6 +95,8 @@ describe('retrain runs start in a fenced write (the fleet leader lease)', () => 
     expect((await successor.run('run-new'))!.state).toBe('promoted');
     const actions = await drift.actions(50);
     expect(actions.filter((x) => x.kind === 'retrain-interrupted').map((x) => x.details.runId)).toEqual(['run-old']);
+    // What the interrupted run left running (its jobs) is stopped.
+    expect(abandoned).toEqual(['run-old']);
 
     // The old leader wakes up: its run's next write is fenced, so the record stays as the successor left it.
     wake();
