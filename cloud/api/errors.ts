@@ -25,6 +25,8 @@ export const errorResponses = {
   429: ErrorResponse,
   500: ErrorResponse,
   503: ErrorResponse,
+  /** A rollout change forwarded to the fleet leader got no answer in time (EDGEKD_LEADER_TIMEOUT). */
+  504: ErrorResponse,
 } as const;
 
 const BY_CODE: Partial<Record<ErrorCode, number>> = {
