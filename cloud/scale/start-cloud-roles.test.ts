@@ -19,6 +19,8 @@ describe('edgekd cloud on SQLite (one process)', () => {
     running.push(first);
     expect(first.role).toBe('all');
     expect(first.fleet).not.toBeNull();
+    // Without --download-url, HTTP delivery is named as absent at start (edgekd cloud prints it).
+    expect(first.absent['http delivery']).toMatch(/--download-url/);
     await expect(startCloud({ dataDir: dir, port: 0, brokerPort: 0, processId: 'second-proc', ...silent })).rejects.toMatchObject({
       code: 'EDGEKD_LEADER_HELD',
       message: expect.stringMatching(/'first-proc' already runs the fleet role on this SQLite file/),
