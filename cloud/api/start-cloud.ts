@@ -197,6 +197,7 @@ export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
     // Reports logged by `--role ingest` processes reach the fleet leader's controller through the
     // report log; these notices wake it (it also polls).
     const reportNotices = db.dialect === 'postgres' ? (await import('../scale/pg-report-notices')).createPgReportNotices({ db, connectionString: dbUrl, ...(opts.dbSchema ? { schema: opts.dbSchema } : {}), log: log.child({ module: 'report-notices' }) }) : undefined;
+    let ingestConsumer: import('../fleet/ingest/ingest-consumer').IngestConsumer | null = null;
     if (plan.ingestConsumer) {
       const target = opts.broker ?? (await import('../broker/broker-target')).parseBrokerTarget({ url: opts.brokerUrl! });
       const { createIngestConsumer } = await import('../fleet/ingest/ingest-consumer');
@@ -206,6 +207,7 @@ export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
         ...(opts.ingestGroup ? { group: opts.ingestGroup } : {}), ...(reportNotices ? { notices: reportNotices } : {}),
       });
       closers.push(() => consumer.close());
+      ingestConsumer = consumer;
       brokerUrl = target.url;
       absent.fleet = '--role ingest logs and acks device reports (status, drift, heartbeat); the fleet leader applies them to its rollouts';
     } else if (plan.fleet !== 'none') {
@@ -349,6 +351,7 @@ export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
     );
     closers.push(() => app.close());
     if (fleet) (await import('./fleet-metrics')).registerFleetMetrics(metrics, fleet);
+    if (ingestConsumer) (await import('./ingest-metrics')).registerIngestMetrics(metrics, ingestConsumer);
     const url = await app.listen({ host: opts.host ?? '127.0.0.1', port: opts.port ?? 0 });
     return { processId, role: plan.role, leader: () => leaderOf(), url, brokerUrl, brokerAccess, tokens, app, db, jobs, fleet, devices, absent, keyFile, trustedKeysFile, close: closeAll };
   } catch (e) {
