@@ -331,7 +331,10 @@ export async function createFleetController(opts: FleetControllerOptions): Promi
 
   function apply(ar: ActiveRollout, event: EngineEvent, at = now()): void {
     const cmds = applyEvent(ar.state, event, at);
-    ar.dirty = true;
+    // A tick that changed nothing (no timeout, no wave step: no command) needs no snapshot; every
+    // change the engine makes emits at least a notice. A 5,000-device rollout was otherwise
+    // written 10 times a second while it only waited for reports.
+    if (event.type !== 'tick' || cmds.length > 0) ar.dirty = true;
     execute(ar, cmds);
   }
 
@@ -443,6 +446,8 @@ export async function createFleetController(opts: FleetControllerOptions): Promi
   }
 
   // ── persistence and timers ─────────────────────────────────────────────
+  let lastWriteMs = 0;
+  let lastWriteEnd = 0;
   async function saveDirty(): Promise<void> {
     for (const ar of [...active.values()]) {
       if (!ar.dirty) continue;
@@ -450,7 +455,10 @@ export async function createFleetController(opts: FleetControllerOptions): Promi
       // Judged on what is written: a tick may finish the rollout while the write is in flight
       // (PostgreSQL), and dropping it then would leave the pre-finish snapshot as the last word.
       const finished = isTerminal(ar.state.status);
+      const t0 = performance.now();
       await store.saveRollout(ar.state, ar.appliedSeq);
+      lastWriteEnd = performance.now();
+      lastWriteMs = lastWriteEnd - t0;
       if (finished) active.delete(ar.state.id);
     }
   }
@@ -459,7 +467,15 @@ export async function createFleetController(opts: FleetControllerOptions): Promi
   // ahead of a report still being applied.
   const snapshot = (): Promise<void> => reportQueue.run(saveDirty);
 
-  const snapshotTimer = setInterval(() => void snapshot().catch((err) => log.error({ err }, 'snapshot failed')), opts.snapshotMs ?? 100);
+  // A snapshot is the whole engine state (5,000 devices: ~0.6 MB of JSON, tens of ms to serialise
+  // and write) and holds the report queue while it is written. The report log is the write-ahead
+  // log, so a later snapshot loses nothing (a resume replays more): periodic snapshots wait at
+  // least 9× the last write's duration after it, so they take at most ~10% of the time. Operator
+  // actions and rollout creation still write at once.
+  const snapshotTimer = setInterval(() => {
+    if (performance.now() < lastWriteEnd + 9 * lastWriteMs) return;
+    void snapshot().catch((err) => log.error({ err }, 'snapshot failed'));
+  }, opts.snapshotMs ?? 100);
   const tickTimer = setInterval(() => {
     for (const ar of active.values()) if (!isTerminal(ar.state.status)) apply(ar, { type: 'tick' });
     chunks.expireIdle();
