@@ -61,6 +61,8 @@ export interface ScaleRow {
   committed: number;
   agentStartSeconds: number;
   loadAverage1m: number;
+  /** Highest 1-minute load average seen during the rollout (sampled every 250 ms). */
+  loadAverage1mMax?: number;
   /** CPU seconds during the rollout: the fleet process, the ingest processes, all PostgreSQL processes, Mosquitto, the agent processes (Linux /proc). */
   cpuSeconds?: { fleet: number; ingest?: number; postgres: number; mosquitto: number; agents: number };
   /** Status reports logged by the `--role ingest` processes (the rest by the fleet leader). */
@@ -193,6 +195,7 @@ export async function runScale(agentsN: number, ingestProcesses: number): Promis
     const id = (created.body as { id: string }).id;
     let state = (await store.getRollout(id))!;
     const progress: NonNullable<ScaleRow['progress']> = [];
+    let loadMax = load;
     const countStates = (): Record<string, number> => {
       const counts: Record<string, number> = {};
       for (const dev of Object.values(state.devices)) {
@@ -204,6 +207,7 @@ export async function runScale(agentsN: number, ingestProcesses: number): Promis
     while (!['completed', 'rolled_back', 'aborted', 'failed'].includes(state.status) && performance.now() - t0 < 300_000) {
       await new Promise((r) => setTimeout(r, 250));
       state = (await store.getRollout(id))!;
+      loadMax = Math.max(loadMax, os.loadavg()[0]!);
       const seconds = (performance.now() - t0) / 1000;
       if (seconds >= (progress.length + 1) * 10) {
         progress.push({ seconds: Math.round(seconds), counts: countStates() });
@@ -219,10 +223,10 @@ export async function runScale(agentsN: number, ingestProcesses: number): Promis
     return {
       scenario: 'scale', processes: ingestProcesses, agents: agentsN, engine: 'light', packageBytes, allCommittedSeconds: committed === agentsN ? round(seconds) : null,
       reportsPerSecond: Math.round(reports / seconds), reportsStored: reports, failed: devs.filter((d) => ['failed', 'rejected', 'timed_out'].includes(d.state)).length, committed,
-      agentStartSeconds: round(agentStartSeconds), loadAverage1m: round(load), cpuSeconds: cpu,
+      agentStartSeconds: round(agentStartSeconds), loadAverage1m: round(load), loadAverage1mMax: round(loadMax), cpuSeconds: cpu,
       ...(ingest.length ? { reportsByIngestProcesses: byIngest } : {}),
       progress,
-      limits: 'every process (cloud, PostgreSQL, Mosquitto, the 2 agent processes) shares the same 2 cores, which other work on the machine also uses',
+      limits: 'Every process (cloud, PostgreSQL, Mosquitto, the 2 agent processes) shares the same 2 cores, which other work on the machine also uses',
     };
   } catch (e) {
     printProcessLogs(cloud);
@@ -298,7 +302,8 @@ export function scaleOutMarkdown(rows: ReadonlyArray<FailoverRow | ScaleRow>, pr
         ['failed', (r) => r.failed],
         ['agent start (s)', (r) => r.agentStartSeconds],
         ['CPU s: fleet / ingest / postgres / mosquitto / agents', (r) => (r.cpuSeconds ? `${r.cpuSeconds.fleet} / ${r.cpuSeconds.ingest ?? '–'} / ${r.cpuSeconds.postgres} / ${r.cpuSeconds.mosquitto} / ${r.cpuSeconds.agents}` : '–')],
-        ['load avg', (r) => r.loadAverage1m],
+        ['CPU share of the 2 cores', (r) => (r.cpuSeconds && r.allCommittedSeconds ? `${Math.round((100 * Object.values(r.cpuSeconds).reduce((a, b) => a + b, 0)) / (2 * r.allCommittedSeconds))}%` : '–')],
+        ['load avg (start / max)', (r) => `${r.loadAverage1m} / ${r.loadAverage1mMax ?? '–'}`],
       ]),
       '',
       `Goal (5,000 agents all committed within 60 s, zero failed): ${scale.filter((r) => r.agents >= 5000).map((r) => (r.allCommittedSeconds !== null && r.allCommittedSeconds <= 60 && r.failed === 0 ? 'met' : 'NOT met') + ` (${r.allCommittedSeconds ?? 'not all committed'} s, ${r.failed} failed)`).join('; ') || 'no 5,000-agent row'}. ` +

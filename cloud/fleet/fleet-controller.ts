@@ -469,11 +469,13 @@ export async function createFleetController(opts: FleetControllerOptions): Promi
 
   // A snapshot is the whole engine state (5,000 devices: ~0.6 MB of JSON, tens of ms to serialise
   // and write) and holds the report queue while it is written. The report log is the write-ahead
-  // log, so a later snapshot loses nothing (a resume replays more): periodic snapshots wait at
-  // least 9× the last write's duration after it, so they take at most ~10% of the time. Operator
-  // actions and rollout creation still write at once.
+  // log, so a later snapshot loses nothing (a resume replays more): periodic snapshots wait 9× the
+  // last write's duration after it (at most ~10% of the time), but never more than 1 s, since
+  // other processes read rollout progress from the snapshots. A rollout that just finished is
+  // written at once, as are operator actions and rollout creation.
   const snapshotTimer = setInterval(() => {
-    if (performance.now() < lastWriteEnd + 9 * lastWriteMs) return;
+    const finishing = [...active.values()].some((ar) => ar.dirty && isTerminal(ar.state.status));
+    if (!finishing && performance.now() < lastWriteEnd + Math.min(9 * lastWriteMs, 1_000)) return;
     void snapshot().catch((err) => log.error({ err }, 'snapshot failed'));
   }, opts.snapshotMs ?? 100);
   const tickTimer = setInterval(() => {
