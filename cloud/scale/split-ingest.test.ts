@@ -1,4 +1,7 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import mqtt from 'mqtt';
 import { describeWithMosquitto, describeWithPostgres, MOSQUITTO_URL, POSTGRES_URL } from '../../test/helpers/services';
@@ -13,6 +16,9 @@ import { createIngestConsumer, type IngestConsumer } from '../fleet/ingest/inges
 import { FleetStore } from '../fleet/store/fleet-store';
 import type { SqlDb } from '../store/sql-db';
 import { createPgReportNotices } from './pg-report-notices';
+import { startCloud } from '../api/start-cloud';
+import { DeviceRegistry } from '../fleet/registry/device-registry';
+import type { StatusReport } from '../../shared/protocol/messages/status';
 import { pgSchema, until } from './postgres-schema.test-helper';
 
 // Runs when both services answer; skipped (or failing, with EDGEKD_REQUIRE_SERVICES=1) otherwise.
@@ -189,4 +195,44 @@ d('ingest split across processes (PostgreSQL, Mosquitto shared subscriptions)', 
     expect(two.appliedFromLog).toBe(two.logRows);
     expect(two.logRows).toBe(one.logRows);
   }, 60_000);
+
+  it('edgekd cloud --role ingest logs and acks its share of the reports and counts them on /metrics', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'edgekd-ingest-role-'));
+    cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+    const pg = pgSchema();
+    const db = await pg.open();
+    cleanups.push(() => db.close());
+    cleanups.push(() => db.exec(`DROP SCHEMA IF EXISTS "${pg.schema}" CASCADE`));
+    const deviceId = `sir${tag}-dev`;
+    await new DeviceRegistry(await FleetStore.open(db), Date.now).provision({ deviceId, groups: ['g'] });
+    const token = 'adm-' + randomBytes(12).toString('hex');
+    const cloud = await startCloud({
+      dataDir: dir, db: POSTGRES_URL, dbSchema: pg.schema, role: 'ingest', processId: `sir${tag}`, port: 0, brokerUrl: MOSQUITTO_URL,
+      ingestGroup: `ingest-test-${tag}-role`, teacherDir: join(dir, 'none'), logLevel: 'silent', tokens: [{ token, role: 'admin', name: 'admin' }],
+    });
+    cleanups.push(() => cloud.close());
+    expect(cloud.role).toBe('ingest');
+    expect(cloud.fleet).toBeNull();
+    expect(cloud.absent.fleet).toMatch(/--role ingest logs and acks/);
+
+    // The only member of its share group: it receives the report, logs it and acks it.
+    const device = await mqtt.connectAsync(MOSQUITTO_URL, { protocolVersion: 5, clientId: deviceId, reconnectPeriod: 0 });
+    cleanups.push(() => device.endAsync());
+    const acked = new Set<string>();
+    device.on('message', (_t, payload) => {
+      for (const k of (JSON.parse(payload.toString()) as { keys: string[] }).keys) acked.add(k);
+    });
+    await device.subscribeAsync(topicFor('ack', deviceId), { qos: 1 });
+    const report: StatusReport = {
+      schema: 'edgekd.status/1', deviceId, bootId: 'boot-1', seq: 0, idempotencyKey: randomUUID(), ts: new Date().toISOString(),
+      deploymentId: `r-1:${deviceId}`, rolloutId: 'r-1', state: 'downloading',
+    };
+    const out = encode('status', deviceId, report, { protocolVersion: 5 });
+    await device.publishAsync(out.topic, Buffer.from(out.payload), { qos: 1, ...(out.properties ? { properties: out.properties } : {}) });
+    await until('the ack', async () => acked.has(report.idempotencyKey), 10_000);
+    const logged = await FleetStore.open(db).then((st) => st.reportsAfter('r-1', 0));
+    expect(logged.map((r) => r.idempotencyKey)).toEqual([report.idempotencyKey]);
+    const metrics = await (await fetch(`${cloud.url}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text();
+    expect(metrics).toMatch(/^edgekd_ingest_reports_logged_total 1$/m);
+  }, 30_000);
 });
