@@ -4,7 +4,8 @@
  * processes, everything on this one machine.
  *
  *   npm run bench:fleet -- --scenario failover [--agents 300]   fleet, fleet, worker, api; leader killed mid-wave
- *   npm run bench:fleet -- --scenario scale [--agents 5000]     one fleet process, one wave of every agent
+ *   npm run bench:fleet -- --scenario scale [--agents 5000]     one wave of every agent, with 1 and then 2 ingest
+ *                                                               processes (fleet; fleet + ingest) in the same run
  *
  * Rows are merged into bench/results/fleet.json (rows of other scenarios are kept) and into the
  * `bench:fleet-scale-out` block of BENCHMARKS.md.
@@ -15,7 +16,7 @@ import { join, resolve } from 'node:path';
 import mqtt from 'mqtt';
 import { simulatedDeviceIds, type SimulatedFleet } from '../edge/sim/fleet';
 import { FleetStore } from '../cloud/fleet/store/fleet-store';
-import { runLeaderKill, seedFleet, startAgents, startMultiCloud, type MultiCloud } from '../test/scale/multi-process.test-helper';
+import { runLeaderKill, seedFleet, startAgents, startMultiCloud, type CloudProc, type MultiCloud } from '../test/scale/multi-process.test-helper';
 import { until } from '../cloud/scale/postgres-schema.test-helper';
 import { topicFor } from '../shared/protocol/codec';
 import { MOSQUITTO_URL } from '../test/helpers/services';
@@ -47,7 +48,7 @@ export interface FailoverRow {
 
 export interface ScaleRow {
   scenario: 'scale';
-  /** fleet processes that ingest device reports */
+  /** Processes in the ingest share group: the fleet leader, plus `processes - 1` `--role ingest` processes. */
   processes: number;
   agents: number;
   engine: 'light';
@@ -60,8 +61,14 @@ export interface ScaleRow {
   committed: number;
   agentStartSeconds: number;
   loadAverage1m: number;
-  /** CPU seconds during the rollout: the fleet process, all PostgreSQL processes, Mosquitto, the agent processes (Linux /proc). */
-  cpuSeconds?: { fleet: number; postgres: number; mosquitto: number; agents: number };
+  /** Highest 1-minute load average seen during the rollout (sampled every 250 ms). */
+  loadAverage1mMax?: number;
+  /** CPU seconds during the rollout: the fleet process, the ingest processes, all PostgreSQL processes, Mosquitto, the agent processes (Linux /proc). */
+  cpuSeconds?: { fleet: number; ingest?: number; postgres: number; mosquitto: number; agents: number };
+  /** Status reports logged by the `--role ingest` processes (the rest by the fleet leader). */
+  reportsByIngestProcesses?: number;
+  /** Device states every 10 s of the rollout (seconds: counts), to show where it stalled. */
+  progress?: Array<{ seconds: number; counts: Record<string, number> }>;
   /** What bounds the row, where a goal is out of reach of this build. */
   limits?: string;
 }
@@ -143,13 +150,13 @@ export async function runFailover(agentsN: number): Promise<FailoverRow> {
 }
 
 /**
- * One `fleet` process (the leader; it alone ingests, see `limits`) and N agents; one wave of all
- * of them, no bake. Reports per second: rows the cloud stored in fleet_reports during the rollout
- * over its duration.
+ * One `fleet` process (the leader) and `ingestProcesses - 1` `--role ingest` processes, all in one
+ * (private) ingest share group, and N agents; one wave of all of them, no bake. Reports per
+ * second: rows the cloud stored in fleet_reports during the rollout over its duration.
  */
-export async function runScale(agentsN: number): Promise<ScaleRow> {
-  const cloud = await startMultiCloud({ schema: schemaName() });
+export async function runScale(agentsN: number, ingestProcesses: number): Promise<ScaleRow> {
   const prefix = `bsc${Date.now().toString(36)}-`;
+  const cloud = await startMultiCloud({ schema: schemaName(), ingestGroup: `bench-ingest-${prefix}` });
   const deviceIds = simulatedDeviceIds(prefix, agentsN);
   let agents: SimulatedFleet | undefined;
   let dir: string | undefined;
@@ -162,12 +169,15 @@ export async function runScale(agentsN: number): Promise<ScaleRow> {
     await agents.ready();
     const agentStartSeconds = (performance.now() - t0Agents) / 1000;
     const fleet = cloud.start('fleet', `${prefix}f`);
+    const ingest = Array.from({ length: ingestProcesses - 1 }, (_, i) => cloud.start('ingest', `${prefix}i${i}`));
     await until('the fleet leader', async () => (await cloud.api(fleet, '/api/fleet/leader')).status === 200, 120_000);
+    await Promise.all(ingest.map((p) => p.url()));
     const store = await FleetStore.open(cloud.db);
     const load = os.loadavg()[0]!;
     const reports0 = await store.countReports();
     const groups = {
       fleet: (c: string) => c.includes(`--process-id\0${prefix}f\0`),
+      ingest: (c: string) => c.includes('--role\0ingest\0') && c.includes(`--process-id\0${prefix}i`),
       postgres: (c: string) => c.startsWith('postgres'),
       mosquitto: (c: string) => c.startsWith('mosquitto'),
       agents: (c: string) => c.includes('edge/sim/fleet-worker.ts'),
@@ -184,22 +194,39 @@ export async function runScale(agentsN: number): Promise<ScaleRow> {
     const t0 = performance.now();
     const id = (created.body as { id: string }).id;
     let state = (await store.getRollout(id))!;
+    const progress: NonNullable<ScaleRow['progress']> = [];
+    let loadMax = load;
+    const countStates = (): Record<string, number> => {
+      const counts: Record<string, number> = {};
+      for (const dev of Object.values(state.devices)) {
+        const k = dev.state === 'in_progress' ? `in_progress:${dev.step ?? '?'}` : dev.state;
+        counts[k] = (counts[k] ?? 0) + 1;
+      }
+      return counts;
+    };
     while (!['completed', 'rolled_back', 'aborted', 'failed'].includes(state.status) && performance.now() - t0 < 300_000) {
       await new Promise((r) => setTimeout(r, 250));
       state = (await store.getRollout(id))!;
+      loadMax = Math.max(loadMax, os.loadavg()[0]!);
+      const seconds = (performance.now() - t0) / 1000;
+      if (seconds >= (progress.length + 1) * 10) {
+        progress.push({ seconds: Math.round(seconds), counts: countStates() });
+        console.error(`scale ${agentsN} agents, ${ingestProcesses} ingest: ${JSON.stringify(progress.at(-1))} load ${os.loadavg()[0]!.toFixed(1)}`);
+      }
     }
     const seconds = (performance.now() - t0) / 1000;
     const cpu = Object.fromEntries(Object.entries(groups).map(([k, m]) => [k, round(cpuSeconds(m) - cpu0[k]!)])) as ScaleRow['cpuSeconds'] & object;
     const reports = (await store.countReports()) - reports0;
+    const byIngest = await ingestLogged(cloud, ingest);
     const devs = Object.values(state.devices);
     const committed = devs.filter((d) => d.state === 'committed').length;
     return {
-      scenario: 'scale', processes: 1, agents: agentsN, engine: 'light', packageBytes, allCommittedSeconds: committed === agentsN ? round(seconds) : null,
+      scenario: 'scale', processes: ingestProcesses, agents: agentsN, engine: 'light', packageBytes, allCommittedSeconds: committed === agentsN ? round(seconds) : null,
       reportsPerSecond: Math.round(reports / seconds), reportsStored: reports, failed: devs.filter((d) => ['failed', 'rejected', 'timed_out'].includes(d.state)).length, committed,
-      agentStartSeconds: round(agentStartSeconds), loadAverage1m: round(load), cpuSeconds: cpu,
-      limits:
-        'one ingest process: only the fleet leader runs a fleet controller, so the shared-subscription group has one member and a 2-process row would measure the same process; ' +
-        'the agents (2 processes) and Mosquitto share the same 2 cores',
+      agentStartSeconds: round(agentStartSeconds), loadAverage1m: round(load), loadAverage1mMax: round(loadMax), cpuSeconds: cpu,
+      ...(ingest.length ? { reportsByIngestProcesses: byIngest } : {}),
+      progress,
+      limits: 'Every process (cloud, PostgreSQL, Mosquitto, the 2 agent processes) shares the same 2 cores, which other work on the machine also uses',
     };
   } catch (e) {
     printProcessLogs(cloud);
@@ -207,6 +234,27 @@ export async function runScale(agentsN: number): Promise<ScaleRow> {
   } finally {
     await stopAll(cloud, agents, deviceIds, dir);
   }
+}
+
+/** Status reports logged by the ingest processes, from their /metrics. */
+async function ingestLogged(cloud: MultiCloud, procs: readonly CloudProc[]): Promise<number> {
+  let n = 0;
+  for (const p of procs) {
+    const text = await (await fetch(`${await p.url()}/metrics`, { headers: { authorization: `Bearer ${cloud.token}` } })).text();
+    n += Number(/^edgekd_ingest_reports_logged_total (\d+)/m.exec(text)?.[1] ?? 0);
+  }
+  return n;
+}
+
+/** "N agents: 2 processes X reports/s vs 1 process Y (ratio)" for each agent count with both rows. */
+function twoVsOne(scale: readonly ScaleRow[]): string {
+  const parts: string[] = [];
+  for (const agents of [...new Set(scale.map((r) => r.agents))]) {
+    const one = scale.find((r) => r.agents === agents && r.processes === 1);
+    const two = scale.find((r) => r.agents === agents && r.processes === 2);
+    if (one && two) parts.push(`${agents} agents: ${two.reportsPerSecond} vs ${one.reportsPerSecond} reports/s (×${(two.reportsPerSecond / Math.max(1, one.reportsPerSecond)).toFixed(2)})`);
+  }
+  return parts.join('; ') || 'no pair of rows';
 }
 
 const BEGIN = '<!-- bench:fleet-scale-out -->';
@@ -242,7 +290,7 @@ export function scaleOutMarkdown(rows: ReadonlyArray<FailoverRow | ScaleRow>, pr
   }
   if (scale.length) {
     parts.push(
-      '`scale`: one `edgekd cloud --role fleet` process (the leader) on PostgreSQL and Mosquitto, N light-engine agents in 2 processes, one wave of all of them (20 KB package, MQTT chunks, no bake). Reports per second = rows the cloud stored in `fleet_reports` during the rollout / its duration.',
+      '`scale`: one `edgekd cloud --role fleet` process (the leader), alone (1 ingest process) or with one `edgekd cloud --role ingest` process in the same MQTT 5 share group (2), on PostgreSQL and Mosquitto; N light-engine agents in 2 processes, one wave of all of them (20 KB package, MQTT chunks, no bake). Reports per second = rows the cloud stored in `fleet_reports` during the rollout / its duration. Rows of one agent count come from one run, one after the other.',
       '',
       markdownTable(scale, [
         ['ingest processes', (r) => r.processes],
@@ -250,14 +298,16 @@ export function scaleOutMarkdown(rows: ReadonlyArray<FailoverRow | ScaleRow>, pr
         ['all committed (s)', (r) => r.allCommittedSeconds ?? `not all (${r.committed})`],
         ['reports/s', (r) => r.reportsPerSecond],
         ['reports stored', (r) => r.reportsStored],
+        ['by the ingest process', (r) => r.reportsByIngestProcesses ?? '–'],
         ['failed', (r) => r.failed],
         ['agent start (s)', (r) => r.agentStartSeconds],
-        ['CPU s: fleet / postgres / mosquitto / agents', (r) => (r.cpuSeconds ? `${r.cpuSeconds.fleet} / ${r.cpuSeconds.postgres} / ${r.cpuSeconds.mosquitto} / ${r.cpuSeconds.agents}` : '–')],
-        ['load avg', (r) => r.loadAverage1m],
+        ['CPU s: fleet / ingest / postgres / mosquitto / agents', (r) => (r.cpuSeconds ? `${r.cpuSeconds.fleet} / ${r.cpuSeconds.ingest ?? '–'} / ${r.cpuSeconds.postgres} / ${r.cpuSeconds.mosquitto} / ${r.cpuSeconds.agents}` : '–')],
+        ['CPU share of the 2 cores', (r) => (r.cpuSeconds && r.allCommittedSeconds ? `${Math.round((100 * Object.values(r.cpuSeconds).reduce((a, b) => a + b, 0)) / (2 * r.allCommittedSeconds))}%` : '–')],
+        ['load avg (start / max)', (r) => `${r.loadAverage1m} / ${r.loadAverage1mMax ?? '–'}`],
       ]),
       '',
       `Goal (5,000 agents all committed within 60 s, zero failed): ${scale.filter((r) => r.agents >= 5000).map((r) => (r.allCommittedSeconds !== null && r.allCommittedSeconds <= 60 && r.failed === 0 ? 'met' : 'NOT met') + ` (${r.allCommittedSeconds ?? 'not all committed'} s, ${r.failed} failed)`).join('; ') || 'no 5,000-agent row'}. ` +
-        `Two ingest processes: not measured. ${scale[0]?.limits ?? ''}. A second ingest member needs a process that logs and acks reports without the leader's rollout engine (docs/scale-out.md, *Not built yet*).`,
+        `Two ingest processes against one (same run, same agent count): ${twoVsOne(scale)}. ${scale.at(-1)?.limits ?? ''}.`,
       '',
     );
   }

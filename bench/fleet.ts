@@ -9,7 +9,7 @@
  *   npm run bench:fleet -- --scenario broker-restart   only the broker-restart scenario (1,000
  *                                     agents on each broker; --restart-agents N, --down-ms MS)
  *   npm run bench:fleet -- --scenario failover   fleet leader killed mid-rollout (300 agents; --agents N)
- *   npm run bench:fleet -- --scenario scale      5,000 agents on one fleet process (--agents N)
+ *   npm run bench:fleet -- --scenario scale      5,000 agents, 1 and then 2 ingest processes (--agents N, --ingest 1,2)
  *                                     (both: bench/fleet-scale-out.ts, PostgreSQL and Mosquitto)
  *
  * The broker-restart scenario (bench/fleet-broker-restart.ts) restarts an authenticated broker
@@ -56,6 +56,8 @@ const { values } = parseArgs({
     'no-report': { type: 'boolean', default: false },
     /** all | rollout | broker-restart | failover | scale (failover and scale run only when named) */
     scenario: { type: 'string', default: 'all' },
+    /** scale scenario: ingest process counts, one row each (fleet leader alone = 1). */
+    ingest: { type: 'string', default: '1,2' },
     'restart-agents': { type: 'string', default: '1000' },
     'down-ms': { type: 'string', default: '2000' },
     /** First backoff windows to compare (default: the agent's own default, mqtt.reconnectPeriodMs). */
@@ -331,10 +333,13 @@ async function main(): Promise<void> {
   if (values.scenario === 'failover' || values.scenario === 'scale') {
     const sizesOut = values.agents ? values.agents.split(',').map(Number) : [values.scenario === 'failover' ? 300 : 5000];
     const out: Array<FailoverRow | ScaleRow> = [];
+    const ingestCounts = values.scenario === 'scale' ? values.ingest!.split(',').map(Number) : [0];
     for (const n of sizesOut) {
-      const row = values.scenario === 'failover' ? await runFailover(n) : await runScale(n);
-      console.log(JSON.stringify(row));
-      out.push(row);
+      for (const k of ingestCounts) {
+        const row = values.scenario === 'failover' ? await runFailover(n) : await runScale(n, k);
+        console.log(JSON.stringify(row));
+        out.push(row);
+      }
     }
     if (!values['no-report']) mergeScaleOutReport(out, command);
     console.log(scaleOutMarkdown(out, { [values.scenario]: { command, measuredAt: new Date().toISOString() } }));

@@ -90,6 +90,8 @@ export interface CloudOptions {
   readonly jobKinds?: Readonly<Record<string, JobKindSpec>>;
   /** Which components this process runs (cloud/scale/cloud-roles.ts); default `all`. */
   readonly role?: CloudRole;
+  /** MQTT 5 share group of device-report ingest (default `edgekd-ingest`); the same for every process of one cloud. */
+  readonly ingestGroup?: string;
   /** Fleet leader lease lifetime; a standby takes over this long after the leader stops renewing. Default 6 s. */
   readonly leaderTtlMs?: number;
   readonly logger?: Logger;
@@ -212,7 +214,23 @@ export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
     let external: BrokerTarget | null = null;
     // Set while a fleet controller runs here: the broker asks it about devices (one registry, one cache).
     let deviceAuth: ((u: string | undefined, p: Buffer | undefined) => Promise<Principal | null>) | null = null;
-    if (plan.fleet !== 'none') {
+    // Reports logged by `--role ingest` processes reach the fleet leader's controller through the
+    // report log; these notices wake it (it also polls).
+    const reportNotices = db.dialect === 'postgres' ? (await import('../scale/pg-report-notices')).createPgReportNotices({ db, connectionString: dbUrl, ...(opts.dbSchema ? { schema: opts.dbSchema } : {}), log: log.child({ module: 'report-notices' }) }) : undefined;
+    let ingestConsumer: import('../fleet/ingest/ingest-consumer').IngestConsumer | null = null;
+    if (plan.ingestConsumer) {
+      const target = opts.broker ?? (await import('../broker/broker-target')).parseBrokerTarget({ url: opts.brokerUrl! });
+      const { createIngestConsumer } = await import('../fleet/ingest/ingest-consumer');
+      const consumer = await createIngestConsumer({
+        db, brokerUrl: target.url, clientId: `edgekd-cloud-${processId}`, logger: log.child({ module: 'ingest' }),
+        ...(target.username ? { username: target.username } : {}), ...(target.password ? { password: target.password } : {}), ...(target.tls ? { tls: target.tls } : {}),
+        ...(opts.ingestGroup ? { group: opts.ingestGroup } : {}), ...(reportNotices ? { notices: reportNotices } : {}),
+      });
+      closers.push(() => consumer.close());
+      ingestConsumer = consumer;
+      brokerUrl = target.url;
+      absent.fleet = '--role ingest logs and acks device reports (status, drift, heartbeat); the fleet leader applies them to its rollouts';
+    } else if (plan.fleet !== 'none') {
       external = opts.broker ?? (opts.brokerUrl ? (await import('../broker/broker-target')).parseBrokerTarget({ url: opts.brokerUrl }) : null);
       if (external) {
         brokerUrl = external.url;
@@ -260,7 +278,7 @@ export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
       try {
         const { createFleetController } = await import('../fleet/fleet-controller');
         const fleet = await createFleetController({
-          db, artifacts, ...(downloadUrl ? { httpBaseUrl: downloadUrl } : {}), brokerUrl: brokerUrl!, mqttClientId: `edgekd-cloud-${processId}`, protocolVersion: external ? 5 : 4, ingest: external ? 'shared' : 'exclusive', ...(fence ? { fence } : {}), logger: log.child({ module: 'fleet' }),
+          db, artifacts, ...(downloadUrl ? { httpBaseUrl: downloadUrl } : {}), brokerUrl: brokerUrl!, mqttClientId: `edgekd-cloud-${processId}`, protocolVersion: external ? 5 : 4, ingest: external ? 'shared' : 'exclusive', ...(external && opts.ingestGroup ? { ingestGroup: opts.ingestGroup } : {}), ...(external && reportNotices ? { reportNotices } : {}), ...(fence ? { fence } : {}), logger: log.child({ module: 'fleet' }),
           ...(account ? { mqttUsername: account.username, mqttPassword: account.password } : {}),
           ...(external?.tls ? { mqttTls: external.tls } : {}),
         });
@@ -356,6 +374,7 @@ export async function startCloud(opts: CloudOptions): Promise<RunningCloud> {
     );
     closers.push(() => app.close());
     if (fleet) (await import('./fleet-metrics')).registerFleetMetrics(metrics, fleet);
+    if (ingestConsumer) (await import('./ingest-metrics')).registerIngestMetrics(metrics, ingestConsumer);
     const url = await app.listen({ host: opts.host ?? '127.0.0.1', port: opts.port ?? 0 });
     return { processId, role: plan.role, leader: () => leaderOf(), url, brokerUrl, brokerAccess, tokens, app, db, jobs, fleet, devices, absent, keyFile, trustedKeysFile, close: closeAll };
   } catch (e) {

@@ -6,6 +6,7 @@ import type { ApiToken, Role } from '../api/auth';
 import { startCloud } from '../api/start-cloud';
 import { parseBrokerTarget } from '../broker/broker-target';
 import { parseCloudRole } from '../scale/cloud-roles';
+import { parseIngestGroup } from '../fleet/ingest/ingest-filters';
 
 const HELP = `usage: edgekd cloud [options]
 
@@ -41,10 +42,15 @@ options:
   --concurrency N   jobs running at once                                [1]
   --teacher DIR     the bundled teacher folder                          [models/teachers/fashion-mnist-lenet5-bn]
   --no-fleet        run without broker and fleet controller
-  --role ROLE       all | api | fleet | worker (see docs/scale-out.md)    [all]
+  --role ROLE       all | api | fleet | worker | ingest (see docs/scale-out.md)  [all]
                     api: HTTP API and console; fleet: fleet controller, drift and retrain on the
-                    elected leader (others stand by); worker: runs jobs. Split roles need
-                    PostgreSQL (--db) and an external broker (--broker).
+                    elected leader (others stand by); worker: runs jobs; ingest: takes a share of
+                    the device reports (status, drift, heartbeat; MQTT 5 shared subscription),
+                    logs and acks them for the fleet leader to apply. Split roles need PostgreSQL
+                    (--db) and an external broker (--broker); with the embedded broker (MQTT
+                    3.1.1) the cloud runs as one process (--role all).
+  --ingest-group G  MQTT 5 share group of device-report ingest; the same for every process of
+                    one cloud                                           [edgekd-ingest]
   --process-id ID   this process's id (job lease owner, MQTT client id)  [EDGEKD_PROCESS_ID, else generated]
   --leader-ttl-ms N fleet leader lease lifetime: a standby takes over this long after the leader
                     stopped renewing (renewed every third of it)          [6000]
@@ -117,6 +123,7 @@ export async function run(argv: string[]): Promise<number> {
     role: { type: 'string' },
     'process-id': { type: 'string' },
     'leader-ttl-ms': { type: 'string' },
+    'ingest-group': { type: 'string' },
   }, HELP);
   if (help) return 0;
   const broker = values.broker
@@ -151,6 +158,7 @@ export async function run(argv: string[]): Promise<number> {
     noFleet: values['no-fleet'],
     role: parseCloudRole(values.role),
     ...(values['process-id'] !== undefined ? { processId: values['process-id'] } : {}),
+    ...(values['ingest-group'] !== undefined ? { ingestGroup: parseIngestGroup(values['ingest-group']) } : {}),
     ...(values['leader-ttl-ms'] !== undefined ? { leaderTtlMs: numberFlag(values['leader-ttl-ms'], 'leader-ttl-ms', 6000, { min: 1000, max: 600_000 }) } : {}),
   });
   const admin = cloud.tokens.find((t) => t.role === 'admin') ?? cloud.tokens[0]!;

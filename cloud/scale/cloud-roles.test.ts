@@ -9,14 +9,15 @@ describe('cloud roles', () => {
   });
   it('starts in each role only what the role owns', () => {
     const shared = { store: 'postgres', externalBroker: true } as const;
-    expect(planRole('all', shared)).toEqual({ role: 'all', runsJobs: true, fleet: 'sole' });
-    expect(planRole('api', shared)).toEqual({ role: 'api', runsJobs: false, fleet: 'none' });
-    expect(planRole('fleet', shared)).toEqual({ role: 'fleet', runsJobs: false, fleet: 'elected' });
-    expect(planRole('worker', shared)).toEqual({ role: 'worker', runsJobs: true, fleet: 'none' });
+    expect(planRole('all', shared)).toEqual({ role: 'all', runsJobs: true, fleet: 'sole', ingestConsumer: false });
+    expect(planRole('api', shared)).toEqual({ role: 'api', runsJobs: false, fleet: 'none', ingestConsumer: false });
+    expect(planRole('fleet', shared)).toEqual({ role: 'fleet', runsJobs: false, fleet: 'elected', ingestConsumer: false });
+    expect(planRole('worker', shared)).toEqual({ role: 'worker', runsJobs: true, fleet: 'none', ingestConsumer: false });
+    expect(planRole('ingest', shared)).toEqual({ role: 'ingest', runsJobs: false, fleet: 'none', ingestConsumer: true });
   });
   it('allows only all with the embedded broker or on SQLite, and says why', () => {
-    expect(planRole('all', { store: 'sqlite', externalBroker: false })).toMatchObject({ fleet: 'sole' });
-    for (const role of ['api', 'fleet', 'worker'] as const) {
+    expect(planRole('all', { store: 'sqlite', externalBroker: false })).toMatchObject({ fleet: 'sole', ingestConsumer: false });
+    for (const role of ['api', 'fleet', 'worker', 'ingest'] as const) {
       expect(() => planRole(role, { store: 'postgres', externalBroker: false })).toThrow(/embedded broker .*MQTT 3\.1\.1.*--role all/);
       expect(() => planRole(role, { store: 'sqlite', externalBroker: true })).toThrow(expect.objectContaining({ code: 'EDGEKD_ROLE_UNSUPPORTED' }));
     }

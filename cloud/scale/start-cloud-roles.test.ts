@@ -33,5 +33,9 @@ describe('edgekd cloud on SQLite (one process)', () => {
 
   it('allows only --role all with the embedded broker, and says why', async () => {
     await expect(startCloud({ dataDir: join(dir, 'other'), port: 0, brokerPort: 0, role: 'worker', ...silent })).rejects.toMatchObject({ code: 'EDGEKD_ROLE_UNSUPPORTED' });
+    await expect(startCloud({ dataDir: join(dir, 'other'), port: 0, brokerPort: 0, role: 'ingest', ...silent })).rejects.toMatchObject({
+      code: 'EDGEKD_ROLE_UNSUPPORTED',
+      message: expect.stringMatching(/--role ingest needs PostgreSQL .*serves one cloud process, run it with --role all/),
+    });
   });
 });

@@ -45,7 +45,7 @@ export interface MultiCloud {
   close(o?: { dropSchema?: boolean }): Promise<void>;
 }
 
-export async function startMultiCloud(opts: { schema: string; leaderTtlMs?: number; logLevel?: string }): Promise<MultiCloud> {
+export async function startMultiCloud(opts: { schema: string; leaderTtlMs?: number; logLevel?: string; ingestGroup?: string }): Promise<MultiCloud> {
   const token = `adm-${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}`;
   const db = await openPostgres(POSTGRES_URL, { schema: opts.schema });
   const dirs: string[] = [];
@@ -60,6 +60,7 @@ export async function startMultiCloud(opts: { schema: string; leaderTtlMs?: numb
       join(root, 'bin/edgekd.mjs'), 'cloud', '--role', role, '--process-id', processId, '--data', dir, '--artifacts', artifacts, '--db', POSTGRES_URL, '--db-schema', opts.schema,
       '--broker', MOSQUITTO_URL, '--port', '0', '--teacher', join(dir, 'none'), '--token', `admin:${token}`,
       ...(opts.leaderTtlMs ? ['--leader-ttl-ms', String(opts.leaderTtlMs)] : []),
+      ...(opts.ingestGroup ? ['--ingest-group', opts.ingestGroup] : []),
     ], { cwd: root, env: { ...process.env, EDGEKD_LOG_LEVEL: opts.logLevel ?? 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout!.on('data', (b: Buffer) => (out = (out + b.toString()).slice(-20_000)));

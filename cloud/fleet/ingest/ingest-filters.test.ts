@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { topicFilter } from '../../../shared/protocol/codec';
-import { ingestFilter, ingestFilters } from './ingest-filters';
+import { ingestFilter, ingestFilters, parseIngestGroup, sharedIngestFilters } from './ingest-filters';
 
 describe('ingest filters', () => {
   it('exclusive mode subscribes to the protocol table filters unchanged', () => {
@@ -15,5 +15,14 @@ describe('ingest filters', () => {
     expect(ingestFilter('presence', 'shared')).toBe(topicFilter('presence'));
     expect(ingestFilter('chunkRequest', 'shared')).toBe(topicFilter('chunkRequest'));
     expect(Object.values(ingestFilters('shared')).every((o) => o.qos === 1)).toBe(true);
+  });
+
+  it('an ingest-only process subscribes to the shareable kinds through the group, nothing else', () => {
+    expect(Object.keys(sharedIngestFilters('g2'))).toEqual(['heartbeat', 'status', 'drift'].map((k) => `$share/g2/${topicFilter(k as never)}`));
+  });
+
+  it('refuses a share group name that is not a plain token', () => {
+    expect(parseIngestGroup('edgekd-ingest.eu_1')).toBe('edgekd-ingest.eu_1');
+    for (const bad of ['', 'a/b', 'a+b', '#', 'x'.repeat(65)]) expect(() => parseIngestGroup(bad)).toThrow(expect.objectContaining({ code: 'EDGEKD_INVALID_ARGUMENT' }));
   });
 });

@@ -11,10 +11,15 @@ export interface ReportLogDeps {
   readonly now: () => number;
   /** Acks a report once it is logged (new or duplicate). */
   readonly ack: (deviceId: string, idempotencyKey: string) => void;
-  /** A newly logged status report, in log order, with its log sequence number. */
-  readonly applyStatus: (deviceId: string, report: StatusReport, seq: number, rolloutId: string | null, at: number) => void;
+  /**
+   * A newly logged status report, in log order, with its log sequence number. Absent where the
+   * reports are applied by whoever reads the log (shared ingest: the fleet leader's report tail).
+   */
+  readonly applyStatus?: (deviceId: string, report: StatusReport, seq: number, rolloutId: string | null, at: number) => void;
   /** A newly logged drift report (a duplicate is acked, not passed on). */
-  readonly onDrift: (deviceId: string, report: DriftReportEnvelope, at: number) => void;
+  readonly onDrift?: (deviceId: string, report: DriftReportEnvelope, at: number) => void;
+  /** After a write committed that logged at least one new report (the highest new seq). */
+  readonly onLogged?: (lastSeq: number) => void;
   /** A report that could not be logged (store failure): the device resends it, not acked. */
   readonly reject: (topic: string, e: unknown) => void;
 }
@@ -22,8 +27,8 @@ export interface ReportLogDeps {
 export interface ReportLog {
   status(topic: string, deviceId: string, report: StatusReport): void;
   drift(topic: string, deviceId: string, report: DriftReportEnvelope): void;
-  /** Status reports of a rollout logged after `afterSeq` (its snapshot), in order: replayed on resume. */
-  replay(rolloutId: string, afterSeq: number, apply: (deviceId: string, report: StatusReport, seq: number, at: number) => void): Promise<void>;
+  /** Status reports of a rollout logged after `afterSeq` (its snapshot) and at most `upTo`, in order: replayed on resume. */
+  replay(rolloutId: string, afterSeq: number, apply: (deviceId: string, report: StatusReport, seq: number, at: number) => void, upTo?: number): Promise<void>;
   counters(): { reportsApplied: number; reportsDuplicate: number };
 }
 
@@ -47,6 +52,7 @@ export function createReportLog(deps: ReportLogDeps): ReportLog {
       idempotencyKey: r.idempotencyKey, deviceId, rolloutId: r.rolloutId ?? parseDeploymentId(r.deploymentId)?.rolloutId ?? null, kind: 'status', body: r, receivedAt: at,
     }));
     const seqs = await deps.store.logReports(rows);
+    let last = 0;
     for (const [i, { deviceId, report }] of items.entries()) {
       deps.ack(deviceId, report.idempotencyKey);
       const seq = seqs[i] ?? null;
@@ -55,8 +61,10 @@ export function createReportLog(deps: ReportLogDeps): ReportLog {
         continue;
       }
       c.reportsApplied++;
-      deps.applyStatus(deviceId, report, seq, rows[i]!.rolloutId, deps.now());
+      last = Math.max(last, seq);
+      deps.applyStatus?.(deviceId, report, seq, rows[i]!.rolloutId, deps.now());
     }
+    if (last > 0) deps.onLogged?.(last);
   }
 
   return {
@@ -76,13 +84,17 @@ export function createReportLog(deps: ReportLogDeps): ReportLog {
         .run(async () => {
           const seq = await deps.store.logReport({ idempotencyKey: report.idempotencyKey, deviceId, rolloutId: null, kind: 'drift', body: report, receivedAt: deps.now() });
           deps.ack(deviceId, report.idempotencyKey);
-          if (seq === null) c.reportsDuplicate++;
-          else deps.onDrift(deviceId, report, deps.now());
+          if (seq === null) {
+            c.reportsDuplicate++;
+            return;
+          }
+          deps.onDrift?.(deviceId, report, deps.now());
+          deps.onLogged?.(seq);
         })
         .catch((e) => deps.reject(topic, e));
     },
-    async replay(rolloutId, afterSeq, apply) {
-      for (const r of await deps.store.reportsAfter(rolloutId, afterSeq)) {
+    async replay(rolloutId, afterSeq, apply, upTo) {
+      for (const r of await deps.store.reportsAfter(rolloutId, afterSeq, upTo)) {
         if (r.kind === 'status') apply(r.deviceId, r.body as StatusReport, r.seq, r.receivedAt);
       }
     },

@@ -133,3 +133,42 @@ function suite(name: string, open: () => Promise<SqlDb>, d: typeof plainDescribe
 suite('SQLite', async () => openSqlite(':memory:'), plainDescribe);
 const pg = await describeWithPostgres();
 suite('PostgreSQL', async () => openPostgres(POSTGRES_URL, { schema: `fleet_${randomUUID().slice(0, 8)}` }), pg);
+
+pg('FleetStore report log with two writers on PostgreSQL', () => {
+  it('commits report batches in seq order: a writer waits while another holds the log, so a reader past seq N has seen every row below it', async () => {
+    const schema = `fleet_${randomUUID().slice(0, 8)}`;
+    const a = await openPostgres(POSTGRES_URL, { schema });
+    const b = await openPostgres(POSTGRES_URL, { schema });
+    try {
+      await FleetStore.open(a);
+      const sb = await FleetStore.open(b);
+      const row = (key: string) => ({ idempotencyKey: key, deviceId: 'cam-1', rolloutId: 'r1', kind: 'status', body: {}, receivedAt: 1 });
+      let aCommittedAt = Infinity;
+      // Writer A logs its batch, then takes 400 ms to commit (a slow process, a long batch).
+      const slow = a
+        .transaction(async (tx) => {
+          const [seq] = await (await FleetStore.open(tx)).logReports([row('a1')]);
+          await new Promise((r) => setTimeout(r, 400));
+          return seq!;
+        })
+        .then((seq) => {
+          aCommittedAt = performance.now();
+          return seq;
+        });
+      await new Promise((r) => setTimeout(r, 100));
+      // Writer B starts while A is open. Without the lock it would commit first, and a reader that
+      // saw B's seq would move past A's row before A committed it.
+      const [seqB] = await sb.logReports([row('b1')]);
+      const bCommittedAt = performance.now();
+      const seqA = await slow;
+      expect(seqB).toBeGreaterThan(seqA);
+      expect(bCommittedAt).toBeGreaterThanOrEqual(aCommittedAt);
+      expect((await sb.reportsSince(0, 10)).map((r) => r.idempotencyKey)).toEqual(['a1', 'b1']);
+      expect(await sb.lastReportSeq()).toBe(seqB);
+    } finally {
+      await a.exec(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      await a.close();
+      await b.close();
+    }
+  });
+});

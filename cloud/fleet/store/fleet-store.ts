@@ -274,12 +274,7 @@ export class FleetStore {
   // ── report log (dedup on idempotency key) ────────────────────────────────
   /** Logs a device report once. Returns its sequence number, or null if the key was seen before. */
   async logReport(r: Omit<StoredReport, 'seq'>): Promise<number | null> {
-    const rows = await this.db.query<{ seq: number }>(
-      `INSERT INTO fleet_reports (idempotency_key, device_id, rollout_id, kind, body, received_at) VALUES (?, ?, ?, ?, ?, ?)
-       ON CONFLICT (device_id, idempotency_key) DO NOTHING RETURNING seq`,
-      [r.idempotencyKey, r.deviceId, r.rolloutId, r.kind, JSON.stringify(r.body), r.receivedAt],
-    );
-    return rows[0] ? Number(rows[0].seq) : null;
+    return (await this.logReports([r]))[0] ?? null;
   }
 
   /**
@@ -294,6 +289,13 @@ export class FleetStore {
     // (its first occurrence) and the repeats are duplicates, as they would be one by one.
     const SLICE = 500; // × 6 parameters, under SQLite's and PostgreSQL's limits
     return this.db.transaction(async (tx) => {
+      // Several processes log reports into one PostgreSQL (shared ingest), and the fleet leader
+      // reads the log by seq (`reportsSince`). A seq is taken at INSERT but becomes visible at
+      // COMMIT, so without this lock a reader could see seq 101 before a slower transaction's 100
+      // commits, move past it and never apply 100. Holding one lock per schema from before the
+      // first seq is drawn until the commit makes commit order equal seq order: whoever sees seq
+      // N committed has seen every row below it. SQLite has one writer and needs nothing.
+      if (tx.dialect === 'postgres') await tx.query("SELECT pg_advisory_xact_lock(hashtext('edgekd.fleet_reports.' || current_schema()))");
       const out: Array<number | null> = [];
       for (let i = 0; i < reports.length; i += SLICE) {
         const slice = reports.slice(i, i + SLICE);
@@ -313,12 +315,26 @@ export class FleetStore {
     });
   }
 
-  async reportsAfter(rolloutId: string, seq: number): Promise<StoredReport[]> {
-    const rows = await this.db.query('SELECT * FROM fleet_reports WHERE rollout_id = ? AND seq > ? ORDER BY seq', [rolloutId, seq]);
-    return rows.map((r) => ({
-      seq: Number(r.seq), idempotencyKey: String(r.idempotency_key), deviceId: String(r.device_id), rolloutId: (r.rollout_id as string | null) ?? null,
-      kind: String(r.kind), body: JSON.parse(String(r.body)), receivedAt: Number(r.received_at),
-    }));
+  /** Reports of a rollout logged after `seq` (and at most `upTo`, when given), in log order. */
+  async reportsAfter(rolloutId: string, seq: number, upTo?: number): Promise<StoredReport[]> {
+    const rows = upTo === undefined
+      ? await this.db.query('SELECT * FROM fleet_reports WHERE rollout_id = ? AND seq > ? ORDER BY seq', [rolloutId, seq])
+      : await this.db.query('SELECT * FROM fleet_reports WHERE rollout_id = ? AND seq > ? AND seq <= ? ORDER BY seq', [rolloutId, seq, upTo]);
+    return rows.map(toReport);
+  }
+
+  /**
+   * Every report logged after `seq`, in log order, at most `limit`: how the fleet leader follows
+   * reports other processes logged. Complete up to the last row returned (see logReports' lock).
+   */
+  async reportsSince(seq: number, limit: number): Promise<StoredReport[]> {
+    return (await this.db.query('SELECT * FROM fleet_reports WHERE seq > ? ORDER BY seq LIMIT ?', [seq, limit])).map(toReport);
+  }
+
+  /** The highest seq in the report log (0 when empty). */
+  async lastReportSeq(): Promise<number> {
+    const rows = await this.db.query<{ s: number | null }>('SELECT MAX(seq) AS s FROM fleet_reports');
+    return Number(rows[0]?.s ?? 0);
   }
 
   async countReports(deviceId?: string): Promise<number> {
@@ -335,6 +351,13 @@ async function writeRollout(db: SqlDb, s: RolloutState, appliedReportSeq: number
      ON CONFLICT (rollout_id) DO UPDATE SET status = excluded.status, state = excluded.state, applied_report_seq = excluded.applied_report_seq, updated_at = excluded.updated_at`,
     [s.id, s.spec.packageId, s.status, JSON.stringify(s), appliedReportSeq, s.createdAt, s.updatedAt],
   );
+}
+
+function toReport(r: Record<string, unknown>): StoredReport {
+  return {
+    seq: Number(r.seq), idempotencyKey: String(r.idempotency_key), deviceId: String(r.device_id), rolloutId: (r.rollout_id as string | null) ?? null,
+    kind: String(r.kind), body: JSON.parse(String(r.body)), receivedAt: Number(r.received_at),
+  };
 }
 
 function toDevice(r: Record<string, unknown>): DeviceRecord {
