@@ -9,7 +9,8 @@
  *
  * Candidates, each applied to a fresh copy of the float student:
  * - `none`: the student as deployed;
- * - `adabn-conv1`: only the first BatchNorm re-estimated from the field statistics;
+ * - `adabn-conv1[-wW]`: only the first BatchNorm re-estimated from the field statistics (mixed with
+ *   the student's own at weight W);
  * - `adabn-all`: every BatchNorm re-estimated from one round of statistics measured under the
  *   served model (what one period of reports carries);
  * - `adabn-all-w0.5`: the same, half field and half the student's own running statistics;
@@ -113,6 +114,8 @@ async function main(): Promise<number> {
       const oneRound = measureBatchNormInputs(base, field, fieldIdx.length);
       for (const [name, pick, weight] of [
         ['adabn-conv1', (s: FieldLayerStatistics[]) => s.slice(0, 1), 1],
+        ['adabn-conv1-w0.75', (s: FieldLayerStatistics[]) => s.slice(0, 1), 0.75],
+        ['adabn-conv1-w0.5', (s: FieldLayerStatistics[]) => s.slice(0, 1), 0.5],
         ['adabn-all', (s: FieldLayerStatistics[]) => s, 1],
         ['adabn-all-w0.5', (s: FieldLayerStatistics[]) => s, 0.5],
       ] as const) {
