@@ -86,6 +86,8 @@ interface LoopResult {
   outcome?: LoopRun['status'];
   /** The distill step's summary (`adaptation: 'field-batchnorm'` with the layers re-estimated, or the re-distillation's). */
   adaptation?: Record<string, unknown> | null;
+  /** The rollout step's summary (the fleet canary's gate verdicts per wave). */
+  rollout?: unknown;
   package?: { name: string; version: number; sha256: string; parent: string | null } | null;
   featureTargets?: string[];
   timeline?: LoopRun['timeline'];
@@ -94,6 +96,17 @@ interface LoopResult {
   preShiftCohortAlarms?: number;
   config?: LoopConfig;
   policy?: ReturnType<typeof effectivePolicy>;
+}
+
+/** How the loop's package reached the devices, from the rollout step's summary. */
+function rolloutSentence(loop: LoopResult): string {
+  const step = loop.rollout as { mode?: string; gates?: Array<{ wave: number; devices: number; verdict: { passed: boolean; results: Array<{ gate: string; value: number | null }> } | null }> } | null | undefined;
+  if (!step?.gates) return 'the package was verified against the trusted key and installed on every simulated device directly (no canary).';
+  const waves = step.gates.map((g) => {
+    const v = (name: string) => g.verdict?.results.find((x) => x.gate === name)?.value;
+    return `wave ${g.wave} (${g.devices} device${g.devices === 1 ? '' : 's'}): ${g.verdict?.passed ? 'passed' : 'failed'}, shadow agreement ${v('shadowAgreement')?.toFixed(2) ?? 'n/a'}, confidence shift ${v('confidenceShift')?.toFixed(2) ?? 'n/a'}`;
+  });
+  return `fleet canary with ML-quality gates on 3 real agents serving the shifted field (bench/drift-canary.ts): ${waves.join('; ')}; outcome ${loop.outcome ?? 'n/a'}.`;
 }
 
 /** Why the automatic retrain cannot run in this benchmark, or undefined when it can. */
@@ -345,6 +358,7 @@ async function main(): Promise<number> {
     Object.assign(loop, {
       outcome: r.status,
       adaptation: r.run?.steps.find((x) => x.name === 'distill')?.summary ?? null,
+      rollout: r.run?.steps.find((x) => x.name === 'rollout')?.summary ?? null,
       reason: r.reason,
       timeline: r.timeline,
       featureTargets: r.featureTargets,
@@ -463,7 +477,7 @@ function loopMarkdown(loop: LoopResult): string {
       (loop.adaptation?.adaptation === 'field-batchnorm'
         ? `Engine steps: the deployed student's ${((loop.adaptation.adapted as Array<{ layer: string }> | undefined) ?? []).map((a) => a.layer).join(', ')} BatchNorm statistics re-estimated from the reports' pooled layer sketches (no re-distillation), then int8 export (re-folded, recalibrated on the synthetic buffer) + drift reference + signature. `
         : `Engine steps: re-distillation (${c.retrain.method}, warm start from the deployed student and its replay buffer, field BatchNorm targets for ${loop.featureTargets?.join(', ') || 'no layer'}; schedule ${JSON.stringify(c.retrain.config)}), then int8 export + drift reference + signature. `) +
-      `Rollout: the package is verified against the trusted key and installed on every simulated device directly (the fleet canary step is not driven in this benchmark). No label and no field image reaches the retrain; only the reports' statistics do.`,
+      `Rollout: ${rolloutSentence(loop)} No label and no field image reaches the retrain; only the reports' statistics do.`,
     '',
     `Cohort alarms opened before the shift: ${loop.preShiftCohortAlarms ?? 0}${loop.preShiftCohortAlarms ? " (on the clean stream; the devices' detectors run against the package's synthetic reference until their field baselines are adopted)" : ''}. Decision: ${loop.decision ?? 'none'}. New package: ${loop.package ? `${loop.package.name} v${loop.package.version} (parent ${loop.package.parent})` : 'none'}.`,
     '',
