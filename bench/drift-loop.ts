@@ -147,10 +147,11 @@ export async function runRetrainLoop(o: {
     if (canary) {
       const out = await canary.rollout(pkg, ctx);
       o.log(`canary rollout ${out.rolloutId}: ${out.outcome}; agents serve ${canary.active().join(', ')}; gates ${JSON.stringify(out.gates)}`);
-      if (out.outcome !== 'promoted') return out;
+      const summary = { ...out.summary, mode: 'fleet canary with ML-quality gates on real agents', gates: out.gates };
+      if (out.outcome !== 'promoted') return { outcome: out.outcome, rolloutId: out.rolloutId, summary };
       await fleet.install(dir, manifest);
       committed = { dir, manifest, at: Date.now() };
-      return { ...out, summary: { ...out.summary, mode: 'fleet canary with ML-quality gates on real agents', gates: out.gates } };
+      return { outcome: out.outcome, rolloutId: out.rolloutId, summary };
     }
     await fleet.install(dir, manifest);
     committed = { dir, manifest, at: Date.now() };
