@@ -1,5 +1,5 @@
 /**
- * `node bin/run-ts.mjs bench/adapt-candidates.ts --student-tfjs DIR [--teacher DIR] [--seed N] [--shifts a,b] [--severity S] [--field N] [--score N]`
+ * `node bin/run-ts.mjs bench/adapt-candidates.ts --student-tfjs DIR[,DIR…] [--teacher DIR] [--seed N] [--shifts a,b] [--severity S] [--field N] [--score N]`
  *
  * Chooses the statistics-only adaptation of the retrain loop on a VALIDATION stream, never on the
  * benchmark's scored pool: a seeded subset of the TRAINING split is cut into two disjoint halves,
@@ -9,16 +9,25 @@
  *
  * Candidates, each applied to a fresh copy of the float student:
  * - `none`: the student as deployed;
- * - `adabn-conv1`: only the first BatchNorm re-estimated from the field statistics;
+ * - `adabn-conv1[-wW]`: only the first BatchNorm re-estimated from the field statistics (mixed with
+ *   the student's own at weight W);
  * - `adabn-all`: every BatchNorm re-estimated from one round of statistics measured under the
  *   served model (what one period of reports carries);
  * - `adabn-all-w0.5`: the same, half field and half the student's own running statistics;
  * - `adabn-sequential`: layer k's statistics measured after layers < k were adapted (k rounds of
  *   reports, one per redeployment; the upper bound of the one-round variant).
+ * - `adabn-batchprobe[-wW]`: one round of statistics measured by a probe that runs the student with
+ *   every BatchNorm on the statistics of its batch (device batches of `--probe-batch` images, sums
+ *   pooled over batches), so each layer's input is already normalised by the field's statistics
+ *   of the layers before it: sequential AdaBN from a single report period, mixed with the student's
+ *   own statistics at weight W.
+ * Every candidate is summarised by its mean gap closed over the shifts, the shifts it closes at
+ * least half of, and its largest clean-accuracy drop; the retrain's adaptation is chosen on that
+ * summary (this stream), never on the benchmark's scored pool.
  * The teacher's accuracy on the same shifted stream is the reference of the gap.
  */
 import * as tf from '@tensorflow/tfjs';
-import { resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { parseCommandArgs, numberFlag } from '../shared/cli/args';
 import { loadFashionMnist } from '../cloud/data';
 import { initCompute } from '../cloud/compute';
@@ -28,7 +37,7 @@ import { applyImageShift, type ImageShiftKind } from '../shared/drift/shifts';
 import { applyFieldBatchNormStatistics, studentBatchNormLayers, type FieldLayerStatistics } from '../cloud/retrain/field-batchnorm';
 import { writeBenchReport, markdownTable } from './report';
 
-const HELP = 'node bin/run-ts.mjs bench/adapt-candidates.ts --student-tfjs DIR [--teacher DIR] [--seed N] [--shifts contrast,blur,noise] [--severity 3] [--field 2000] [--score 3000]';
+const HELP = 'node bin/run-ts.mjs bench/adapt-candidates.ts --student-tfjs DIR[,DIR…] [--teacher DIR] [--seed N] [--shifts contrast,blur,noise] [--severity 3] [--field 2000] [--score 3000] [--probe-batch 64]';
 const H = 28;
 const W = 28;
 const PIXELS = H * W;
@@ -37,7 +46,7 @@ const GEOMETRY = { height: H, width: W, channels: 1, range: [-1, 1] as const };
 async function main(): Promise<number> {
   const { values, help } = parseCommandArgs(
     process.argv.slice(2),
-    { 'student-tfjs': { type: 'string' }, teacher: { type: 'string' }, seed: { type: 'string' }, shifts: { type: 'string' }, severity: { type: 'string' }, field: { type: 'string' }, score: { type: 'string' } },
+    { 'student-tfjs': { type: 'string' }, teacher: { type: 'string' }, seed: { type: 'string' }, shifts: { type: 'string' }, severity: { type: 'string' }, field: { type: 'string' }, score: { type: 'string' }, 'probe-batch': { type: 'string' } },
     HELP,
   );
   if (help) return 0;
@@ -46,8 +55,9 @@ async function main(): Promise<number> {
   const severity = numberFlag(values.severity, 'severity', 3);
   const fieldN = numberFlag(values.field, 'field', 2000);
   const scoreN = numberFlag(values.score, 'score', 3000);
+  const probeBatch = numberFlag(values['probe-batch'], 'probe-batch', 64);
   const shifts = (values.shifts ?? 'contrast,blur,noise,brightness,occlusion').split(',') as ImageShiftKind[];
-  const studentDir = resolve(values['student-tfjs']);
+  const studentDirs = values['student-tfjs'].split(',').map((d) => resolve(d));
   const teacherDir = resolve(values.teacher ?? 'models/teachers/fashion-mnist-lenet5-bn');
   const t0 = Date.now();
   const log = (m: string) => console.error(`[adapt-candidates ${((Date.now() - t0) / 1000).toFixed(0)}s] ${m}`);
@@ -75,60 +85,85 @@ async function main(): Promise<number> {
   };
 
   const teacher = await loadModel(teacherDir);
-  const fresh = () => loadModel(studentDir);
   const cleanScore = gather(scoreIdx, null, 0);
-  const base = await fresh();
-  const bns = studentBatchNormLayers(base);
-  log(`student ${studentDir}: BatchNorm layers ${bns.map((b) => `${b.layer}(${b.channels})`).join(', ')}`);
-  const cleanBefore = accuracy(base, cleanScore, scoreLabels);
   const teacherClean = accuracy(teacher, cleanScore, scoreLabels);
-
-  interface Row {
-    shift: string;
-    candidate: string;
-    shifted: number;
-    clean: number;
-    teacher: number;
-    gapClosed: number | null;
-    layers: string;
-  }
   const rows: Row[] = [];
-  for (const kind of shifts) {
-    const field = gather(fieldIdx, kind, seed + 11);
-    const scored = gather(scoreIdx, kind, seed + 12);
-    const teacherAcc = accuracy(teacher, scored, scoreLabels);
-    const before = accuracy(base, scored, scoreLabels);
-    const push = (candidate: string, m: tf.LayersModel, layers: string) => {
-      const shifted = candidate === 'none' ? before : accuracy(m, scored, scoreLabels);
-      const clean = candidate === 'none' ? cleanBefore : accuracy(m, cleanScore, scoreLabels);
-      rows.push({ shift: `${kind}/${severity}`, candidate, shifted, clean, teacher: teacherAcc, gapClosed: teacherAcc > before ? (shifted - before) / (teacherAcc - before) : null, layers });
-      log(`${kind}/${severity} ${candidate}: shifted ${pct(shifted)} (before ${pct(before)}, teacher ${pct(teacherAcc)}), clean ${pct(clean)}`);
-    };
-    push('none', base, '');
-    const oneRound = measureBatchNormInputs(base, field, fieldIdx.length);
-    for (const [name, pick, weight] of [
-      ['adabn-conv1', (s: FieldLayerStatistics[]) => s.slice(0, 1), 1],
-      ['adabn-all', (s: FieldLayerStatistics[]) => s, 1],
-      ['adabn-all-w0.5', (s: FieldLayerStatistics[]) => s, 0.5],
-    ] as const) {
-      const m = await fresh();
-      const r = applyFieldBatchNormStatistics(m, pick(oneRound), { fieldWeight: weight });
-      push(name, m, r.adapted.map((a) => a.layer).join('+'));
-      m.dispose();
+  const summary: Summary[] = [];
+  const cleanOf: Record<string, number> = {};
+  for (const studentDir of studentDirs) {
+    const student = basename(studentDir);
+    const fresh = () => loadModel(studentDir);
+    const base = await fresh();
+    const bns = studentBatchNormLayers(base);
+    log(`student ${studentDir}: BatchNorm layers ${bns.map((b) => `${b.layer}(${b.channels})`).join(', ')}`);
+    const cleanBefore = accuracy(base, cleanScore, scoreLabels);
+    cleanOf[student] = cleanBefore;
+    const mine: Row[] = [];
+    for (const kind of shifts) {
+      const field = gather(fieldIdx, kind, seed + 11);
+      const scored = gather(scoreIdx, kind, seed + 12);
+      const teacherAcc = accuracy(teacher, scored, scoreLabels);
+      const before = accuracy(base, scored, scoreLabels);
+      const push = (candidate: string, m: tf.LayersModel, layers: string) => {
+        const shifted = candidate === 'none' ? before : accuracy(m, scored, scoreLabels);
+        const clean = candidate === 'none' ? cleanBefore : accuracy(m, cleanScore, scoreLabels);
+        mine.push({ student, shift: `${kind}/${severity}`, candidate, shifted, clean, cleanBefore, teacher: teacherAcc, gapClosed: teacherAcc > before ? (shifted - before) / (teacherAcc - before) : null, layers });
+        log(`${student} ${kind}/${severity} ${candidate}: shifted ${pct(shifted)} (before ${pct(before)}, teacher ${pct(teacherAcc)}), clean ${pct(clean)}`);
+      };
+      push('none', base, '');
+      const oneRound = measureBatchNormInputs(base, field, fieldIdx.length);
+      for (const [name, pick, weight] of [
+        ['adabn-conv1', (s: FieldLayerStatistics[]) => s.slice(0, 1), 1],
+        ['adabn-conv1-w0.75', (s: FieldLayerStatistics[]) => s.slice(0, 1), 0.75],
+        ['adabn-conv1-w0.5', (s: FieldLayerStatistics[]) => s.slice(0, 1), 0.5],
+        ['adabn-all', (s: FieldLayerStatistics[]) => s, 1],
+        ['adabn-all-w0.5', (s: FieldLayerStatistics[]) => s, 0.5],
+      ] as const) {
+        const m = await fresh();
+        const r = applyFieldBatchNormStatistics(m, pick(oneRound), { fieldWeight: weight });
+        push(name, m, r.adapted.map((a) => a.layer).join('+'));
+        m.dispose();
+      }
+      const seq = await fresh();
+      for (const b of bns) {
+        const stats = measureBatchNormInputs(seq, field, fieldIdx.length).filter((s) => s.layer === b.layer);
+        applyFieldBatchNormStatistics(seq, stats);
+      }
+      push('adabn-sequential', seq, bns.map((b) => b.layer).join('+'));
+      seq.dispose();
+      const probeModel = await fresh();
+      const batchProbe = measureBatchNormInputsOnBatchStatistics(probeModel, field, fieldIdx.length, probeBatch);
+      probeModel.dispose();
+      for (const weight of [1, 0.75, 0.5]) {
+        const m = await fresh();
+        const r = applyFieldBatchNormStatistics(m, batchProbe, { fieldWeight: weight });
+        push(weight === 1 ? 'adabn-batchprobe' : `adabn-batchprobe-w${weight}`, m, r.adapted.map((a) => a.layer).join('+'));
+        m.dispose();
+      }
     }
-    const seq = await fresh();
-    for (const b of bns) {
-      const stats = measureBatchNormInputs(seq, field, fieldIdx.length).filter((s) => s.layer === b.layer);
-      applyFieldBatchNormStatistics(seq, stats);
+    base.dispose();
+    rows.push(...mine);
+    // One line per candidate over the shifts: what the retrain's choice is made on.
+    for (const candidate of [...new Set(mine.map((r) => r.candidate))].filter((c) => c !== 'none')) {
+      const of = mine.filter((r) => r.candidate === candidate);
+      const gaps = of.map((r) => r.gapClosed ?? 0);
+      summary.push({
+        student,
+        candidate,
+        meanGapClosed: gaps.reduce((x, y) => x + y, 0) / gaps.length,
+        shiftsHalfClosed: of.filter((r) => (r.gapClosed ?? 0) >= 0.5).map((r) => r.shift),
+        worstCleanDrop: Math.max(...of.map((r) => cleanBefore - r.clean)),
+      });
     }
-    push('adabn-sequential', seq, bns.map((b) => b.layer).join('+'));
-    seq.dispose();
+    const best = summary.filter((x) => x.student === student).sort((x, y) => y.meanGapClosed - x.meanGapClosed)[0];
+    log(`${student}: best mean gap closed on this stream: ${best?.candidate} (${best?.meanGapClosed.toFixed(2)})`);
   }
 
   const md = [
-    `Validation stream: ${fieldIdx.length} field + ${scoreIdx.length} scored images from the Fashion-MNIST TRAINING split (seed ${seed}), severity ${severity}; student ${studentDir} in float (tfjs), teacher ${teacherDir}. Clean: student ${pct(cleanBefore)}, teacher ${pct(teacherClean)}.`,
+    `Validation stream: ${fieldIdx.length} field + ${scoreIdx.length} scored images from the Fashion-MNIST TRAINING split (seed ${seed}), severity ${severity}; students ${studentDirs.map((d) => `${basename(d)} (clean ${pct(cleanOf[basename(d)]!)})`).join(', ')} in float (tfjs), teacher ${basename(teacherDir)} (clean ${pct(teacherClean)}); batch-statistics probe batches of ${probeBatch}. gapClosed = (candidate − none) / (teacher − none) on the shifted scored images.`,
     '',
     markdownTable(rows, [
+      ['student', (r) => r.student],
       ['shift', (r) => r.shift],
       ['candidate', (r) => r.candidate],
       ['shifted', (r) => pct(r.shifted)],
@@ -136,10 +171,40 @@ async function main(): Promise<number> {
       ['teacher', (r) => pct(r.teacher)],
       ['gapClosed', (r) => (r.gapClosed === null ? 'n/a' : r.gapClosed.toFixed(2))],
     ]),
+    '',
+    `Per student and candidate over the ${shifts.length} shifts (clean drop: the student's clean accuracy minus the candidate's, worst shift):`,
+    '',
+    markdownTable(summary, [
+      ['student', (r) => r.student],
+      ['candidate', (r) => r.candidate],
+      ['mean gapClosed', (r) => r.meanGapClosed.toFixed(2)],
+      ['shifts with gapClosed ≥ 0.5', (r) => (r.shiftsHalfClosed.length ? r.shiftsHalfClosed.join(', ') : 'none')],
+      ['worst clean drop', (r) => `${(r.worstCleanDrop * 100).toFixed(2)} pt`],
+    ]),
   ].join('\n');
   console.log(md);
-  writeBenchReport({ name: 'adapt-candidates', command: `node bin/run-ts.mjs bench/adapt-candidates.ts ${process.argv.slice(2).join(' ')}`.trimEnd(), rows, markdown: md, extra: { seed, severity, cleanBefore, teacherClean, studentDir, teacherDir } });
+  writeBenchReport({ name: 'adapt-candidates', command: `node bin/run-ts.mjs bench/adapt-candidates.ts ${process.argv.slice(2).join(' ')}`.trimEnd(), rows, markdown: md, extra: { seed, severity, cleanOf, teacherClean, studentDirs, teacherDir, probeBatch, summary } });
   return 0;
+}
+
+interface Row {
+  student: string;
+  shift: string;
+  candidate: string;
+  shifted: number;
+  clean: number;
+  cleanBefore: number;
+  teacher: number;
+  gapClosed: number | null;
+  layers: string;
+}
+
+interface Summary {
+  student: string;
+  candidate: string;
+  meanGapClosed: number;
+  shiftsHalfClosed: string[];
+  worstCleanDrop: number;
 }
 
 /**
@@ -167,6 +232,37 @@ function measureBatchNormInputs(model: tf.LayersModel, images: Float32Array, cou
   return bns.map((b, l) => {
     const mean = Array.from(sums[l]!.m, (v) => v / count);
     return { layer: b.layer, mean, variance: Array.from(sums[l]!.q, (v, c) => Math.max(0, v / count - mean[c]! ** 2)), sampleCount: count };
+  });
+}
+
+/**
+ * What a device's batch-statistics probe reports: the student run with every BatchNorm normalising
+ * by the statistics of the current batch (`training: true`), so layer k's input already reflects
+ * the field-normalised layers before it. Per batch the per-channel sums of x and x² over samples
+ * and positions are added; the pooled mean and variance are over all samples and positions.
+ * tfjs updates the moving statistics of a model applied in training mode: pass a throwaway copy.
+ */
+function measureBatchNormInputsOnBatchStatistics(model: tf.LayersModel, images: Float32Array, count: number, batch: number): FieldLayerStatistics[] {
+  const bns = studentBatchNormLayers(model);
+  const probe = tf.model({ inputs: model.inputs, outputs: bns.map((b) => model.getLayer(b.input).output as tf.SymbolicTensor) });
+  const sums = bns.map((b) => ({ m: new Float64Array(b.channels), q: new Float64Array(b.channels) }));
+  let used = 0;
+  for (let i = 0; i + batch <= count; i += batch) {
+    const parts = tf.tidy(() => {
+      const ys = probe.apply(tf.tensor4d(images.subarray(i * PIXELS, (i + batch) * PIXELS), [batch, H, W, 1]), { training: true }) as tf.Tensor | tf.Tensor[];
+      return (Array.isArray(ys) ? ys : [ys]).map((y) => [y.mean([0, 1, 2]).dataSync(), y.square().mean([0, 1, 2]).dataSync()] as const);
+    });
+    parts.forEach(([m, q], l) => {
+      for (let c = 0; c < m.length; c++) {
+        sums[l]!.m[c] += m[c]! * batch;
+        sums[l]!.q[c] += q[c]! * batch;
+      }
+    });
+    used += batch;
+  }
+  return bns.map((b, l) => {
+    const mean = Array.from(sums[l]!.m, (v) => v / used);
+    return { layer: b.layer, mean, variance: Array.from(sums[l]!.q, (v, c) => Math.max(0, v / used - mean[c]! ** 2)), sampleCount: used };
   });
 }
 

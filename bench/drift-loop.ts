@@ -6,7 +6,7 @@ import { createRetrainController, type RetrainRun } from '../cloud/retrain/retra
 import { createEngineSteps, type EngineStepsDeps } from '../cloud/retrain/engine-steps';
 import { currentModelFromDistillOutput } from '../cloud/retrain/current-model';
 import { DEFAULT_RETRAIN_POLICY, type RetrainPolicy } from '../cloud/retrain/policy';
-import type { RolloutOutcome } from '../cloud/retrain/steps';
+import type { RetrainContext, RolloutOutcome } from '../cloud/retrain/steps';
 import type { DistillConfigInput } from '../cloud/distill/config';
 import { assertPackageValid, writePackageDir, type ModelManifest, type ModelPackage } from '../shared/package';
 import type { DriftReportEnvelope } from '../shared/protocol';
@@ -14,6 +14,7 @@ import { createRandom } from '../shared/random/seeded-random';
 import { applyImageShift, type ImageGeometry, type ImageShiftKind } from '../shared/drift/shifts';
 import { createSimFleet } from './drift-fleet-sim';
 import type { DeployedPackage } from './drift-deploy';
+import { startCanaryFleet } from './drift-canary';
 
 /** Everything about the loop that is a choice of the benchmark (printed with the results). */
 export interface LoopConfig {
@@ -36,6 +37,12 @@ export interface LoopConfig {
   retrain: { method: 'ssdkd'; seed: number; config: DistillConfigInput };
   /** How the retrain adapts (engine-steps `adaptation`; default auto: field BatchNorm re-estimation when the reports carry layer sketches). */
   adaptation?: EngineStepsDeps['adaptation'];
+  /**
+   * `canary` (default): the package goes through the fleet canary with ML-quality gates on real
+   * agents (bench/drift-canary.ts), as in production; `direct`: verified and installed on the
+   * simulated devices with no canary (faster, for quick checks only).
+   */
+  rollout?: 'canary' | 'direct';
 }
 
 export interface LoopTimeline {
@@ -73,8 +80,9 @@ const EPOCH_MS = 1_800_000_000_000;
  * drift service (FDR + quorum, cohort alarms); the retrain controller's policy decides on its own,
  * and its engine steps re-distil warm-started from the deployed student and buffer with the
  * reports' pooled BatchNorm statistics as targets and build the signed int8 package. The rollout
- * step here installs the verified package on every simulated device directly (the fleet canary
- * is not driven in-process; `fleet-canary.test.ts` covers it). Nothing but the reports' statistics
+ * step is the production one, `fleetCanaryRollout`, on a real fleet in this process (embedded
+ * broker, fleet controller, real agents serving the shifted field: bench/drift-canary.ts); only a
+ * promoted package is then installed on the simulated devices. Nothing but the reports' statistics
  * leaves the devices: labels are never read, images never reach distillation.
  *
  * Time: devices run on a stream clock (`inferencesPerSecond`), so the policy's persistence rule
@@ -107,12 +115,44 @@ export async function runRetrainLoop(o: {
   const fleet = await createSimFleet({ devices: c.devices, clock, seed: o.seed, baselineSamples: c.baselineSamples, reportEveryMs: c.reportEveryMs, onReport: (e) => pending.push(e) });
   await fleet.install(o.deployed.dir, o.deployed.manifest);
   let committed: { dir: string; manifest: ModelManifest; at: number } | null = null;
+  const per = o.geometry.height * o.geometry.width * o.geometry.channels;
 
-  const rollout = async (pkg: ModelPackage, ctx: { runId: string }): Promise<RolloutOutcome> => {
+  // The canary fleet's agents serve the shifted field while the rollout runs (shadow, bake).
+  const feedRnd = createRandom(o.seed + 977);
+  const canary =
+    (c.rollout ?? 'canary') === 'canary'
+      ? await startCanaryFleet({
+          devices: c.devices,
+          deployed: o.deployed,
+          workDir: join(o.workDir, 'canary-fleet'),
+          log: o.log,
+          feed: (_agent, manifest) => {
+            const { scale, offset } = manifest.input.normalisation;
+            const raw = new Float32Array(c.batch * per);
+            for (let k = 0; k < c.batch; k++) {
+              const j = feedRnd.int(o.field.count);
+              const x = applyImageShift(o.field.images.subarray(j * per, (j + 1) * per), o.shift.kind, o.shift.severity, o.geometry, feedRnd);
+              for (let i = 0; i < per; i++) raw[k * per + i] = (x[i]! - offset[0]!) / scale[0]!;
+            }
+            return { dtype: 'float32', shape: [c.batch, ...manifest.input.shape.slice(1).map(Number)], data: raw as unknown as number[] };
+          },
+        })
+      : null;
+
+  const rollout = async (pkg: ModelPackage, ctx: RetrainContext): Promise<RolloutOutcome> => {
     // What an agent checks before installing; a package that fails never reaches a device.
     const manifest = assertPackageValid(pkg, o.deployed.trusted);
     const dir = join(o.workDir, ctx.runId, 'package');
     await writePackageDir(dir, pkg);
+    if (canary) {
+      const out = await canary.rollout(pkg, ctx);
+      o.log(`canary rollout ${out.rolloutId}: ${out.outcome}; agents serve ${canary.active().join(', ')}; gates ${JSON.stringify(out.gates)}`);
+      const summary = { ...out.summary, mode: 'fleet canary with ML-quality gates on real agents', gates: out.gates };
+      if (out.outcome !== 'promoted') return { outcome: out.outcome, rolloutId: out.rolloutId, summary };
+      await fleet.install(dir, manifest);
+      committed = { dir, manifest, at: Date.now() };
+      return { outcome: out.outcome, rolloutId: out.rolloutId, summary };
+    }
     await fleet.install(dir, manifest);
     committed = { dir, manifest, at: Date.now() };
     return { outcome: 'promoted', rolloutId: `bench-direct-${ctx.runId}`, summary: { mode: 'verified and installed on every simulated device, no canary', devices: c.devices } };
@@ -141,7 +181,6 @@ export async function runRetrainLoop(o: {
   const controller = createRetrainController({ db, clock, drift, steps, policy: c.policy, logger: quiet });
 
   const rnd = createRandom(o.seed + 4242);
-  const per = o.geometry.height * o.geometry.width * o.geometry.channels;
   const draw = (shifted: boolean, out: Float32Array, k: number) => {
     const j = rnd.int(o.field.count);
     const x = o.field.images.subarray(j * per, (j + 1) * per);
@@ -174,6 +213,7 @@ export async function runRetrainLoop(o: {
   const timeline: LoopTimeline = { firstDeviceAlarmSamples: null, shiftToDecisionStreamMs: null, shiftToCommitWallMs: null, streamWallMs: null, steps: [], shiftToCommitFieldMs: null };
   const finish = async (status: LoopRun['status'], reason: string, run: RetrainRun | null): Promise<LoopRun> => {
     const actions = (await drift.actions(200)).reverse();
+    await canary?.close();
     await fleet.release();
     await db.close();
     const preShiftCohortAlarms = actions.filter((a) => a.kind === 'cohort-alarm-opened' && a.at < shiftStream).length;

@@ -46,6 +46,7 @@ import type { DriftReference, FeatureStatisticReference } from '../shared/drift/
 import { teacherFeatureReference } from '../cloud/drift/teacher-feature-reference';
 import { merge, type DistillConfigInput } from '../cloud/distill/config';
 import { parseJson } from '../shared/contracts/parse';
+import { EdgekdError } from '../shared/errors';
 import { deployStudentPackage, type DeployedPackage } from './drift-deploy';
 import { LOOP_SHIFTS, loopsMarkdown, measureLoops, type LoopRow } from './drift-loops';
 import { DEFAULT_LOOP_CONFIG, effectivePolicy, retrainSchedule, runRetrainLoop, type LoopConfig, type LoopRun } from './drift-loop';
@@ -58,6 +59,9 @@ const HELP = `npm run bench:drift -- [--quick] [--student-tfjs DIR | --student F
   --student FILE.onnx    a bare ONNX model for the detector measurements only (no loop)
   --loop-students DIRS   further \`edgekd distill\` outputs (comma-separated) for the loops table
   --loop-shifts LIST     shifts of the loops table (default noise,blur,brightness,contrast,occlusion; severity 3)
+  --adapt-layers L       BatchNorm layers the retrain re-estimates from the field sketches: first | all
+                         (default first; chosen on the validation stream of bench/adapt-candidates.ts)
+  --adapt-weight W       weight of the field statistics against the student's own, in [0, 1] (default 1)
   --retrain-config FILE  JSON distillation overrides for the retrain, merged over the mode's schedule
                          (quick: ${JSON.stringify(retrainSchedule(true))}; full: ${JSON.stringify(retrainSchedule(false))})`;
 
@@ -82,6 +86,8 @@ interface LoopResult {
   outcome?: LoopRun['status'];
   /** The distill step's summary (`adaptation: 'field-batchnorm'` with the layers re-estimated, or the re-distillation's). */
   adaptation?: Record<string, unknown> | null;
+  /** The rollout step's summary (the fleet canary's gate verdicts per wave). */
+  rollout?: unknown;
   package?: { name: string; version: number; sha256: string; parent: string | null } | null;
   featureTargets?: string[];
   timeline?: LoopRun['timeline'];
@@ -90,6 +96,17 @@ interface LoopResult {
   preShiftCohortAlarms?: number;
   config?: LoopConfig;
   policy?: ReturnType<typeof effectivePolicy>;
+}
+
+/** How the loop's package reached the devices, from the rollout step's summary. */
+function rolloutSentence(loop: LoopResult): string {
+  const step = loop.rollout as { mode?: string; gates?: Array<{ wave: number; devices: number; verdict: { passed: boolean; results: Array<{ gate: string; value: number | null }> } | null }> } | null | undefined;
+  if (!step?.gates) return 'the package was verified against the trusted key and installed on every simulated device directly (no canary).';
+  const waves = step.gates.map((g) => {
+    const v = (name: string) => g.verdict?.results.find((x) => x.gate === name)?.value;
+    return `wave ${g.wave} (${g.devices} device${g.devices === 1 ? '' : 's'}): ${g.verdict?.passed ? 'passed' : 'failed'}, shadow agreement ${v('shadowAgreement')?.toFixed(2) ?? 'n/a'}, confidence shift ${v('confidenceShift')?.toFixed(2) ?? 'n/a'}`;
+  });
+  return `fleet canary with ML-quality gates on 3 real agents serving the shifted field (bench/drift-canary.ts): ${waves.join('; ')}; outcome ${loop.outcome ?? 'n/a'}.`;
 }
 
 /** Why the automatic retrain cannot run in this benchmark, or undefined when it can. */
@@ -128,6 +145,8 @@ async function main(): Promise<number> {
       'retrain-config': { type: 'string' },
       'loop-students': { type: 'string' },
       'loop-shifts': { type: 'string' },
+      'adapt-layers': { type: 'string' },
+      'adapt-weight': { type: 'string' },
     },
     HELP,
   );
@@ -139,6 +158,9 @@ async function main(): Promise<number> {
   const faLength = quick ? 1_000_000 : 5_000_000;
   const maxDelay = quick ? 4096 : 8192;
   const baselineSize = 4000;
+  const adaptLayers = values['adapt-layers'] ?? 'first';
+  if (adaptLayers !== 'first' && adaptLayers !== 'all') throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', `--adapt-layers must be first or all, got ${adaptLayers}`);
+  const adaptation = { layers: adaptLayers, fieldWeight: numberFlag(values['adapt-weight'], 'adapt-weight', 1) } as const;
   const t0 = Date.now();
   const log = (m: string) => console.error(`[bench:drift ${((Date.now() - t0) / 1000).toFixed(0)}s] ${m}`);
 
@@ -325,7 +347,7 @@ async function main(): Promise<number> {
     const override = values['retrain-config'] ? (parseJson(readFileSync(values['retrain-config']), values['retrain-config'], 'EDGEKD_INVALID_ARGUMENT') as DistillConfigInput) : undefined;
     const record = readRunRecord(studentDir);
     const schedule = merge<DistillConfigInput>(retrainSchedule(quick), { ...(record.trainSetSize ? { trainSetSize: record.trainSetSize } : {}), ...override });
-    const loopConfig: LoopConfig = { ...DEFAULT_LOOP_CONFIG, retrain: { method: 'ssdkd', seed: seed % 100_000, config: schedule } };
+    const loopConfig: LoopConfig = { ...DEFAULT_LOOP_CONFIG, adaptation, retrain: { method: 'ssdkd', seed: seed % 100_000, config: schedule } };
     log(`loop config: ${JSON.stringify({ ...loopConfig, policy: effectivePolicy(loopConfig) })}`);
     const [kind, sev] = loopShift.split('/') as [ImageShiftKind, string];
     const field = { images: new Float32Array(baselineIdx.length * PIXELS), count: baselineIdx.length };
@@ -336,6 +358,7 @@ async function main(): Promise<number> {
     Object.assign(loop, {
       outcome: r.status,
       adaptation: r.run?.steps.find((x) => x.name === 'distill')?.summary ?? null,
+      rollout: r.run?.steps.find((x) => x.name === 'rollout')?.summary ?? null,
       reason: r.reason,
       timeline: r.timeline,
       featureTargets: r.featureTargets,
@@ -373,6 +396,7 @@ async function main(): Promise<number> {
       teacher: { dir: teacher.dir, model: teacher.model },
       config: (dir) => ({
         ...DEFAULT_LOOP_CONFIG,
+        adaptation,
         retrain: { method: 'ssdkd', seed: seed % 100_000, config: merge<DistillConfigInput>(retrainSchedule(quick), { ...(readRunRecord(dir).trainSetSize ? { trainSetSize: readRunRecord(dir).trainSetSize } : {}), ...override }) },
       }),
       pool: { images: clean.images, labels: Int32Array.from(poolIdx, (j) => labels[j]!) },
@@ -416,7 +440,7 @@ async function main(): Promise<number> {
     '',
     loopMarkdown(loop),
     '',
-    loops ? `Loops (every student × shift at severity 3, each beside its control: the same retrain schedule with no field information, one per student):\n\n${loopsMarkdown(loops)}` : 'Loops: not run (no student to warm-start from).',
+    loops ? `Loops (every student × shift at severity 3, each beside its control: the same retrain schedule with no field information, one per student). Adaptation of the loop's retrain: the deployed student's ${adaptLayers === 'all' ? 'BatchNorm layers (all sketched)' : 'first BatchNorm'} re-estimated from the reports' pooled layer sketches at field weight ${adaptation.fieldWeight} (chosen on the validation stream of bench/adapt-candidates.ts):\n\n${loopsMarkdown(loops)}` : 'Loops: not run (no student to warm-start from).',
     '',
     `Goals: ${[...goals, loopGoal(loop)].join('; ')}.`,
   ].join('\n');
@@ -453,7 +477,7 @@ function loopMarkdown(loop: LoopResult): string {
       (loop.adaptation?.adaptation === 'field-batchnorm'
         ? `Engine steps: the deployed student's ${((loop.adaptation.adapted as Array<{ layer: string }> | undefined) ?? []).map((a) => a.layer).join(', ')} BatchNorm statistics re-estimated from the reports' pooled layer sketches (no re-distillation), then int8 export (re-folded, recalibrated on the synthetic buffer) + drift reference + signature. `
         : `Engine steps: re-distillation (${c.retrain.method}, warm start from the deployed student and its replay buffer, field BatchNorm targets for ${loop.featureTargets?.join(', ') || 'no layer'}; schedule ${JSON.stringify(c.retrain.config)}), then int8 export + drift reference + signature. `) +
-      `Rollout: the package is verified against the trusted key and installed on every simulated device directly (the fleet canary step is not driven in this benchmark). No label and no field image reaches the retrain; only the reports' statistics do.`,
+      `Rollout: ${rolloutSentence(loop)} No label and no field image reaches the retrain; only the reports' statistics do.`,
     '',
     `Cohort alarms opened before the shift: ${loop.preShiftCohortAlarms ?? 0}${loop.preShiftCohortAlarms ? " (on the clean stream; the devices' detectors run against the package's synthetic reference until their field baselines are adopted)" : ''}. Decision: ${loop.decision ?? 'none'}. New package: ${loop.package ? `${loop.package.name} v${loop.package.version} (parent ${loop.package.parent})` : 'none'}.`,
     '',
