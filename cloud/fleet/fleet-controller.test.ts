@@ -7,6 +7,7 @@ import { startEmbeddedBroker, type EmbeddedBroker } from '../broker/embedded-bro
 import { openSqlite } from '../store/sqlite-db';
 import type { SqlDb } from '../store/sql-db';
 import { createFleetController, type FleetController, type FleetEvent } from './fleet-controller';
+import type { RolloutState } from './rollout/rollout-engine';
 import { sizedPackage } from '../../test/fleet/helpers/sized-package';
 import { topicFor } from '../../shared/protocol/codec';
 import { startScriptedDevice, type ScriptedDevice } from '../../test/fleet/helpers/scripted-device';
@@ -120,6 +121,47 @@ describe('fleet controller over the embedded broker', () => {
     await until(() => acks.includes(again.idempotencyKey), 5_000, 'ack of the duplicate');
     expect(await w.cloud.store.countReports('dev-0')).toBe(before);
     expect(w.cloud.stats().reportsDuplicate).toBe(1);
+  });
+
+  it('publishes an offer only after a snapshot holding it is stored: none while the store refuses it, the same document once it accepts', async () => {
+    // Every snapshot in which dev-1 (the second wave) is offered is refused, as a stale fencing
+    // token would be, until `refuse` is lifted.
+    let refuse = true;
+    let refused = 0;
+    const refusing = (inner: SqlDb): SqlDb => ({
+      dialect: inner.dialect,
+      query: (sql, params) => inner.query(sql, params),
+      exec: (sql, params) => {
+        if (refuse && sql.includes('INSERT INTO fleet_rollouts') && params?.some((v) => typeof v === 'string' && v.startsWith('{') && (JSON.parse(v) as RolloutState).devices['dev-1']?.state === 'offered')) {
+          refused++;
+          return Promise.reject(new Error('snapshot refused by the test store'));
+        }
+        return inner.exec(sql, params);
+      },
+      transaction: (fn) => inner.transaction((tx) => fn(refusing(tx))),
+      close: () => inner.close(),
+    });
+    const dir = mkdtempSync(join(tmpdir(), 'edgekd-fleet-wal-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const w = await world(2, () => ({}), async () => refusing(openSqlite(join(dir, 'fleet.db'))));
+    const c = await mqtt.connectAsync(w.broker.url, { protocolVersion: 4 });
+    cleanups.push(() => c.endAsync(true));
+    const offers: string[] = [];
+    c.on('message', (_t, p) => {
+      if (p.length > 0) offers.push(p.toString());
+    });
+    await c.subscribeAsync(topicFor('offer', 'dev-1'), { qos: 1 });
+    const r = await w.cloud.createRollout({ packageId: w.packageId, target: { devices: ['dev-0', 'dev-1'] }, bakeMs: 0, waves: { canaryDevices: 1, firstWaveDevices: 1 } });
+    await until(() => refused >= 2, 10_000, 'refused snapshots');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(offers).toEqual([]);
+    const liftedAt = Date.now();
+    refuse = false;
+    await until(async () => (await w.cloud.getRollout(r.id))?.status === 'completed', 15_000, 'completed');
+    expect(new Set(offers).size).toBe(1);
+    // The document carries the offer time the engine recorded while the store refused it: it is
+    // that offer, sent late, not a new one made when the store came back.
+    expect(Date.parse((JSON.parse(offers[0]!) as { issuedAt: string }).issuedAt)).toBeLessThan(liftedAt);
   });
 
   it('answers malformed and oversized messages with typed errors and keeps working', async () => {

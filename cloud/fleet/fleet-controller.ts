@@ -317,11 +317,7 @@ export async function createFleetController(opts: FleetControllerOptions): Promi
     for (const c of cmds) {
       switch (c.type) {
         case 'offer':
-          try {
-            link.publish('offer', c.deviceId, buildOffer(ar.state, c.deviceId, ar.pkg, { now: now(), httpBaseUrl, tokenSecret, tokenTtlMs }));
-          } catch (err) {
-            log.error({ rolloutId: id, deviceId: c.deviceId, err }, 'cannot build offer');
-          }
+          queueOffer(ar, c.deviceId);
           break;
         case 'cancel':
           link.publish('offer', c.deviceId, null);
@@ -346,6 +342,51 @@ export async function createFleetController(opts: FleetControllerOptions): Promi
     // written 10 times a second while it only waited for reports.
     if (event.type !== 'tick' || cmds.length > 0) ar.dirty = true;
     execute(ar, cmds);
+  }
+
+  // Offers are write-ahead: one is published only after a snapshot that holds the state which
+  // issued it (the device offered, its offer time) is stored. A leader that dies between the two
+  // leaves its successor a snapshot in which the device is already offered, so the successor
+  // re-publishes the same document (same issue time) instead of issuing a second one; a leader
+  // whose snapshot is refused (a stale fencing token) publishes nothing. Offers whose state could
+  // not be stored are held back and tried again.
+  const pendingOffers: Array<{ ar: ActiveRollout; deviceId: string }> = [];
+  let offerFlush: Promise<void> | null = null;
+  let offerRetry: NodeJS.Timeout | undefined;
+  let offersStopped = false;
+  function queueOffer(ar: ActiveRollout, deviceId: string): void {
+    pendingOffers.push({ ar, deviceId });
+    offerFlush ??= flushOffers().finally(() => {
+      offerFlush = null;
+      if (pendingOffers.length > 0 && !offerRetry && !offersStopped) offerFlush = flushOffers().finally(() => (offerFlush = null));
+    });
+  }
+  async function flushOffers(): Promise<void> {
+    const batch = pendingOffers.splice(0);
+    try {
+      await snapshot();
+    } catch (err) {
+      if (offersStopped) return;
+      log.warn({ err, offers: batch.length }, 'offers held back: the state that issued them could not be stored; retrying in 1 s');
+      for (const o of batch) o.ar.dirty = true;
+      pendingOffers.unshift(...batch);
+      offerRetry ??= setTimeout(() => {
+        offerRetry = undefined;
+        if (pendingOffers.length > 0 && !offersStopped) offerFlush ??= flushOffers().finally(() => (offerFlush = null));
+      }, 1_000);
+      return;
+    }
+    if (offersStopped) return;
+    for (const { ar, deviceId } of batch) {
+      const d = ar.state.devices[deviceId];
+      // Only what is still offered goes out: a device may have reported or timed out meanwhile.
+      if (!d || (d.state !== 'offered' && d.state !== 'in_progress')) continue;
+      try {
+        link.publish('offer', deviceId, buildOffer(ar.state, deviceId, ar.pkg, { now: now(), httpBaseUrl, tokenSecret, tokenTtlMs }));
+      } catch (err) {
+        log.error({ rolloutId: ar.state.id, deviceId, err }, 'cannot build offer');
+      }
+    }
   }
 
   /** Re-sends what a device may have missed (after a broker or cloud restart): offers and rollbacks in flight. */
@@ -496,6 +537,8 @@ export async function createFleetController(opts: FleetControllerOptions): Promi
   const stopTimers = (): void => {
     clearInterval(snapshotTimer);
     clearInterval(tickTimer);
+    offersStopped = true;
+    clearTimeout(offerRetry);
     tail?.close();
   };
 
