@@ -26,6 +26,7 @@
  * section) is rebuilt from every row in that file.
  */
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, appendFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { allMethods, resolveConfig, type DistillConfigInput, type DistillMethod } from '../cloud/distill/config';
@@ -70,7 +71,9 @@ const protocol = opt('protocol') ?? (cifar ? 'cpu' : 'grey');
 if (cifar ? protocol !== 'cpu' && protocol !== 'paper' : protocol !== 'grey') throw new Error(`--protocol is cpu or paper, and only for --dataset cifar10 (got ${opt('protocol')})`);
 const root = resolve(import.meta.dirname, '..');
 const teacherArch = cifar ? 'resnet20' : 'lenet5-bn';
-const studentArch = !cifar ? 'lenet5-half' : protocol === 'paper' ? 'resnet8' : 'resnet8-half';
+const GREY_STUDENT = 'lenet5-half';
+// Grey datasets: the student is chosen on the validation split (docs/decisions.md); --student overrides it.
+const studentArch = opt('student') ?? (!cifar ? GREY_STUDENT : protocol === 'paper' ? 'resnet8' : 'resnet8-half');
 const teacherDir = resolve(root, opt('teacher') ?? `models/teachers/official-${dataset}-${teacherArch}`);
 const parallel = Number(opt('parallel') ?? 2);
 
@@ -159,8 +162,16 @@ const reportName = cifar
 const rowsPath = resolve(root, `bench/results/${reportName}-rows.jsonl`);
 const readRows = (): Row[] => (existsSync(rowsPath) ? readFileSync(rowsPath, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as Row) : []);
 
-const jobs: WorkerJob[] = schedule.seeds.flatMap((seed) =>
-  methods.map((method) => ({
+/**
+ * Job order: the comparisons the protocol exists for first (ssdkd, its equal-work control and the
+ * two real-data references, over every seed), then the other baselines and ablations. A protocol
+ * that spans several sessions therefore has its paired headline rows before anything else.
+ */
+const firstMethods: DistillMethod[] = ['ssdkd', 'fast-budget-eq', 'real-kd', 'student-real'];
+const rank = (m: DistillMethod) => (firstMethods.includes(m) ? 0 : 1);
+const jobs: WorkerJob[] = [0, 1].flatMap((tier) =>
+  schedule.seeds.flatMap((seed) =>
+  methods.filter((m) => rank(m) === tier).map((method) => ({
     dataset,
     method,
     seed,
@@ -171,8 +182,10 @@ const jobs: WorkerJob[] = schedule.seeds.flatMap((seed) =>
     evalLimit: schedule.evalLimit,
     purpose,
   })),
+  ),
 );
-const keyOf = (j: WorkerJob) => JSON.stringify({ d: j.dataset, m: j.method, s: j.seed, p: j.purpose, c: j.config, t: j.teacherDir.replace(root, '.'), e: j.evalLimit });
+const keyOf = (j: WorkerJob) =>
+  JSON.stringify({ d: j.dataset, m: j.method, s: j.seed, p: j.purpose, a: j.studentArch, c: j.config, t: j.teacherDir.replace(root, '.'), e: j.evalLimit });
 const done = new Set(readRows().map((r) => r.jobKey));
 const todo = jobs.filter((j) => !(flag('resume') && done.has(keyOf(j))));
 if (!flag('resume')) {
@@ -182,7 +195,14 @@ if (!flag('resume')) {
 }
 console.error(`${todo.length} of ${jobs.length} jobs to run (${jobs.length - todo.length} already in ${rowsPath.replace(root + '/', '')})`);
 
+/**
+ * A data-free job checkpoints every epoch under bench/results/.checkpoints/ (git-ignored: a buffer
+ * is megabytes), in a folder named by a hash of its settings; with --resume a killed job continues
+ * from its last epoch instead of starting over. Finished jobs remove their folder.
+ */
+const checkpointDirOf = (j: WorkerJob) => resolve(root, 'bench/results/.checkpoints', reportName, `${j.dataset}-${j.method}-s${j.seed}-${createHash('sha256').update(keyOf(j)).digest('hex').slice(0, 12)}`);
 function runJob(job: WorkerJob): Promise<Row> {
+  if (flag('resume')) job = { ...job, checkpointDir: checkpointDirOf(job) };
   return new Promise((res, rej) => {
     const child = spawn(process.execPath, [resolve(root, 'bin/run-ts.mjs'), resolve(root, 'bench/distill-worker.ts'), JSON.stringify(job)], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, EDGEKD_LOG_LEVEL: process.env.EDGEKD_LOG_LEVEL ?? 'warn' } });
     let out = '';
@@ -194,7 +214,7 @@ function runJob(job: WorkerJob): Promise<Row> {
     child.on('close', (code) => {
       const line = out.split('\n').find((l) => l.startsWith('RESULT '));
       if (code !== 0 || !line) return rej(new Error(`${job.dataset}/${job.method}/s${job.seed} exited ${code}`));
-      res({ ...(JSON.parse(line.slice(7)) as Omit<Row, 'jobKey'>), jobKey: keyOf(job) });
+      res({ ...(JSON.parse(line.slice(7)) as Omit<Row, 'jobKey'>), jobKey: keyOf({ ...job, checkpointDir: undefined }) });
     });
   });
 }
@@ -293,7 +313,11 @@ const sections = datasets.map((d) => {
         ? `ssdkd does **not** beat \`fast-budget-eq\`: it is **worse** by ${f2(-eq.meanDiff)} pts, 95% interval of ssdkd − fast-budget-eq [${f2(eq.ci95[0])}, ${f2(eq.ci95[1])}].`
         : `ssdkd does **not** beat \`fast-budget-eq\` with an interval that excludes zero (mean difference ${f2(eq.meanDiff)} pts${eq.ci95 ? `, 95% interval [${f2(eq.ci95[0])}, ${f2(eq.ci95[1])}]` : ', one seed: no interval'}).`
     : '';
-  return `### ${d} (teacher ${f2(first.teacherAccuracy * 100)}% on ${first.finalSplit})\n\n${table}\n\nPaired by seed, ssdkd minus each other method:\n\n${pairedTable}\n\n${eqLine}\n\nThe generator against its targets, over the last epoch's synthesis rounds (teacher on the returned, un-augmented images; histograms summed over seeds):\n\n${synthTable}`;
+  // The protocol is every method of `order` on every seed of the schedule; fewer rows is a partial run.
+  const expected = (cifar ? methods.length : order.length) * schedule.seeds.length;
+  const doneHere = rows.filter((r) => r.dataset === d).length;
+  const partial = purpose === 'report' && doneHere < expected ? `> **Partial (${doneHere} of ${expected} jobs of the protocol done): not the protocol's result.** Means, intervals and verdicts below cover only the finished rows; the run continues with the same command and \`--resume\`.\n\n` : '';
+  return `### ${d} (teacher ${f2(first.teacherAccuracy * 100)}% on ${first.finalSplit})\n\n${partial}${table}\n\nPaired by seed, ssdkd minus each other method:\n\n${pairedTable}\n\n${eqLine}\n\nThe generator against its targets, over the last epoch's synthesis rounds (teacher on the returned, un-augmented images; histograms summed over seeds):\n\n${synthTable}`;
 });
 
 const cfg = schedule.config;
