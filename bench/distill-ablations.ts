@@ -42,19 +42,19 @@ interface Variant {
 const leverVariants: Variant[] = [
   { name: 'ssdkd', method: 'ssdkd', override: {}, what: 'the method as configured' },
   { name: 'fast-budget-eq', method: 'fast-budget-eq', override: {}, what: 'equal-work control: FIFO buffer, uniform sampling, no φ' },
+  { name: 'no-modulation', method: 'ssdkd-no-modulation', override: {}, what: 'no φ anywhere (synthesis, insertion order, KD, targets)' },
+  { name: 'no-phi-synthesis', method: 'ssdkd', override: { modulation: { inSynthesis: false } }, what: 'φ does not weight the synthesis losses' },
+  { name: 'no-phi-insertion', method: 'ssdkd', override: { modulation: { inInsertion: false }, buffer: { ordered: false } }, what: 'insertion not ordered by φ' },
+  { name: 'no-phi-kd', method: 'ssdkd', override: { modulation: { inKd: false } }, what: 'φ does not weight the KD loss' },
+  { name: 'uniform-targets', method: 'ssdkd', override: { modulation: { balancedTargets: false } }, what: 'synthesis targets uniform' },
+  { name: 'insert-all', method: 'ssdkd', override: { buffer: { insertFraction: 1 } }, what: 'whole batch offered (no top-75% cut)' },
+  { name: 'no-diversity', method: 'ssdkd-no-diversity', override: {}, what: "φ without its class-balance term" },
+  { name: 'no-difficulty', method: 'ssdkd-no-difficulty', override: {}, what: "φ without its difficulty term" },
   { name: 'is-mean', method: 'ssdkd', override: { buffer: { importanceNorm: 'mean' } }, what: 'importance weights scaled to mean 1 instead of max 1' },
   { name: 'is-off', method: 'ssdkd', override: { buffer: { importanceNorm: 'off' } }, what: 'priority sampling without importance weights' },
   { name: 'no-priority', method: 'ssdkd-no-priority', override: {}, what: 'uniform sampling (δ off)' },
-  { name: 'no-phi-synthesis', method: 'ssdkd', override: { modulation: { inSynthesis: false } }, what: 'φ does not weight the synthesis losses' },
-  { name: 'no-phi-insertion', method: 'ssdkd', override: { modulation: { inInsertion: false }, buffer: { ordered: false } }, what: 'insertion not ordered by φ' },
-  { name: 'insert-all', method: 'ssdkd', override: { buffer: { insertFraction: 1 } }, what: 'whole batch offered (no top-75% cut)' },
-  { name: 'no-phi-kd', method: 'ssdkd', override: { modulation: { inKd: false } }, what: 'φ does not weight the KD loss' },
-  { name: 'uniform-targets', method: 'ssdkd', override: { modulation: { balancedTargets: false } }, what: 'synthesis targets uniform' },
   { name: 'global-eviction', method: 'ssdkd', override: { buffer: { balanced: false } }, what: 'evict the globally lowest priority, not within the largest class' },
   { name: 'no-eviction', method: 'ssdkd-no-eviction', override: {}, what: 'a full buffer drops new samples' },
-  { name: 'no-modulation', method: 'ssdkd-no-modulation', override: {}, what: 'no φ anywhere (synthesis, insertion order, KD, targets)' },
-  { name: 'no-diversity', method: 'ssdkd-no-diversity', override: {}, what: "φ without its class-balance term" },
-  { name: 'no-difficulty', method: 'ssdkd-no-difficulty', override: {}, what: "φ without its difficulty term" },
 ];
 
 /** Student schedules on the full protocol's shape (40 steps of 128 per epoch, 2 epochs synthesis-only). */
@@ -127,7 +127,12 @@ const jobsOf = (v: Variant) =>
     return { v, job, key: JSON.stringify(study === 'levers' ? { v: v.name, s: scheduleName, seed, m: v.method, c: job.config } : { st: study, v: v.name, s: scheduleName, seed, m: v.method, a: job.studentArch, c: job.config }) };
   });
 const done = new Set(readRows().map((r) => r.jobKey));
-const todo = variants.filter((v) => chosen.includes(v.name)).flatMap(jobsOf).filter((j) => !(flag('resume') && done.has(j.key)));
+// Seed-major: every variant's first seed before any second seed, so a cut-short run still compares them all.
+const todo = variants
+  .filter((v) => chosen.includes(v.name))
+  .flatMap(jobsOf)
+  .sort((a, b) => a.job.seed - b.job.seed)
+  .filter((j) => !(flag('resume') && done.has(j.key)));
 console.error(`${todo.length} jobs to run`);
 
 function runJob(job: WorkerJob): Promise<Record<string, unknown>> {
