@@ -216,5 +216,8 @@ const markdown = `
 
 ${sections.join('\n\n')}
 `;
-writeBenchReport({ name: 'distill-ablations', command: `npm run bench:distill-ablations${args.length ? ` -- ${args.join(' ')}` : ''}`, rows, markdown, extra: { variants, schedules } });
+// The report is rebuilt from rows of several invocations (one per study, seeds added with --resume),
+// so it names the invocations that make every row rather than the last one alone.
+const command = 'npm run bench:distill-ablations -- --seeds 3 --resume` (levers; `--variants …` to run a subset) and `npm run bench:distill-ablations -- --study schedule --seeds 1 --resume';
+writeBenchReport({ name: 'distill-ablations', command, rows, markdown, extra: { leverVariants, scheduleVariants, schedules, lastInvocation: args } });
 console.log(markdown);
