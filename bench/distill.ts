@@ -202,7 +202,7 @@ if (!flag('resume') && !flag('report-only')) {
   const fresh = new Set(jobs.map(keyOf));
   writeFileSync(rowsPath, readRows().filter((r) => !fresh.has(r.jobKey)).map((r) => JSON.stringify(r) + '\n').join(''));
 }
-console.error(`${todo.length} of ${jobs.length} jobs to run (${jobs.length - todo.length} already in ${rowsPath.replace(root + '/', '')})`);
+console.error(flag('report-only') ? `report only: rebuilding from ${readRows().length} rows in ${rowsPath.replace(root + '/', '')}` : `${todo.length} of ${jobs.length} jobs to run (${jobs.length - todo.length} already in ${rowsPath.replace(root + '/', '')})`);
 
 /**
  * A data-free job checkpoints every epoch under bench/results/.checkpoints/ (git-ignored: a buffer
