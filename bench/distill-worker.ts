@@ -7,6 +7,7 @@
  * `report` job also gets the test split, read once after the run for `finalAccuracy`; a `tune` job
  * never holds a reference to it (`viewForPurpose`), and its `finalAccuracy` is on validation.
  */
+import { rmSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { initCompute } from '../cloud/compute';
 import { evenSubset, getDatasetInfo, inputRange, loadBuiltinDataset, viewForPurpose, type SplitPurpose } from '../cloud/data';
@@ -28,6 +29,12 @@ export interface WorkerJob {
   /** Validation images scored each epoch (evenly spread, class-balanced). */
   evalLimit: number;
   purpose: SplitPurpose;
+  /**
+   * Checkpoint folder of a data-free job: written every epoch and resumed from when present, so a
+   * killed benchmark continues the job where it stopped (same settings: the run key is checked).
+   * Removed when the job finishes.
+   */
+  checkpointDir?: string;
 }
 
 const job = JSON.parse(process.argv[2] ?? '{}') as WorkerJob;
@@ -56,7 +63,7 @@ const onEvent = (e: { type: string } & Record<string, unknown>) => {
 };
 const t0 = performance.now();
 const result = isDataFreeMethod(job.method)
-  ? await distillDataFree({ teacher: teacher.model, student, method: job.method, seed: job.seed, input, config: job.config, forceBudget: job.forceBudget, evaluator: valEvaluator, onEvent: onEvent as never })
+  ? await distillDataFree({ teacher: teacher.model, student, method: job.method, seed: job.seed, input, config: job.config, forceBudget: job.forceBudget, evaluator: valEvaluator, onEvent: onEvent as never, ...(job.checkpointDir ? { checkpointDir: job.checkpointDir, resume: true } : {}) })
   : await distillWithRealData({ teacher: teacher.model, student, method: job.method, seed: job.seed, train: view.train, input, config: job.config, evaluator: valEvaluator, onEvent: onEvent as never });
 const wall = (performance.now() - t0) / 1000;
 const finalAccuracy = finalEvaluator.accuracy(student);
@@ -65,6 +72,7 @@ const row = {
   dataset: job.dataset,
   method: job.method,
   seed: job.seed,
+  studentArch: job.studentArch,
   purpose: job.purpose,
   finalAccuracy,
   finalSplit: view.purpose === 'report' ? 'test' : 'validation',
@@ -80,12 +88,14 @@ const row = {
   distillSeconds: round(result.distillSeconds),
   wallSeconds: round(wall),
   valAccuracyByEpoch: result.history.map((h) => h.testAccuracy),
+  kdWeightMeanByEpoch: result.history.map((h) => (h.kdWeightMean === null ? null : round(h.kdWeightMean))),
   synthesis: result.synthesis,
   teacherTargetCEByEpoch: result.history.map((h) => (h.synthesis ? round(h.synthesis.teacherTargetCE) : null)),
   finalBufferHistogram: last?.classHistogram ?? [],
   backend: tf.getBackend(),
 };
 process.stdout.write(`RESULT ${JSON.stringify(row)}\n`);
+if (job.checkpointDir) rmSync(job.checkpointDir, { recursive: true, force: true });
 
 function round(x: number): number {
   return Math.round(x * 1000) / 1000;

@@ -1,10 +1,10 @@
 /**
  * npm run bench:distill [-- --dataset fashion-mnist|mnist|cifar10] [--quick] [--tune] [--seeds N]
  *                          [--methods a,b] [--teacher DIR] [--parallel P] [--resume]
- *                          [--protocol cpu|paper]   (cifar10 only)
+ *                          [--student ARCH] [--report-only] [--protocol cpu|paper]   (cifar10 only)
  *
  * Every distillation method on one official dataset: LeNet-5-BN teacher (trained on the official
- * training split minus validation) → LeNet-5-half student, the same teacher and the same student
+ * training split minus validation) → a LeNet-5-BN student (chosen on validation; `--student`), the same teacher and the same student
  * initialisation per seed, each job in its own process (two at a time: one per core).
  *
  * Splits: every run is scored each epoch on the validation split (`bestValAccuracy`, curves). The
@@ -26,6 +26,7 @@
  * section) is rebuilt from every row in that file.
  */
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, appendFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { allMethods, resolveConfig, type DistillConfigInput, type DistillMethod } from '../cloud/distill/config';
@@ -70,13 +71,20 @@ const protocol = opt('protocol') ?? (cifar ? 'cpu' : 'grey');
 if (cifar ? protocol !== 'cpu' && protocol !== 'paper' : protocol !== 'grey') throw new Error(`--protocol is cpu or paper, and only for --dataset cifar10 (got ${opt('protocol')})`);
 const root = resolve(import.meta.dirname, '..');
 const teacherArch = cifar ? 'resnet20' : 'lenet5-bn';
-const studentArch = !cifar ? 'lenet5-half' : protocol === 'paper' ? 'resnet8' : 'resnet8-half';
+/**
+ * Chosen on the validation split (bench:distill-ablations --study schedule, docs/decisions.md):
+ * with real-data KD at 2,240 steps, lenet5-bn reaches about 2 points more than lenet5-half, whose
+ * real-label ceiling (~86%) leaves no room for an 85% data-free goal.
+ */
+const GREY_STUDENT = 'lenet5-bn';
+// Grey datasets: the student is chosen on the validation split (docs/decisions.md); --student overrides it.
+const studentArch = opt('student') ?? (!cifar ? GREY_STUDENT : protocol === 'paper' ? 'resnet8' : 'resnet8-half');
 const teacherDir = resolve(root, opt('teacher') ?? `models/teachers/official-${dataset}-${teacherArch}`);
 const parallel = Number(opt('parallel') ?? 2);
 
 /**
  * Schedules. Full: budget 10% of the 55,000-image training split (a synthetic set of 5,504
- * samples; `fast` keeps a bank of 55,008), 1,120 student steps of 128. Quick: the same ratios on a
+ * samples; `fast` keeps a bank of 55,008), 2,240 student steps of 128. Quick: the same ratios on a
  * nominal training set of 6,400 and a tenth of the student steps, sized for minutes.
  */
 const greySchedule = quick
@@ -90,7 +98,10 @@ const greySchedule = quick
   : {
       name: 'full',
       seeds: [1, 2, 3],
-      config: { epochs: 30, warmupEpochs: 2, kdStepsPerEpoch: 40, batchSize: 128, trainSetSize: 55_000, budget: 0.1, synthesis: { batchSize: 32 }, pixel: { batchSize: 64, steps: 10 } } satisfies DistillConfigInput,
+      // 56 student epochs of 40 steps (2,240 steps of 128, about 5 passes of a 55,000-image set)
+      // and KD temperature 4, chosen on validation (bench:distill-ablations --study schedule):
+      // real-data KD's curve is flat over its last fifth at this length, and T 4 beat Fast-DFKD's 20.
+      config: { epochs: 58, warmupEpochs: 2, kdStepsPerEpoch: 40, batchSize: 128, trainSetSize: 55_000, budget: 0.1, synthesis: { batchSize: 32 }, pixel: { batchSize: 64, steps: 10 }, kd: { temperature: 4 } } satisfies DistillConfigInput,
       deepinvBudget: 0.5,
       evalLimit: 5_000,
     };
@@ -159,8 +170,16 @@ const reportName = cifar
 const rowsPath = resolve(root, `bench/results/${reportName}-rows.jsonl`);
 const readRows = (): Row[] => (existsSync(rowsPath) ? readFileSync(rowsPath, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as Row) : []);
 
-const jobs: WorkerJob[] = schedule.seeds.flatMap((seed) =>
-  methods.map((method) => ({
+/**
+ * Job order: the comparisons the protocol exists for first (ssdkd, its equal-work control and the
+ * two real-data references, over every seed), then the other baselines and ablations. A protocol
+ * that spans several sessions therefore has its paired headline rows before anything else.
+ */
+const firstMethods: DistillMethod[] = ['ssdkd', 'fast-budget-eq', 'real-kd', 'student-real'];
+const rank = (m: DistillMethod) => (firstMethods.includes(m) ? 0 : 1);
+const jobs: WorkerJob[] = [0, 1].flatMap((tier) =>
+  schedule.seeds.flatMap((seed) =>
+  methods.filter((m) => rank(m) === tier).map((method) => ({
     dataset,
     method,
     seed,
@@ -171,18 +190,28 @@ const jobs: WorkerJob[] = schedule.seeds.flatMap((seed) =>
     evalLimit: schedule.evalLimit,
     purpose,
   })),
+  ),
 );
-const keyOf = (j: WorkerJob) => JSON.stringify({ d: j.dataset, m: j.method, s: j.seed, p: j.purpose, c: j.config, t: j.teacherDir.replace(root, '.'), e: j.evalLimit });
+const keyOf = (j: WorkerJob) =>
+  JSON.stringify({ d: j.dataset, m: j.method, s: j.seed, p: j.purpose, a: j.studentArch, c: j.config, t: j.teacherDir.replace(root, '.'), e: j.evalLimit });
 const done = new Set(readRows().map((r) => r.jobKey));
-const todo = jobs.filter((j) => !(flag('resume') && done.has(keyOf(j))));
-if (!flag('resume')) {
+// --report-only rebuilds the report from the rows already written (e.g. of a run stopped part-way).
+const todo = flag('report-only') ? [] : jobs.filter((j) => !(flag('resume') && done.has(keyOf(j))));
+if (!flag('resume') && !flag('report-only')) {
   // A fresh run replaces its own jobs' rows and keeps every other row (other datasets, methods, seeds).
   const fresh = new Set(jobs.map(keyOf));
   writeFileSync(rowsPath, readRows().filter((r) => !fresh.has(r.jobKey)).map((r) => JSON.stringify(r) + '\n').join(''));
 }
-console.error(`${todo.length} of ${jobs.length} jobs to run (${jobs.length - todo.length} already in ${rowsPath.replace(root + '/', '')})`);
+console.error(flag('report-only') ? `report only: rebuilding from ${readRows().length} rows in ${rowsPath.replace(root + '/', '')}` : `${todo.length} of ${jobs.length} jobs to run (${jobs.length - todo.length} already in ${rowsPath.replace(root + '/', '')})`);
 
+/**
+ * A data-free job checkpoints every epoch under bench/results/.checkpoints/ (git-ignored: a buffer
+ * is megabytes), in a folder named by a hash of its settings; with --resume a killed job continues
+ * from its last epoch instead of starting over. Finished jobs remove their folder.
+ */
+const checkpointDirOf = (j: WorkerJob) => resolve(root, 'bench/results/.checkpoints', reportName, `${j.dataset}-${j.method}-s${j.seed}-${createHash('sha256').update(keyOf(j)).digest('hex').slice(0, 12)}`);
 function runJob(job: WorkerJob): Promise<Row> {
+  if (flag('resume')) job = { ...job, checkpointDir: checkpointDirOf(job) };
   return new Promise((res, rej) => {
     const child = spawn(process.execPath, [resolve(root, 'bin/run-ts.mjs'), resolve(root, 'bench/distill-worker.ts'), JSON.stringify(job)], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, EDGEKD_LOG_LEVEL: process.env.EDGEKD_LOG_LEVEL ?? 'warn' } });
     let out = '';
@@ -194,7 +223,7 @@ function runJob(job: WorkerJob): Promise<Row> {
     child.on('close', (code) => {
       const line = out.split('\n').find((l) => l.startsWith('RESULT '));
       if (code !== 0 || !line) return rej(new Error(`${job.dataset}/${job.method}/s${job.seed} exited ${code}`));
-      res({ ...(JSON.parse(line.slice(7)) as Omit<Row, 'jobKey'>), jobKey: keyOf(job) });
+      res({ ...(JSON.parse(line.slice(7)) as Omit<Row, 'jobKey'>), jobKey: keyOf({ ...job, checkpointDir: undefined }) });
     });
   });
 }
@@ -216,7 +245,8 @@ function pct(x: number | null | undefined): string {
   return x === null || x === undefined ? 'n/a' : `${(x * 100).toFixed(2)}%`;
 }
 const f2 = (x: number) => x.toFixed(2);
-const rows = readRows().sort((a, b) => a.dataset.localeCompare(b.dataset) || order.indexOf(a.method) - order.indexOf(b.method) || a.seed - b.seed);
+// One row per job (the latest, should two runs of the same settings both have finished it).
+const rows = [...new Map(readRows().map((r) => [r.jobKey, r])).values()].sort((a, b) => a.dataset.localeCompare(b.dataset) || order.indexOf(a.method) - order.indexOf(b.method) || a.seed - b.seed);
 const datasets = [...new Set(rows.map((r) => r.dataset))];
 const methodsOf = (d: string) => order.filter((m) => rows.some((r) => r.dataset === d && r.method === m));
 const rowsOf = (d: string, m: DistillMethod) => rows.filter((r) => r.dataset === d && r.method === m);
@@ -293,16 +323,21 @@ const sections = datasets.map((d) => {
         ? `ssdkd does **not** beat \`fast-budget-eq\`: it is **worse** by ${f2(-eq.meanDiff)} pts, 95% interval of ssdkd − fast-budget-eq [${f2(eq.ci95[0])}, ${f2(eq.ci95[1])}].`
         : `ssdkd does **not** beat \`fast-budget-eq\` with an interval that excludes zero (mean difference ${f2(eq.meanDiff)} pts${eq.ci95 ? `, 95% interval [${f2(eq.ci95[0])}, ${f2(eq.ci95[1])}]` : ', one seed: no interval'}).`
     : '';
-  return `### ${d} (teacher ${f2(first.teacherAccuracy * 100)}% on ${first.finalSplit})\n\n${table}\n\nPaired by seed, ssdkd minus each other method:\n\n${pairedTable}\n\n${eqLine}\n\nThe generator against its targets, over the last epoch's synthesis rounds (teacher on the returned, un-augmented images; histograms summed over seeds):\n\n${synthTable}`;
+  // The protocol is every method of `order` on every seed of the schedule; fewer rows is a partial run.
+  const expected = (cifar ? methods.length : order.length) * schedule.seeds.length;
+  const doneHere = rows.filter((r) => r.dataset === d).length;
+  const partial = purpose === 'report' && doneHere < expected ? `> **Partial (${doneHere} of ${expected} jobs of the protocol done): not the protocol's result.** Means, intervals and verdicts below cover only the finished rows; the run continues with the same command and \`--resume\`.\n\n` : '';
+  return `### ${d} (teacher ${f2(first.teacherAccuracy * 100)}% on ${first.finalSplit})\n\n${partial}${table}\n\nPaired by seed, ssdkd minus each other method:\n\n${pairedTable}\n\n${eqLine}\n\nThe generator against its targets, over the last epoch's synthesis rounds (teacher on the returned, un-augmented images; histograms summed over seeds):\n\n${synthTable}`;
 });
 
 const cfg = schedule.config;
-const cmd = `npm run bench:distill${args.length ? ` -- ${args.join(' ')}` : ''}`;
+const cmdArgs = args.filter((a) => a !== '--report-only');
+const cmd = `npm run bench:distill${cmdArgs.length ? ` -- ${cmdArgs.join(' ')}` : ''}`;
 const ssdkdCfg = resolveConfig('ssdkd', cfg);
 const markdown = `
 Teacher \`${teacherArch}\` trained on the official training split minus the validation split, student \`${studentArch}\` (same initialisation per seed for every method)${cifar ? `, protocol **${protocol}**` : ''}, ${process.env.EDGEKD_BACKEND ?? 'wasm'} backend, ${parallel} job${parallel === 1 ? '' : 's'} at a time on a shared 2-core machine (seconds are noisy: compare within a run).
 ${purpose === 'report' ? '**Report run**: `final acc` is the final student on the official 10,000-image test split, read once after training; `best val` is the best epoch on the validation split (not used for selection).' : '**Tuning run**: scored on the validation split only (this process never loaded a reference to the test split); not a reported result.'}
-Schedule **${schedule.name}**: ${cfg.epochs} epochs (${cfg.warmupEpochs} synthesis-only), ${cfg.kdStepsPerEpoch} student steps of ${cfg.batchSize} per epoch, synthesis batches of ${cfg.synthesis.batchSize} with ${ssdkdCfg.synthesis.gSteps} inner steps; nominal training set ${cfg.trainSetSize.toLocaleString('en-US')}, budget ${cfg.budget}. \`fast\` keeps a bank of the whole nominal set on the same student steps (the equal-time comparison); \`fast-own\` is the same bank with student steps scaled by bank/buffer so each bank sample is replayed as often as a buffer slot; \`fast-budget\` fills the budget once; \`fast-budget-eq\` generates as many samples as ssdkd (×${ssdkdCfg.buffer.generationFactor}) into the same buffer size, first-in first-out, uniform sampling, no φ. Every row reports samples generated, student steps and seconds. Means over seeds; ± is the sample standard deviation; intervals are paired t-intervals over seeds. ${rows.length} rows${todo.length < jobs.length ? ' (some carried over with --resume)' : ''}; this invocation ran ${todo.length} jobs in ${wallMinutes.toFixed(1)} min.
+Schedule **${schedule.name}**: ${cfg.epochs} epochs (${cfg.warmupEpochs} synthesis-only), ${cfg.kdStepsPerEpoch} student steps of ${cfg.batchSize} per epoch, KD temperature ${ssdkdCfg.kd.temperature}, student learning rate ${ssdkdCfg.kd.lr} (cosine), synthesis batches of ${cfg.synthesis.batchSize} with ${ssdkdCfg.synthesis.gSteps} inner steps; nominal training set ${cfg.trainSetSize.toLocaleString('en-US')}, budget ${cfg.budget}. \`fast\` keeps a bank of the whole nominal set on the same student steps (the equal-time comparison); \`fast-own\` is the same bank with student steps scaled by bank/buffer so each bank sample is replayed as often as a buffer slot; \`fast-budget\` fills the budget once; \`fast-budget-eq\` generates as many samples as ssdkd (×${ssdkdCfg.buffer.generationFactor}) into the same buffer size, first-in first-out, uniform sampling, no φ. Every row reports samples generated, student steps and seconds. Means over seeds; ± is the sample standard deviation; intervals are paired t-intervals over seeds. ${rows.length} rows${todo.length < jobs.length ? ' (some carried over with --resume)' : ''}; this invocation ran ${todo.length} jobs in ${wallMinutes.toFixed(1)} min.
 ${quick ? '\nThe quick schedule is a smoke-scale run; its numbers say nothing about the full protocol.\n' : ''}
 ${sections.join('\n\n')}
 `;

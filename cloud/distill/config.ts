@@ -63,6 +63,14 @@ export interface BufferConfig {
    * normalised to mean 1. Off by default; `ssdkd-priority-gen` turns it on.
    */
   priorityInGenerator: boolean;
+  /**
+   * How the importance-sampling weights of a prioritized batch are scaled. `max`: PER's w / max w,
+   * so every weight is ≤ 1 and the batch's mean weight (the student's effective learning rate
+   * multiplier) falls as priorities spread. `mean`: w / mean w, the same relative correction at
+   * mean 1, as φ is normalised, so priority sampling changes which samples are seen and not the
+   * step size. `off`: no correction (weights 1).
+   */
+  importanceNorm: 'max' | 'mean' | 'off';
 }
 
 export interface ModulationUse extends ModulationConfig {
@@ -136,7 +144,7 @@ export const defaultConfig: DistillConfig = {
   pixel: { batchSize: 64, steps: 20, lr: 0.1, tvWeight: 0.05, bnWeight: 10, ohWeight: 0.5, advWeight: 1.0, bnMomentum: 0 },
   generator: { nz: 64, ngf: 8, labelEmbedding: 6 },
   kd: { temperature: 20, lr: 0.1, momentum: 0.9, weightDecay: 1e-4, etaMin: 2e-4 },
-  buffer: { generationFactor: 1, insertFraction: 1, ordered: false, balanced: false, evict: false, prioritized: false, alpha: 0.6, beta0: 0.4, epsilon: 1e-3, priorityInGenerator: false },
+  buffer: { generationFactor: 1, insertFraction: 1, ordered: false, balanced: false, evict: false, prioritized: false, alpha: 0.6, beta0: 0.4, epsilon: 1e-3, priorityInGenerator: false, importanceNorm: 'max' },
   modulation: { ...defaultModulation, inSynthesis: false, inInsertion: false, inKd: false, difficultyInKd: false, balancedTargets: false },
   augment: { pad: 2, flip: true, groups: 8 },
   noiseInput: false,

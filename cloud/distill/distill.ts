@@ -7,7 +7,7 @@ import { bufferCapacity, resolveConfig, roundsInEpoch, synthesisRounds, type Dat
 import type { Evaluator } from './evaluator';
 import type { DistillEvent, DistillEventListener } from './events';
 import { balancedTargets, modulate } from './modulating';
-import { ReplayBuffer, type PriorityStats } from './replay-buffer';
+import { importanceWeights, ReplayBuffer, type PriorityStats } from './replay-buffer';
 import { createRandom } from '../../shared/random/seeded-random';
 import { cosineLr, StudentTrainer } from './student-trainer';
 import { softmaxRows } from '../../shared/math/softmax-rows';
@@ -81,6 +81,8 @@ export interface EpochRecord {
   synthesis: SynthesisStats | null;
   testAccuracy: number | null;
   kdLoss: number | null;
+  /** Mean per-sample KD weight (importance × φ) over the epoch's steps: the student's step-size multiplier. */
+  kdWeightMean: number | null;
   samplesGenerated: number;
   bufferSize: number;
   classHistogram: number[];
@@ -251,6 +253,7 @@ async function runLoop(opts: DataFreeDistillOptions, cfg: DistillConfig, teacher
       // ---- distillation ----
       let kdLossSum = 0;
       let kdLossN = 0;
+      let kdWeightSum = 0;
       if (epoch >= cfg.warmupEpochs && (cfg.noiseInput || (buffer && buffer.size > 0))) {
         trainer.setLr(cosineLr(cfg.kd, epoch - cfg.warmupEpochs, kdEpochs));
         for (let step = 0; step < cfg.kdStepsPerEpoch; step++) {
@@ -273,11 +276,12 @@ async function runLoop(opts: DataFreeDistillOptions, cfg: DistillConfig, teacher
           // Augmented on the host (same values and random draws as augmentBatch, one pass instead of ~20 small kernels).
           const x = tf.tensor4d(cfg.noiseInput ? pixels : augmentPixels(pixels, [n, h, w, c], aug, range.low, rng), [n, h, w, c]);
           const tLogits = tf.tidy(() => teacher.logits(x));
-          let weights: Float32Array | undefined = isw && cfg.buffer.prioritized ? isw : undefined;
+          let weights: Float32Array | undefined = isw && cfg.buffer.prioritized ? importanceWeights(isw, cfg.buffer.importanceNorm) : undefined;
           if (mod.inKd && buffer) {
             const phi = modulate(softmaxRows(tLogits.dataSync() as Float32Array, C), C, buffer.classHistogram(), { ...mod, difficulty: mod.difficulty && mod.difficultyInKd });
             weights = weights ? weights.map((v, i) => v * phi[i]!) : phi;
           }
+          kdWeightSum += weights ? weights.reduce((a, v) => a + v, 0) / weights.length : 1;
           const { loss, perSample } = trainer.kdStep(x, tLogits, weights);
           x.dispose();
           tLogits.dispose();
@@ -307,6 +311,7 @@ async function runLoop(opts: DataFreeDistillOptions, cfg: DistillConfig, teacher
         synthesis: stats ? finishStats(stats) : null,
         testAccuracy: acc,
         kdLoss: kdLossN ? kdLossSum / kdLossN : null,
+        kdWeightMean: kdLossN ? kdWeightSum / kdLossN : null,
         samplesGenerated: counters.samplesGenerated,
         bufferSize: buffer?.size ?? 0,
         classHistogram: buffer?.classHistogram() ?? [],

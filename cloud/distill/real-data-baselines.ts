@@ -90,7 +90,7 @@ export async function distillWithRealData(opts: RealDataOptions): Promise<RealDa
         best = Math.max(best, acc);
       }
       const empty = { min: 0, max: 0, mean: 0, effectiveFraction: 0 };
-      history.push({ epoch: e, synthesis: null, testAccuracy: acc, kdLoss: lossSum / cfg.kdStepsPerEpoch, samplesGenerated: 0, bufferSize: 0, classHistogram: [], priority: empty, synthesisSeconds: 0, distillSeconds: (now() - t0) / 1000 });
+      history.push({ epoch: e, synthesis: null, testAccuracy: acc, kdLoss: lossSum / cfg.kdStepsPerEpoch, kdWeightMean: 1, samplesGenerated: 0, bufferSize: 0, classHistogram: [], priority: empty, synthesisSeconds: 0, distillSeconds: (now() - t0) / 1000 });
       emit({ type: 'epoch', epoch: e, epochs: kdEpochs, testAccuracy: acc, bestAccuracy: best >= 0 ? best : null, kdLoss: lossSum / cfg.kdStepsPerEpoch, synthesisLosses: null, samplesGenerated: 0, bufferSize: 0, bufferCapacity: 0, classHistogram: [], priority: empty, lr: trainer.lr, synthesisSeconds: 0, distillSeconds: distillMs / 1000, elapsedSeconds: distillMs / 1000 });
     }
   } finally {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ReplayBuffer, type InsertOptions } from './replay-buffer';
+import { importanceWeights, ReplayBuffer, type InsertOptions } from './replay-buffer';
 import { BatchSynthesizer, SyntheticBatch as SyntheticBatchClass, type SyntheticBatch } from './synthetic-batch';
 import { createRandom } from '../../shared/random/seeded-random';
 import { markReal } from '../data/provenance';
@@ -121,6 +121,23 @@ describe('ReplayBuffer', () => {
     expect(back.classHistogram()).toEqual(buf.classHistogram());
     expect(Array.from(back.gather([0, 1, 2, 3, 4]))).toEqual(Array.from(buf.gather([0, 1, 2, 3, 4])));
     expect(back.priorityStats()).toEqual(buf.priorityStats());
+  });
+});
+
+describe('importance weights for the KD step', () => {
+  const w = Float32Array.from([1, 0.5, 0.25, 0.25]);
+  it('keeps PER max-normalised weights under max, so their mean (the step-size multiplier) falls below 1', () => {
+    const out = importanceWeights(w, 'max')!;
+    expect(Math.max(...out)).toBe(1);
+    expect(out.reduce((a, v) => a + v, 0) / out.length).toBeCloseTo(0.5);
+  });
+  it('rescales to mean 1 under mean, keeping the ratios between samples', () => {
+    const out = importanceWeights(w, 'mean')!;
+    expect(out.reduce((a, v) => a + v, 0) / out.length).toBeCloseTo(1);
+    expect(out[0]! / out[2]!).toBeCloseTo(4);
+  });
+  it('applies no weights under off', () => {
+    expect(importanceWeights(w, 'off')).toBeUndefined();
   });
 });
 

@@ -328,6 +328,19 @@ export class ReplayBuffer {
   }
 }
 
+/**
+ * The importance weights a KD step applies (see `BufferConfig.importanceNorm`): `max` keeps PER's
+ * w / max w (all ≤ 1, so the mean weight, and with it the student's step size, shrinks as the
+ * priorities spread), `mean` rescales to mean 1 (the same relative correction at an unchanged step
+ * size), `off` applies none.
+ */
+export function importanceWeights(maxNormalised: Float32Array, norm: 'max' | 'mean' | 'off'): Float32Array | undefined {
+  if (norm === 'off') return undefined;
+  if (norm === 'max') return maxNormalised;
+  const mean = maxNormalised.reduce((a, v) => a + v, 0) / maxNormalised.length;
+  return mean > 0 ? maxNormalised.map((v) => v / mean) : maxNormalised;
+}
+
 function argmax(a: ArrayLike<number>): number {
   let b = 0;
   for (let i = 1; i < a.length; i++) if (a[i]! > a[b]!) b = i;
