@@ -104,7 +104,7 @@ function rolloutSentence(loop: LoopResult): string {
   if (!step?.gates) return 'the package was verified against the trusted key and installed on every simulated device directly (no canary).';
   const waves = step.gates.map((g) => {
     const v = (name: string) => g.verdict?.results.find((x) => x.gate === name)?.value;
-    return `wave ${g.wave} (${g.devices} device${g.devices === 1 ? '' : 's'}): ${g.verdict?.passed ? 'passed' : 'failed'}, shadow agreement ${v('shadowAgreement')?.toFixed(2) ?? 'n/a'}, confidence shift ${v('confidenceShift')?.toFixed(2) ?? 'n/a'}`;
+    return `wave ${g.wave} (${g.devices} device${g.devices === 1 ? '' : 's'}): ${g.verdict?.passed ? 'passed' : 'failed'}, shadow agreement ${v('shadowAgreement')?.toFixed(2) ?? 'n/a'}, confidence shift ${v('confidenceShift')?.toFixed(2) ?? 'n/a'}${v('driftRepair') === undefined ? '' : `, class histogram closer to the prior by ${v('driftRepair')?.toFixed(3) ?? 'n/a'} (JS distance)`}`;
   });
   return `fleet canary with ML-quality gates on 3 real agents serving the shifted field (bench/drift-canary.ts): ${waves.join('; ')}; outcome ${loop.outcome ?? 'n/a'}.`;
 }
