@@ -20,12 +20,12 @@ import type { DeployedPackage } from './drift-deploy';
 
 /**
  * The canary request of the benchmark's retrain rollouts: the production loop's waves and bake
- * (`DEFAULT_RETRAIN_ROLLOUT`) plus ML-quality gates. Each device runs the candidate in shadow beside
- * the serving model on its next live inputs before it activates; the cloud gates each wave on the
- * devices' mean top-1 agreement with the model being replaced and their mean confidence shift.
- * The thresholds are loose on purpose: a model adapted to a shifted field is *meant* to disagree
- * with the unadapted one where that one is wrong (on contrast/3 it fixes a fifth of the answers),
- * so the gate is there to stop a broken model (agreement near chance), not a corrected one.
+ * (`DEFAULT_RETRAIN_ROLLOUT`) plus shadow evaluation and ML-quality gates. Each device runs the
+ * candidate in shadow beside the serving model on its next live inputs before it activates.
+ * `fleetCanaryRollout` turns the gates below into the drift-repair gates (the candidate's shadow
+ * class histogram closer to the line's class prior than v1's, agreement ≥ 0.25, |confidence shift|
+ * ≤ 0.3, no errors; `cloud/retrain/drift-repair-request.ts`). The agreement ≥ 0.5 written here is
+ * the regression gate the first loop measurements used (`fleetCanaryRollout`'s `mlGate: 'regression'`).
  */
 export const BENCH_CANARY_REQUEST: Omit<RolloutRequest, 'packageId' | 'target'> = {
   ...DEFAULT_RETRAIN_ROLLOUT,

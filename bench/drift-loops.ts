@@ -140,7 +140,7 @@ function tfjsAccuracy(model: tf.LayersModel, images: Float32Array, labels: Int32
 export function loopsMarkdown(rows: LoopRow[]): string {
   const p = (v: number | null) => (v === null ? 'n/a' : `${(v * 100).toFixed(2)}%`);
   const table = [
-    '| student | shift | before | after | control | teacher | gapClosed | controlGapClosed | clean before → after (control) | rollout (canary shadow agreement, confidence shift) | decision → committed |',
+    '| student | shift | before | after | control | teacher | gapClosed | controlGapClosed | clean before → after (control) | rollout (canary shadow agreement / confidence shift / class-histogram improvement per wave) | decision → committed |',
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...rows.map((r) => `| ${r.student.split('/').slice(-1)[0]} | ${r.shift}/${r.severity} | ${p(r.before)} | ${p(r.after)} | ${p(r.control)} | ${p(r.teacher)} | ${fmt(r.gapClosed)} | ${fmt(r.controlGapClosed)} | ${p(r.cleanBefore)} → ${p(r.cleanAfter)} (${p(r.cleanControl)}) | ${rolloutCell(r)} | ${r.minutesToCommitted === null ? r.outcome : `${r.minutesToCommitted.toFixed(2)} min`} |`),
   ];
@@ -161,13 +161,14 @@ export function loopsMarkdown(rows: LoopRow[]): string {
   return [...table, '', `Goals on the rows measured (single seed, no interval: not claims). ${goals.join('. ')}.`].join('\n');
 }
 
-/** `promoted` / `rolled-back` with each wave's shadow agreement and confidence shift, or the direct install. */
+/** `promoted` / `rolled-back` with each wave's shadow agreement, confidence shift and (drift-repair gate) class-histogram improvement, or the direct install. */
 function rolloutCell(r: LoopRow): string {
   const s = r.rollout as { mode?: string; gates?: Array<{ verdict: { results: Array<{ gate: string; value: number | null }> } | null }> } | null;
   if (!s?.gates) return s?.mode ? `${r.outcome}, ${s.mode}` : r.outcome;
   const waves = s.gates.map((g) => {
     const v = (name: string) => g.verdict?.results.find((x) => x.gate === name)?.value;
-    return `${v('shadowAgreement')?.toFixed(2) ?? 'n/a'}/${v('confidenceShift')?.toFixed(2) ?? 'n/a'}`;
+    const repair = v('driftRepair');
+    return `${v('shadowAgreement')?.toFixed(2) ?? 'n/a'}/${v('confidenceShift')?.toFixed(2) ?? 'n/a'}${repair === undefined ? '' : `/${repair === null ? 'n/a' : repair.toFixed(3)}`}`;
   });
   return `${r.outcome} (${waves.join(', ')})`;
 }

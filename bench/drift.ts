@@ -50,6 +50,7 @@ import { EdgekdError } from '../shared/errors';
 import { deployStudentPackage, type DeployedPackage } from './drift-deploy';
 import { LOOP_SHIFTS, loopsMarkdown, measureLoops, type LoopRow } from './drift-loops';
 import { DEFAULT_LOOP_CONFIG, effectivePolicy, retrainSchedule, runRetrainLoop, type LoopConfig, type LoopRun } from './drift-loop';
+import { DEFAULT_FIELD_ADAPTATION } from '../cloud/retrain/engine-steps';
 
 const HELP = `npm run bench:drift -- [--quick] [--student-tfjs DIR | --student FILE.onnx] [--teacher DIR] [--seed N] [--retrain-config FILE]
 
@@ -60,8 +61,8 @@ const HELP = `npm run bench:drift -- [--quick] [--student-tfjs DIR | --student F
   --loop-students DIRS   further \`edgekd distill\` outputs (comma-separated) for the loops table
   --loop-shifts LIST     shifts of the loops table (default noise,blur,brightness,contrast,occlusion; severity 3)
   --adapt-layers L       BatchNorm layers the retrain re-estimates from the field sketches: first | all
-                         (default first; chosen on the validation stream of bench/adapt-candidates.ts)
-  --adapt-weight W       weight of the field statistics against the student's own, in [0, 1] (default 1)
+                         (default all, the engine's default, chosen on the validation stream of bench/adapt-candidates.ts)
+  --adapt-weight W       weight of the field statistics against the student's own, in [0, 1] (default 0.5, likewise)
   --retrain-config FILE  JSON distillation overrides for the retrain, merged over the mode's schedule
                          (quick: ${JSON.stringify(retrainSchedule(true))}; full: ${JSON.stringify(retrainSchedule(false))})`;
 
@@ -104,7 +105,7 @@ function rolloutSentence(loop: LoopResult): string {
   if (!step?.gates) return 'the package was verified against the trusted key and installed on every simulated device directly (no canary).';
   const waves = step.gates.map((g) => {
     const v = (name: string) => g.verdict?.results.find((x) => x.gate === name)?.value;
-    return `wave ${g.wave} (${g.devices} device${g.devices === 1 ? '' : 's'}): ${g.verdict?.passed ? 'passed' : 'failed'}, shadow agreement ${v('shadowAgreement')?.toFixed(2) ?? 'n/a'}, confidence shift ${v('confidenceShift')?.toFixed(2) ?? 'n/a'}`;
+    return `wave ${g.wave} (${g.devices} device${g.devices === 1 ? '' : 's'}): ${g.verdict?.passed ? 'passed' : 'failed'}, shadow agreement ${v('shadowAgreement')?.toFixed(2) ?? 'n/a'}, confidence shift ${v('confidenceShift')?.toFixed(2) ?? 'n/a'}${v('driftRepair') === undefined ? '' : `, class histogram closer to the prior by ${v('driftRepair')?.toFixed(3) ?? 'n/a'} (JS distance)`}`;
   });
   return `fleet canary with ML-quality gates on 3 real agents serving the shifted field (bench/drift-canary.ts): ${waves.join('; ')}; outcome ${loop.outcome ?? 'n/a'}.`;
 }
@@ -158,9 +159,9 @@ async function main(): Promise<number> {
   const faLength = quick ? 1_000_000 : 5_000_000;
   const maxDelay = quick ? 4096 : 8192;
   const baselineSize = 4000;
-  const adaptLayers = values['adapt-layers'] ?? 'first';
+  const adaptLayers = values['adapt-layers'] ?? DEFAULT_FIELD_ADAPTATION.layers;
   if (adaptLayers !== 'first' && adaptLayers !== 'all') throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', `--adapt-layers must be first or all, got ${adaptLayers}`);
-  const adaptation = { layers: adaptLayers, fieldWeight: numberFlag(values['adapt-weight'], 'adapt-weight', 1) } as const;
+  const adaptation = { layers: adaptLayers, fieldWeight: numberFlag(values['adapt-weight'], 'adapt-weight', DEFAULT_FIELD_ADAPTATION.fieldWeight) } as const;
   const t0 = Date.now();
   const log = (m: string) => console.error(`[bench:drift ${((Date.now() - t0) / 1000).toFixed(0)}s] ${m}`);
 

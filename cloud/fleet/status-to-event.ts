@@ -5,7 +5,7 @@ import type { EngineEvent } from './rollout/rollout-engine';
 
 /**
  * Turns a device status report into a rollout-engine event. Health for the gates comes from the
- * report's `shadow` (agreement with the running model, confidence shift) and `bake` (inferences,
+ * report's `shadow` (agreement with the running model, confidence shift, both models' class histograms) and `bake` (inferences,
  * errors, p95 latency while the new model served) sections.
  */
 export function statusToEvent(deviceId: string, r: StatusReport): EngineEvent {
@@ -13,6 +13,7 @@ export function statusToEvent(deviceId: string, r: StatusReport): EngineEvent {
   if (r.shadow) {
     if (r.shadow.agreement !== null) health.shadowAgreement = r.shadow.agreement;
     if (r.shadow.confidenceShift !== null) health.confidenceShift = r.shadow.confidenceShift;
+    if (r.shadow.classCounts) health.shadowClassCounts = { active: r.shadow.classCounts.active, candidate: r.shadow.classCounts.candidate };
   }
   if (r.bake) {
     health.inferences = r.bake.inferences;

@@ -57,6 +57,15 @@ export interface EngineStepsDeps {
 }
 
 /**
+ * The statistics-only adaptation when the caller names none: every sketched BatchNorm, field
+ * statistics mixed half and half with the student's own. Chosen on the validation stream of
+ * `bench/adapt-candidates.ts` (cut from the training split): best mean gap closed over the five
+ * shifts for both students among the candidates the devices' sketches support; full replacement
+ * (weight 1) cost up to 38–47 clean-accuracy points on every layer. See docs/drift.md.
+ */
+export const DEFAULT_FIELD_ADAPTATION = { layers: 'all', fieldWeight: 0.5 } as const;
+
+/**
  * The retrain pipeline (`retrain-pipeline.ts`) on the in-process engines, for the benchmark and
  * tests: the same steps `edgekd cloud` runs as jobs, with the rollout supplied by the caller.
  */
@@ -81,8 +90,8 @@ export function createInProcessEngines(deps: Omit<EngineStepsDeps, 'rollout'>): 
       if (method === 'field-batchnorm' || (method === 'auto' && (ctx.layerSketches?.length ?? 0) > 0)) {
         const sketches = ctx.layerSketches ?? [];
         const order = studentBatchNormLayers(student).map((b) => b.layer);
-        const picked = (deps.adaptation?.layers ?? 'first') === 'all' ? sketches : sketches.filter((k) => k.layer === order[0]);
-        const r = applyFieldBatchNormStatistics(student, picked, deps.adaptation?.fieldWeight !== undefined ? { fieldWeight: deps.adaptation.fieldWeight } : {});
+        const picked = (deps.adaptation?.layers ?? DEFAULT_FIELD_ADAPTATION.layers) === 'all' ? sketches : sketches.filter((k) => k.layer === order[0]);
+        const r = applyFieldBatchNormStatistics(student, picked, { fieldWeight: deps.adaptation?.fieldWeight ?? DEFAULT_FIELD_ADAPTATION.fieldWeight });
         if (r.adapted.length === 0) {
           throw new EdgekdError('EDGEKD_JOB_FAILED', `no BatchNorm of the student could be re-estimated from the field (${r.skipped.map((x) => `${x.layer}: ${x.reason}`).join('; ') || 'the reports carry no layer sketches'})`);
         }

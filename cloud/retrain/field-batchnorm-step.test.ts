@@ -12,7 +12,7 @@ import type { DistillConfigInput } from '../distill/config';
 import { probeImages, tinyTeacher } from '../distill/tiny-models.test-helper';
 import { generateSigningKey, type ModelPackage } from '../../shared/package';
 import { LayerSketchAccumulator } from '../../shared/drift/layer-sketch';
-import { createEngineSteps } from './engine-steps';
+import { createEngineSteps, DEFAULT_FIELD_ADAPTATION } from './engine-steps';
 import type { RetrainContext } from './steps';
 import { studentCard, tinyCurrentModel } from './student-card.test-helper';
 
@@ -44,6 +44,8 @@ describe('field-batchnorm retrain step', () => {
       signingKey: key,
       current: async () => tinyCurrentModel(studentDir, 3),
       calibrationCount: 16,
+      // Full replacement here, so the package's sketch outputs can be compared with the field's own values.
+      adaptation: { fieldWeight: 1 },
       distillImpl: async () => {
         throw new Error('a field-batchnorm run must not re-distil');
       },
@@ -87,5 +89,45 @@ describe('field-batchnorm retrain step', () => {
     sketch.variance.forEach((v, c) => expect(v).toBeCloseTo(expected.variance[c]!, 3));
     await session.release();
     images.dispose();
+  });
+
+  it('by default re-estimates every sketched BatchNorm at field weight 0.5 (the choice made on validation)', async () => {
+    const teacherDir = join(root, 'teacher-2');
+    const teacher = tinyTeacher(1);
+    await saveModel(teacher, teacherDir);
+    // A student with two BatchNorm layers; fresh moving statistics (mean 0, variance 1).
+    const input = tf.input({ shape: [8, 8, 1] });
+    let x = tf.layers.conv2d({ filters: 4, kernelSize: 3, padding: 'same', name: 's_conv_a' }).apply(input) as tf.SymbolicTensor;
+    x = tf.layers.batchNormalization({ name: 's_bn_a' }).apply(x) as tf.SymbolicTensor;
+    x = tf.layers.reLU().apply(x) as tf.SymbolicTensor;
+    x = tf.layers.conv2d({ filters: 4, kernelSize: 3, padding: 'same', name: 's_conv_b' }).apply(x) as tf.SymbolicTensor;
+    x = tf.layers.batchNormalization({ name: 's_bn_b' }).apply(x) as tf.SymbolicTensor;
+    x = tf.layers.globalAveragePooling2d({}).apply(x) as tf.SymbolicTensor;
+    const out = tf.layers.dense({ units: 3, name: 's_logits' }).apply(x) as tf.SymbolicTensor;
+    const student = tf.model({ inputs: input, outputs: out });
+    const studentDir = join(root, 'student-2');
+    const first = await distillDataFree({ teacher, student: tinyTeacher(5), method: 'ssdkd', seed: 1, input: { range: { low: -1, high: 1 }, flipInvariant: false }, config: tiny });
+    await saveModel(student, studentDir, studentCard(3));
+    saveBuffer(studentDir, first.buffer!);
+    const { key } = generateSigningKey(new Date(Date.now() - 60_000));
+    const steps = createEngineSteps({
+      teacherDir,
+      workDir: join(root, 'runs-2'),
+      signingKey: key,
+      current: async () => tinyCurrentModel(studentDir, 3),
+      calibrationCount: 16,
+      rollout: async () => ({ outcome: 'promoted', rolloutId: 'direct', summary: {} }),
+    });
+    const sketches = ['s_bn_a', 's_bn_b'].map((layer, i) => ({ layer, mean: [0.4 + i, -0.2, 0.6, 1], variance: [3, 5, 7, 9], sampleCount: 1024 }));
+    const ctx: RetrainContext = { runId: 'run-2', cohort: 'site', model: { name: 'fm-student', version: '3' }, triggerReports: [], featureTargets: [], layerSketches: sketches, signal: new AbortController().signal };
+    const d = await steps.distill(ctx);
+    expect(DEFAULT_FIELD_ADAPTATION).toEqual({ layers: 'all', fieldWeight: 0.5 });
+    expect(d.summary).toMatchObject({ adaptation: 'field-batchnorm', adapted: sketches.map((k) => ({ layer: k.layer, weight: 0.5, sampleCount: 1024 })) });
+    const adapted = await loadModel(d.student as string);
+    for (const k of sketches) {
+      const [mean, variance] = adapted.getLayer(k.layer).getWeights().slice(-2).map((w) => Array.from(w.dataSync()));
+      mean!.forEach((m, c) => expect(m).toBeCloseTo(0.5 * k.mean[c]!, 5));
+      variance!.forEach((v, c) => expect(v).toBeCloseTo(0.5 + 0.5 * k.variance[c]!, 5));
+    }
   });
 });

@@ -1,6 +1,6 @@
 import { EdgekdError, toEdgekdError } from '../../shared/errors';
 import type { ModelManifest } from '../../shared/package';
-import type { InferenceResult, ModelRef, ShadowMetrics, TensorInput } from '../../shared/protocol';
+import { MAX_SHADOW_CLASSES, type InferenceResult, type ModelRef, type ShadowMetrics, type TensorInput } from '../../shared/protocol';
 import type { EngineSession, InferenceEngine, SessionOptions, Tensor } from './engine';
 import { percentile } from '../../shared/math/percentile';
 import { softmaxRows } from '../../shared/math/softmax-rows';
@@ -73,6 +73,8 @@ interface ShadowState {
   seen: number;
   agree: number;
   confidenceDelta: number;
+  /** Top-1 histograms of the active model and of the candidate (null: head too wide or widths differ). */
+  classCounts: { active: number[]; candidate: number[] } | null;
   candidateLatencies: number[];
   activeLatencies: number[];
   done: () => void;
@@ -91,6 +93,21 @@ function probabilitiesOf(model: LoadedModel, outputs: Record<string, Tensor>): {
   const classes = t.data.length / batch;
   const raw = t.data instanceof Float32Array ? t.data : Float32Array.from(t.data);
   return { probs: logits ? softmaxRows(raw, classes) : raw, classes, batch };
+}
+
+/** Counts one shadow answer pair; a head wider than the report allows, or two heads of different widths, stop the counting. */
+function countClasses(state: ShadowState, activeClasses: number, candidateClasses: number, a: number, b: number): void {
+  if (activeClasses !== candidateClasses || activeClasses > MAX_SHADOW_CLASSES) {
+    state.classCounts = null;
+    return;
+  }
+  const cc = state.classCounts!;
+  if (cc.active.length === 0) {
+    cc.active = new Array<number>(activeClasses).fill(0);
+    cc.candidate = new Array<number>(activeClasses).fill(0);
+  }
+  cc.active[a]!++;
+  cc.candidate[b]!++;
 }
 
 export function createModelRuntime(deps: {
@@ -135,6 +152,7 @@ export function createModelRuntime(deps: {
         for (let r = 0; r < a.index.length; r++) {
           state.seen++;
           if (a.index[r] === b.index[r]) state.agree++;
+          if (state.classCounts) countClasses(state, classes, cand.classes, a.index[r] ?? 0, b.index[r] ?? 0);
           state.confidenceDelta += (b.max[r] ?? 0) - (a.max[r] ?? 0);
         }
         state.candidateLatencies.push(now() - t0);
@@ -208,7 +226,7 @@ export function createModelRuntime(deps: {
     async shadow(candidate, n, maxWaitMs, signal) {
       let finish!: () => void;
       const finished = new Promise<void>((resolve) => (finish = resolve));
-      const state: ShadowState = { candidate, target: n, seen: 0, agree: 0, confidenceDelta: 0, candidateLatencies: [], activeLatencies: [], done: () => finish() };
+      const state: ShadowState = { candidate, target: n, seen: 0, agree: 0, confidenceDelta: 0, classCounts: { active: [], candidate: [] }, candidateLatencies: [], activeLatencies: [], done: () => finish() };
       shadowState = state;
       const timer = setTimeout(() => finish(), maxWaitMs);
       const onAbort = (): void => finish();
@@ -230,6 +248,8 @@ export function createModelRuntime(deps: {
       const ap = percentile(state.activeLatencies, 95);
       if (cp !== null) metrics.candidateP95LatencyMs = cp;
       if (ap !== null) metrics.activeP95LatencyMs = ap;
+      const cc = state.classCounts;
+      if (cc && cc.active.length >= 2 && cc.active.length <= MAX_SHADOW_CLASSES && cc.active.length === cc.candidate.length) metrics.classCounts = cc;
       return metrics;
     },
     drainWindow() {

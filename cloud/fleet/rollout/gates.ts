@@ -1,5 +1,6 @@
 import { percentile } from '../../../shared/math/percentile';
 import type { GateSpec } from './rollout-spec';
+import { driftRepairScore, poolShadowClassCounts } from './drift-repair-gate';
 
 /** Health a device reported while the new model ran (bake) or in shadow evaluation before it. */
 export interface HealthSample {
@@ -10,9 +11,11 @@ export interface HealthSample {
   shadowAgreement?: number;
   /** Mean top-1 confidence of the new model minus that of the old one. */
   confidenceShift?: number;
+  /** Top-1 class histograms of the serving model and of the candidate over the shadow inferences. */
+  shadowClassCounts?: { active: number[]; candidate: number[] };
 }
 
-export type GateName = 'installSuccess' | 'failurePercent' | 'errorRate' | 'p95Latency' | 'shadowAgreement' | 'confidenceShift';
+export type GateName = 'installSuccess' | 'failurePercent' | 'errorRate' | 'p95Latency' | 'shadowAgreement' | 'confidenceShift' | 'driftRepair';
 
 export interface GateResult {
   gate: GateName;
@@ -68,6 +71,12 @@ export function evaluateGates(spec: GateSpec, counts: WaveOutcomeCounts, health:
   if (spec.maxConfidenceShift !== undefined) {
     const s = health.flatMap((h) => (h.confidenceShift === undefined ? [] : [Math.abs(h.confidenceShift)]));
     add('confidenceShift', mean(s), spec.maxConfidenceShift, (v) => v <= spec.maxConfidenceShift!);
+  }
+  if (spec.driftRepair !== undefined) {
+    // Value: how much closer to the class prior the candidate's answers are than the serving model's.
+    const { classPrior, minImprovement } = spec.driftRepair;
+    const pooled = poolShadowClassCounts(health.map((h) => h.shadowClassCounts), classPrior.length);
+    add('driftRepair', pooled ? driftRepairScore(classPrior, pooled).improvement : null, minImprovement, (v) => v > minImprovement);
   }
   const passed = results.every((r) => r.outcome === 'pass' || (r.outcome === 'no-data' && !spec.requireMetrics));
   return { passed, results };

@@ -2,6 +2,7 @@ import { Type, type Static } from 'typebox';
 import { SignedDowngrade } from '../../../shared/protocol/messages/downgrade';
 import { createParser } from '../../../shared/contracts/parse';
 import { Activation, StepTimeoutsMs } from '../../../shared/protocol/messages/offer';
+import { MAX_SHADOW_CLASSES } from '../../../shared/protocol/messages/status';
 
 /**
  * What an operator asks for when creating a rollout. Everything except the target and the
@@ -46,6 +47,20 @@ export const GateSpec = Type.Object(
     minShadowAgreement: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
     /** Mean absolute shift of mean top-1 confidence, new minus old. */
     maxConfidenceShift: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+    /**
+     * Drift-repair gate (a retrain's rollout): the candidate's shadow class histogram must be closer
+     * to `classPrior` (Jensen–Shannon distance) than the serving model's, by more than
+     * `minImprovement`. Used with a low agreement floor instead of a regression-level agreement.
+     */
+    driftRepair: Type.Optional(
+      Type.Object(
+        {
+          classPrior: Type.Array(Type.Number({ minimum: 0, maximum: 1 }), { minItems: 2, maxItems: MAX_SHADOW_CLASSES }),
+          minImprovement: Type.Number({ minimum: 0, maximum: 1 }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     /**
      * When true a configured health or ML gate with no samples fails the wave ("no evidence is not
      * good evidence"); when false it is reported as `no-data` and does not block.

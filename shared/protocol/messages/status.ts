@@ -33,6 +33,19 @@ export function isTerminalState(s: DeploymentState): boolean {
   return TERMINAL_STATES.includes(s);
 }
 
+/** Most classes a shadow report counts per model (a larger head reports no `classCounts`). */
+export const MAX_SHADOW_CLASSES = 1000;
+
+/** Per-class counts of each model's top-1 answer over the shadow inferences (same inputs, same order of classes). */
+export const ShadowClassCounts = Type.Object(
+  {
+    active: Type.Array(NonNegativeInt, { minItems: 2, maxItems: MAX_SHADOW_CLASSES }),
+    candidate: Type.Array(NonNegativeInt, { minItems: 2, maxItems: MAX_SHADOW_CLASSES }),
+  },
+  { additionalProperties: false },
+);
+export type ShadowClassCounts = Static<typeof ShadowClassCounts>;
+
 /** What the shadow step measured: the candidate ran beside the active model on the same live inputs. */
 export const ShadowMetrics = Type.Object({
   inferences: NonNegativeInt,
@@ -42,6 +55,12 @@ export const ShadowMetrics = Type.Object({
   confidenceShift: Type.Union([Type.Number({ minimum: -1, maximum: 1 }), Type.Null()]),
   candidateP95LatencyMs: Type.Optional(Type.Number({ minimum: 0 })),
   activeP95LatencyMs: Type.Optional(Type.Number({ minimum: 0 })),
+  /**
+   * Each model's predicted-class histogram over the shadow inferences (aggregate counts, never an
+   * input or a single answer): the cloud's drift-repair gate compares both with the line's class
+   * prior. Absent from older agents and for heads of more than MAX_SHADOW_CLASSES classes.
+   */
+  classCounts: Type.Optional(ShadowClassCounts),
 });
 export type ShadowMetrics = Static<typeof ShadowMetrics>;
 
