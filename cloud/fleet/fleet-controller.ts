@@ -1,7 +1,7 @@
 import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import { EdgekdError, toEdgekdError } from '../../shared/errors';
 import { createLogger, type Logger } from '../../shared/log/logger';
-import { decode, parseTopic, type CodecOptions, type Decoded } from '../../shared/protocol/codec';
+import { parseTopic, type CodecOptions, type Decoded } from '../../shared/protocol/codec';
 import type { StatusReport } from '../../shared/protocol/messages/status';
 import type { DriftReportEnvelope } from '../../shared/protocol/messages/drift';
 import type { ChunkRequest } from '../../shared/protocol/messages/chunk';
@@ -32,6 +32,7 @@ import { createHeartbeatWriter } from './ingest/heartbeat-writer';
 import { createAckBatcher } from './link/ack-batcher';
 import { createCloudMqttLink } from './link/cloud-mqtt-link';
 import { createFleetEvents, type FleetEvent, type FleetEvents } from './fleet-events';
+import { decodeAccepted } from './ingest/decode-accepted';
 
 export interface FleetControllerOptions {
   db: SqlDb;
@@ -441,18 +442,8 @@ export async function createFleetController(opts: FleetControllerOptions): Promi
   }
 
   function receive(topic: string, payload: Buffer): void {
-    let msg: Decoded;
-    try {
-      msg = decode(topic, payload, codecOptions);
-    } catch (e) {
-      reject(topic, e);
-      return;
-    }
-    if (!REPORT_KINDS.includes(msg.kind)) {
-      reject(topic, new EdgekdError('EDGEKD_MESSAGE_INVALID', `the cloud does not accept ${msg.kind} messages`));
-      return;
-    }
-    const m = msg;
+    const m = decodeAccepted(topic, payload, { codec: codecOptions, accepted: REPORT_KINDS, consumer: 'the cloud', reject });
+    if (!m) return;
     known.isKnown(m.deviceId).then(
       (known) => (known ? dispatch(topic, m) : drop(topic, m.deviceId)),
       (e: unknown) => reject(topic, e),

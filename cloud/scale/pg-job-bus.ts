@@ -1,8 +1,8 @@
-import pg from 'pg';
 import type { Logger } from '../../shared/log/logger';
 import type { JobNoticeBus, JobNoticeRef } from '../jobs/job-runner';
 import { SerialQueue } from '../store/serial-queue';
 import type { SqlDb } from '../store/sql-db';
+import { listenWithReconnect } from './pg-listen';
 
 /**
  * Job notices between cloud processes over PostgreSQL LISTEN/NOTIFY. A notice carries only the
@@ -24,42 +24,20 @@ export function createPgJobBus(opts: { db: SqlDb; connectionString: string; sche
       const payload = JSON.stringify({ o: opts.origin, j: notice.jobId, k: notice.kind, ...(notice.seq !== undefined ? { s: notice.seq } : {}) });
       void sends.run(() => opts.db.exec('SELECT pg_notify(?, ?)', [channel, payload])).catch((e) => opts.log?.warn({ err: e }, 'could not announce a job notice to the other processes'));
     },
-    async listen(onNotice) {
+    listen(onNotice) {
       const received = new SerialQueue();
-      let client: pg.Client | null = null;
-      let closed = false;
-      let retry: NodeJS.Timeout | undefined;
-      const connect = async (): Promise<void> => {
-        const c = new pg.Client({ connectionString: opts.connectionString });
-        c.on('error', (e) => {
-          opts.log?.warn({ err: e }, 'job notice listener lost its connection; reconnecting');
-          c.end().catch(() => undefined);
-          if (client === c) client = null;
-          if (!closed) retry = setTimeout(() => void connect().catch(() => undefined), opts.reconnectMs ?? 1_000);
-        });
-        c.on('notification', (m) => {
-          if (m.channel !== channel || !m.payload) return;
-          let n: { o?: unknown; j?: unknown; k?: unknown; s?: unknown };
-          try {
-            n = JSON.parse(m.payload) as typeof n;
-          } catch {
-            return;
-          }
-          if (n.o === opts.origin || typeof n.j !== 'string' || (n.k !== 'event' && n.k !== 'state')) return;
-          const ref: JobNoticeRef = { jobId: n.j, kind: n.k, ...(typeof n.s === 'number' ? { seq: n.s } : {}) };
-          void received.run(() => onNotice(ref)).catch((e) => opts.log?.warn({ err: e, job: ref.jobId }, 'could not relay a job notice'));
-        });
-        await c.connect();
-        await c.query(`LISTEN ${channel}`);
-        client = c;
-      };
-      await connect();
-      return async () => {
-        closed = true;
-        clearTimeout(retry);
-        await client?.end().catch(() => undefined);
-        client = null;
-      };
+      return listenWithReconnect({ connectionString: opts.connectionString, channel, what: 'job notice listener', ...(opts.log ? { log: opts.log } : {}), ...(opts.reconnectMs !== undefined ? { reconnectMs: opts.reconnectMs } : {}) }, (payload) => {
+        if (!payload) return;
+        let n: { o?: unknown; j?: unknown; k?: unknown; s?: unknown };
+        try {
+          n = JSON.parse(payload) as typeof n;
+        } catch {
+          return;
+        }
+        if (n.o === opts.origin || typeof n.j !== 'string' || (n.k !== 'event' && n.k !== 'state')) return;
+        const ref: JobNoticeRef = { jobId: n.j, kind: n.k, ...(typeof n.s === 'number' ? { seq: n.s } : {}) };
+        void received.run(() => onNotice(ref)).catch((e) => opts.log?.warn({ err: e, job: ref.jobId }, 'could not relay a job notice'));
+      });
     },
   };
 }

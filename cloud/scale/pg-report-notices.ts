@@ -1,7 +1,7 @@
-import pg from 'pg';
 import type { Logger } from '../../shared/log/logger';
 import type { ReportNotices } from '../fleet/ingest/report-tail';
 import type { SqlDb } from '../store/sql-db';
+import { listenWithReconnect } from './pg-listen';
 
 /**
  * "The report log grew" between cloud processes over PostgreSQL LISTEN/NOTIFY: an ingest process
@@ -32,32 +32,6 @@ export function createPgReportNotices(o: { db: SqlDb; connectionString: string; 
       if (sending) next = Math.max(next ?? 0, seq);
       else send(seq);
     },
-    async listen(onNotice) {
-      let client: pg.Client | null = null;
-      let closed = false;
-      let retry: NodeJS.Timeout | undefined;
-      const connect = async (): Promise<void> => {
-        const c = new pg.Client({ connectionString: o.connectionString });
-        c.on('error', (e) => {
-          o.log?.warn({ err: e }, 'report notice listener lost its connection; reconnecting');
-          c.end().catch(() => undefined);
-          if (client === c) client = null;
-          if (!closed) retry = setTimeout(() => void connect().catch(() => undefined), o.reconnectMs ?? 1_000);
-        });
-        c.on('notification', (m) => {
-          if (m.channel === channel) onNotice();
-        });
-        await c.connect();
-        await c.query(`LISTEN ${channel}`);
-        client = c;
-      };
-      await connect();
-      return async () => {
-        closed = true;
-        clearTimeout(retry);
-        await client?.end().catch(() => undefined);
-        client = null;
-      };
-    },
+    listen: (onNotice) => listenWithReconnect({ connectionString: o.connectionString, channel, what: 'report notice listener', ...(o.log ? { log: o.log } : {}), ...(o.reconnectMs !== undefined ? { reconnectMs: o.reconnectMs } : {}) }, () => onNotice()),
   };
 }

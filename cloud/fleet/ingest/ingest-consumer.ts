@@ -1,6 +1,6 @@
-import { EdgekdError, toEdgekdError } from '../../../shared/errors';
+import { toEdgekdError } from '../../../shared/errors';
 import { createLogger, type Logger } from '../../../shared/log/logger';
-import { decode, type CodecOptions, type Decoded } from '../../../shared/protocol/codec';
+import type { CodecOptions } from '../../../shared/protocol/codec';
 import type { SqlDb } from '../../store/sql-db';
 import { SerialQueue } from '../../store/serial-queue';
 import { createAckBatcher } from '../link/ack-batcher';
@@ -11,6 +11,7 @@ import { SHAREABLE_KINDS, sharedIngestFilters } from './ingest-filters';
 import { createKnownDevices } from './known-devices';
 import { createReportLog } from './report-log';
 import type { ReportNotices } from './report-tail';
+import { decodeAccepted } from './decode-accepted';
 
 export interface IngestConsumerOptions {
   /** The shared store (PostgreSQL): the fleet leader reads the report log this process writes. */
@@ -100,18 +101,8 @@ export async function createIngestConsumer(o: IngestConsumerOptions): Promise<In
   }
 
   function receive(topic: string, payload: Buffer): void {
-    let msg: Decoded;
-    try {
-      msg = decode(topic, payload, codecOptions);
-    } catch (e) {
-      reject(topic, e);
-      return;
-    }
-    if (!SHAREABLE_KINDS.includes(msg.kind)) {
-      reject(topic, new EdgekdError('EDGEKD_MESSAGE_INVALID', `an ingest process does not accept ${msg.kind} messages`));
-      return;
-    }
-    const m = msg;
+    const m = decodeAccepted(topic, payload, { codec: codecOptions, accepted: SHAREABLE_KINDS, consumer: 'an ingest process', reject });
+    if (!m) return;
     known.isKnown(m.deviceId).then(
       (ok) => {
         if (!ok) {
