@@ -31,6 +31,8 @@ export interface FleetSliceSpec {
    * benches count the reports the outbox wrote against the rollout's.
    */
   readonly driftReportEveryMs?: number;
+  /** Field baseline of every agent's drift monitor (default: the agent's). */
+  readonly driftBaselineSamples?: number;
 }
 
 export interface FleetSliceStatus {
@@ -73,6 +75,7 @@ export function createFleetSlice(spec: FleetSliceSpec, logger: Logger): FleetSli
       heartbeatIntervalMs: spec.heartbeatIntervalMs,
       outboxResendIntervalMs: 10_000,
       driftReportEveryMs: spec.driftReportEveryMs ?? 0,
+      ...(spec.driftBaselineSamples !== undefined ? { driftBaselineSamples: spec.driftBaselineSamples } : {}),
     });
     return createAgent({ config, logger });
   });
