@@ -156,7 +156,10 @@ describe('the drift → retrain → rollout loop on CIFAR-10', () => {
     const runs = await l.controller.runs();
     expect(runs[0]).toMatchObject({ cohort: `group:${GROUP}`, state: 'promoted' });
     const lineage = (await l.controller.lineage(runs[0]!.id))!;
-    expect(new Set(lineage.reports.map((r) => r.deviceId))).toEqual(new Set(DEVICES));
+    // The run starts once the cohort's alarm opens (the quorum may be one device), so its trigger
+    // reports come from one or both of the group's agents.
+    expect(lineage.reports.length).toBeGreaterThan(0);
+    for (const r of lineage.reports) expect(DEVICES).toContain(r.deviceId);
     // v2 is data-free: the engine got v1's synthetic buffer and the field's statistics, no images.
     expect(seen).toHaveLength(1);
     expect(seen[0]!.warmStart!.buffer!.size).toBe(first.buffer!.size);
