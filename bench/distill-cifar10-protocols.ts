@@ -17,13 +17,14 @@ export interface BenchSchedule {
  * Students the CPU protocol offers (`--student`; the first is the default) and their student steps
  * per epoch. Sized from the per-step CPU costs measured by bench/distill-cifar10-cost.ts (teacher
  * resnet8; bench/results/distill-cifar10-cost.json), so that an ssdkd job, the most expensive
- * method, projects to about two thirds of an hour of one core, leaving room for a loaded machine:
- * resnet8-half (synthesis round 1.6 s, student step 0.47 s): 40 × 80 = 3,200 steps, 0.55 h;
- * mobilenet-cifar (3.6 s, 2.8 s: depthwise convolutions are slow on wasm): 40 × 12 = 480 steps,
- * 0.68 h. The two students are therefore not compared with each other at equal steps; within a
- * student every method has the same steps.
+ * method, projects to at most about 0.7 h of one core, leaving room for a loaded machine (three
+ * measurements at load 9-11 differed by up to 45%): resnet8-half (synthesis round 1.6-2.3 s,
+ * student step 0.47-0.58 s): 40 × 80 = 3,200 steps, 0.56-0.70 h; mobilenet-cifar (3.6-4.5 s,
+ * 2.8-3.5 s: its depthwise convolutions are slow on wasm, and synthesis runs it too): 40 × 8 = 320
+ * steps, 0.70 h in the committed measurement, most of it synthesis. The two students are therefore not compared with each
+ * other at equal steps; within a student every method has the same steps.
  */
-export const CIFAR10_CPU_STUDENTS = { 'resnet8-half': { kdStepsPerEpoch: 80 }, 'mobilenet-cifar': { kdStepsPerEpoch: 12 } } as const;
+export const CIFAR10_CPU_STUDENTS = { 'resnet8-half': { kdStepsPerEpoch: 80 }, 'mobilenet-cifar': { kdStepsPerEpoch: 8 } } as const;
 export type CifarCpuStudent = keyof typeof CIFAR10_CPU_STUDENTS;
 export const CIFAR10_CPU_DEFAULT_STUDENT: CifarCpuStudent = 'resnet8-half';
 

@@ -20,7 +20,8 @@
  * allows (ResNet-20 → ResNet-8) on the published scale (200 epochs × 400 student steps of 256), for
  * a GPU host with the tensorflow backend and a ResNet-20 teacher (`--teacher DIR`); not run so far.
  * A missing teacher is EDGEKD_NOT_FOUND naming the command that trains it. Reports go to
- * bench/results/distill-cifar10[-paper].json with the protocol recorded.
+ * bench/results/distill-cifar10[-paper][-STUDENT].json (STUDENT when not the protocol's default)
+ * with the protocol recorded.
  *
  * Rows are appended to bench/results/distill[-full]-rows.jsonl as each job finishes; `--resume`
  * skips jobs whose row (same dataset, method, seed, purpose and settings) is already there, so a
@@ -155,8 +156,10 @@ for (const m of methods) if (!(allMethods as readonly string[]).includes(m)) thr
 // A missing teacher (or, for CIFAR-10, a run still in progress) is EDGEKD_NOT_FOUND naming the command that trains it.
 requireFinishedTeacher(teacherDir, !cifar ? `edgekd teacher train --dataset ${dataset} --arch ${teacherArch} …` : protocol === 'paper' ? CIFAR10_PAPER.teacherCommand : CIFAR10_TEACHER.command);
 
+// A CIFAR-10 student other than the protocol's default gets its own report (its schedule differs).
+const studentTag = cifar && studentArch !== (protocol === 'paper' ? CIFAR10_PAPER.studentArch : CIFAR10_CPU_DEFAULT_STUDENT) ? `-${studentArch}` : '';
 const reportName = cifar
-  ? `distill-cifar10${protocol === 'paper' ? '-paper' : ''}${quick ? '-quick' : purpose === 'tune' ? '-tune' : ''}`
+  ? `distill-cifar10${protocol === 'paper' ? '-paper' : ''}${studentTag}${quick ? '-quick' : purpose === 'tune' ? '-tune' : ''}`
   : quick
     ? 'distill'
     : purpose === 'tune'
