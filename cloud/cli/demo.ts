@@ -37,7 +37,8 @@ options:
   --rate N         inferences per second (feeder)   [60]
   --teacher DIR    teacher folder (no committed first student then)
                                                     [official-fashion-mnist-lenet5-bn if installed,
-                                                     else fashion-mnist-lenet5-bn]`;
+                                                     else fashion-mnist-lenet5-bn;
+                                                     cifar10: ${CIFAR10_TEACHER.dir}]`;
 
 /**
  * Demo-size SSD-KD: the `npm run bench:distill -- --quick` schedule (10 epochs, 10 student steps of
