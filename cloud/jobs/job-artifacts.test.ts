@@ -6,7 +6,7 @@ import { writePackageDir } from '../../shared/package/package-dir';
 import { sizedPackage } from '../../test/fleet/helpers/sized-package';
 import { putTree } from '../scale/artifact-tree';
 import { createFsArtifactStore } from '../scale/fs-artifact-store';
-import { localFolder, readExportedPackage } from './job-artifacts';
+import { checkpointEvent, localFolder, readExportedPackage, restoreCheckpoint } from './job-artifacts';
 
 const root = mkdtempSync(join(tmpdir(), 'edgekd-job-artifacts-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -35,5 +35,22 @@ describe('job outputs across machines', () => {
     expect(Buffer.from(read.model).equals(Buffer.from(pkg.model))).toBe(true);
     expect(read.manifest).toEqual(pkg.manifest);
     await expect(readExportedPackage(result, undefined)).rejects.toBeDefined();
+  });
+});
+
+describe('checkpoint uploads', () => {
+  it('read the folder when announced, so the writer may replace it before the upload finishes', async () => {
+    const work = join(root, 'job');
+    const folder = join(work, 'checkpoint', 'epoch-1');
+    mkdirSync(folder, { recursive: true });
+    writeFileSync(join(folder, 'buffer.bin'), 'epoch one');
+    const pending = checkpointEvent(store, work, 'checkpoint', 0);
+    // The next epoch's checkpoint deletes this one (cloud/distill/checkpoint.ts) while the upload runs.
+    rmSync(join(work, 'checkpoint'), { recursive: true, force: true });
+    const event = await pending;
+    expect(event).toMatchObject({ type: 'checkpoint', epoch: 0, path: 'checkpoint' });
+    const restored = join(root, 'resumed');
+    expect(await restoreCheckpoint(store, restored, event)).toBe(true);
+    expect(readFileSync(join(restored, 'checkpoint', 'epoch-1', 'buffer.bin'), 'utf8')).toBe('epoch one');
   });
 });

@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, normalize, relative, sep } from 'node:path';
 import { Type } from 'typebox';
@@ -30,9 +31,36 @@ async function filesUnder(dir: string, base = dir): Promise<string[]> {
 /** Puts every regular file under `dir` and an index of them; returns the index's address. */
 export async function putTree(store: ArtifactStore, dir: string): Promise<ArtifactRef> {
   const files = [];
-  for (const path of await filesUnder(dir)) {
-    const ref = await store.put(await readFile(join(dir, path)));
-    files.push({ path, sha256: ref.sha256, sizeBytes: ref.sizeBytes });
+  for (const path of await filesUnder(dir)) files.push({ path, bytes: await readFile(join(dir, path)) });
+  return putSnapshot(store, files);
+}
+
+/** A folder's files as read at one moment: `path` relative to the folder, `/`-separated. */
+export type TreeSnapshot = ReadonlyArray<{ readonly path: string; readonly bytes: Uint8Array }>;
+
+/**
+ * Every regular file under `dir`, read now and synchronously: a consistent copy of a folder its
+ * writer replaces at its next step (a checkpoint), which an asynchronous read could find half gone.
+ */
+export function snapshotTree(dir: string): TreeSnapshot {
+  const out: Array<{ path: string; bytes: Uint8Array }> = [];
+  const walk = (d: string): void => {
+    for (const e of readdirSync(d, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile()) out.push({ path: relative(dir, p).split(sep).join('/'), bytes: readFileSync(p) });
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+/** Puts a snapshot's files and their index; returns the index's address (as putTree). */
+export async function putSnapshot(store: ArtifactStore, snapshot: TreeSnapshot): Promise<ArtifactRef> {
+  const files = [];
+  for (const f of snapshot) {
+    const ref = await store.put(f.bytes);
+    files.push({ path: f.path, sha256: ref.sha256, sizeBytes: ref.sizeBytes });
   }
   return store.put(Buffer.from(JSON.stringify({ schema: 'edgekd.artifact-tree/1', files })));
 }

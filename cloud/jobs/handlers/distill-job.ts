@@ -103,8 +103,10 @@ export async function run(raw: unknown, ctx: JobContext): Promise<JobResult<'dis
         case 'checkpoint':
           gallery(e.dir, e.epoch);
           if (artifacts) {
-            const epoch = e.epoch;
-            uploads = uploads.then(async () => ctx.emit(await checkpointEvent(artifacts, ctx.workDir, 'checkpoint', epoch)));
+            // Read now, uploaded in order: the next epoch replaces this checkpoint folder.
+            const put = checkpointEvent(artifacts, ctx.workDir, 'checkpoint', e.epoch);
+            put.catch(() => undefined); // awaited in the chain below; this only marks it handled meanwhile
+            uploads = uploads.then(async () => ctx.emit(await put));
           }
           break;
         case 'done':
