@@ -166,7 +166,8 @@ async function runLoop(opts: DataFreeDistillOptions, cfg: DistillConfig, teacher
   const rounds = synthesisRounds(cfg);
   const synBatch = cfg.synthesis.kind === 'pixel' ? cfg.pixel.batchSize : cfg.synthesis.batchSize;
   const budgetSamples = rounds * synBatch;
-  const capacity = bufferCapacity(cfg);
+  // Without synthesis a warm start keeps its whole buffer (the budget sizes what synthesis makes).
+  const capacity = cfg.synthesis.kind === 'none' && opts.warmStart?.buffer ? Math.max(1, opts.warmStart.buffer.size) : bufferCapacity(cfg);
   const bufferOptions = { capacity, sampleShape: [h, w, c] as [number, number, number], numClasses: C, prioritized: cfg.buffer.prioritized, alpha: cfg.buffer.alpha, epsilon: cfg.buffer.epsilon };
 
   let buffer: ReplayBuffer | null = null;
