@@ -31,7 +31,8 @@
  *   as the devices' baseline reports) is applied to a fraction F of each KD batch; the teacher
  *   labels the clean sample (`clean`) or the degraded one (`same`).
  * `--no-bn` skips the BatchNorm candidates; `--retrain --no-bn` writes `adapt-candidates-retrain`
- * (bench/results and its BENCHMARKS.md section) and leaves the BatchNorm results in place.
+ * (bench/results and its BENCHMARKS.md section) and leaves the BatchNorm results in place;
+ * `--report-name` names the report otherwise (one student per run).
  * Every candidate is summarised by its mean gap closed over the shifts, the shifts it closes at
  * least half of, and its largest clean-accuracy drop; the retrain's adaptation is chosen on that
  * summary (this stream), never on the benchmark's scored pool.
@@ -53,7 +54,7 @@ import { fitDegradation, signature, type DegradationFit } from '../cloud/retrain
 import { fieldImitationInputs } from '../cloud/retrain/field-imitation';
 import { FIELD_IMITATION_FIT_SAMPLES } from '../cloud/retrain/field-imitation-step';
 
-const HELP = 'node bin/run-ts.mjs bench/adapt-candidates.ts --student-tfjs DIR[,DIR…] [--teacher DIR] [--seed N] [--shifts contrast,blur,noise] [--severity 3] [--field 2000] [--score 3000] [--probe-batch 64] [--retrain] [--no-bn] [--retrain-epochs 6] [--retrain-kd-steps 100] [--imitations clean:0.5,same:0.5]';
+const HELP = 'node bin/run-ts.mjs bench/adapt-candidates.ts --student-tfjs DIR[,DIR…] [--teacher DIR] [--seed N] [--shifts contrast,blur,noise] [--severity 3] [--field 2000] [--score 3000] [--probe-batch 64] [--retrain] [--no-bn] [--retrain-epochs 6] [--retrain-kd-steps 100] [--imitations clean:0.5,same:0.5] [--report-name NAME]';
 const H = 28;
 const W = 28;
 const PIXELS = H * W;
@@ -62,7 +63,7 @@ const GEOMETRY = { height: H, width: W, channels: 1, range: [-1, 1] as const };
 async function main(): Promise<number> {
   const { values, help } = parseCommandArgs(
     process.argv.slice(2),
-    { 'student-tfjs': { type: 'string' }, teacher: { type: 'string' }, seed: { type: 'string' }, shifts: { type: 'string' }, severity: { type: 'string' }, field: { type: 'string' }, score: { type: 'string' }, 'probe-batch': { type: 'string' }, retrain: { type: 'boolean' }, 'no-bn': { type: 'boolean' }, 'retrain-epochs': { type: 'string' }, 'retrain-kd-steps': { type: 'string' }, imitations: { type: 'string' } },
+    { 'student-tfjs': { type: 'string' }, teacher: { type: 'string' }, seed: { type: 'string' }, shifts: { type: 'string' }, severity: { type: 'string' }, field: { type: 'string' }, score: { type: 'string' }, 'probe-batch': { type: 'string' }, retrain: { type: 'boolean' }, 'no-bn': { type: 'boolean' }, 'retrain-epochs': { type: 'string' }, 'retrain-kd-steps': { type: 'string' }, imitations: { type: 'string' }, 'report-name': { type: 'string' } },
     HELP,
   );
   if (help) return 0;
@@ -249,7 +250,7 @@ async function main(): Promise<number> {
     ]),
   ].join('\n');
   console.log(md);
-  writeBenchReport({ name: retrain && !bn ? 'adapt-candidates-retrain' : 'adapt-candidates', command: `node bin/run-ts.mjs bench/adapt-candidates.ts ${process.argv.slice(2).join(' ')}`.trimEnd(), rows, markdown: md, extra: { seed, severity, cleanOf, teacherClean, studentDirs, teacherDir, probeBatch, summary, fits, ...(retrain ? { retrainSchedule } : {}) } });
+  writeBenchReport({ name: values['report-name'] ?? (retrain && !bn ? 'adapt-candidates-retrain' : 'adapt-candidates'), command: `node bin/run-ts.mjs bench/adapt-candidates.ts ${process.argv.slice(2).join(' ')}`.trimEnd(), rows, markdown: md, extra: { seed, severity, cleanOf, teacherClean, studentDirs, teacherDir, probeBatch, summary, fits, ...(retrain ? { retrainSchedule } : {}) } });
   return 0;
 }
 
