@@ -69,7 +69,7 @@ async function main(): Promise<number> {
       name: 'drift-loops',
       command,
       rows,
-      markdown: `Automatic loop per student and shift (severity ${severity}) with its control; ${quick ? 'quick' : 'full'} retrain schedule ${JSON.stringify(retrainSchedule(quick))}; seed ${seed}. After = the model the loop committed (field BatchNorm re-estimation from the devices' layer sketches when the package has them); control = the same schedule with no field information (warm-start continuation on the student's own buffer), one per student. Accuracies on the ${poolIdx.length}-image evaluation pool; the ${baselineIdx.length} field images are disjoint.\n\n${loopsMarkdown(rows)}`,
+      markdown: `Automatic loop per student and shift (severity ${severity}) with its control; ${quick ? 'quick' : 'full'} retrain schedule ${JSON.stringify(retrainSchedule(quick))}; seed ${seed}. After = the model the loop committed with the engine's default adaptation (field imitation: the deployed student re-distilled from the teacher on synthetic samples degraded by the degradation fitted from the reports' input statistics, when one is fitted; else the field BatchNorm re-estimation from the devices' layer sketches); control = the same schedule with no field information (warm-start continuation on the student's own buffer), one per student. Accuracies on the ${poolIdx.length}-image evaluation pool; the ${baselineIdx.length} field images are disjoint.\n\n${loopsMarkdown(rows)}`,
       extra: { loops: rows, quick, seed, severity, students, shifts },
     });
   const rows = await measureLoops({
