@@ -21,6 +21,18 @@
  *   pooled over batches), so each layer's input is already normalised by the field's statistics
  *   of the layers before it: sequential AdaBN from a single report period, mixed with the student's
  *   own statistics at weight W.
+ * With `--retrain` (the field-conditioned retrain, cloud/retrain/fit-degradation.ts and
+ * field-imitation.ts), each candidate is a warm-started re-distillation of the student on its own
+ * synthetic buffer at the same number of student steps (`--retrain-epochs` × `--retrain-kd-steps`,
+ * batch 128, no new synthesis):
+ * - `warm-start`: no field information (the loop's control; one run per student, scored per shift);
+ * - `imitate-<teacher>-f<F>`: the degradation fitted from the change of the input statistics
+ *   (field window against a clean field baseline: a third disjoint slice of the training split,
+ *   as the devices' baseline reports) is applied to a fraction F of each KD batch; the teacher
+ *   labels the clean sample (`clean`) or the degraded one (`same`).
+ * `--no-bn` skips the BatchNorm candidates; `--retrain --no-bn` writes `adapt-candidates-retrain`
+ * (bench/results and its BENCHMARKS.md section) and leaves the BatchNorm results in place;
+ * `--report-name` names the report otherwise (one student per run).
  * Every candidate is summarised by its mean gap closed over the shifts, the shifts it closes at
  * least half of, and its largest clean-accuracy drop; the retrain's adaptation is chosen on that
  * summary (this stream), never on the benchmark's scored pool.
@@ -36,8 +48,13 @@ import { createRandom } from '../shared/random/seeded-random';
 import { applyImageShift, type ImageShiftKind } from '../shared/drift/shifts';
 import { applyFieldBatchNormStatistics, studentBatchNormLayers, type FieldLayerStatistics } from '../cloud/retrain/field-batchnorm';
 import { writeBenchReport, markdownTable } from './report';
+import { loadBuffer } from '../cloud/distill/buffer-file';
+import { distillDataFree } from '../cloud/distill/distill';
+import { fitDegradation, signature, type DegradationFit } from '../cloud/retrain/fit-degradation';
+import { fieldImitationInputs } from '../cloud/retrain/field-imitation';
+import { FIELD_IMITATION_FIT_SAMPLES } from '../cloud/retrain/field-imitation-step';
 
-const HELP = 'node bin/run-ts.mjs bench/adapt-candidates.ts --student-tfjs DIR[,DIR…] [--teacher DIR] [--seed N] [--shifts contrast,blur,noise] [--severity 3] [--field 2000] [--score 3000] [--probe-batch 64]';
+const HELP = 'node bin/run-ts.mjs bench/adapt-candidates.ts --student-tfjs DIR[,DIR…] [--teacher DIR] [--seed N] [--shifts contrast,blur,noise] [--severity 3] [--field 2000] [--score 3000] [--probe-batch 64] [--retrain] [--no-bn] [--retrain-epochs 6] [--retrain-kd-steps 100] [--imitations clean:0.5,same:0.5] [--report-name NAME]';
 const H = 28;
 const W = 28;
 const PIXELS = H * W;
@@ -46,7 +63,7 @@ const GEOMETRY = { height: H, width: W, channels: 1, range: [-1, 1] as const };
 async function main(): Promise<number> {
   const { values, help } = parseCommandArgs(
     process.argv.slice(2),
-    { 'student-tfjs': { type: 'string' }, teacher: { type: 'string' }, seed: { type: 'string' }, shifts: { type: 'string' }, severity: { type: 'string' }, field: { type: 'string' }, score: { type: 'string' }, 'probe-batch': { type: 'string' } },
+    { 'student-tfjs': { type: 'string' }, teacher: { type: 'string' }, seed: { type: 'string' }, shifts: { type: 'string' }, severity: { type: 'string' }, field: { type: 'string' }, score: { type: 'string' }, 'probe-batch': { type: 'string' }, retrain: { type: 'boolean' }, 'no-bn': { type: 'boolean' }, 'retrain-epochs': { type: 'string' }, 'retrain-kd-steps': { type: 'string' }, imitations: { type: 'string' }, 'report-name': { type: 'string' } },
     HELP,
   );
   if (help) return 0;
@@ -56,6 +73,13 @@ async function main(): Promise<number> {
   const fieldN = numberFlag(values.field, 'field', 2000);
   const scoreN = numberFlag(values.score, 'score', 3000);
   const probeBatch = numberFlag(values['probe-batch'], 'probe-batch', 64);
+  const retrain = values.retrain === true;
+  const bn = values['no-bn'] !== true;
+  const retrainSchedule = { budget: 0.1, epochs: numberFlag(values['retrain-epochs'], 'retrain-epochs', 6), warmupEpochs: 0, kdStepsPerEpoch: numberFlag(values['retrain-kd-steps'], 'retrain-kd-steps', 100), synthesis: { kind: 'none' as const } };
+  const imitations = (values.imitations ?? 'clean:0.5,same:0.5').split(',').map((x) => {
+    const [on, f] = x.split(':');
+    return { teacherOn: on === 'same' ? ('degraded' as const) : ('clean' as const), fraction: Number(f ?? 0.5), name: `imitate-${on === 'same' ? 'same' : 'clean'}-f${Number(f ?? 0.5)}` };
+  });
   const shifts = (values.shifts ?? 'contrast,blur,noise,brightness,occlusion').split(',') as ImageShiftKind[];
   const studentDirs = values['student-tfjs'].split(',').map((d) => resolve(d));
   const teacherDir = resolve(values.teacher ?? 'models/teachers/fashion-mnist-lenet5-bn');
@@ -73,6 +97,8 @@ async function main(): Promise<number> {
   const fieldIdx = order.slice(0, fieldN);
   const scoreIdx = order.slice(fieldN, fieldN + scoreN);
   const scoreLabels = scoreIdx.map((j) => data.train.labels[j]!);
+  // The devices' clean baseline: a third disjoint slice, only its input statistics are used.
+  const baselineIdx = order.slice(fieldN + scoreN, fieldN + scoreN + fieldN);
   log(`validation stream from the TRAINING split: ${fieldIdx.length} field images (statistics only), ${scoreIdx.length} scored images, disjoint`);
   const gather = (idx: number[], kind: ImageShiftKind | null, s: number) => {
     const r = createRandom(s);
@@ -88,7 +114,9 @@ async function main(): Promise<number> {
   const cleanScore = gather(scoreIdx, null, 0);
   const teacherClean = accuracy(teacher, cleanScore, scoreLabels);
   const rows: Row[] = [];
+  const fits: Array<{ student: string; shift: string; fit: Omit<DegradationFit, 'ranking'> & { ranking: string[] } }> = [];
   const summary: Summary[] = [];
+  const baselineStats = signature(gather(baselineIdx, null, 0), baselineIdx.length, GEOMETRY, { kind: 'none', amount: 0 }, 1);
   const cleanOf: Record<string, number> = {};
   for (const studentDir of studentDirs) {
     const student = basename(studentDir);
@@ -99,6 +127,17 @@ async function main(): Promise<number> {
     const cleanBefore = accuracy(base, cleanScore, scoreLabels);
     cleanOf[student] = cleanBefore;
     const mine: Row[] = [];
+    // The retrain candidates share one schedule; the control does not depend on the shift.
+    const buffer = retrain ? loadBuffer(studentDir) : null;
+    const fitSamples = buffer ? buffer.gather(Array.from({ length: Math.min(FIELD_IMITATION_FIT_SAMPLES, buffer.size) }, (_, i) => i)) : null;
+    const retrained = async (kdInputs?: ReturnType<typeof fieldImitationInputs>) => {
+      const m = await fresh();
+      const t1 = Date.now();
+      const r = await distillDataFree({ teacher, student: m, method: 'ssdkd', seed: 1, input: { range: { low: -1, high: 1 }, flipInvariant: false }, config: retrainSchedule, warmStart: { buffer: loadBuffer(studentDir), ...(kdInputs ? { kdInputs } : {}) } });
+      log(`${student}: retrain ${kdInputs ? 'field imitation' : 'warm start'} ${r.studentSteps} student steps in ${((Date.now() - t1) / 1000).toFixed(0)} s`);
+      return m;
+    };
+    const control = retrain ? await retrained() : null;
     for (const kind of shifts) {
       const field = gather(fieldIdx, kind, seed + 11);
       const scored = gather(scoreIdx, kind, seed + 12);
@@ -111,6 +150,19 @@ async function main(): Promise<number> {
         log(`${student} ${kind}/${severity} ${candidate}: shifted ${pct(shifted)} (before ${pct(before)}, teacher ${pct(teacherAcc)}), clean ${pct(clean)}`);
       };
       push('none', base, '');
+      if (retrain) {
+        push('warm-start', control!, 'all weights');
+        const fit = fitDegradation({ samples: fitSamples!, count: fitSamples!.length / PIXELS, geometry: GEOMETRY, baseline: baselineStats, field: signature(field, fieldIdx.length, GEOMETRY, { kind: 'none', amount: 0 }, 1) });
+        fits.push({ student, shift: `${kind}/${severity}`, fit: { ...fit, ranking: fit.ranking.slice(0, 3).map((x) => `${x.kind} ${x.amount} (${x.distance.toFixed(2)})`) } });
+        log(`${student} ${kind}/${severity}: fitted ${fit.degradation.kind} ${fit.degradation.amount} (distance ${fit.distance.toFixed(2)}, none ${fit.noneDistance.toFixed(2)})`);
+        for (const im of imitations) {
+          if (fit.degradation.kind === 'none') continue;
+          const m = await retrained(fieldImitationInputs({ degradations: [fit.degradation], fraction: im.fraction, teacherOn: im.teacherOn, geometry: GEOMETRY }));
+          push(im.name, m, `${fit.degradation.kind} ${fit.degradation.amount}`);
+          m.dispose();
+        }
+      }
+      if (!bn) continue;
       const oneRound = measureBatchNormInputs(base, field, fieldIdx.length);
       for (const [name, pick, weight] of [
         ['adabn-conv1', (s: FieldLayerStatistics[]) => s.slice(0, 1), 1],
@@ -142,6 +194,7 @@ async function main(): Promise<number> {
       }
     }
     base.dispose();
+    control?.dispose();
     rows.push(...mine);
     // One line per candidate over the shifts: what the retrain's choice is made on.
     for (const candidate of [...new Set(mine.map((r) => r.candidate))].filter((c) => c !== 'none')) {
@@ -172,6 +225,20 @@ async function main(): Promise<number> {
       ['gapClosed', (r) => (r.gapClosed === null ? 'n/a' : r.gapClosed.toFixed(2))],
     ]),
     '',
+    ...(fits.length
+      ? [
+          `Degradation fitted from the input statistics (field window against the clean baseline slice), on ${FIELD_IMITATION_FIT_SAMPLES} synthetic buffer samples of each student; retrain schedule ${JSON.stringify(retrainSchedule)}:`,
+          '',
+          markdownTable(fits, [
+            ['student', (r) => r.student],
+            ['shift', (r) => r.shift],
+            ['fitted', (r) => `${r.fit.degradation.kind} ${r.fit.degradation.amount}`],
+            ['distance (none)', (r) => `${r.fit.distance.toFixed(2)} (${r.fit.noneDistance.toFixed(2)})`],
+            ['best three', (r) => r.fit.ranking.join(', ')],
+          ]),
+          '',
+        ]
+      : []),
     `Per student and candidate over the ${shifts.length} shifts (clean drop: the student's clean accuracy minus the candidate's, worst shift):`,
     '',
     markdownTable(summary, [
@@ -183,7 +250,7 @@ async function main(): Promise<number> {
     ]),
   ].join('\n');
   console.log(md);
-  writeBenchReport({ name: 'adapt-candidates', command: `node bin/run-ts.mjs bench/adapt-candidates.ts ${process.argv.slice(2).join(' ')}`.trimEnd(), rows, markdown: md, extra: { seed, severity, cleanOf, teacherClean, studentDirs, teacherDir, probeBatch, summary } });
+  writeBenchReport({ name: values['report-name'] ?? (retrain && !bn ? 'adapt-candidates-retrain' : 'adapt-candidates'), command: `node bin/run-ts.mjs bench/adapt-candidates.ts ${process.argv.slice(2).join(' ')}`.trimEnd(), rows, markdown: md, extra: { seed, severity, cleanOf, teacherClean, studentDirs, teacherDir, probeBatch, summary, fits, ...(retrain ? { retrainSchedule } : {}) } });
   return 0;
 }
 

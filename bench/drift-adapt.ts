@@ -1,12 +1,13 @@
 /**
- * `node bin/run-ts.mjs bench/drift-adapt.ts --student-tfjs DIR[,DIR…] [--shifts noise,blur,brightness,contrast,occlusion] [--severity 3] [--quick] [--seed N] [--no-control] [--teacher DIR]`
+ * `node bin/run-ts.mjs bench/drift-adapt.ts --student-tfjs DIR[,DIR…] [--shifts noise,blur,brightness,contrast,occlusion] [--severity 3] [--quick] [--seed N] [--no-control] [--teacher DIR] [--report-name NAME]`
  *
  * The retrain loop of `npm run bench:drift` alone (no detector measurements), over several students
  * and every image shift, each row beside its control (the same retrain schedule with no field
  * information). Same split and seed as bench:drift: the test split is shuffled with the seed, the
  * first 4,000 images are the devices' field stream, the rest the evaluation pool. Writes
  * bench/results/drift-loops.json (`loops` rows) and the drift-loops section of BENCHMARKS.md after
- * every row, so a long run that is stopped keeps what it measured.
+ * every row, so a long run that is stopped keeps what it measured (`--report-name` writes
+ * bench/results/NAME.json and the NAME section instead, e.g. one student per run).
  */
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,14 +24,14 @@ import { DEFAULT_LOOP_CONFIG, retrainSchedule, type LoopConfig } from './drift-l
 import { LOOP_SHIFTS, loopsMarkdown, measureLoops } from './drift-loops';
 import { writeBenchReport } from './report';
 
-const HELP = 'node bin/run-ts.mjs bench/drift-adapt.ts --student-tfjs DIR[,DIR…] [--shifts noise,blur,brightness,contrast,occlusion] [--severity 3] [--quick] [--seed N] [--no-control] [--teacher DIR]';
+const HELP = 'node bin/run-ts.mjs bench/drift-adapt.ts --student-tfjs DIR[,DIR…] [--shifts noise,blur,brightness,contrast,occlusion] [--severity 3] [--quick] [--seed N] [--no-control] [--teacher DIR] [--report-name NAME]';
 const PIXELS = 28 * 28;
 const GEOMETRY = { height: 28, width: 28, channels: 1, range: [-1, 1] as const };
 
 async function main(): Promise<number> {
   const { values, help } = parseCommandArgs(
     process.argv.slice(2),
-    { 'student-tfjs': { type: 'string' }, shifts: { type: 'string' }, severity: { type: 'string' }, quick: { type: 'boolean' }, seed: { type: 'string' }, 'no-control': { type: 'boolean' }, teacher: { type: 'string' } },
+    { 'student-tfjs': { type: 'string' }, shifts: { type: 'string' }, severity: { type: 'string' }, quick: { type: 'boolean' }, seed: { type: 'string' }, 'no-control': { type: 'boolean' }, teacher: { type: 'string' }, 'report-name': { type: 'string' } },
     HELP,
   );
   if (help) return 0;
@@ -66,10 +67,10 @@ async function main(): Promise<number> {
   const command = `node bin/run-ts.mjs bench/drift-adapt.ts ${process.argv.slice(2).join(' ')}`.trimEnd();
   const write = (rows: Awaited<ReturnType<typeof measureLoops>>) =>
     writeBenchReport({
-      name: 'drift-loops',
+      name: values['report-name'] ?? 'drift-loops',
       command,
       rows,
-      markdown: `Automatic loop per student and shift (severity ${severity}) with its control; ${quick ? 'quick' : 'full'} retrain schedule ${JSON.stringify(retrainSchedule(quick))}; seed ${seed}. After = the model the loop committed (field BatchNorm re-estimation from the devices' layer sketches when the package has them); control = the same schedule with no field information (warm-start continuation on the student's own buffer), one per student. Accuracies on the ${poolIdx.length}-image evaluation pool; the ${baselineIdx.length} field images are disjoint.\n\n${loopsMarkdown(rows)}`,
+      markdown: `Automatic loop per student and shift (severity ${severity}) with its control; ${quick ? 'quick' : 'full'} retrain schedule ${JSON.stringify(retrainSchedule(quick))}; seed ${seed}. After = the model the loop committed with the engine's default adaptation (field imitation: the deployed student re-distilled from the teacher on synthetic samples degraded by the degradation fitted from the reports' input statistics, when one is fitted; else the field BatchNorm re-estimation from the devices' layer sketches); control = the same schedule with no field information (warm-start continuation on the student's own buffer), one per student. Accuracies on the ${poolIdx.length}-image evaluation pool; the ${baselineIdx.length} field images are disjoint.\n\n${loopsMarkdown(rows)}`,
       extra: { loops: rows, quick, seed, severity, students, shifts },
     });
   const rows = await measureLoops({

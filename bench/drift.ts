@@ -51,6 +51,7 @@ import { deployStudentPackage, type DeployedPackage } from './drift-deploy';
 import { LOOP_SHIFTS, loopsMarkdown, measureLoops, type LoopRow } from './drift-loops';
 import { DEFAULT_LOOP_CONFIG, effectivePolicy, retrainSchedule, runRetrainLoop, type LoopConfig, type LoopRun } from './drift-loop';
 import { DEFAULT_FIELD_ADAPTATION } from '../cloud/retrain/engine-steps';
+import { DEFAULT_FIELD_IMITATION } from '../cloud/retrain/field-imitation-step';
 
 const HELP = `npm run bench:drift -- [--quick] [--student-tfjs DIR | --student FILE.onnx] [--teacher DIR] [--seed N] [--retrain-config FILE]
 
@@ -63,6 +64,8 @@ const HELP = `npm run bench:drift -- [--quick] [--student-tfjs DIR | --student F
   --adapt-layers L       BatchNorm layers the retrain re-estimates from the field sketches: first | all
                          (default all, the engine's default, chosen on the validation stream of bench/adapt-candidates.ts)
   --adapt-weight W       weight of the field statistics against the student's own, in [0, 1] (default 0.5, likewise)
+  --adapt-method M       auto (default: field imitation when a degradation is fitted from the reports' input
+                         statistics, else the BatchNorm re-estimation) | field-imitation | field-batchnorm
   --retrain-config FILE  JSON distillation overrides for the retrain, merged over the mode's schedule
                          (quick: ${JSON.stringify(retrainSchedule(true))}; full: ${JSON.stringify(retrainSchedule(false))})`;
 
@@ -148,6 +151,7 @@ async function main(): Promise<number> {
       'loop-shifts': { type: 'string' },
       'adapt-layers': { type: 'string' },
       'adapt-weight': { type: 'string' },
+      'adapt-method': { type: 'string' },
     },
     HELP,
   );
@@ -161,7 +165,9 @@ async function main(): Promise<number> {
   const baselineSize = 4000;
   const adaptLayers = values['adapt-layers'] ?? DEFAULT_FIELD_ADAPTATION.layers;
   if (adaptLayers !== 'first' && adaptLayers !== 'all') throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', `--adapt-layers must be first or all, got ${adaptLayers}`);
-  const adaptation = { layers: adaptLayers, fieldWeight: numberFlag(values['adapt-weight'], 'adapt-weight', DEFAULT_FIELD_ADAPTATION.fieldWeight) } as const;
+  const adaptMethod = values['adapt-method'] ?? 'auto';
+  if (adaptMethod !== 'auto' && adaptMethod !== 'field-imitation' && adaptMethod !== 'field-batchnorm') throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', `--adapt-method must be auto, field-imitation or field-batchnorm, got ${adaptMethod}`);
+  const adaptation = { method: adaptMethod, layers: adaptLayers, fieldWeight: numberFlag(values['adapt-weight'], 'adapt-weight', DEFAULT_FIELD_ADAPTATION.fieldWeight) } as const;
   const t0 = Date.now();
   const log = (m: string) => console.error(`[bench:drift ${((Date.now() - t0) / 1000).toFixed(0)}s] ${m}`);
 
@@ -441,7 +447,7 @@ async function main(): Promise<number> {
     '',
     loopMarkdown(loop),
     '',
-    loops ? `Loops (every student × shift at severity 3, each beside its control: the same retrain schedule with no field information, one per student). Adaptation of the loop's retrain: the deployed student's ${adaptLayers === 'all' ? 'BatchNorm layers (all sketched)' : 'first BatchNorm'} re-estimated from the reports' pooled layer sketches at field weight ${adaptation.fieldWeight} (chosen on the validation stream of bench/adapt-candidates.ts):\n\n${loopsMarkdown(loops)}` : 'Loops: not run (no student to warm-start from).',
+    loops ? `Loops (every student × shift at severity 3, each beside its control: the same retrain schedule with no field information, one per student). Adaptation of the loop's retrain (\`${adaptation.method}\`): ${adaptation.method === 'field-batchnorm' ? '' : `field imitation when a degradation is fitted from the reports' input statistics (drifted window against the line's earlier clean reports): the deployed student re-distilled from the teacher at the schedule's student steps with ${DEFAULT_FIELD_IMITATION.fraction * 100} % of each KD batch degraded by it and the teacher labelling the ${DEFAULT_FIELD_IMITATION.teacherOn} sample (no new synthesis); otherwise `}the deployed student's ${adaptLayers === 'all' ? 'BatchNorm layers (all sketched)' : 'first BatchNorm'} re-estimated from the reports' pooled layer sketches at field weight ${adaptation.fieldWeight} (both chosen on the validation stream of bench/adapt-candidates.ts):\n\n${loopsMarkdown(loops)}` : 'Loops: not run (no student to warm-start from).',
     '',
     `Goals: ${[...goals, loopGoal(loop)].join('; ')}.`,
   ].join('\n');
@@ -475,7 +481,9 @@ function loopMarkdown(loop: LoopResult): string {
     '',
     `How: ${c.devices} simulated devices (the agent's onnxruntime runtime and drift monitor, reports as protocol envelopes) stream the ${c.baselineSamples}-image baseline split, disjoint from the evaluation pool, at ${c.inferencesPerSecond} inferences/s of stream time each: ${c.baselineSamples} clean (field baseline), ${c.cleanAfterBaseline} clean, then ${loop.shift}. ` +
       `Reports every ${c.reportEveryMs / 1000} s go to the cloud drift service; the retrain controller ticks every ${c.tickEveryMs / 1000} s under the production policy${Object.keys(c.policy).length ? ` with overrides ${JSON.stringify(c.policy)}` : ''} (alarm open ≥ ${fmtMs(loop.policy!.minAlarmDurationMs)}, cool-down ${fmtMs(loop.policy!.cooldownMs)}, budget ${fmtMs(loop.policy!.computeBudgetMsPerDay)}/day). ` +
-      (loop.adaptation?.adaptation === 'field-batchnorm'
+      (loop.adaptation?.adaptation === 'field-imitation'
+        ? `Engine steps: the field's degradation fitted from the reports' input statistics (${JSON.stringify(loop.adaptation.degradation)}), the deployed student re-distilled from the teacher on its synthetic buffer with that degradation applied to part of each KD batch (${String(loop.adaptation.studentSteps)} student steps, no new synthesis), then export + drift reference + signature. `
+        : loop.adaptation?.adaptation === 'field-batchnorm'
         ? `Engine steps: the deployed student's ${((loop.adaptation.adapted as Array<{ layer: string }> | undefined) ?? []).map((a) => a.layer).join(', ')} BatchNorm statistics re-estimated from the reports' pooled layer sketches (no re-distillation), then int8 export (re-folded, recalibrated on the synthetic buffer) + drift reference + signature. `
         : `Engine steps: re-distillation (${c.retrain.method}, warm start from the deployed student and its replay buffer, field BatchNorm targets for ${loop.featureTargets?.join(', ') || 'no layer'}; schedule ${JSON.stringify(c.retrain.config)}), then int8 export + drift reference + signature. `) +
       `Rollout: ${rolloutSentence(loop)} No label and no field image reaches the retrain; only the reports' statistics do.`,

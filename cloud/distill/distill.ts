@@ -8,7 +8,7 @@ import type { Evaluator } from './evaluator';
 import type { DistillEvent, DistillEventListener } from './events';
 import { balancedTargets, modulate } from './modulating';
 import { importanceWeights, ReplayBuffer, type PriorityStats } from './replay-buffer';
-import { createRandom } from '../../shared/random/seeded-random';
+import { createRandom, type Random } from '../../shared/random/seeded-random';
 import { cosineLr, StudentTrainer } from './student-trainer';
 import { softmaxRows } from '../../shared/math/softmax-rows';
 import { MetaSynthesizer, PixelSynthesizer, type Synthesizer, type SynthesisLosses } from './synthesizer';
@@ -35,6 +35,13 @@ export interface WarmStart {
   buffer?: ReplayBuffer;
   /** Replace the BN-matching targets of named teacher BN layers (e.g. field feature statistics). */
   bnTargets?: BnTarget[];
+  /**
+   * Rewrites each KD batch (host pixels after augmentation, [n, h, w, c]) into what the student sees
+   * and what the teacher labels: the retrain's field-conditioned imitation (student on degraded
+   * synthetic samples, teacher on the clean or the same ones). Pixels are synthetic only; the step
+   * count and every other part of the schedule are unchanged.
+   */
+  kdInputs?: (pixels: Float32Array, shape: readonly [number, number, number, number], random: Random) => { student: Float32Array; teacher: Float32Array };
 }
 
 export interface DataFreeDistillOptions {
@@ -159,11 +166,13 @@ async function runLoop(opts: DataFreeDistillOptions, cfg: DistillConfig, teacher
   const rounds = synthesisRounds(cfg);
   const synBatch = cfg.synthesis.kind === 'pixel' ? cfg.pixel.batchSize : cfg.synthesis.batchSize;
   const budgetSamples = rounds * synBatch;
-  const capacity = bufferCapacity(cfg);
+  // Without synthesis a warm start keeps its whole buffer (the budget sizes what synthesis makes).
+  const capacity = cfg.synthesis.kind === 'none' && opts.warmStart?.buffer ? Math.max(1, opts.warmStart.buffer.size) : bufferCapacity(cfg);
   const bufferOptions = { capacity, sampleShape: [h, w, c] as [number, number, number], numClasses: C, prioritized: cfg.buffer.prioritized, alpha: cfg.buffer.alpha, epsilon: cfg.buffer.epsilon };
 
   let buffer: ReplayBuffer | null = null;
-  if (cfg.synthesis.kind !== 'none') {
+  // A warm start with synthesis 'none' trains on the warm buffer alone (a retrain's continuation).
+  if (cfg.synthesis.kind !== 'none' || opts.warmStart?.buffer) {
     if (opts.warmStart?.buffer) {
       const warm = opts.warmStart.buffer;
       if (warm.options.sampleShape.join() !== [h, w, c].join() || warm.options.numClasses !== C) {
@@ -274,8 +283,10 @@ async function runLoop(opts: DataFreeDistillOptions, cfg: DistillConfig, teacher
             pixels = buffer!.gather(indices);
           }
           // Augmented on the host (same values and random draws as augmentBatch, one pass instead of ~20 small kernels).
-          const x = tf.tensor4d(cfg.noiseInput ? pixels : augmentPixels(pixels, [n, h, w, c], aug, range.low, rng), [n, h, w, c]);
-          const tLogits = tf.tidy(() => teacher.logits(x));
+          const host = cfg.noiseInput ? pixels : augmentPixels(pixels, [n, h, w, c], aug, range.low, rng);
+          const pair = opts.warmStart?.kdInputs?.(host, [n, h, w, c], rng);
+          const x = tf.tensor4d(pair ? pair.student : host, [n, h, w, c]);
+          const tLogits = tf.tidy(() => (pair && pair.teacher !== pair.student ? teacher.logits(tf.tensor4d(pair.teacher, [n, h, w, c])) : teacher.logits(x)));
           let weights: Float32Array | undefined = isw && cfg.buffer.prioritized ? importanceWeights(isw, cfg.buffer.importanceNorm) : undefined;
           if (mod.inKd && buffer) {
             const phi = modulate(softmaxRows(tLogits.dataSync() as Float32Array, C), C, buffer.classHistogram(), { ...mod, difficulty: mod.difficulty && mod.difficultyInKd });

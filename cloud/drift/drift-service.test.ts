@@ -81,4 +81,27 @@ describe('drift service', () => {
     expect(verdicts.find((v) => v.cohort === 'group:line-a')?.alarm ?? false).toBe(false);
     expect(await s.drift.cohortAlarms({ openOnly: true })).toEqual([]);
   });
+
+  it('pools the input statistics of the drifted reports against the same line’s earlier clean reports, and none without a baseline', async () => {
+    const s = await service();
+    const clean = { mean: -0.3, std: 0.6, gradient: 0.15, saturation: 0.4 };
+    // Clean reports of the line, one of another model version and one of another cohort (both ignored).
+    for (const id of ['a-1', 'a-2']) await s.drift.ingest(fakeDriftEnvelope({ deviceId: id, key: `${id}-0`, p: 0.5, alarm: false, at: s.now(), inputMeans: clean }));
+    await s.drift.ingest(fakeDriftEnvelope({ deviceId: 'a-3', key: 'a-3-0', p: 0.5, alarm: false, at: s.now(), inputMeans: { ...clean, std: 9 }, modelVersion: 2 }));
+    await s.drift.ingest(fakeDriftEnvelope({ deviceId: 'b-1', key: 'b-1-0', p: 0.5, alarm: false, at: s.now(), inputMeans: { ...clean, gradient: 9 } }));
+    s.advance(60_000);
+    const ids: string[] = [];
+    for (const [id, std] of [['a-1', 0.25], ['a-2', 0.35]] as const) ids.push((await s.drift.ingest(fakeDriftEnvelope({ deviceId: id, key: `${id}-1`, p: 1e-8, alarm: true, at: s.now(), inputMeans: { ...clean, std, gradient: 0.07 } }))).reportId);
+    // A clean report received after the drifted ones is not baseline.
+    s.advance(60_000);
+    await s.drift.ingest(fakeDriftEnvelope({ deviceId: 'a-4', key: 'a-4-0', p: 0.5, alarm: false, at: s.now(), inputMeans: { ...clean, mean: 5 } }));
+    const shift = await s.drift.fieldInputShift(ids);
+    expect(shift!.field).toMatchObject({ std: 0.3, gradient: 0.07, sampleCount: 2000 });
+    expect(shift!.baseline).toMatchObject({ ...clean, sampleCount: 2000 });
+    // Reports without input statistics, or no clean report before them: nothing to fit.
+    const bare = (await s.drift.ingest(fakeDriftEnvelope({ deviceId: 'b-2', key: 'b-2-1', p: 1e-8, alarm: true, at: s.now() }))).reportId;
+    expect(await s.drift.fieldInputShift([bare])).toBeNull();
+    const first = (await s.drift.ingest(fakeDriftEnvelope({ deviceId: 'a-5', key: 'a-5-1', p: 1e-8, alarm: true, at: s.now(), inputMeans: clean, modelVersion: 7 }))).reportId;
+    expect(await s.drift.fieldInputShift([first])).toBeNull();
+  });
 });

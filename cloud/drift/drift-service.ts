@@ -6,6 +6,7 @@ import { parseDriftReport, type DriftReport } from '../../shared/drift/reference
 import type { DriftReportEnvelope } from '../../shared/protocol';
 import { driftMigrations } from './migrations';
 import { poolLayerSketches } from '../../shared/drift/layer-sketch';
+import { poolInputStatisticMeans, type InputStatisticMeans } from '../../shared/drift/pool-input-statistics';
 import type { LayerSketch } from '../../shared/drift/reference';
 import { aggregateCohort, devicePValue, poolFeatureStatistics, DEFAULT_FLEET_AGGREGATION, type CohortVerdict, type FleetAggregationConfig } from './fleet-aggregation';
 
@@ -77,6 +78,12 @@ export interface DriftService {
   fieldFeatureTargets(reportIds: readonly string[]): Promise<ReturnType<typeof poolFeatureStatistics>>;
   /** Pooled per-layer sketches of the served student in the given reports (statistics-only adaptation). */
   fieldLayerSketches(reportIds: readonly string[]): Promise<LayerSketch[]>;
+  /**
+   * The field's change of input statistics: the pooled period means of the given (drifted) reports,
+   * and of the same cohort and model's latest reports without an alarm received before them (the
+   * clean baseline, at most 200 reports). Null when either has no input statistics.
+   */
+  fieldInputShift(reportIds: readonly string[]): Promise<{ field: InputStatisticMeans & { sampleCount: number }; baseline: InputStatisticMeans & { sampleCount: number } } | null>;
   recordAction(a: Omit<DriftAction, 'id' | 'at'>): Promise<DriftAction>;
   actions(limit?: number): Promise<DriftAction[]>;
 }
@@ -249,6 +256,19 @@ export function createDriftService(deps: DriftServiceDeps): DriftService {
 
     async fieldLayerSketches(reportIds) {
       return poolLayerSketches((await reportsById(reportIds)).flatMap((r) => r.report.layerSketches ?? []));
+    },
+
+    async fieldInputShift(reportIds) {
+      const drifted = await reportsById(reportIds);
+      const field = poolInputStatisticMeans(drifted.map((r) => r.report));
+      const first = drifted.reduce<StoredReport | null>((a, r) => (a === null || r.receivedAt < a.receivedAt ? r : a), null);
+      if (!field || !first) return null;
+      const rows = await db.query(
+        'SELECT * FROM drift_reports WHERE cohort = ? AND model_name = ? AND model_version = ? AND alarm_active = 0 AND received_at < ? ORDER BY received_at DESC, id LIMIT 200',
+        [first.cohort, first.modelName, first.modelVersion, first.receivedAt],
+      );
+      const baseline = poolInputStatisticMeans(rows.map(toReport).map((r) => r.report));
+      return baseline ? { field, baseline } : null;
     },
 
     recordAction,

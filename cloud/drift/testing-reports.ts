@@ -2,11 +2,11 @@ import type { DriftReportEnvelope } from '../../shared/protocol';
 import type { DriftReport } from '../../shared/drift/reference';
 
 /** A drift report envelope for tests: `p` is the last window's p-value, `alarm` the device verdict. */
-export function fakeDriftEnvelope(o: { deviceId: string; key: string; p: number; alarm: boolean; at: number; features?: DriftReport['featureStatistics']; sketches?: DriftReport['layerSketches'] }): DriftReportEnvelope {
+export function fakeDriftEnvelope(o: { deviceId: string; key: string; p: number; alarm: boolean; at: number; features?: DriftReport['featureStatistics']; sketches?: DriftReport['layerSketches']; inputMeans?: Record<'mean' | 'std' | 'gradient' | 'saturation', number>; modelVersion?: number }): DriftReportEnvelope {
   const stats: DriftReport = {
     version: 1,
     modelId: 'fm-student',
-    modelVersion: '3',
+    modelVersion: String(o.modelVersion ?? 3),
     periodStart: o.at - 60_000,
     periodEnd: o.at,
     sampleCount: 1000,
@@ -21,6 +21,7 @@ export function fakeDriftEnvelope(o: { deviceId: string; key: string; p: number;
     alarm: { active: o.alarm, detectors: o.alarm ? ['max-softmax-ks'] : [], breachedWindows: o.alarm ? 4 : 0 },
     ...(o.features ? { featureStatistics: o.features } : {}),
     ...(o.sketches ? { layerSketches: o.sketches } : {}),
+    ...(o.inputMeans ? { inputStatistics: Object.entries(o.inputMeans).map(([name, mean]) => ({ name: name as 'mean', counts: [1000], mean })) } : {}),
   };
   return {
     schema: 'edgekd.drift/1',
@@ -29,7 +30,7 @@ export function fakeDriftEnvelope(o: { deviceId: string; key: string; p: number;
     seq: 1,
     idempotencyKey: o.key,
     ts: new Date(o.at).toISOString(),
-    model: { name: 'fm-student', version: 3, sha256: 'c'.repeat(64) },
+    model: { name: 'fm-student', version: o.modelVersion ?? 3, sha256: 'c'.repeat(64) },
     window: { start: new Date(o.at - 60_000).toISOString(), end: new Date(o.at).toISOString(), inferences: 1000 },
     stats: stats as unknown as Record<string, unknown>,
   };

@@ -7,7 +7,9 @@ import type { ModelPackage } from '../../shared/package/build-package';
 import type { ModelManifest } from '../../shared/package';
 import { loadModel, saveModel } from '../zoo';
 import { readModelCard } from '../zoo/model-io';
-import { distillDataFree, type DataFreeDistillOptions } from '../distill/distill';
+import { distillDataFree, type DataFreeDistillOptions, type WarmStart } from '../distill/distill';
+import type { ReplayBuffer } from '../distill/replay-buffer';
+import { planFieldImitation } from './field-imitation-step';
 import type { DataFreeMethod, DistillConfigInput } from '../distill/config';
 import { loadBuffer, saveBuffer } from '../distill/buffer-file';
 import type { BnTarget } from '../distill/teacher';
@@ -44,14 +46,27 @@ export interface EngineStepsDeps {
   /** Registers the package with the fleet and runs the canary rollout to its end (promote or roll back); `target` is the alarming cohort's. */
   rollout: (pkg: ModelPackage, ctx: RetrainContext, target: RolloutTarget) => Promise<RolloutOutcome>;
   /**
-   * How the run adapts the student. `field-batchnorm`: re-estimate the deployed student's
+   * How the run adapts the student. `field-imitation`: fit the degradation of the family
+   * (fit-degradation.ts) that reproduces the field's change of input statistics on the synthetic
+   * buffer, then re-distil the deployed student from the teacher with that degradation applied to
+   * part of every KD batch (field-imitation.ts; the schedule's student steps, no new synthesis).
+   * `field-batchnorm`: re-estimate the deployed student's
    * BatchNorm statistics from the trigger reports' layer sketches (no re-distillation; the sketches
    * describe the deployed weights, so training first would invalidate them). `redistill`: the
    * data-free re-distillation with field BN targets (with `useFieldTargets: false`, a warm-start
    * continuation on the student's own buffer with no field information: the benchmark's control).
-   * `auto` (default): `field-batchnorm` when the reports carry sketches, else `redistill`.
+   * `auto` (default): `field-imitation` when a degradation is fitted from the reports' input
+   * statistics, else `field-batchnorm` when the reports carry sketches, else `redistill`.
+   * `useFieldTargets: false` uses no field information at all (`redistill` with no BN targets).
    */
-  adaptation?: { method?: 'auto' | 'field-batchnorm' | 'redistill'; layers?: 'first' | 'all'; fieldWeight?: number; useFieldTargets?: boolean };
+  adaptation?: {
+    method?: 'auto' | 'field-imitation' | 'field-batchnorm' | 'redistill';
+    layers?: 'first' | 'all';
+    fieldWeight?: number;
+    useFieldTargets?: boolean;
+    /** Field imitation: fraction of each KD batch degraded, and what the teacher labels (defaults: DEFAULT_FIELD_IMITATION). */
+    imitation?: { fraction?: number; teacherOn?: 'clean' | 'degraded' };
+  };
   /** Injected for tests and the benchmark: the engine call itself. */
   distillImpl?: (o: DataFreeDistillOptions) => ReturnType<typeof distillDataFree>;
 }
@@ -81,12 +96,64 @@ export function createEngineSteps(deps: EngineStepsDeps): RetrainSteps<ModelPack
  */
 export function createInProcessEngines(deps: Omit<EngineStepsDeps, 'rollout'>): RetrainEngines<ModelPackage> {
   const students = new Map<string, { model: tf.LayersModel; dir: string; current: CurrentModel; teacher: tf.LayersModel }>();
+  const runDistill = async (ctx: RetrainContext, teacher: tf.LayersModel, student: tf.LayersModel, current: CurrentModel, warmStart: WarmStart, override?: DistillConfigInput) => {
+    const run = deps.distillImpl ?? distillDataFree;
+    const config = override ? { ...deps.distill?.config, ...override } : deps.distill?.config;
+    const result = await run({
+      teacher,
+      student,
+      method: deps.distill?.method ?? 'ssdkd',
+      seed: deps.distill?.seed ?? 1,
+      input: { range: current.inputRange, flipInvariant: current.flipInvariant },
+      ...(config ? { config } : {}),
+      warmStart,
+      signal: ctx.signal,
+      ...(deps.distill?.onEvent ? { onEvent: (e: DistillEvent) => deps.distill!.onEvent!(e, ctx) } : {}),
+    });
+    if (!result.finished) throw new EdgekdError('EDGEKD_RUN_CANCELLED', `re-distillation stopped after ${result.epochsCompleted} epochs`);
+    return result;
+  };
+  const saveRetrained = async (ctx: RetrainContext, student: tf.LayersModel, current: CurrentModel, buffer: ReplayBuffer | null, notes: string) => {
+    const dir = join(deps.workDir, ctx.runId, 'student');
+    mkdirSync(dir, { recursive: true });
+    const card = existsSync(join(current.studentDir, 'model-card.json')) ? readModelCard(current.studentDir) : undefined;
+    await saveModel(student, dir, card ? { ...card, accuracy: null, createdAt: new Date().toISOString(), notes } : undefined);
+    if (buffer) saveBuffer(dir, buffer);
+    return dir;
+  };
   return {
     async adapt(ctx): Promise<DistillOutcome> {
       const current = await deps.current(ctx);
       const teacher = await loadModel(deps.teacherDir);
       const student = await loadModel(current.studentDir);
-      const method = deps.adaptation?.method ?? 'auto';
+      const method = deps.adaptation?.useFieldTargets === false ? 'redistill' : (deps.adaptation?.method ?? 'auto');
+      let imitationSkipped: string | undefined;
+      if (method === 'field-imitation' || method === 'auto') {
+        const buffer = loadBuffer(current.bufferDir);
+        const [h, w, c] = student.inputs[0]!.shape.slice(1) as number[];
+        const plan = planFieldImitation({
+          buffer,
+          geometry: { height: h!, width: w!, channels: c!, range: [current.inputRange.low, current.inputRange.high] },
+          inputShift: ctx.inputShift ?? undefined,
+          ...(deps.adaptation?.imitation?.fraction !== undefined ? { fraction: deps.adaptation.imitation.fraction } : {}),
+          ...(deps.adaptation?.imitation?.teacherOn ? { teacherOn: deps.adaptation.imitation.teacherOn } : {}),
+        });
+        if (plan.use) {
+          // The line's schedule of student steps on the deployed student's own buffer, without new
+          // synthesis: the buffer is full, and the fit and the imitation both work on it.
+          const result = await runDistill(ctx, teacher, student, current, { buffer, bnTargets: [], kdInputs: plan.kdInputs }, { synthesis: { kind: 'none' } });
+          const d = plan.fit.degradation;
+          const dir = await saveRetrained(ctx, student, current, result.buffer, `re-distilled by retrain run ${ctx.runId} from ${current.packageName} v${current.packageVersion} imitating the teacher under the fitted field degradation ${d.kind} ${d.amount}`);
+          students.set(ctx.runId, { model: student, dir, current, teacher });
+          return {
+            student: dir,
+            distillRunId: ctx.runId,
+            summary: { adaptation: 'field-imitation', degradation: d, fitDistance: plan.fit.distance, changeDistance: plan.fit.noneDistance, runnerUp: plan.fit.ranking[1] ?? null, epochs: result.epochsCompleted, studentSteps: result.studentSteps, totalSeconds: result.totalSeconds, studentDir: dir },
+          };
+        }
+        if (method === 'field-imitation') throw new EdgekdError('EDGEKD_JOB_FAILED', `field imitation not possible: ${plan.reason}`);
+        imitationSkipped = plan.reason;
+      }
       if (method === 'field-batchnorm' || (method === 'auto' && (ctx.layerSketches?.length ?? 0) > 0)) {
         const sketches = ctx.layerSketches ?? [];
         const order = studentBatchNormLayers(student).map((b) => b.layer);
@@ -104,38 +171,21 @@ export function createInProcessEngines(deps: Omit<EngineStepsDeps, 'rollout'>): 
         // graph and is the next warm start of this line.
         saveBuffer(dir, loadBuffer(current.bufferDir));
         students.set(ctx.runId, { model: student, dir, current, teacher });
-        return { student: dir, distillRunId: ctx.runId, summary: { adaptation: 'field-batchnorm', adapted: r.adapted, skipped: r.skipped, studentDir: dir } };
+        return { student: dir, distillRunId: ctx.runId, summary: { adaptation: 'field-batchnorm', adapted: r.adapted, skipped: r.skipped, ...(imitationSkipped ? { imitationSkipped } : {}), studentDir: dir } };
       }
       const teacherBn = new Set(teacher.layers.filter((l) => l.getClassName() === 'BatchNormalization').map((l) => l.name));
       const bnTargets: BnTarget[] = (deps.adaptation?.useFieldTargets === false ? [] : ctx.featureTargets)
         .filter((t) => teacherBn.has(t.layer) && t.mean.length === t.variance.length)
         .map((t) => ({ layer: t.layer, mean: Float32Array.from(t.mean), variance: Float32Array.from(t.variance) }));
-      const buffer = loadBuffer(current.bufferDir);
-      const run = deps.distillImpl ?? distillDataFree;
-      const result = await run({
-        teacher,
-        student,
-        method: deps.distill?.method ?? 'ssdkd',
-        seed: deps.distill?.seed ?? 1,
-        input: { range: current.inputRange, flipInvariant: current.flipInvariant },
-        ...(deps.distill?.config ? { config: deps.distill.config } : {}),
-        warmStart: { buffer, bnTargets },
-        signal: ctx.signal,
-        ...(deps.distill?.onEvent ? { onEvent: (e: DistillEvent) => deps.distill!.onEvent!(e, ctx) } : {}),
-      });
-      if (!result.finished) throw new EdgekdError('EDGEKD_RUN_CANCELLED', `re-distillation stopped after ${result.epochsCompleted} epochs`);
-      const dir = join(deps.workDir, ctx.runId, 'student');
-      mkdirSync(dir, { recursive: true });
+      const result = await runDistill(ctx, teacher, student, current, { buffer: loadBuffer(current.bufferDir), bnTargets });
       // The new folder carries the previous student's card (accuracy unknown: the retrain sees no
       // real data), so it is itself a valid distill output for the next retrain of this line.
-      const card = existsSync(join(current.studentDir, 'model-card.json')) ? readModelCard(current.studentDir) : undefined;
-      await saveModel(student, dir, card ? { ...card, accuracy: null, createdAt: new Date().toISOString(), notes: `re-distilled by retrain run ${ctx.runId} from ${current.packageName} v${current.packageVersion} with field BatchNorm targets (${bnTargets.map((t) => t.layer).join(', ') || 'none'})` } : undefined);
-      if (result.buffer) saveBuffer(dir, result.buffer);
+      const dir = await saveRetrained(ctx, student, current, result.buffer, `re-distilled by retrain run ${ctx.runId} from ${current.packageName} v${current.packageVersion} with field BatchNorm targets (${bnTargets.map((t) => t.layer).join(', ') || 'none'})`);
       students.set(ctx.runId, { model: student, dir, current, teacher });
       return {
         student: dir,
         distillRunId: ctx.runId,
-        summary: { epochs: result.epochsCompleted, samplesGenerated: result.samplesGenerated, bnTargets: bnTargets.map((t) => t.layer), totalSeconds: result.totalSeconds, studentDir: dir },
+        summary: { ...(deps.adaptation?.useFieldTargets === false ? { adaptation: 'control' } : { adaptation: 'redistill', ...(imitationSkipped ? { imitationSkipped } : {}) }), epochs: result.epochsCompleted, samplesGenerated: result.samplesGenerated, bnTargets: bnTargets.map((t) => t.layer), totalSeconds: result.totalSeconds, studentDir: dir },
       };
     },
 

@@ -223,6 +223,7 @@ export function createRetrainController(deps: RetrainControllerDeps): RetrainCon
     const triggerReports = alarm.evidence.slice();
     const featureTargets = await drift.fieldFeatureTargets(triggerReports);
     const layerSketches = await drift.fieldLayerSketches(triggerReports);
+    const inputShift = await drift.fieldInputShift(triggerReports);
     const run: RetrainRun = {
       id,
       cohort: alarm.cohort,
@@ -245,9 +246,9 @@ export function createRetrainController(deps: RetrainControllerDeps): RetrainCon
       [id, run.cohort, run.modelName, run.modelVersion, run.cohortAlarmId, run.state, run.startedAt, JSON.stringify(triggerReports)],
     );
     await (deps.fence ? fencedWrite(db, deps.fence, insert) : insert(db));
-    await drift.recordAction({ actor: 'auto', kind: 'retrain-started', reason: decision.reason, details: { runId: id, cohort: run.cohort, model: `${run.modelName}@${run.modelVersion}`, triggerReports, featureTargets: featureTargets.map((f) => f.layer), layerSketches: layerSketches.map((l) => `${l.layer} (n ${l.sampleCount})`) } });
+    await drift.recordAction({ actor: 'auto', kind: 'retrain-started', reason: decision.reason, details: { runId: id, cohort: run.cohort, model: `${run.modelName}@${run.modelVersion}`, triggerReports, featureTargets: featureTargets.map((f) => f.layer), layerSketches: layerSketches.map((l) => `${l.layer} (n ${l.sampleCount})`), inputStatistics: inputShift ? `field n ${inputShift.field.sampleCount}, baseline n ${inputShift.baseline.sampleCount}` : 'none' } });
     const abort = new AbortController();
-    const ctx: RetrainContext = { runId: id, cohort: run.cohort, model: { name: run.modelName, version: run.modelVersion }, triggerReports, featureTargets, layerSketches, signal: abort.signal };
+    const ctx: RetrainContext = { runId: id, cohort: run.cohort, model: { name: run.modelName, version: run.modelVersion }, triggerReports, featureTargets, layerSketches, inputShift, signal: abort.signal };
     const promise = execute(run, ctx)
       .catch((e) => log.error({ err: e, runId: id }, 'retrain run crashed'))
       .finally(() => inFlight.delete(id));

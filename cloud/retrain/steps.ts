@@ -1,4 +1,5 @@
 import type { LayerSketch } from '../../shared/drift/reference';
+import type { InputStatisticMeans } from '../../shared/drift/pool-input-statistics';
 
 /**
  * The retrain pipeline's steps as small interfaces, so the orchestration is testable with fakes.
@@ -29,6 +30,8 @@ export interface RetrainContext {
   featureTargets: FeatureTarget[];
   /** Pooled per-layer sketches of the served student (BatchNorm inputs): statistics-only adaptation. */
   layerSketches?: LayerSketch[];
+  /** Pooled input statistics of the drifted reports and of the clean reports before them: fits the field's degradation. */
+  inputShift?: { field: InputStatisticMeans; baseline: InputStatisticMeans } | null;
   signal: AbortSignal;
 }
 

@@ -70,8 +70,8 @@ export function applyImageShift(x: ArrayLike<number>, kind: ImageShiftKind, seve
   return out;
 }
 
-/** Separable Gaussian blur with edge clamping, in place. */
-function gaussianBlur(u: Float32Array, g: ImageGeometry, sigma: number): void {
+/** Separable Gaussian blur with edge clamping, in place (values in any units; also the retrain's degradation family). */
+export function gaussianBlur(u: Float32Array, g: ImageGeometry, sigma: number): void {
   const radius = Math.max(1, Math.ceil(3 * sigma));
   const k: number[] = [];
   let sum = 0;

@@ -1,0 +1,31 @@
+import type { DriftReport } from './reference';
+
+/** Period means of the four scalar input statistics every drift report carries (`DriftReport.inputStatistics[].mean`). */
+export interface InputStatisticMeans {
+  mean: number;
+  std: number;
+  gradient: number;
+  saturation: number;
+}
+
+const NAMES = ['mean', 'std', 'gradient', 'saturation'] as const;
+
+/**
+ * Pools the reports' period means of the input statistics, weighted by each report's sample
+ * count (the mean of the per-input statistic over every inference of the reports). A report
+ * without all four statistics, or with no samples, is skipped; null when none is left.
+ */
+export function poolInputStatisticMeans(reports: readonly DriftReport[]): (InputStatisticMeans & { sampleCount: number; reports: number }) | null {
+  const acc = { mean: 0, std: 0, gradient: 0, saturation: 0 };
+  let n = 0;
+  let used = 0;
+  for (const r of reports) {
+    const byName = new Map((r.inputStatistics ?? []).map((s) => [s.name, s.mean]));
+    if (r.sampleCount <= 0 || !NAMES.every((k) => Number.isFinite(byName.get(k)))) continue;
+    for (const k of NAMES) acc[k] += byName.get(k)! * r.sampleCount;
+    n += r.sampleCount;
+    used++;
+  }
+  if (n === 0) return null;
+  return { mean: acc.mean / n, std: acc.std / n, gradient: acc.gradient / n, saturation: acc.saturation / n, sampleCount: n, reports: used };
+}
