@@ -16,11 +16,12 @@ import { augmentBatch } from '../cloud/distill/augment';
 import { augmentPixels } from '../cloud/distill/augment-pixels';
 import { defaultConfig } from '../cloud/distill/config';
 import { createRandom } from '../shared/random/seeded-random';
-import { StudentTrainer } from '../cloud/distill/student-trainer';
+import { StudentTrainer, type StudentStepPaths } from '../cloud/distill/student-trainer';
+import type { UpdatePath } from '../cloud/distill/optimizers';
 import { MetaSynthesizer } from '../cloud/distill/synthesizer';
 import { wrapTeacher } from '../cloud/distill/teacher';
 import { buildModel, countMacs } from '../cloud/zoo';
-import { createDataParallelTrainer, threadCpuMs } from '../cloud/compute';
+import { createDataParallelTrainer, threadCpuMs, wasmSpeedupSwitches } from '../cloud/compute';
 import { fileURLToPath } from 'node:url';
 import { resolve } from 'node:path';
 
@@ -50,8 +51,10 @@ export interface DistillRow {
   /** The full-protocol reference of the LeNet pair, measured before this work (bench/results/distill-full.json). */
   reference?: { studentStepMs: number; synthesisMsPerSample: number };
   top?: Array<{ kernel: string; ms: number }>;
-  /** Levers measured in the same run: step ms before (tensor augmentation) and the ratio. */
-  levers: Array<{ lever: string; beforeMs: number; afterMs: number; speedup: number; beforeCpuMs: number; afterCpuMs: number; cpuSpeedup: number }>;
+  /** Student-step levers, cumulative, measured interleaved in the same run: ms per step before and after each. */
+  levers: LeverRow[];
+  /** Synthesis levers, the same way: ms per generated sample before and after each. */
+  synthesisLevers?: LeverRow[];
 }
 
 export const PAIRS = [
@@ -98,49 +101,121 @@ export function roofline(reps: number): RooflineRow[] {
   return rows;
 }
 
-export async function measureDistill(backend: string, peakGflops: number, reps: number, profile: boolean): Promise<DistillRow[]> {
+/** One rung of the lever ladder: every lever up to this one switched on. */
+interface StepVariant {
+  lever: string;
+  tensorAugment: boolean;
+  channelBroadcast: boolean;
+  batchNorm: boolean;
+  paths: StudentStepPaths;
+}
+
+/** The student-step levers, cumulative, in the order they were added (the first rung is the state before any). */
+const STEP_LADDER: StepVariant[] = [
+  { lever: 'before (tensor augmentation, stock broadcast kernels, tensor KD loss, tensor SGD)', tensorAugment: true, channelBroadcast: false, batchNorm: false, paths: { kdLoss: 'tensor', update: 'tensor' } },
+  { lever: 'augmentation on the host array (augment-pixels.ts)', tensorAugment: false, channelBroadcast: false, batchNorm: false, paths: { kdLoss: 'tensor', update: 'tensor' } },
+  { lever: 'per-channel broadcast Add/Sub/Mul/Div kernels (wasm-speedups.ts)', tensorAugment: false, channelBroadcast: true, batchNorm: false, paths: { kdLoss: 'tensor', update: 'tensor' } },
+  { lever: 'FusedBatchNorm as one per-channel affine pass (wasm-speedups.ts)', tensorAugment: false, channelBroadcast: true, batchNorm: true, paths: { kdLoss: 'tensor', update: 'tensor' } },
+  { lever: 'fused KD loss, closed-form gradient (losses.ts kdLossFused)', tensorAugment: false, channelBroadcast: true, batchNorm: true, paths: { kdLoss: 'fused', update: 'tensor' } },
+  { lever: 'SGD update on the host (optimizers.ts)', tensorAugment: false, channelBroadcast: true, batchNorm: true, paths: { kdLoss: 'fused', update: 'host' } },
+];
+
+/** The synthesis levers, cumulative. */
+const SYNTH_LADDER: Array<{ lever: string; channelBroadcast: boolean; batchNorm: boolean; update: UpdatePath }> = [
+  { lever: 'before (stock broadcast and BatchNorm kernels, tensor Adam)', channelBroadcast: false, batchNorm: false, update: 'tensor' },
+  { lever: 'per-channel broadcast Add/Sub/Mul/Div kernels (wasm-speedups.ts)', channelBroadcast: true, batchNorm: false, update: 'tensor' },
+  { lever: 'FusedBatchNorm as one per-channel affine pass (wasm-speedups.ts)', channelBroadcast: true, batchNorm: true, update: 'tensor' },
+  { lever: 'Adam updates on the host (optimizers.ts)', channelBroadcast: true, batchNorm: true, update: 'host' },
+];
+
+export interface LeverRow {
+  lever: string;
+  beforeMs: number;
+  afterMs: number;
+  speedup: number;
+  beforeCpuMs: number;
+  afterCpuMs: number;
+  cpuSpeedup: number;
+}
+
+/**
+ * Runs every variant once per round, `rounds` times (one warm-up round first), so all variants
+ * share the machine's load; returns each variant's median wall ms and mean thread CPU ms.
+ */
+function interleaved(rounds: number, variants: Array<() => void>): Array<{ ms: number; cpuMs: number }> {
+  variants.forEach((f) => f());
+  const wall = variants.map(() => [] as number[]);
+  const cpu = variants.map(() => 0);
+  for (let r = 0; r < rounds; r++) {
+    variants.forEach((f, i) => {
+      const c0 = threadCpuMs();
+      const t0 = performance.now();
+      f();
+      wall[i]!.push(performance.now() - t0);
+      cpu[i]! += threadCpuMs() - c0;
+    });
+  }
+  return variants.map((_, i) => ({ ms: median(wall[i]!), cpuMs: cpu[i]! / rounds }));
+}
+
+function ladderRows(names: string[], t: Array<{ ms: number; cpuMs: number }>): LeverRow[] {
+  return names.slice(1).map((lever, i) => ({
+    lever,
+    beforeMs: +t[i]!.ms.toFixed(1),
+    afterMs: +t[i + 1]!.ms.toFixed(1),
+    speedup: +(t[i]!.ms / t[i + 1]!.ms).toFixed(3),
+    beforeCpuMs: +t[i]!.cpuMs.toFixed(1),
+    afterCpuMs: +t[i + 1]!.cpuMs.toFixed(1),
+    cpuSpeedup: +(t[i]!.cpuMs / t[i + 1]!.cpuMs).toFixed(3),
+  }));
+}
+
+export async function measureDistill(backend: string, peakGflops: number, reps: number, profile: boolean, pairs: readonly string[] = PAIRS.map((p) => p.pair)): Promise<DistillRow[]> {
   const out: DistillRow[] = [];
   const cfg = defaultConfig;
-  for (const p of PAIRS) {
+  for (const p of PAIRS.filter((x) => pairs.includes(x.pair))) {
     const teacherModel = buildModel(p.teacher, { inputShape: INPUT, numClasses: 10, seed: 11 });
     const student = buildModel(p.student, { inputShape: INPUT, numClasses: 10, seed: 12 });
     const teacher = wrapTeacher(teacherModel);
     const rng = createRandom(5);
-    const trainer = new StudentTrainer(student, cfg.kd);
     const n = cfg.batchSize;
     const pixels = rng.normals(n * INPUT[0] * INPUT[1] * INPUT[2]).map((v) => Math.max(-1, Math.min(1, 0.5 * v)));
     const aug = cfg.augment;
-    // As before this work: augmentation as tensor kernels.
-    const studentStepTensorAug = () => {
-      const x0 = tf.tensor4d(pixels, [n, ...INPUT]);
-      const x = augmentBatch(x0, aug, -1, rng);
-      x0.dispose();
+    // One trainer per rung (each keeps its own optimiser state); all train the same student.
+    const trainers = STEP_LADDER.map((v) => new StudentTrainer(student, cfg.kd, v.paths));
+    const stepOf = (v: StepVariant, trainer: StudentTrainer) => () => {
+      wasmSpeedupSwitches.channelBroadcast = v.channelBroadcast;
+      wasmSpeedupSwitches.batchNorm = v.batchNorm;
+      let x: tf.Tensor4D;
+      if (v.tensorAugment) {
+        const x0 = tf.tensor4d(pixels, [n, ...INPUT]);
+        x = augmentBatch(x0, aug, -1, rng);
+        x0.dispose();
+      } else x = tf.tensor4d(augmentPixels(pixels, [n, ...INPUT], aug, -1, rng), [n, ...INPUT]);
       const tLogits = tf.tidy(() => teacher.logits(x));
       trainer.kdStep(x, tLogits);
       x.dispose();
       tLogits.dispose();
+      wasmSpeedupSwitches.channelBroadcast = true;
+      wasmSpeedupSwitches.batchNorm = true;
     };
-    // As cloud/distill/distill.ts does now: augmentation on the host array.
-    const studentStep = () => {
-      const x = tf.tensor4d(augmentPixels(pixels, [n, ...INPUT], aug, -1, rng), [n, ...INPUT]);
-      const tLogits = tf.tidy(() => teacher.logits(x));
-      trainer.kdStep(x, tLogits);
-      x.dispose();
-      tLogits.dispose();
-    };
-    // Interleaved halves so both variants share the machine's load.
-    const before = time(Math.max(2, Math.ceil(reps / 2)), studentStepTensorAug);
-    const step = time(reps, studentStep);
-    const before2 = time(Math.max(2, Math.ceil(reps / 2)), studentStepTensorAug);
-    const tensorAugMs = (before.ms + before2.ms) / 2;
-    const tensorAugCpuMs = (before.cpuMs + before2.cpuMs) / 2;
-    const synth = new MetaSynthesizer(teacher, { nz: cfg.generator.nz, ngf: cfg.generator.ngf, outputShape: INPUT, range: { low: -1, high: 1 } }, cfg.synthesis as never, aug, rng);
+    const steps = STEP_LADDER.map((v, i) => stepOf(v, trainers[i]!));
+    const stepTimes = interleaved(reps, steps);
+    const step = stepTimes[stepTimes.length - 1]!;
     const sb = cfg.synthesis.batchSize;
     const targets = Int32Array.from({ length: sb }, (_, i) => i % 10);
-    const round = time(Math.max(2, Math.ceil(reps / 2)), () => void synth.synthesize({ targets, student, phi: null }));
+    const synths = SYNTH_LADDER.map((v) => new MetaSynthesizer(teacher, { nz: cfg.generator.nz, ngf: cfg.generator.ngf, outputShape: INPUT, range: { low: -1, high: 1 } }, cfg.synthesis as never, aug, rng, v.update));
+    const synthTimes = interleaved(Math.max(2, Math.ceil(reps / 2)), SYNTH_LADDER.map((v, i) => () => {
+      wasmSpeedupSwitches.channelBroadcast = v.channelBroadcast;
+      wasmSpeedupSwitches.batchNorm = v.batchNorm;
+      synths[i]!.synthesize({ targets, student, phi: null });
+      wasmSpeedupSwitches.channelBroadcast = true;
+      wasmSpeedupSwitches.batchNorm = true;
+    }));
+    const round = synthTimes[synthTimes.length - 1]!;
     let top: DistillRow['top'];
     if (profile) {
-      const prof = await tf.profile(() => void studentStep());
+      const prof = await tf.profile(() => void steps[steps.length - 1]!());
       const by = new Map<string, number>();
       for (const k of prof.kernels) by.set(k.name, (by.get(k.name) ?? 0) + Number(k.kernelTimeMs));
       top = [...by.entries()].sort((a, b) => b[1] - a[1]).slice(0, 6).map(([kernel, ms]) => ({ kernel, ms: Math.round(ms * 10) / 10 }));
@@ -167,10 +242,11 @@ export async function measureDistill(backend: string, peakGflops: number, reps: 
       synthesisFractionOfRoofline: +(synthFlops / (round.ms * 1e6) / peakGflops).toFixed(4),
       ...('reference' in p ? { reference: p.reference } : {}),
       ...(top ? { top } : {}),
-      levers: [{ lever: 'augmentation on the host array (augment-pixels.ts)', beforeMs: +tensorAugMs.toFixed(1), afterMs: +step.ms.toFixed(1), speedup: +(tensorAugMs / step.ms).toFixed(3), beforeCpuMs: +tensorAugCpuMs.toFixed(1), afterCpuMs: +step.cpuMs.toFixed(1), cpuSpeedup: +(tensorAugCpuMs / step.cpuMs).toFixed(3) }],
+      levers: ladderRows(STEP_LADDER.map((v) => v.lever), stepTimes),
+      synthesisLevers: ladderRows(SYNTH_LADDER.map((v) => v.lever), synthTimes).map((l) => ({ ...l, beforeMs: +(l.beforeMs / sb).toFixed(2), afterMs: +(l.afterMs / sb).toFixed(2), beforeCpuMs: +(l.beforeCpuMs / sb).toFixed(2), afterCpuMs: +(l.afterCpuMs / sb).toFixed(2) })),
     });
-    synth.dispose();
-    trainer.dispose();
+    synths.forEach((s) => s.dispose());
+    trainers.forEach((t) => t.dispose());
     teacherModel.dispose();
     student.dispose();
   }

@@ -3,7 +3,7 @@ import { softmaxRows } from '../../shared/math/softmax-rows';
 import { augmentBatch, type AugmentConfig } from './augment';
 import { assignGenerator, cloneGenerator, createGenerator, generate, type GeneratorConfig, type GeneratorParams } from './generator';
 import { agreementMask, bnStatsLoss, channelMoments, crossEntropyPerSample, maskedDisagreement, weightedMean } from './losses';
-import { Adam, type OptimizerState } from './optimizers';
+import { Adam, type OptimizerState, type UpdatePath } from './optimizers';
 import type { Random } from '../../shared/random/seeded-random';
 import { BatchSynthesizer, type SyntheticBatch } from './synthetic-batch';
 import type { TeacherView } from './teacher';
@@ -181,10 +181,12 @@ export class MetaSynthesizer extends BatchSynthesizer implements Synthesizer {
     private readonly cfg: MetaSynthesisConfig,
     private readonly aug: AugmentConfig,
     private readonly rng: Random,
+    /** Where the Adam updates run (optimizers.ts); `tensor` is the reference path. */
+    private readonly updatePath: UpdatePath = 'host',
   ) {
     super();
     this.params = createGenerator(gen, rng);
-    this.metaOpt = new Adam(cfg.lrG * cfg.gSteps, 0.5, 0.999);
+    this.metaOpt = new Adam(cfg.lrG * cfg.gSteps, 0.5, 0.999, 1e-8, updatePath);
     this.ema = teacher.bnLayers.map(() => null);
   }
 
@@ -195,8 +197,8 @@ export class MetaSynthesizer extends BatchSynthesizer implements Synthesizer {
     if (req.latentOffset) for (let i = 0; i < zInit.length; i++) zInit[i] = zInit[i]! + req.latentOffset[i]!;
     const z = tf.tidy(() => tf.variable(tf.tensor2d(zInit, [n, this.gen.nz]), true));
     const fast = cloneGenerator(this.params);
-    const optG = new Adam(this.cfg.lrG, 0.5, 0.999);
-    const optZ = new Adam(this.cfg.lrZ, 0.5, 0.999);
+    const optG = new Adam(this.cfg.lrG, 0.5, 0.999, 1e-8, this.updatePath);
+    const optZ = new Adam(this.cfg.lrZ, 0.5, 0.999, 1e-8, this.updatePath);
     let metaGrad: tf.Tensor[] | null = null;
     let best: { x: tf.Tensor4D; losses: SynthesisLosses } | null = null;
     let last: StepResult | undefined;
