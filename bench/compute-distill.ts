@@ -17,11 +17,11 @@ import { augmentPixels } from '../cloud/distill/augment-pixels';
 import { defaultConfig } from '../cloud/distill/config';
 import { createRandom } from '../shared/random/seeded-random';
 import { StudentTrainer, type StudentStepPaths } from '../cloud/distill/student-trainer';
-import type { UpdatePath } from '../cloud/distill/optimizers';
-import { MetaSynthesizer } from '../cloud/distill/synthesizer';
+
+import { MetaSynthesizer, type SynthesisPaths } from '../cloud/distill/synthesizer';
 import { wrapTeacher } from '../cloud/distill/teacher';
 import { buildModel, countMacs } from '../cloud/zoo';
-import { createDataParallelTrainer, threadCpuMs, wasmSpeedupSwitches } from '../cloud/compute';
+import { convGradSwitches, createDataParallelTrainer, threadCpuMs, wasmSpeedupSwitches } from '../cloud/compute';
 import { fileURLToPath } from 'node:url';
 import { resolve } from 'node:path';
 
@@ -107,25 +107,29 @@ interface StepVariant {
   tensorAugment: boolean;
   channelBroadcast: boolean;
   batchNorm: boolean;
+  denseGrad: boolean;
   paths: StudentStepPaths;
 }
 
 /** The student-step levers, cumulative, in the order they were added (the first rung is the state before any). */
 const STEP_LADDER: StepVariant[] = [
-  { lever: 'before (tensor augmentation, stock broadcast kernels, tensor KD loss, tensor SGD)', tensorAugment: true, channelBroadcast: false, batchNorm: false, paths: { kdLoss: 'tensor', update: 'tensor' } },
-  { lever: 'augmentation on the host array (augment-pixels.ts)', tensorAugment: false, channelBroadcast: false, batchNorm: false, paths: { kdLoss: 'tensor', update: 'tensor' } },
-  { lever: 'per-channel broadcast Add/Sub/Mul/Div kernels (wasm-speedups.ts)', tensorAugment: false, channelBroadcast: true, batchNorm: false, paths: { kdLoss: 'tensor', update: 'tensor' } },
-  { lever: 'FusedBatchNorm as one per-channel affine pass (wasm-speedups.ts)', tensorAugment: false, channelBroadcast: true, batchNorm: true, paths: { kdLoss: 'tensor', update: 'tensor' } },
-  { lever: 'fused KD loss, closed-form gradient (losses.ts kdLossFused)', tensorAugment: false, channelBroadcast: true, batchNorm: true, paths: { kdLoss: 'fused', update: 'tensor' } },
-  { lever: 'SGD update on the host (optimizers.ts)', tensorAugment: false, channelBroadcast: true, batchNorm: true, paths: { kdLoss: 'fused', update: 'host' } },
+  { lever: 'before (tensor augmentation, stock broadcast kernels, tensor KD loss, tensor SGD)', tensorAugment: true, channelBroadcast: false, batchNorm: false, denseGrad: false, paths: { kdLoss: 'tensor', update: 'tensor' } },
+  { lever: 'augmentation on the host array (augment-pixels.ts)', tensorAugment: false, channelBroadcast: false, batchNorm: false, denseGrad: false, paths: { kdLoss: 'tensor', update: 'tensor' } },
+  { lever: 'per-channel broadcast Add/Sub/Mul/Div kernels (wasm-speedups.ts)', tensorAugment: false, channelBroadcast: true, batchNorm: false, denseGrad: false, paths: { kdLoss: 'tensor', update: 'tensor' } },
+  { lever: 'FusedBatchNorm as one per-channel affine pass (wasm-speedups.ts)', tensorAugment: false, channelBroadcast: true, batchNorm: true, denseGrad: false, paths: { kdLoss: 'tensor', update: 'tensor' } },
+  { lever: 'input gradient of a whole-input convolution as one matrix product (conv-grad-kernels.ts)', tensorAugment: false, channelBroadcast: true, batchNorm: true, denseGrad: true, paths: { kdLoss: 'tensor', update: 'tensor' } },
+  { lever: 'fused KD loss, closed-form gradient (losses.ts kdLossFused)', tensorAugment: false, channelBroadcast: true, batchNorm: true, denseGrad: true, paths: { kdLoss: 'fused', update: 'tensor' } },
+  { lever: 'SGD update on the host (optimizers.ts)', tensorAugment: false, channelBroadcast: true, batchNorm: true, denseGrad: true, paths: { kdLoss: 'fused', update: 'host' } },
 ];
 
 /** The synthesis levers, cumulative. */
-const SYNTH_LADDER: Array<{ lever: string; channelBroadcast: boolean; batchNorm: boolean; update: UpdatePath }> = [
-  { lever: 'before (stock broadcast and BatchNorm kernels, tensor Adam)', channelBroadcast: false, batchNorm: false, update: 'tensor' },
-  { lever: 'per-channel broadcast Add/Sub/Mul/Div kernels (wasm-speedups.ts)', channelBroadcast: true, batchNorm: false, update: 'tensor' },
-  { lever: 'FusedBatchNorm as one per-channel affine pass (wasm-speedups.ts)', channelBroadcast: true, batchNorm: true, update: 'tensor' },
-  { lever: 'Adam updates on the host (optimizers.ts)', channelBroadcast: true, batchNorm: true, update: 'host' },
+const SYNTH_LADDER: Array<{ lever: string; channelBroadcast: boolean; batchNorm: boolean; denseGrad: boolean; paths: SynthesisPaths }> = [
+  { lever: 'before (stock broadcast and BatchNorm kernels, tensor augmentation, tensor Adam)', channelBroadcast: false, batchNorm: false, denseGrad: false, paths: { augment: 'tensor', update: 'tensor' } },
+  { lever: 'per-channel broadcast Add/Sub/Mul/Div kernels (wasm-speedups.ts)', channelBroadcast: true, batchNorm: false, denseGrad: false, paths: { augment: 'tensor', update: 'tensor' } },
+  { lever: 'FusedBatchNorm as one per-channel affine pass (wasm-speedups.ts)', channelBroadcast: true, batchNorm: true, denseGrad: false, paths: { augment: 'tensor', update: 'tensor' } },
+  { lever: 'input gradient of a whole-input convolution as one matrix product (conv-grad-kernels.ts)', channelBroadcast: true, batchNorm: true, denseGrad: true, paths: { augment: 'tensor', update: 'tensor' } },
+  { lever: 'differentiable augmentation as one host op (augment-pixels.ts augmentBatchHost)', channelBroadcast: true, batchNorm: true, denseGrad: true, paths: { augment: 'host', update: 'tensor' } },
+  { lever: 'Adam updates on the host (optimizers.ts)', channelBroadcast: true, batchNorm: true, denseGrad: true, paths: { augment: 'host', update: 'host' } },
 ];
 
 export interface LeverRow {
@@ -186,6 +190,7 @@ export async function measureDistill(backend: string, peakGflops: number, reps: 
     const stepOf = (v: StepVariant, trainer: StudentTrainer) => () => {
       wasmSpeedupSwitches.channelBroadcast = v.channelBroadcast;
       wasmSpeedupSwitches.batchNorm = v.batchNorm;
+      convGradSwitches.denseInputGradient = v.denseGrad;
       let x: tf.Tensor4D;
       if (v.tensorAugment) {
         const x0 = tf.tensor4d(pixels, [n, ...INPUT]);
@@ -198,19 +203,22 @@ export async function measureDistill(backend: string, peakGflops: number, reps: 
       tLogits.dispose();
       wasmSpeedupSwitches.channelBroadcast = true;
       wasmSpeedupSwitches.batchNorm = true;
+      convGradSwitches.denseInputGradient = true;
     };
     const steps = STEP_LADDER.map((v, i) => stepOf(v, trainers[i]!));
     const stepTimes = interleaved(reps, steps);
     const step = stepTimes[stepTimes.length - 1]!;
     const sb = cfg.synthesis.batchSize;
     const targets = Int32Array.from({ length: sb }, (_, i) => i % 10);
-    const synths = SYNTH_LADDER.map((v) => new MetaSynthesizer(teacher, { nz: cfg.generator.nz, ngf: cfg.generator.ngf, outputShape: INPUT, range: { low: -1, high: 1 } }, cfg.synthesis as never, aug, rng, v.update));
+    const synths = SYNTH_LADDER.map((v) => new MetaSynthesizer(teacher, { nz: cfg.generator.nz, ngf: cfg.generator.ngf, outputShape: INPUT, range: { low: -1, high: 1 } }, cfg.synthesis as never, aug, rng, v.paths));
     const synthTimes = interleaved(Math.max(2, Math.ceil(reps / 2)), SYNTH_LADDER.map((v, i) => () => {
       wasmSpeedupSwitches.channelBroadcast = v.channelBroadcast;
       wasmSpeedupSwitches.batchNorm = v.batchNorm;
+      convGradSwitches.denseInputGradient = v.denseGrad;
       synths[i]!.synthesize({ targets, student, phi: null });
       wasmSpeedupSwitches.channelBroadcast = true;
       wasmSpeedupSwitches.batchNorm = true;
+      convGradSwitches.denseInputGradient = true;
     }));
     const round = synthTimes[synthTimes.length - 1]!;
     let top: DistillRow['top'];

@@ -37,7 +37,7 @@ describe('KD loss', () => {
     const refPer = Array.from(kdPerSample(s, t, T).dataSync());
     const refLoss = weightedMean(kdPerSample(s, t, T), w).dataSync()[0]!;
     const refGrad = Array.from(tf.grad((x: tf.Tensor) => weightedMean(kdPerSample(x as tf.Tensor2D, t, T), w))(s).dataSync());
-    let per = new Float32Array(0);
+    let per: Float32Array = new Float32Array(0);
     const got = tf.grad((x: tf.Tensor) => {
       const r = kdLossFused(x as tf.Tensor2D, tv, T, w);
       per = r.perSample;
