@@ -51,6 +51,8 @@ export interface DistillRow {
   /** The full-protocol reference of the LeNet pair, measured before this work (bench/results/distill-full.json). */
   reference?: { studentStepMs: number; synthesisMsPerSample: number };
   top?: Array<{ kernel: string; ms: number }>;
+  /** Per-kernel thread CPU of the student step with every lever on (kernelCpuProfile). */
+  kernelCpu?: ReturnType<typeof kernelCpuProfile>;
   /** Student-step levers, cumulative, measured interleaved in the same run: ms per step before and after each. */
   levers: LeverRow[];
   /** Synthesis levers, the same way: ms per generated sample before and after each. */
@@ -174,6 +176,58 @@ function ladderRows(names: string[], t: Array<{ ms: number; cpuMs: number }>): L
   }));
 }
 
+/**
+ * Thread-CPU time per kernel: every kernel of the backend is wrapped with a `process.cpuUsage`
+ * timer (outermost kernel only, so composed kernels are not counted twice) while `f` runs `reps`
+ * times, then the original registrations are put back. Unlike tf.profile's wall times this is not
+ * inflated by waiting for a core on a shared machine. Returns ms per run.
+ */
+export function kernelCpuProfile(backendName: string, reps: number, f: () => void): { totalCpuMs: number; kernelCpuMs: number; launches: number; top: Array<{ kernel: string; cpuMs: number; calls: number }> } {
+  const acc = new Map<string, { ms: number; calls: number }>();
+  let depth = 0;
+  const originals = tf.getKernelsForBackend(backendName);
+  for (const k of originals) {
+    const inner = k.kernelFunc;
+    tf.unregisterKernel(k.kernelName, backendName);
+    tf.registerKernel({
+      ...k,
+      kernelFunc: (args) => {
+        if (depth > 0) return inner(args);
+        depth++;
+        const c = process.cpuUsage();
+        try {
+          return inner(args);
+        } finally {
+          depth--;
+          const d = process.cpuUsage(c);
+          const e = acc.get(k.kernelName) ?? { ms: 0, calls: 0 };
+          e.ms += (d.user + d.system) / 1000;
+          e.calls++;
+          acc.set(k.kernelName, e);
+        }
+      },
+    });
+  }
+  let totalCpuMs = 0;
+  try {
+    const c0 = threadCpuMs();
+    for (let i = 0; i < reps; i++) f();
+    totalCpuMs = (threadCpuMs() - c0) / reps;
+  } finally {
+    for (const k of originals) {
+      tf.unregisterKernel(k.kernelName, backendName);
+      tf.registerKernel(k);
+    }
+  }
+  const entries = [...acc.entries()].map(([kernel, e]) => ({ kernel, cpuMs: +(e.ms / reps).toFixed(2), calls: +(e.calls / reps).toFixed(1) }));
+  return {
+    totalCpuMs: +totalCpuMs.toFixed(1),
+    kernelCpuMs: +entries.reduce((a, e) => a + e.cpuMs, 0).toFixed(1),
+    launches: +entries.reduce((a, e) => a + e.calls, 0).toFixed(0),
+    top: entries.sort((a, b) => b.cpuMs - a.cpuMs).slice(0, 8),
+  };
+}
+
 export async function measureDistill(backend: string, peakGflops: number, reps: number, profile: boolean, pairs: readonly string[] = PAIRS.map((p) => p.pair)): Promise<DistillRow[]> {
   const out: DistillRow[] = [];
   const cfg = defaultConfig;
@@ -222,11 +276,13 @@ export async function measureDistill(backend: string, peakGflops: number, reps: 
     }));
     const round = synthTimes[synthTimes.length - 1]!;
     let top: DistillRow['top'];
+    let kernelCpu: DistillRow['kernelCpu'];
     if (profile) {
       const prof = await tf.profile(() => void steps[steps.length - 1]!());
       const by = new Map<string, number>();
       for (const k of prof.kernels) by.set(k.name, (by.get(k.name) ?? 0) + Number(k.kernelTimeMs));
       top = [...by.entries()].sort((a, b) => b[1] - a[1]).slice(0, 6).map(([kernel, ms]) => ({ kernel, ms: Math.round(ms * 10) / 10 }));
+      kernelCpu = kernelCpuProfile(backend, 3, steps[steps.length - 1]!);
     }
     const tMacs = countMacs(teacherModel);
     const sMacs = countMacs(student);
@@ -250,6 +306,7 @@ export async function measureDistill(backend: string, peakGflops: number, reps: 
       synthesisFractionOfRoofline: +(synthFlops / (round.ms * 1e6) / peakGflops).toFixed(4),
       ...('reference' in p ? { reference: p.reference } : {}),
       ...(top ? { top } : {}),
+      ...(kernelCpu ? { kernelCpu } : {}),
       levers: ladderRows(STEP_LADDER.map((v) => v.lever), stepTimes),
       synthesisLevers: ladderRows(SYNTH_LADDER.map((v) => v.lever), synthTimes).map((l) => ({ ...l, beforeMs: +(l.beforeMs / sb).toFixed(2), afterMs: +(l.afterMs / sb).toFixed(2), beforeCpuMs: +(l.beforeCpuMs / sb).toFixed(2), afterCpuMs: +(l.afterCpuMs / sb).toFixed(2) })),
     });
