@@ -146,22 +146,24 @@ export interface LeverRow {
 
 /**
  * Runs every variant once per round, `rounds` times (one warm-up round first), so all variants
- * share the machine's load; returns each variant's median wall ms and mean thread CPU ms.
+ * share the machine's load; returns each variant's median wall ms and median thread CPU ms
+ * (medians: a garbage collection or a burst of cache contention lands in one round, not in the
+ * comparison).
  */
 function interleaved(rounds: number, variants: Array<() => void>): Array<{ ms: number; cpuMs: number }> {
   variants.forEach((f) => f());
   const wall = variants.map(() => [] as number[]);
-  const cpu = variants.map(() => 0);
+  const cpu = variants.map(() => [] as number[]);
   for (let r = 0; r < rounds; r++) {
     variants.forEach((f, i) => {
       const c0 = threadCpuMs();
       const t0 = performance.now();
       f();
       wall[i]!.push(performance.now() - t0);
-      cpu[i]! += threadCpuMs() - c0;
+      cpu[i]!.push(threadCpuMs() - c0);
     });
   }
-  return variants.map((_, i) => ({ ms: median(wall[i]!), cpuMs: cpu[i]! / rounds }));
+  return variants.map((_, i) => ({ ms: median(wall[i]!), cpuMs: median(cpu[i]!) }));
 }
 
 function ladderRows(names: string[], t: Array<{ ms: number; cpuMs: number }>): LeverRow[] {
@@ -260,12 +262,14 @@ export async function measureDistill(backend: string, peakGflops: number, reps: 
       convGradSwitches.denseInputGradient = true;
     };
     const steps = STEP_LADDER.map((v, i) => stepOf(v, trainers[i]!));
-    const stepTimes = interleaved(reps, steps);
+    // LeNet steps are cheap: more rounds there buy a steadier ladder for little time.
+    const small = p.pair === 'lenet';
+    const stepTimes = interleaved(small ? 3 * reps : reps, steps);
     const step = stepTimes[stepTimes.length - 1]!;
     const sb = cfg.synthesis.batchSize;
     const targets = Int32Array.from({ length: sb }, (_, i) => i % 10);
     const synths = SYNTH_LADDER.map((v) => new MetaSynthesizer(teacher, { nz: cfg.generator.nz, ngf: cfg.generator.ngf, outputShape: INPUT, range: { low: -1, high: 1 } }, cfg.synthesis as never, aug, rng, v.paths));
-    const synthTimes = interleaved(Math.max(2, Math.ceil(reps / 2)), SYNTH_LADDER.map((v, i) => () => {
+    const synthTimes = interleaved(small ? reps + 2 : Math.max(2, Math.ceil(reps / 2)), SYNTH_LADDER.map((v, i) => () => {
       wasmSpeedupSwitches.channelBroadcast = v.channelBroadcast;
       wasmSpeedupSwitches.batchNorm = v.batchNorm;
       convGradSwitches.denseInputGradient = v.denseGrad;
