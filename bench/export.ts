@@ -1,5 +1,5 @@
 /**
- * npm run bench:export [-- --quick] [--student DIR] [--teacher DIR]
+ * npm run bench:export [-- --quick] [--student DIR] [--teacher DIR] [--zoo a,b] [--cifar-zoo a,b]
  *
  * Export and int8 benchmark on Fashion-MNIST, in one run on this machine:
  * - model under test: a distilled student (`--student DIR`, or the first `models/students/*` with
@@ -8,7 +8,10 @@
  * - synthetic calibration samples: the student's replay buffer, else pixel inversion of the teacher
  *   (no real image); a real-data control (training images) is calibrated here and only here;
  * - fp32 and int8 onnxruntime-node latency at batch 1 and 64 (one intra-op thread each, rounds
- *   interleaved), TensorFlow.js wasm latency of the same model, file sizes, test accuracy.
+ *   interleaved), TensorFlow.js wasm latency of the same model, file sizes, test accuracy;
+ * - every zoo student (bench/export-zoo.ts): the 28×28 ones (`--zoo`) on Fashion-MNIST, the
+ *   32×32×3 CIFAR-10 students (`--cifar-zoo`, default resnet8-half and mobilenet-cifar) on CIFAR-10,
+ *   calibrated on inversion of the committed CIFAR-10 teacher.
  * Writes bench/results/export.json and the export section of BENCHMARKS.md.
  */
 import * as tf from '@tensorflow/tfjs';
