@@ -16,11 +16,12 @@ import { augmentBatch } from '../cloud/distill/augment';
 import { augmentPixels } from '../cloud/distill/augment-pixels';
 import { defaultConfig } from '../cloud/distill/config';
 import { createRandom } from '../shared/random/seeded-random';
-import { StudentTrainer } from '../cloud/distill/student-trainer';
-import { MetaSynthesizer } from '../cloud/distill/synthesizer';
+import { StudentTrainer, type StudentStepPaths } from '../cloud/distill/student-trainer';
+
+import { MetaSynthesizer, type SynthesisPaths } from '../cloud/distill/synthesizer';
 import { wrapTeacher } from '../cloud/distill/teacher';
 import { buildModel, countMacs } from '../cloud/zoo';
-import { createDataParallelTrainer, threadCpuMs } from '../cloud/compute';
+import { convGradSwitches, createDataParallelTrainer, threadCpuMs, wasmSpeedupSwitches } from '../cloud/compute';
 import { fileURLToPath } from 'node:url';
 import { resolve } from 'node:path';
 
@@ -50,8 +51,12 @@ export interface DistillRow {
   /** The full-protocol reference of the LeNet pair, measured before this work (bench/results/distill-full.json). */
   reference?: { studentStepMs: number; synthesisMsPerSample: number };
   top?: Array<{ kernel: string; ms: number }>;
-  /** Levers measured in the same run: step ms before (tensor augmentation) and the ratio. */
-  levers: Array<{ lever: string; beforeMs: number; afterMs: number; speedup: number; beforeCpuMs: number; afterCpuMs: number; cpuSpeedup: number }>;
+  /** Per-kernel thread CPU of the student step with every lever on (kernelCpuProfile). */
+  kernelCpu?: ReturnType<typeof kernelCpuProfile>;
+  /** Student-step levers, cumulative, measured interleaved in the same run: ms per step before and after each. */
+  levers: LeverRow[];
+  /** Synthesis levers, the same way: ms per generated sample before and after each. */
+  synthesisLevers?: LeverRow[];
 }
 
 export const PAIRS = [
@@ -98,52 +103,190 @@ export function roofline(reps: number): RooflineRow[] {
   return rows;
 }
 
-export async function measureDistill(backend: string, peakGflops: number, reps: number, profile: boolean): Promise<DistillRow[]> {
+/** One rung of the lever ladder: every lever up to this one switched on. */
+interface StepVariant {
+  lever: string;
+  tensorAugment: boolean;
+  channelBroadcast: boolean;
+  batchNorm: boolean;
+  denseGrad: boolean;
+  paths: StudentStepPaths;
+}
+
+/** The student-step levers, cumulative, in the order they were added (the first rung is the state before any). */
+const STEP_LADDER: StepVariant[] = [
+  { lever: 'before (tensor augmentation, stock broadcast kernels, tensor KD loss, tensor SGD)', tensorAugment: true, channelBroadcast: false, batchNorm: false, denseGrad: false, paths: { kdLoss: 'tensor', update: 'tensor' } },
+  { lever: 'augmentation on the host array (augment-pixels.ts)', tensorAugment: false, channelBroadcast: false, batchNorm: false, denseGrad: false, paths: { kdLoss: 'tensor', update: 'tensor' } },
+  { lever: 'per-channel broadcast Add/Sub/Mul/Div kernels (wasm-speedups.ts)', tensorAugment: false, channelBroadcast: true, batchNorm: false, denseGrad: false, paths: { kdLoss: 'tensor', update: 'tensor' } },
+  { lever: 'FusedBatchNorm as one per-channel affine pass (wasm-speedups.ts)', tensorAugment: false, channelBroadcast: true, batchNorm: true, denseGrad: false, paths: { kdLoss: 'tensor', update: 'tensor' } },
+  { lever: 'input gradient of a whole-input convolution as one matrix product (conv-grad-kernels.ts)', tensorAugment: false, channelBroadcast: true, batchNorm: true, denseGrad: true, paths: { kdLoss: 'tensor', update: 'tensor' } },
+  { lever: 'fused KD loss, closed-form gradient (losses.ts kdLossFused)', tensorAugment: false, channelBroadcast: true, batchNorm: true, denseGrad: true, paths: { kdLoss: 'fused', update: 'tensor' } },
+  { lever: 'SGD update on the host (optimizers.ts)', tensorAugment: false, channelBroadcast: true, batchNorm: true, denseGrad: true, paths: { kdLoss: 'fused', update: 'host' } },
+];
+
+/** The synthesis levers, cumulative. */
+const SYNTH_LADDER: Array<{ lever: string; channelBroadcast: boolean; batchNorm: boolean; denseGrad: boolean; paths: SynthesisPaths }> = [
+  { lever: 'before (stock broadcast and BatchNorm kernels, tensor augmentation, tensor Adam)', channelBroadcast: false, batchNorm: false, denseGrad: false, paths: { augment: 'tensor', update: 'tensor' } },
+  { lever: 'per-channel broadcast Add/Sub/Mul/Div kernels (wasm-speedups.ts)', channelBroadcast: true, batchNorm: false, denseGrad: false, paths: { augment: 'tensor', update: 'tensor' } },
+  { lever: 'FusedBatchNorm as one per-channel affine pass (wasm-speedups.ts)', channelBroadcast: true, batchNorm: true, denseGrad: false, paths: { augment: 'tensor', update: 'tensor' } },
+  { lever: 'input gradient of a whole-input convolution as one matrix product (conv-grad-kernels.ts)', channelBroadcast: true, batchNorm: true, denseGrad: true, paths: { augment: 'tensor', update: 'tensor' } },
+  { lever: 'differentiable augmentation as one host op (augment-pixels.ts augmentBatchHost)', channelBroadcast: true, batchNorm: true, denseGrad: true, paths: { augment: 'host', update: 'tensor' } },
+  { lever: 'Adam updates on the host (optimizers.ts)', channelBroadcast: true, batchNorm: true, denseGrad: true, paths: { augment: 'host', update: 'host' } },
+];
+
+export interface LeverRow {
+  lever: string;
+  beforeMs: number;
+  afterMs: number;
+  speedup: number;
+  beforeCpuMs: number;
+  afterCpuMs: number;
+  cpuSpeedup: number;
+}
+
+/**
+ * Runs every variant once per round, `rounds` times (one warm-up round first), so all variants
+ * share the machine's load; returns each variant's median wall ms and median thread CPU ms
+ * (medians: a garbage collection or a burst of cache contention lands in one round, not in the
+ * comparison).
+ */
+function interleaved(rounds: number, variants: Array<() => void>): Array<{ ms: number; cpuMs: number }> {
+  variants.forEach((f) => f());
+  const wall = variants.map(() => [] as number[]);
+  const cpu = variants.map(() => [] as number[]);
+  for (let r = 0; r < rounds; r++) {
+    variants.forEach((f, i) => {
+      const c0 = threadCpuMs();
+      const t0 = performance.now();
+      f();
+      wall[i]!.push(performance.now() - t0);
+      cpu[i]!.push(threadCpuMs() - c0);
+    });
+  }
+  return variants.map((_, i) => ({ ms: median(wall[i]!), cpuMs: median(cpu[i]!) }));
+}
+
+function ladderRows(names: string[], t: Array<{ ms: number; cpuMs: number }>): LeverRow[] {
+  return names.slice(1).map((lever, i) => ({
+    lever,
+    beforeMs: +t[i]!.ms.toFixed(1),
+    afterMs: +t[i + 1]!.ms.toFixed(1),
+    speedup: +(t[i]!.ms / t[i + 1]!.ms).toFixed(3),
+    beforeCpuMs: +t[i]!.cpuMs.toFixed(1),
+    afterCpuMs: +t[i + 1]!.cpuMs.toFixed(1),
+    cpuSpeedup: +(t[i]!.cpuMs / t[i + 1]!.cpuMs).toFixed(3),
+  }));
+}
+
+/**
+ * Thread-CPU time per kernel: every kernel of the backend is wrapped with a `process.cpuUsage`
+ * timer (outermost kernel only, so composed kernels are not counted twice) while `f` runs `reps`
+ * times, then the original registrations are put back. Unlike tf.profile's wall times this is not
+ * inflated by waiting for a core on a shared machine. Returns ms per run.
+ */
+export function kernelCpuProfile(backendName: string, reps: number, f: () => void): { totalCpuMs: number; kernelCpuMs: number; launches: number; top: Array<{ kernel: string; cpuMs: number; calls: number }> } {
+  const acc = new Map<string, { ms: number; calls: number }>();
+  let depth = 0;
+  const originals = tf.getKernelsForBackend(backendName);
+  for (const k of originals) {
+    const inner = k.kernelFunc;
+    tf.unregisterKernel(k.kernelName, backendName);
+    tf.registerKernel({
+      ...k,
+      kernelFunc: (args) => {
+        if (depth > 0) return inner(args);
+        depth++;
+        const c = process.cpuUsage();
+        try {
+          return inner(args);
+        } finally {
+          depth--;
+          const d = process.cpuUsage(c);
+          const e = acc.get(k.kernelName) ?? { ms: 0, calls: 0 };
+          e.ms += (d.user + d.system) / 1000;
+          e.calls++;
+          acc.set(k.kernelName, e);
+        }
+      },
+    });
+  }
+  let totalCpuMs = 0;
+  try {
+    const c0 = threadCpuMs();
+    for (let i = 0; i < reps; i++) f();
+    totalCpuMs = (threadCpuMs() - c0) / reps;
+  } finally {
+    for (const k of originals) {
+      tf.unregisterKernel(k.kernelName, backendName);
+      tf.registerKernel(k);
+    }
+  }
+  const entries = [...acc.entries()].map(([kernel, e]) => ({ kernel, cpuMs: +(e.ms / reps).toFixed(2), calls: +(e.calls / reps).toFixed(1) }));
+  return {
+    totalCpuMs: +totalCpuMs.toFixed(1),
+    kernelCpuMs: +entries.reduce((a, e) => a + e.cpuMs, 0).toFixed(1),
+    launches: +entries.reduce((a, e) => a + e.calls, 0).toFixed(0),
+    top: entries.sort((a, b) => b.cpuMs - a.cpuMs).slice(0, 8),
+  };
+}
+
+export async function measureDistill(backend: string, peakGflops: number, reps: number, profile: boolean, pairs: readonly string[] = PAIRS.map((p) => p.pair)): Promise<DistillRow[]> {
   const out: DistillRow[] = [];
   const cfg = defaultConfig;
-  for (const p of PAIRS) {
+  for (const p of PAIRS.filter((x) => pairs.includes(x.pair))) {
     const teacherModel = buildModel(p.teacher, { inputShape: INPUT, numClasses: 10, seed: 11 });
     const student = buildModel(p.student, { inputShape: INPUT, numClasses: 10, seed: 12 });
     const teacher = wrapTeacher(teacherModel);
     const rng = createRandom(5);
-    const trainer = new StudentTrainer(student, cfg.kd);
     const n = cfg.batchSize;
     const pixels = rng.normals(n * INPUT[0] * INPUT[1] * INPUT[2]).map((v) => Math.max(-1, Math.min(1, 0.5 * v)));
     const aug = cfg.augment;
-    // As before this work: augmentation as tensor kernels.
-    const studentStepTensorAug = () => {
-      const x0 = tf.tensor4d(pixels, [n, ...INPUT]);
-      const x = augmentBatch(x0, aug, -1, rng);
-      x0.dispose();
+    // One trainer per rung (each keeps its own optimiser state); all train the same student.
+    const trainers = STEP_LADDER.map((v) => new StudentTrainer(student, cfg.kd, v.paths));
+    const stepOf = (v: StepVariant, trainer: StudentTrainer) => () => {
+      wasmSpeedupSwitches.channelBroadcast = v.channelBroadcast;
+      wasmSpeedupSwitches.batchNorm = v.batchNorm;
+      convGradSwitches.denseInputGradient = v.denseGrad;
+      let x: tf.Tensor4D;
+      if (v.tensorAugment) {
+        const x0 = tf.tensor4d(pixels, [n, ...INPUT]);
+        x = augmentBatch(x0, aug, -1, rng);
+        x0.dispose();
+      } else x = tf.tensor4d(augmentPixels(pixels, [n, ...INPUT], aug, -1, rng), [n, ...INPUT]);
       const tLogits = tf.tidy(() => teacher.logits(x));
       trainer.kdStep(x, tLogits);
       x.dispose();
       tLogits.dispose();
+      wasmSpeedupSwitches.channelBroadcast = true;
+      wasmSpeedupSwitches.batchNorm = true;
+      convGradSwitches.denseInputGradient = true;
     };
-    // As cloud/distill/distill.ts does now: augmentation on the host array.
-    const studentStep = () => {
-      const x = tf.tensor4d(augmentPixels(pixels, [n, ...INPUT], aug, -1, rng), [n, ...INPUT]);
-      const tLogits = tf.tidy(() => teacher.logits(x));
-      trainer.kdStep(x, tLogits);
-      x.dispose();
-      tLogits.dispose();
-    };
-    // Interleaved halves so both variants share the machine's load.
-    const before = time(Math.max(2, Math.ceil(reps / 2)), studentStepTensorAug);
-    const step = time(reps, studentStep);
-    const before2 = time(Math.max(2, Math.ceil(reps / 2)), studentStepTensorAug);
-    const tensorAugMs = (before.ms + before2.ms) / 2;
-    const tensorAugCpuMs = (before.cpuMs + before2.cpuMs) / 2;
-    const synth = new MetaSynthesizer(teacher, { nz: cfg.generator.nz, ngf: cfg.generator.ngf, outputShape: INPUT, range: { low: -1, high: 1 } }, cfg.synthesis as never, aug, rng);
+    const steps = STEP_LADDER.map((v, i) => stepOf(v, trainers[i]!));
+    // LeNet steps are cheap: more rounds there buy a steadier ladder for little time.
+    const small = p.pair === 'lenet';
+    const stepTimes = interleaved(small ? 3 * reps : reps, steps);
+    const step = stepTimes[stepTimes.length - 1]!;
     const sb = cfg.synthesis.batchSize;
     const targets = Int32Array.from({ length: sb }, (_, i) => i % 10);
-    const round = time(Math.max(2, Math.ceil(reps / 2)), () => void synth.synthesize({ targets, student, phi: null }));
+    const synths = SYNTH_LADDER.map((v) => new MetaSynthesizer(teacher, { nz: cfg.generator.nz, ngf: cfg.generator.ngf, outputShape: INPUT, range: { low: -1, high: 1 } }, cfg.synthesis as never, aug, rng, v.paths));
+    const synthTimes = interleaved(small ? reps + 2 : Math.max(2, Math.ceil(reps / 2)), SYNTH_LADDER.map((v, i) => () => {
+      wasmSpeedupSwitches.channelBroadcast = v.channelBroadcast;
+      wasmSpeedupSwitches.batchNorm = v.batchNorm;
+      convGradSwitches.denseInputGradient = v.denseGrad;
+      synths[i]!.synthesize({ targets, student, phi: null });
+      wasmSpeedupSwitches.channelBroadcast = true;
+      wasmSpeedupSwitches.batchNorm = true;
+      convGradSwitches.denseInputGradient = true;
+    }));
+    const round = synthTimes[synthTimes.length - 1]!;
     let top: DistillRow['top'];
+    let kernelCpu: DistillRow['kernelCpu'];
     if (profile) {
-      const prof = await tf.profile(() => void studentStep());
+      const prof = await tf.profile(() => void steps[steps.length - 1]!());
       const by = new Map<string, number>();
       for (const k of prof.kernels) by.set(k.name, (by.get(k.name) ?? 0) + Number(k.kernelTimeMs));
       top = [...by.entries()].sort((a, b) => b[1] - a[1]).slice(0, 6).map(([kernel, ms]) => ({ kernel, ms: Math.round(ms * 10) / 10 }));
+      kernelCpu = kernelCpuProfile(backend, 3, steps[steps.length - 1]!);
     }
     const tMacs = countMacs(teacherModel);
     const sMacs = countMacs(student);
@@ -167,10 +310,12 @@ export async function measureDistill(backend: string, peakGflops: number, reps: 
       synthesisFractionOfRoofline: +(synthFlops / (round.ms * 1e6) / peakGflops).toFixed(4),
       ...('reference' in p ? { reference: p.reference } : {}),
       ...(top ? { top } : {}),
-      levers: [{ lever: 'augmentation on the host array (augment-pixels.ts)', beforeMs: +tensorAugMs.toFixed(1), afterMs: +step.ms.toFixed(1), speedup: +(tensorAugMs / step.ms).toFixed(3), beforeCpuMs: +tensorAugCpuMs.toFixed(1), afterCpuMs: +step.cpuMs.toFixed(1), cpuSpeedup: +(tensorAugCpuMs / step.cpuMs).toFixed(3) }],
+      ...(kernelCpu ? { kernelCpu } : {}),
+      levers: ladderRows(STEP_LADDER.map((v) => v.lever), stepTimes),
+      synthesisLevers: ladderRows(SYNTH_LADDER.map((v) => v.lever), synthTimes).map((l) => ({ ...l, beforeMs: +(l.beforeMs / sb).toFixed(2), afterMs: +(l.afterMs / sb).toFixed(2), beforeCpuMs: +(l.beforeCpuMs / sb).toFixed(2), afterCpuMs: +(l.afterCpuMs / sb).toFixed(2) })),
     });
-    synth.dispose();
-    trainer.dispose();
+    synths.forEach((s) => s.dispose());
+    trainers.forEach((t) => t.dispose());
     teacherModel.dispose();
     student.dispose();
   }

@@ -24,6 +24,8 @@ import { percentile } from '../shared/math/percentile';
 
 export interface ZooRow {
   model: string;
+  /** The dataset the model was trained, calibrated and scored on. */
+  dataset: string;
   runtime: 'onnxruntime-node';
   precision: 'fp32' | 'int8';
   /** `fp32`, or `<rule>/<bits>-bit`. */
@@ -47,6 +49,7 @@ export interface ZooRow {
 
 export interface ZooBenchOptions {
   archs: string[];
+  dataset: string;
   /** The committed, trained teacher, benchmarked as `lenet5-bn`. */
   teacher?: tf.LayersModel;
   train: LabelledSplit;
@@ -137,7 +140,7 @@ export async function benchZoo(o: ZooBenchOptions): Promise<ZooRow[]> {
       }
       variants.forEach((v, k) => {
         const sorted = [...times[k]!].sort((a, b) => a - b);
-        rows.push({ model: arch, runtime: 'onnxruntime-node', precision: v.precision, variant: v.variant, batch, p50Ms: +percentile(sorted, 50)!.toFixed(4), minMs: +sorted[0]!.toFixed(4), bytes: v.bytes.length, accuracy: acc[k]!, floatLayers: v.floatLayers, trainSteps: isTeacher ? 0 : o.trainSteps, int8MacShare: plan.int8MacShare, int8Declined: declinedBy !== null, int8DeclinedBy: declinedBy, ...(exportCheck ? { exportCheck } : {}) });
+        rows.push({ model: arch, dataset: o.dataset, runtime: 'onnxruntime-node', precision: v.precision, variant: v.variant, batch, p50Ms: +percentile(sorted, 50)!.toFixed(4), minMs: +sorted[0]!.toFixed(4), bytes: v.bytes.length, accuracy: acc[k]!, floatLayers: v.floatLayers, trainSteps: isTeacher ? 0 : o.trainSteps, int8MacShare: plan.int8MacShare, int8Declined: declinedBy !== null, int8DeclinedBy: declinedBy, ...(exportCheck ? { exportCheck } : {}) });
       });
       o.log(`${arch} batch ${batch}: ${variants.map((v, k) => `${v.variant} ${rows[rows.length - variants.length + k]!.p50Ms} ms`).join(', ')}`);
     }

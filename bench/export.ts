@@ -1,5 +1,5 @@
 /**
- * npm run bench:export [-- --quick] [--student DIR] [--teacher DIR]
+ * npm run bench:export [-- --quick] [--student DIR] [--teacher DIR] [--zoo a,b] [--cifar-zoo a,b]
  *
  * Export and int8 benchmark on Fashion-MNIST, in one run on this machine:
  * - model under test: a distilled student (`--student DIR`, or the first `models/students/*` with
@@ -8,7 +8,10 @@
  * - synthetic calibration samples: the student's replay buffer, else pixel inversion of the teacher
  *   (no real image); a real-data control (training images) is calibrated here and only here;
  * - fp32 and int8 onnxruntime-node latency at batch 1 and 64 (one intra-op thread each, rounds
- *   interleaved), TensorFlow.js wasm latency of the same model, file sizes, test accuracy.
+ *   interleaved), TensorFlow.js wasm latency of the same model, file sizes, test accuracy;
+ * - every zoo student (bench/export-zoo.ts): the 28×28 ones (`--zoo`) on Fashion-MNIST, the
+ *   32×32×3 CIFAR-10 students (`--cifar-zoo`, default resnet8-half and mobilenet-cifar) on CIFAR-10,
+ *   calibrated on inversion of the committed CIFAR-10 teacher.
  * Writes bench/results/export.json and the export section of BENCHMARKS.md.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -17,7 +20,7 @@ import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { initCompute } from '../cloud/compute';
-import { evenSubset, loadFashionMnist } from '../cloud/data';
+import { evenSubset, inputRange, loadCifar10, loadFashionMnist } from '../cloud/data';
 import { loadBuffer } from '../cloud/distill/buffer-file';
 import { collectActivationStats, rangesFromStats, type CalibrationSamples } from '../cloud/export/calibrate';
 import { onnxAccuracy } from '../cloud/export/evaluate-onnx';
@@ -61,6 +64,8 @@ const cfg = quick
   ? { evalLimit: 2_000, calibCount: 128, inversionSteps: 20, controlCount: 128, rounds: 10, iters1: 100, iters64: 10, wasmIters1: 20, wasmIters64: 3, zooTrainSteps: 100, zooRounds: 10, zooIters1: 200, zooIters64: 20 }
   : { evalLimit: 10_000, calibCount: 512, inversionSteps: 40, controlCount: 512, rounds: 20, iters1: 200, iters64: 20, wasmIters1: 50, wasmIters64: 10, zooTrainSteps: 300, zooRounds: 20, zooIters1: 400, zooIters64: 40 };
 const zooArchs = (opt('zoo') ?? 'lenet5-half,resnet8,mobilenet-tiny,lenet5-bn').split(',').filter(Boolean);
+// The CIFAR-10 students (32×32×3), trained, calibrated and scored on CIFAR-10; `--cifar-zoo ''` skips them.
+const cifarArchs = (opt('cifar-zoo') ?? 'resnet8-half,mobilenet-cifar').split(',').filter(Boolean);
 const log = (m: string) => console.error(`[bench:export] ${m}`);
 
 function findStudent(): string | null {
@@ -238,9 +243,21 @@ async function main(): Promise<void> {
   // Every zoo student (and the teacher) at batch 1 and 64: fp32 against the int8 variants.
   const trainSplit = quick ? evenSubset(data.train, 10_000) : data.train;
   const teacherModel = await loadModel(teacherDir);
-  const zooRows: ZooRow[] = await benchZoo({ archs: zooArchs, teacher: teacherModel, train: trainSplit, test, synthetic, trainSteps: cfg.zooTrainSteps, rounds: cfg.zooRounds, iters1: cfg.zooIters1, iters64: cfg.zooIters64, shippedBits: weightBitsFor('cpu', cpuClass), log });
+  const zooRows: ZooRow[] = await benchZoo({ archs: zooArchs, dataset: 'fashion-mnist', teacher: teacherModel, train: trainSplit, test, synthetic, trainSteps: cfg.zooTrainSteps, rounds: cfg.zooRounds, iters1: cfg.zooIters1, iters64: cfg.zooIters64, shippedBits: weightBitsFor('cpu', cpuClass), log });
+  let cifarNote = '';
+  if (cifarArchs.length > 0) {
+    const cifar = loadCifar10();
+    const cTest = evenSubset(cifar.test, cfg.evalLimit);
+    const cTrain = quick ? evenSubset(cifar.train, 10_000) : cifar.train;
+    const cTeacherDir = join(root, 'models/teachers/cifar10-resnet8/checkpoint');
+    const t1 = Date.now();
+    const cSynthetic = invertTeacher(await loadModel(cTeacherDir), { count: cfg.calibCount, steps: cfg.inversionSteps, range: inputRange(cifar.info.normalization) });
+    cifarNote = `CIFAR-10 students (${cifarArchs.join(', ')}, 32×32×3): trained ${cfg.zooTrainSteps} real-label steps on CIFAR-10 here, calibrated on pixel inversion of the committed CIFAR-10 teacher ${relative(root, cTeacherDir)} (${cfg.calibCount} samples × ${cfg.inversionSteps} Adam steps, ${((Date.now() - t1) / 1000).toFixed(0)} s), scored on ${cTest.count} CIFAR-10 test images.`;
+    log(cifarNote);
+    zooRows.push(...(await benchZoo({ archs: cifarArchs, dataset: 'cifar10', train: cTrain, test: cTest, synthetic: cSynthetic, trainSteps: cfg.zooTrainSteps, rounds: cfg.zooRounds, iters1: cfg.zooIters1, iters64: cfg.zooIters64, shippedBits: weightBitsFor('cpu', cpuClass), log })));
+  }
   const shippedVariant = `${DEFAULT_FLOAT_LAYER_RULE.name}/${weightBitsFor('cpu', cpuClass)}-bit`;
-  const zooGoals = zooArchs.flatMap((arch) =>
+  const zooGoals = [...zooArchs, ...cifarArchs].flatMap((arch) =>
     [1, 64].map((batch) => {
       const pick = (variant: string) => zooRows.find((r) => r.model === arch && r.batch === batch && r.variant === variant)!;
       const f = pick('fp32');
@@ -291,8 +308,10 @@ async function main(): Promise<void> {
     '',
     `Every zoo model, fp32 against int8 variants (\`<opt-out rule>/<weight bits>\`; \`none\` quantizes every layer, \`${DEFAULT_FLOAT_LAYER_RULE.name}\` keeps dense convolutions with fewer than ${DEFAULT_FLOAT_LAYER_RULE.minInputChannels} input channels in fp32). This CPU is \`${cpuClass}\`, so a package built here ships \`${shippedVariant}\`. Students trained ${cfg.zooTrainSteps} real-label steps here (a fixture for measuring quantization fidelity), the teacher is the committed one; calibration on the synthetic samples above (entropy); accuracy on the same ${test.count} test images; ${cfg.zooRounds} interleaved rounds per batch size. Before those rounds each model the MAC-share rule does not decline goes through \`edgekd export\`'s export-time check (\`--int8-check measure\`: the exporter's own ~2 s timing of fp32 against the shipped variant, int8 kept only when its p50 ≤ fp32's at batch 1 and 64); \`shipped\` is that decision, and \`fp32 / shipped p50\` is this benchmark's later, separate measurement of what shipped:`,
     '',
+    ...(cifarNote ? [cifarNote, ''] : []),
     markdownTable(zooRows, [
       ['model', (r) => r.model],
+      ['dataset', (r) => r.dataset],
       ['variant', (r) => r.variant],
       ['batch', (r) => r.batch],
       ['p50 ms', (r) => ms(r.p50Ms)],

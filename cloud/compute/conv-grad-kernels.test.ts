@@ -39,6 +39,9 @@ for (const depthwise of [false, true])
 cases.push({ name: '', x: [1, 8, 9, 2], k: 3, out: 5, stride: 2, pad: 'same', depthwise: false });
 cases.push({ name: '', x: [3, 6, 6, 4], k: 3, out: 2, stride: 2, pad: 'same', depthwise: true });
 cases.push({ name: '', x: [2, 9, 6, 2], k: 5, out: 3, stride: 2, pad: 'valid', depthwise: true });
+// The filter covers the whole input (1×1 output, the matrix-product input gradient).
+cases.push({ name: '', x: [3, 5, 5, 4], k: 5, out: 6, stride: 1, pad: 'valid', depthwise: false });
+cases.push({ name: '', x: [2, 3, 3, 2], k: 3, out: 3, stride: 2, pad: 'valid', depthwise: false });
 for (const c of cases) c.name = `${c.depthwise ? 'depthwise' : 'conv2d'} x=${c.x.join('x')} k=${c.k} ${c.depthwise ? 'mult' : 'out'}=${c.out} stride=${c.stride} ${c.pad}`;
 
 function filterShape(c: Case): [number, number, number, number] {

@@ -3,3 +3,5 @@ export { createDataParallelTrainer } from './data-parallel-trainer';
 export { builtinLosses } from './losses';
 export { modelGradients, inputGradient, trainableVariables } from './model-gradients';
 export { threadCpuMs } from './thread-cpu-time';
+export { wasmSpeedupSwitches } from './wasm-speedups';
+export { convGradSwitches } from './conv-grad-kernels';

@@ -77,4 +77,41 @@ describe('wasm Tile and Sum replacements', () => {
     );
     expect(r.wasm).toEqual(r.cpu);
   });
+
+  it.each([
+    { a: [4, 5, 6, 3], b: [3] },
+    { a: [4, 5, 6, 3], b: [1, 1, 1, 3] },
+    { a: [3], b: [4, 5, 6, 3] },
+    { a: [2, 7, 8], b: [7, 8] },
+    { a: [4, 5, 6, 3], b: [] },
+    { a: [], b: [4, 5, 6, 3] },
+    // Not a trailing broadcast: wasm's own kernel.
+    { a: [4, 5, 6, 3], b: [4, 1, 1, 3] },
+  ])('add, sub, mul and div of $a and $b like the cpu backend, bit for bit', async ({ a, b }) => {
+    const da = seededData(a.reduce((x, y) => x * y, 1), 21);
+    // Divisors kept away from 0.
+    const db = seededData(b.reduce((x, y) => x * y, 1), 22).map((v) => v + (v >= 0 ? 0.5 : -0.5));
+    for (const op of [tf.add, tf.sub, tf.mul, tf.div]) {
+      const r = await onBoth(() => tf.tidy(() => {
+        const y = op(tf.tensor(da, a), tf.tensor(db, b));
+        return { shape: y.shape, values: Array.from(y.dataSync()) };
+      }));
+      expect(r.wasm).toEqual(r.cpu);
+    }
+  });
+
+  it.each([
+    { shape: [3, 5, 4, 6], offset: true, scale: true },
+    { shape: [2, 7, 3], offset: false, scale: true },
+    { shape: [6, 4], offset: true, scale: false },
+  ])('FusedBatchNorm on $shape (offset $offset, scale $scale) like the cpu backend to float32 rounding', async ({ shape, offset, scale }) => {
+    const C = shape[shape.length - 1]!;
+    const x = seededData(shape.reduce((p, q) => p * q, 1), 31).map((v) => 4 * v);
+    const mean = seededData(C, 32);
+    const variance = seededData(C, 33).map((v) => v + 0.6);
+    const off = seededData(C, 34);
+    const sc = seededData(C, 35).map((v) => 2 * v);
+    const r = await onBoth(() => tf.tidy(() => Array.from(tf.batchNorm(tf.tensor(x, shape), tf.tensor1d(mean), tf.tensor1d(variance), offset ? tf.tensor1d(off) : undefined, scale ? tf.tensor1d(sc) : undefined, 1e-3).dataSync())));
+    r.wasm.forEach((v, i) => expect(Math.abs(v - r.cpu[i]!)).toBeLessThanOrEqual(2e-6 * Math.max(1, Math.abs(r.cpu[i]!))));
+  });
 });

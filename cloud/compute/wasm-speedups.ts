@@ -126,6 +126,108 @@ function fastMaxPoolGrad(dy: tf.TensorInfo, x: tf.TensorInfo, attrs: { filterSiz
   return out;
 }
 
+type BinaryOp = 'Add' | 'Sub' | 'Multiply' | 'RealDiv';
+
+/**
+ * Switches for replacements that `bench:compute` measures on and off in one process (a kernel
+ * registration cannot be undone there); always on otherwise.
+ */
+export const wasmSpeedupSwitches = { channelBroadcast: true, batchNorm: true };
+
+/**
+ * How an element-wise op's operand repeats over the other: `period` = its size when its shape,
+ * without leading 1s, is a trailing suffix of the other's (a per-channel [C] or [1,1,1,C] vector
+ * against an NHWC activation, or a scalar); 0 when the broadcast is anything else.
+ */
+function trailingPeriod(small: readonly number[], full: readonly number[]): number {
+  let i = 0;
+  while (i < small.length && small[i] === 1) i++;
+  const core = small.slice(i);
+  if (core.length > full.length) return 0;
+  const tail = full.slice(full.length - core.length);
+  if (!core.every((d, j) => d === tail[j])) return 0;
+  return core.reduce((a, b) => a * b, 1);
+}
+
+/**
+ * a ∘ b where one operand is the full output and the other repeats with a trailing period (a
+ * BatchNorm's per-channel mean, scale or shift against the activation, or a scalar). wasm's
+ * binary kernels are fast for equal shapes (XNNPACK) but take a per-element index path for
+ * broadcasts: 1.8 ms per [128,28,28,3] − [3] in a LeNet student step. One float32 operation per
+ * element, so the result is bit for bit the IEEE float32 result (JS rounds the exact double
+ * result of two float32 operands once).
+ */
+function channelBroadcastBinary(op: BinaryOp, a: tf.TensorInfo, b: tf.TensorInfo, backend: WasmBackendLike): tf.TensorInfo | null {
+  if (a.dtype !== 'float32' || b.dtype !== 'float32') return null;
+  const aSize = a.shape.reduce((x, y) => x * y, 1);
+  const bSize = b.shape.reduce((x, y) => x * y, 1);
+  const aFull = aSize >= bSize;
+  const full = aFull ? a : b;
+  const small = aFull ? b : a;
+  // Output rank is the larger rank; the full operand must already have it.
+  if (small.shape.length > full.shape.length) return null;
+  const period = trailingPeriod(small.shape, full.shape);
+  const size = Math.max(aSize, bSize);
+  if (period === 0 || period === size || size === 0) return null;
+  const out = backend.makeOutput([...full.shape], 'float32');
+  const f = backend.typedArrayFromHeap(full) as Float32Array;
+  const s = backend.typedArrayFromHeap(small) as Float32Array;
+  const o = backend.typedArrayFromHeap(out) as Float32Array;
+  // Flat loops with a wrapping channel index (a nested loop over a period of 1-8 costs more in
+  // loop overhead than in arithmetic); one loop per op and operand order, each monomorphic.
+  if (period === 1) {
+    const k = s[0]!;
+    if (op === 'Add') for (let i = 0; i < size; i++) o[i] = f[i]! + k;
+    else if (op === 'Multiply') for (let i = 0; i < size; i++) o[i] = f[i]! * k;
+    else if (op === 'Sub') {
+      if (aFull) for (let i = 0; i < size; i++) o[i] = f[i]! - k;
+      else for (let i = 0; i < size; i++) o[i] = k - f[i]!;
+    } else if (aFull) for (let i = 0; i < size; i++) o[i] = f[i]! / k;
+    else for (let i = 0; i < size; i++) o[i] = k / f[i]!;
+    return out;
+  }
+  if (op === 'Add') for (let i = 0, c = 0; i < size; i++, c = c + 1 === period ? 0 : c + 1) o[i] = f[i]! + s[c]!;
+  else if (op === 'Multiply') for (let i = 0, c = 0; i < size; i++, c = c + 1 === period ? 0 : c + 1) o[i] = f[i]! * s[c]!;
+  else if (op === 'Sub') {
+    if (aFull) for (let i = 0, c = 0; i < size; i++, c = c + 1 === period ? 0 : c + 1) o[i] = f[i]! - s[c]!;
+    else for (let i = 0, c = 0; i < size; i++, c = c + 1 === period ? 0 : c + 1) o[i] = s[c]! - f[i]!;
+  } else if (aFull) for (let i = 0, c = 0; i < size; i++, c = c + 1 === period ? 0 : c + 1) o[i] = f[i]! / s[c]!;
+  else for (let i = 0, c = 0; i < size; i++, c = c + 1 === period ? 0 : c + 1) o[i] = s[c]! / f[i]!;
+  return out;
+}
+
+/**
+ * FusedBatchNorm over the last (channel) axis as one pass: per channel a = scale/√(var+ε) and
+ * b = offset − mean·a (float64), then x·a + b. wasm's kernel takes ~3 ns per element (1.9 ms for
+ * the LeNet teacher's first [128,28,28,6] activation); BatchNorm runs 6 times per student step
+ * and 3 times per synthesis inner step. Equal to the cpu backend's (x−mean)·scale/√(var+ε)+offset
+ * to float32 rounding (a few ulp), not bit for bit.
+ */
+function fastFusedBatchNorm(inputs: { x: tf.TensorInfo; mean: tf.TensorInfo; variance: tf.TensorInfo; offset?: tf.TensorInfo; scale?: tf.TensorInfo }, eps: number, backend: WasmBackendLike): tf.TensorInfo | null {
+  const { x, mean, variance, offset, scale } = inputs;
+  const C = x.shape[x.shape.length - 1] ?? 0;
+  const size = x.shape.reduce((a, b) => a * b, 1);
+  const perChannel = (t: tf.TensorInfo | undefined) => t === undefined || (t.dtype === 'float32' && t.shape.reduce((a, b) => a * b, 1) === C && t.shape.length <= 1);
+  if (x.dtype !== 'float32' || C === 0 || size === 0 || ![mean, variance, offset, scale].every(perChannel)) return null;
+  const a = new Float64Array(C);
+  const b = new Float64Array(C);
+  {
+    const m = backend.typedArrayFromHeap(mean) as Float32Array;
+    const v = backend.typedArrayFromHeap(variance) as Float32Array;
+    const o = offset ? (backend.typedArrayFromHeap(offset) as Float32Array) : null;
+    const g = scale ? (backend.typedArrayFromHeap(scale) as Float32Array) : null;
+    for (let c = 0; c < C; c++) {
+      a[c] = (g ? g[c]! : 1) / Math.sqrt(v[c]! + eps);
+      b[c] = (o ? o[c]! : 0) - m[c]! * a[c]!;
+    }
+  }
+  const out = backend.makeOutput([...x.shape], 'float32');
+  const xs = backend.typedArrayFromHeap(x) as Float32Array;
+  const y = backend.typedArrayFromHeap(out) as Float32Array;
+  for (let i = 0, c = 0; i < size; i++, c = c + 1 === C ? 0 : c + 1) y[i] = xs[i]! * a[c]! + b[c]!;
+  return out;
+}
+
 export function wasmSpeedupConfigs(backendName = 'wasm'): tf.KernelConfig[] {
   const original = (name: string): tf.KernelConfig => {
     const k = tf.getKernel(name, backendName);
@@ -142,7 +244,34 @@ export function wasmSpeedupConfigs(backendName = 'wasm'): tf.KernelConfig[] {
   const tileFallback = tile.kernelFunc;
   const sumFallback = sum.kernelFunc;
   const meanFallback = mean.kernelFunc;
+  const binaries = (['Add', 'Sub', 'Multiply', 'RealDiv'] as const).map((op): tf.KernelConfig => {
+    const k = original(op);
+    const fallback = k.kernelFunc;
+    return {
+      kernelName: op,
+      backendName,
+      ...(k.setupFunc ? { setupFunc: k.setupFunc } : {}),
+      kernelFunc: (args) => {
+        const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+        if (!wasmSpeedupSwitches.channelBroadcast) return fallback(args);
+        return channelBroadcastBinary(op, a, b, args.backend as unknown as WasmBackendLike) ?? fallback(args);
+      },
+    };
+  });
+  const fbn = original('FusedBatchNorm');
+  const fbnFallback = fbn.kernelFunc;
   return [
+    ...binaries,
+    {
+      kernelName: 'FusedBatchNorm',
+      backendName,
+      ...(fbn.setupFunc ? { setupFunc: fbn.setupFunc } : {}),
+      kernelFunc: (args) => {
+        if (!wasmSpeedupSwitches.batchNorm) return fbnFallback(args);
+        const eps = (args.attrs as { varianceEpsilon: number }).varianceEpsilon;
+        return fastFusedBatchNorm(args.inputs as never, eps, args.backend as unknown as WasmBackendLike) ?? fbnFallback(args);
+      },
+    },
     {
       // wasm's Identity copies the buffer; the engine clones every tensor it saves for the
       // backward pass, so a training step made hundreds of activation-sized copies. Tensors are
@@ -206,7 +335,7 @@ export function wasmSpeedupConfigs(backendName = 'wasm'): tf.KernelConfig[] {
   ];
 }
 
-/** Registers the faster Identity, Tile, Sum, Mean and MaxPoolGrad on `backendName` (idempotent). */
+/** Registers the faster Identity, Tile, Sum, Mean, MaxPoolGrad, FusedBatchNorm and broadcast Add/Sub/Multiply/RealDiv on `backendName` (idempotent). */
 export function registerWasmSpeedups(backendName = 'wasm'): string[] {
   return registerKernels(wasmSpeedupConfigs(backendName));
 }

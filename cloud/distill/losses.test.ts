@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { agreementMask, bnStatsLoss, kdPerSample, maskedDisagreement } from './losses';
+import { agreementMask, bnStatsLoss, kdLossFused, kdPerSample, maskedDisagreement, weightedMean } from './losses';
 import { cosineLr } from './student-trainer';
 
 beforeAll(async () => {
@@ -21,6 +21,34 @@ describe('KD loss', () => {
     const kl = (p: number[], q: number[]) => p.reduce((a, pi, i) => a + pi * Math.log(pi / q[i]!), 0);
     expect(got[0]).toBeCloseTo(T * T * kl(sm([0, 1, 0]), sm([1, 0, 0])), 5);
     expect(got[1]).toBeCloseTo(0, 6); // identical logits
+  });
+
+  it.each([{ weighted: false }, { weighted: true }])('fused KD loss (weighted $weighted) gives the tensor version\'s loss, per-sample values and gradient', ({ weighted }) => {
+    const n = 16;
+    const C = 10;
+    const T = 20;
+    let seed = 7;
+    const rand = () => ((seed = (seed * 1664525 + 1013904223) >>> 0) / 2 ** 32 - 0.5) * 8;
+    const sv = Float32Array.from({ length: n * C }, rand);
+    const tv = Float32Array.from({ length: n * C }, rand);
+    const w = weighted ? Float32Array.from({ length: n }, (_, i) => 0.25 + (i % 5) * 0.3) : undefined;
+    const s = tf.tensor2d(sv, [n, C]);
+    const t = tf.tensor2d(tv, [n, C]);
+    const refPer = Array.from(kdPerSample(s, t, T).dataSync());
+    const refLoss = weightedMean(kdPerSample(s, t, T), w).dataSync()[0]!;
+    const refGrad = Array.from(tf.grad((x: tf.Tensor) => weightedMean(kdPerSample(x as tf.Tensor2D, t, T), w))(s).dataSync());
+    let per: Float32Array = new Float32Array(0);
+    const got = tf.grad((x: tf.Tensor) => {
+      const r = kdLossFused(x as tf.Tensor2D, tv, T, w);
+      per = r.perSample;
+      return r.loss;
+    })(s);
+    const loss = kdLossFused(s, tv, T, w).loss.dataSync()[0]!;
+    // Tolerance: the tensor version rounds every op to float32; the fused one works in float64.
+    expect(Math.abs(loss - refLoss)).toBeLessThanOrEqual(1e-5 * Math.abs(refLoss));
+    Array.from(per).forEach((v, i) => expect(Math.abs(v - refPer[i]!)).toBeLessThanOrEqual(1e-4 * Math.max(1e-3, Math.abs(refPer[i]!))));
+    const gmax = Math.max(...refGrad.map(Math.abs));
+    Array.from(got.dataSync()).forEach((v, i) => expect(Math.abs(v - refGrad[i]!)).toBeLessThanOrEqual(1e-5 * gmax));
   });
 
   it('masks the adversarial divergence to samples where student and teacher agree', () => {

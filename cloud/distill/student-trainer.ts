@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { crossEntropyPerSample, kdPerSample, weightedMean } from './losses';
-import { SgdMomentum, type OptimizerState } from './optimizers';
+import { crossEntropyPerSample, kdLossFused, kdPerSample, weightedMean } from './losses';
+import { SgdMomentum, type OptimizerState, type UpdatePath } from './optimizers';
 import type { KdConfig } from './config';
 
 /**
@@ -18,6 +18,18 @@ export function cosineLr(cfg: KdConfig, kdEpoch: number, kdEpochs: number): numb
   return cfg.etaMin + ((cfg.lr - cfg.etaMin) * (1 + Math.cos(Math.PI * t))) / 2;
 }
 
+/**
+ * How the step is computed. Defaults are the fast paths; the reference paths stay for tests and
+ * for `bench:compute`, which measures what each one buys.
+ * - `kdLoss`: `fused` = one op with a closed-form gradient on the host (`kdLossFused`);
+ *   `tensor` = `kdPerSample` + `weightedMean` as tensor kernels.
+ * - `update`: where SGD runs (optimizers.ts).
+ */
+export interface StudentStepPaths {
+  kdLoss: 'fused' | 'tensor';
+  update: UpdatePath;
+}
+
 export class StudentTrainer {
   private readonly vars: tf.Variable[];
   private readonly opt: SgdMomentum;
@@ -25,9 +37,10 @@ export class StudentTrainer {
   constructor(
     readonly student: tf.LayersModel,
     private readonly cfg: KdConfig,
+    readonly paths: StudentStepPaths = { kdLoss: 'fused', update: 'host' },
   ) {
     this.vars = studentVariables(student);
-    this.opt = new SgdMomentum(cfg.lr, cfg.momentum, cfg.weightDecay);
+    this.opt = new SgdMomentum(cfg.lr, cfg.momentum, cfg.weightDecay, paths.update);
   }
 
   setLr(lr: number): void {
@@ -41,6 +54,16 @@ export class StudentTrainer {
   /** KD step; returns the weighted batch loss and each sample's unweighted T²·KL. */
   kdStep(x: tf.Tensor4D, teacherLogits: tf.Tensor2D, weights?: Float32Array): { loss: number; perSample: Float32Array } {
     let per: Float32Array = new Float32Array(0);
+    if (this.paths.kdLoss === 'fused') {
+      const t = teacherLogits.dataSync() as Float32Array;
+      const { value, grads } = tf.variableGrads(() => {
+        const s = this.student.apply(x, { training: true }) as tf.Tensor2D;
+        const r = kdLossFused(s, t, this.cfg.temperature, weights);
+        per = r.perSample;
+        return r.loss;
+      }, this.vars);
+      return { loss: this.finish(value, grads), perSample: per };
+    }
     const { value, grads } = tf.variableGrads(() => {
       const s = this.student.apply(x, { training: true }) as tf.Tensor2D;
       const l = kdPerSample(s, teacherLogits, this.cfg.temperature);

@@ -1,9 +1,22 @@
 import * as tf from '@tensorflow/tfjs';
 import { softmaxRows } from '../../shared/math/softmax-rows';
 import { augmentBatch, type AugmentConfig } from './augment';
+import { augmentBatchHost } from './augment-pixels';
 import { assignGenerator, cloneGenerator, createGenerator, generate, type GeneratorConfig, type GeneratorParams } from './generator';
 import { agreementMask, bnStatsLoss, channelMoments, crossEntropyPerSample, maskedDisagreement, weightedMean } from './losses';
-import { Adam, type OptimizerState } from './optimizers';
+import { Adam, type OptimizerState, type UpdatePath } from './optimizers';
+
+/**
+ * How a synthesis step is computed; defaults are the fast paths, `tensor` the reference ones that
+ * `bench:compute` measures against. `augment`: `host` = `augmentBatchHost` (one op with its
+ * adjoint as gradient), `tensor` = `augmentBatch`. `update`: where Adam runs (optimizers.ts).
+ */
+export interface SynthesisPaths {
+  augment: 'host' | 'tensor';
+  update: UpdatePath;
+}
+
+const fastPaths: SynthesisPaths = { augment: 'host', update: 'host' };
 import type { Random } from '../../shared/random/seeded-random';
 import { BatchSynthesizer, type SyntheticBatch } from './synthetic-batch';
 import type { TeacherView } from './teacher';
@@ -103,9 +116,10 @@ function inversionLoss(
   rng: Random,
   extra: ((x: tf.Tensor4D) => tf.Scalar) | null,
   out: { step?: StepResult },
+  augmentPath: SynthesisPaths['augment'] = 'host',
 ): tf.Scalar {
   const C = teacher.numClasses;
-  const xa = augmentBatch(x, aug, fill, rng);
+  const xa = augmentPath === 'host' ? augmentBatchHost(x, aug, fill, rng) : augmentBatch(x, aug, fill, rng);
   const { bnInputs, logits } = teacher.probe(xa);
   const moments = bnInputs.map((b) => {
     const m = channelMoments(b);
@@ -181,10 +195,11 @@ export class MetaSynthesizer extends BatchSynthesizer implements Synthesizer {
     private readonly cfg: MetaSynthesisConfig,
     private readonly aug: AugmentConfig,
     private readonly rng: Random,
+    private readonly paths: SynthesisPaths = fastPaths,
   ) {
     super();
     this.params = createGenerator(gen, rng);
-    this.metaOpt = new Adam(cfg.lrG * cfg.gSteps, 0.5, 0.999);
+    this.metaOpt = new Adam(cfg.lrG * cfg.gSteps, 0.5, 0.999, 1e-8, paths.update);
     this.ema = teacher.bnLayers.map(() => null);
   }
 
@@ -195,8 +210,8 @@ export class MetaSynthesizer extends BatchSynthesizer implements Synthesizer {
     if (req.latentOffset) for (let i = 0; i < zInit.length; i++) zInit[i] = zInit[i]! + req.latentOffset[i]!;
     const z = tf.tidy(() => tf.variable(tf.tensor2d(zInit, [n, this.gen.nz]), true));
     const fast = cloneGenerator(this.params);
-    const optG = new Adam(this.cfg.lrG, 0.5, 0.999);
-    const optZ = new Adam(this.cfg.lrZ, 0.5, 0.999);
+    const optG = new Adam(this.cfg.lrG, 0.5, 0.999, 1e-8, this.paths.update);
+    const optZ = new Adam(this.cfg.lrZ, 0.5, 0.999, 1e-8, this.paths.update);
     let metaGrad: tf.Tensor[] | null = null;
     let best: { x: tf.Tensor4D; losses: SynthesisLosses } | null = null;
     let last: StepResult | undefined;
@@ -206,7 +221,7 @@ export class MetaSynthesizer extends BatchSynthesizer implements Synthesizer {
       const { value, grads } = tf.variableGrads(() => {
         const x = generate(fast, z, this.gen);
         holder.x = tf.keep(x);
-        return inversionLoss(this.teacher, x, req, this.cfg, this.ema, this.aug, this.gen.range.low, this.rng, null, holder);
+        return inversionLoss(this.teacher, x, req, this.cfg, this.ema, this.aug, this.gen.range.low, this.rng, null, holder, this.paths.augment);
       }, vars);
       value.dispose();
       const g = vars.map((v) => grads[v.name]!);
