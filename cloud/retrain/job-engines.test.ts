@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -97,6 +97,21 @@ describe('retrain job engines', () => {
       const fallback = await engines.adapt(ctx('run-2', null));
       expect(fallback.summary).toMatchObject({ adaptation: 'redistill', imitationSkipped: expect.stringMatching(/no input statistics/) });
       expect(jobParams(await real.get(fallback.distillRunId), 'distill').adaptation?.inputShift).toBeUndefined();
+
+      // A deployed student with BatchNorm and reports with layer sketches but no input shift: the
+      // job re-estimates its BatchNorm from the sketches and re-distils nothing.
+      const bnStudentDir = join(dir, 'bn-student');
+      const bnStudent = tinyTeacher(5);
+      await saveModel(bnStudent, bnStudentDir, studentCard(3));
+      saveBuffer(bnStudentDir, first.buffer!);
+      (history['prev-distill']!.result as { studentDir: string }).studentDir = bnStudentDir;
+      const bnLayer = bnStudent.layers.find((l) => l.getClassName() === 'BatchNormalization')!.name;
+      const sketch = { layer: bnLayer, mean: [0.5, 0.1, -0.4, 0.2], variance: [0.3, 0.6, 0.9, 1.2], sampleCount: 4096 };
+      const bn = await engines.adapt({ ...ctx('run-3', null), layerSketches: [sketch] });
+      expect(bn.summary).toMatchObject({ adaptation: 'field-batchnorm', adapted: [{ layer: bnLayer, sampleCount: 4096 }], imitationSkipped: expect.stringMatching(/no input statistics/), epochs: 0 });
+      // The adapted folder is a warm start for the next retrain: the deployed buffer, and a header naming this job (package lineage).
+      expect(loadBuffer(bn.student).size).toBe(buffer.size);
+      expect(JSON.parse(readFileSync(join(bn.student, 'buffer.json'), 'utf8'))).toMatchObject({ runJobId: bn.distillRunId });
     } finally {
       await real.stop();
       await db.close();
