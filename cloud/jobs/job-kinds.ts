@@ -2,6 +2,8 @@ import { Type, type Static, type TSchema } from 'typebox';
 import { createParser, type Parser } from '../../shared/contracts/parse';
 import { EdgekdError } from '../../shared/errors';
 import { RolloutRequest } from '../fleet/rollout/rollout-spec';
+import { LayerSketch } from '../../shared/drift/reference';
+import { InputStatisticMeans } from '../../shared/drift/pool-input-statistics';
 import type { JobRecord } from './job-types';
 
 /**
@@ -37,6 +39,30 @@ export const DistillJobParams = Type.Object(
     warmStartArtifact: Type.Optional(Type.String({ pattern: '^[0-9a-f]{64}$' })),
     /** BatchNorm-matching targets from the field (drift reports), replacing the teacher's running statistics. */
     bnTargets: Type.Optional(Type.Array(Type.Object({ layer: Type.String(), mean: Type.Array(Type.Number()), variance: Type.Array(Type.Number()) }))),
+    /**
+     * Automatic retrain: adapt the warm-start student to the field as the in-process engines do
+     * (cloud/retrain/adapt-student.ts): field imitation when a degradation is fitted from
+     * `inputShift`, else BatchNorm re-estimation from `layerSketches`, else re-distillation with
+     * `bnTargets`; `useFieldTargets: false` is the control. Needs `warmStartFrom` with a buffer.
+     */
+    adaptation: Type.Optional(
+      Type.Object(
+        {
+          method: Type.Optional(Type.Union([Type.Literal('auto'), Type.Literal('field-imitation'), Type.Literal('field-batchnorm'), Type.Literal('redistill')])),
+          layers: Type.Optional(Type.Union([Type.Literal('first'), Type.Literal('all')])),
+          fieldWeight: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+          useFieldTargets: Type.Optional(Type.Boolean()),
+          imitation: Type.Optional(
+            Type.Object({ fraction: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })), teacherOn: Type.Optional(Type.Union([Type.Literal('clean'), Type.Literal('degraded')])) }),
+          ),
+          /** Pooled input statistics of the drifted reports and of the clean reports before them. */
+          inputShift: Type.Optional(Type.Union([Type.Object({ field: InputStatisticMeans, baseline: InputStatisticMeans }), Type.Null()])),
+          /** Pooled layer sketches of the served student (BatchNorm inputs). */
+          layerSketches: Type.Optional(Type.Array(LayerSketch, { maxItems: 64 })),
+        },
+        { additionalProperties: true },
+      ),
+    ),
     // Read by the cloud after the run (cloud/api/pipeline.ts), not by the handler:
     /** Package name for the export (default: `<teacher>-<student>`). */
     packageName: Type.Optional(Type.String()),
@@ -72,6 +98,8 @@ export const DistillJobResult = Type.Object(
     epochs: Type.Number(),
     totalSeconds: Type.Number(),
     backend: Type.String(),
+    /** Retrain jobs: which adaptation ran and why (adapt-student.ts summary: `adaptation`, a skipped imitation's reason, the fit). */
+    adaptation: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
   },
   { additionalProperties: true },
 );

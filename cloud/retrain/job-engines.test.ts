@@ -1,14 +1,33 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { createJobRunner } from '../jobs/job-runner';
-import { submitJob } from '../jobs/job-kinds';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createJobRunner, type JobRunner } from '../jobs/job-runner';
+import { jobParams, jobResult, submitJob } from '../jobs/job-kinds';
+import type { JobRecord } from '../jobs/job-types';
 import { openSqlite } from '../store/sqlite-db';
+import { initCompute } from '../compute';
+import { saveModel } from '../zoo/model-io';
+import { distillDataFree } from '../distill/distill';
+import { loadBuffer, saveBuffer } from '../distill/buffer-file';
+import { tinyStudent, tinyTeacher } from '../distill/tiny-models.test-helper';
+import { createRandom } from '../../shared/random/seeded-random';
+import type { PackageRecord } from '../fleet/store/fleet-store';
 import { createJobEngines } from './job-engines';
+import { degradeBatch } from './degradation';
+import { signature } from './fit-degradation';
+import type { RetrainContext } from './steps';
+import { studentCard, TINY_DISTILL } from './student-card.test-helper';
 
 const dir = mkdtempSync(join(tmpdir(), 'edgekd-job-engines-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
+beforeAll(async () => {
+  await initCompute({ backend: 'wasm' });
+});
+
+const G = { height: 8, width: 8, channels: 1, range: [-1, 1] as const };
+const SHA = 'c'.repeat(64);
 
 describe('retrain job engines', () => {
   it('cancels the unfinished jobs of an interrupted run, and only its own', async () => {
@@ -33,4 +52,69 @@ describe('retrain job engines', () => {
       await db.close();
     }
   });
+
+  it('adapts the deployed student in the distill job as the in-process engines do: field imitation with a field input shift, the fallback without, and says which ran and why', async () => {
+    // The deployed line: a teacher with BatchNorm and a distilled student folder with its buffer.
+    const teacherDir = join(dir, 'teacher');
+    await saveModel(tinyTeacher(1), teacherDir, studentCard(3));
+    const studentDir = join(dir, 'student');
+    const first = await distillDataFree({ teacher: tinyTeacher(1), student: tinyStudent(2), method: 'ssdkd', seed: 1, input: { range: { low: -1, high: 1 }, flipInvariant: false }, config: TINY_DISTILL });
+    await saveModel(tinyStudent(2), studentDir, studentCard(3));
+    saveBuffer(studentDir, first.buffer!);
+    // What the devices would report: the four input-statistic means of a clean and a contrast-reduced period (synthetic images here).
+    const buffer = loadBuffer(studentDir);
+    const pixels = buffer.gather(Array.from({ length: buffer.size }, (_, i) => i));
+    const baseline = signature(pixels, buffer.size, G, { kind: 'none', amount: 0 }, 1);
+    const field = signature(degradeBatch(pixels, buffer.size, { kind: 'contrast', amount: 0.4 }, G, createRandom(3)), buffer.size, G, { kind: 'none', amount: 0 }, 1);
+
+    const db = openSqlite(join(dir, 'adapt.db'));
+    // The real distill handler in a job child; the export is not run here.
+    const module = fileURLToPath(new URL('../jobs/handlers/distill-job.ts', import.meta.url));
+    const real = createJobRunner({ db, kinds: { distill: { module }, export: { module: 'unused' } }, concurrency: 1, pollMs: 50, dataDir: join(dir, 'adapt-jobs'), owner: 'test' });
+    await real.start();
+    try {
+      // The line's history as this cloud would hold it: the distill run behind package v3 and its export.
+      const stamp = { error: null, progress: null, attempt: 1, resume: false, cancelRequested: false, owner: null, createdAt: 0, updatedAt: 0, startedAt: 0, finishedAt: 0 };
+      const history: Record<string, JobRecord> = {
+        'prev-distill': { ...stamp, id: 'prev-distill', kind: 'distill', state: 'succeeded', params: { teacherPath: teacherDir, student: 'tiny', method: 'ssdkd', config: TINY_DISTILL }, result: { studentDir, method: 'ssdkd', teacherId: null, finalAccuracy: null, bestAccuracy: null, teacherAccuracy: null, teacherSha256: null, samplesGenerated: 1, bufferCapacity: buffer.capacity, epochs: 2, totalSeconds: 1, backend: 'wasm' } },
+        'prev-export': { ...stamp, id: 'prev-export', kind: 'export', state: 'succeeded', params: { studentDir, keyFile: '/k', runId: 'prev-distill', name: 'fm-student', version: 3 }, result: { packageDir: '/p', name: 'fm-student', version: 3, sha256: SHA, bytes: 1, metrics: {}, runId: 'prev-distill', seconds: 1 } },
+      };
+      const jobs: JobRunner = { ...real, get: async (id) => history[id] ?? real.get(id), note: async (id, e) => (history[id] ? undefined : real.note(id, e)) };
+      const pkg = { packageId: 'p3', name: 'fm-student', version: 3, manifest: { lineage: { exportJobId: 'prev-export' }, model: { sha256: SHA } } } as unknown as PackageRecord;
+      const engines = createJobEngines({ jobs, fleet: { listPackages: async () => [pkg] }, keyFile: '/k', pollMs: 50 });
+      const ctx = (runId: string, inputShift: RetrainContext['inputShift']): RetrainContext => ({ runId, cohort: 'site', model: { name: 'fm-student', version: '3' }, triggerReports: [], featureTargets: [], inputShift, signal: new AbortController().signal });
+
+      const imitated = await engines.adapt(ctx('run-1', { baseline, field }));
+      expect(imitated.summary).toMatchObject({ adaptation: 'field-imitation', degradation: { kind: 'contrast' } });
+      expect(Math.abs((imitated.summary.degradation as { amount: number }).amount - 0.4)).toBeLessThanOrEqual(0.1);
+      // The schedule's student steps, no new synthesis, on the deployed buffer.
+      expect(imitated.summary).toMatchObject({ studentSteps: 2 * 2, samplesGenerated: 0 });
+      const job = await real.get(imitated.distillRunId);
+      expect(jobParams(job, 'distill').adaptation?.inputShift).toEqual({ baseline, field });
+      expect(jobResult(job, 'distill')?.adaptation).toMatchObject({ adaptation: 'field-imitation' });
+
+      // No input statistics in the reports: the fallback (no sketches either: re-distillation), with the reason.
+      const fallback = await engines.adapt(ctx('run-2', null));
+      expect(fallback.summary).toMatchObject({ adaptation: 'redistill', imitationSkipped: expect.stringMatching(/no input statistics/) });
+      expect(jobParams(await real.get(fallback.distillRunId), 'distill').adaptation?.inputShift).toBeUndefined();
+
+      // A deployed student with BatchNorm and reports with layer sketches but no input shift: the
+      // job re-estimates its BatchNorm from the sketches and re-distils nothing.
+      const bnStudentDir = join(dir, 'bn-student');
+      const bnStudent = tinyTeacher(5);
+      await saveModel(bnStudent, bnStudentDir, studentCard(3));
+      saveBuffer(bnStudentDir, first.buffer!);
+      (history['prev-distill']!.result as { studentDir: string }).studentDir = bnStudentDir;
+      const bnLayer = bnStudent.layers.find((l) => l.getClassName() === 'BatchNormalization')!.name;
+      const sketch = { layer: bnLayer, mean: [0.5, 0.1, -0.4, 0.2], variance: [0.3, 0.6, 0.9, 1.2], sampleCount: 4096 };
+      const bn = await engines.adapt({ ...ctx('run-3', null), layerSketches: [sketch] });
+      expect(bn.summary).toMatchObject({ adaptation: 'field-batchnorm', adapted: [{ layer: bnLayer, sampleCount: 4096 }], imitationSkipped: expect.stringMatching(/no input statistics/), epochs: 0 });
+      // The adapted folder is a warm start for the next retrain: the deployed buffer, and a header naming this job (package lineage).
+      expect(loadBuffer(bn.student).size).toBe(buffer.size);
+      expect(JSON.parse(readFileSync(join(bn.student, 'buffer.json'), 'utf8'))).toMatchObject({ runJobId: bn.distillRunId });
+    } finally {
+      await real.stop();
+      await db.close();
+    }
+  }, 180_000);
 });

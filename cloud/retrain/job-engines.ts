@@ -6,6 +6,7 @@ import type { JobRunner } from '../jobs/job-runner';
 import type { JobRecord } from '../jobs/job-types';
 import type { FleetController } from '../fleet/fleet-controller';
 import type { RetrainEngines } from './retrain-pipeline';
+import type { AdaptationOptions } from './adapt-student';
 
 const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
 
@@ -19,6 +20,8 @@ export interface JobEnginesOptions {
   pollMs?: number;
   /** Where job outputs live (students, packages): a step on another machine restores them from it. */
   artifacts?: ArtifactStore;
+  /** How the distill job adapts the student (adapt-student.ts; default `auto`, as the in-process engines). */
+  adaptation?: AdaptationOptions;
 }
 
 /** Waits for a job to end; an abort cancels it. Throws unless it succeeded. */
@@ -41,7 +44,9 @@ async function awaitJob(jobs: JobRunner, id: string, signal: AbortSignal, pollMs
  * The retrain engines of `edgekd cloud`: each step is a job on the cloud's job runner (its own
  * child process, so a retrain never blocks the API), typed by the job-kind table. `adapt` is a
  * `distill` job warm-started from the student and buffer of the run behind the line's newest
- * package, with the field's BatchNorm targets; `package` is an `export` job (int8, signed) of the
+ * package that adapts it to the field as the in-process engines do (adapt-student.ts: field
+ * imitation when a degradation is fitted from the input statistics, else BatchNorm re-estimation
+ * from the layer sketches, else re-distillation with the field's BN targets); `package` is an `export` job (int8, signed) of the
  * next version with lineage to that package.
  */
 export function createJobEngines(o: JobEnginesOptions): RetrainEngines {
@@ -82,6 +87,8 @@ export function createJobEngines(o: JobEnginesOptions): RetrainEngines {
         warmStartFrom: studentDir,
         ...(previous?.studentArtifact ? { warmStartArtifact: previous.studentArtifact } : {}),
         bnTargets: ctx.featureTargets.map((t) => ({ layer: t.layer, mean: t.mean, variance: t.variance })),
+        // The field evidence the job's adaptation decides on (the same decision as in process).
+        adaptation: { ...o.adaptation, ...(ctx.inputShift ? { inputShift: ctx.inputShift } : {}), ...(ctx.layerSketches?.length ? { layerSketches: ctx.layerSketches } : {}) },
         retrainOf: cur.run.id,
         retrainRunId: ctx.runId,
         triggerReports: ctx.triggerReports.slice(0, 50),
@@ -92,7 +99,9 @@ export function createJobEngines(o: JobEnginesOptions): RetrainEngines {
       const result = jobResult(done, 'distill');
       if (!result) throw new EdgekdError('EDGEKD_JOB_FAILED', `re-distillation ${job.id} finished without a result`);
       students.set(result.studentDir, result.studentArtifact);
-      return { student: result.studentDir, distillRunId: job.id, summary: { jobId: job.id, ...result } };
+      // Which adaptation ran and why, at the top of the run record as the in-process engines put it.
+      const { adaptation, ...rest } = result;
+      return { student: result.studentDir, distillRunId: job.id, summary: { jobId: job.id, ...rest, ...adaptation } };
     },
     async abandon(runId) {
       // The jobs the interrupted run submitted and that have not ended: cancelled, so they free their worker.

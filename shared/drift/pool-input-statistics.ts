@@ -1,12 +1,15 @@
+import { Type, type Static } from 'typebox';
 import type { DriftReport } from './reference';
 
-/** Period means of the four scalar input statistics every drift report carries (`DriftReport.inputStatistics[].mean`). */
-export interface InputStatisticMeans {
-  mean: number;
-  std: number;
-  gradient: number;
-  saturation: number;
-}
+/**
+ * Period means of the four scalar input statistics every drift report carries
+ * (`DriftReport.inputStatistics[].mean`); a schema because a retrain's `distill` job carries them.
+ */
+export const InputStatisticMeans = Type.Object(
+  { mean: Type.Number(), std: Type.Number(), gradient: Type.Number(), saturation: Type.Number() },
+  { additionalProperties: true },
+);
+export type InputStatisticMeans = Static<typeof InputStatisticMeans>;
 
 const NAMES = ['mean', 'std', 'gradient', 'saturation'] as const;
 
