@@ -89,7 +89,7 @@ async function main(): Promise<number> {
     onRow: write,
   });
   write(rows);
-  log('done; wrote bench/results/drift-loops.json and BENCHMARKS.md');
+  log(`done; wrote bench/results/${values['report-name'] ?? 'drift-loops'}.json and BENCHMARKS.md`);
   return 0;
 }
 
