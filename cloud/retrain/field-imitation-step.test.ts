@@ -3,17 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initCompute } from '../compute';
-import { saveModel } from '../zoo/model-io';
 import { distillDataFree, type DataFreeDistillOptions } from '../distill/distill';
-import { loadBuffer, saveBuffer } from '../distill/buffer-file';
-import { tinyStudent, tinyTeacher } from '../distill/tiny-models.test-helper';
 import { generateSigningKey } from '../../shared/package';
-import { createRandom } from '../../shared/random/seeded-random';
 import { createEngineSteps, type EngineStepsDeps } from './engine-steps';
-import { degradeBatch } from './degradation';
-import { signature } from './fit-degradation';
 import type { RetrainContext } from './steps';
-import { studentCard, tinyCurrentModel, TINY_DISTILL } from './student-card.test-helper';
+import { deployedLineWithContrastShift } from './deployed-line.test-helper';
+import { tinyCurrentModel, TINY_DISTILL } from './student-card.test-helper';
 
 const root = mkdtempSync(join(tmpdir(), 'edgekd-field-imitation-step-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -21,24 +16,10 @@ beforeAll(async () => {
   await initCompute({ backend: 'wasm' });
 });
 
-const G = { height: 8, width: 8, channels: 1, range: [-1, 1] as const };
 
 describe('field-imitation retrain step', () => {
   it('fits the field’s degradation from input statistics and re-distils the deployed student on degraded synthetic samples at the schedule’s step count; the control and an unchanged field do not', async () => {
-    const teacherDir = join(root, 'teacher');
-    const teacher = tinyTeacher(1);
-    await saveModel(teacher, teacherDir);
-    const studentDir = join(root, 'student');
-    const first = await distillDataFree({ teacher, student: tinyStudent(2), method: 'ssdkd', seed: 1, input: { range: { low: -1, high: 1 }, flipInvariant: false }, config: TINY_DISTILL });
-    await saveModel(tinyStudent(2), studentDir, studentCard(3));
-    saveBuffer(studentDir, first.buffer!);
-
-    // What the devices would report: statistics of a clean and of a contrast-reduced set. Here both
-    // come from synthetic images (the test has no field); the step sees only the four means.
-    const buffer = loadBuffer(studentDir);
-    const pixels = buffer.gather(Array.from({ length: buffer.size }, (_, i) => i));
-    const baseline = signature(pixels, buffer.size, G, { kind: 'none', amount: 0 }, 1);
-    const field = signature(degradeBatch(pixels, buffer.size, { kind: 'contrast', amount: 0.4 }, G, createRandom(3)), buffer.size, G, { kind: 'none', amount: 0 }, 1);
+    const { teacherDir, studentDir, buffer, baseline, field } = await deployedLineWithContrastShift(root);
 
     const seen: DataFreeDistillOptions[] = [];
     const { key } = generateSigningKey(new Date(Date.now() - 60_000));

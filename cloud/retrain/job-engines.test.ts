@@ -9,15 +9,12 @@ import type { JobRecord } from '../jobs/job-types';
 import { openSqlite } from '../store/sqlite-db';
 import { initCompute } from '../compute';
 import { saveModel } from '../zoo/model-io';
-import { distillDataFree } from '../distill/distill';
 import { loadBuffer, saveBuffer } from '../distill/buffer-file';
-import { tinyStudent, tinyTeacher } from '../distill/tiny-models.test-helper';
-import { createRandom } from '../../shared/random/seeded-random';
+import { tinyTeacher } from '../distill/tiny-models.test-helper';
 import type { PackageRecord } from '../fleet/store/fleet-store';
 import { createJobEngines } from './job-engines';
-import { degradeBatch } from './degradation';
-import { signature } from './fit-degradation';
 import type { RetrainContext } from './steps';
+import { deployedLineWithContrastShift } from './deployed-line.test-helper';
 import { studentCard, TINY_DISTILL } from './student-card.test-helper';
 
 const dir = mkdtempSync(join(tmpdir(), 'edgekd-job-engines-'));
@@ -26,7 +23,6 @@ beforeAll(async () => {
   await initCompute({ backend: 'wasm' });
 });
 
-const G = { height: 8, width: 8, channels: 1, range: [-1, 1] as const };
 const SHA = 'c'.repeat(64);
 
 describe('retrain job engines', () => {
@@ -55,17 +51,7 @@ describe('retrain job engines', () => {
 
   it('adapts the deployed student in the distill job as the in-process engines do: field imitation with a field input shift, the fallback without, and says which ran and why', async () => {
     // The deployed line: a teacher with BatchNorm and a distilled student folder with its buffer.
-    const teacherDir = join(dir, 'teacher');
-    await saveModel(tinyTeacher(1), teacherDir, studentCard(3));
-    const studentDir = join(dir, 'student');
-    const first = await distillDataFree({ teacher: tinyTeacher(1), student: tinyStudent(2), method: 'ssdkd', seed: 1, input: { range: { low: -1, high: 1 }, flipInvariant: false }, config: TINY_DISTILL });
-    await saveModel(tinyStudent(2), studentDir, studentCard(3));
-    saveBuffer(studentDir, first.buffer!);
-    // What the devices would report: the four input-statistic means of a clean and a contrast-reduced period (synthetic images here).
-    const buffer = loadBuffer(studentDir);
-    const pixels = buffer.gather(Array.from({ length: buffer.size }, (_, i) => i));
-    const baseline = signature(pixels, buffer.size, G, { kind: 'none', amount: 0 }, 1);
-    const field = signature(degradeBatch(pixels, buffer.size, { kind: 'contrast', amount: 0.4 }, G, createRandom(3)), buffer.size, G, { kind: 'none', amount: 0 }, 1);
+    const { teacherDir, studentDir, buffer, baseline, field } = await deployedLineWithContrastShift(dir);
 
     const db = openSqlite(join(dir, 'adapt.db'));
     // The real distill handler in a job child; the export is not run here.
@@ -103,7 +89,7 @@ describe('retrain job engines', () => {
       const bnStudentDir = join(dir, 'bn-student');
       const bnStudent = tinyTeacher(5);
       await saveModel(bnStudent, bnStudentDir, studentCard(3));
-      saveBuffer(bnStudentDir, first.buffer!);
+      saveBuffer(bnStudentDir, buffer);
       (history['prev-distill']!.result as { studentDir: string }).studentDir = bnStudentDir;
       const bnLayer = bnStudent.layers.find((l) => l.getClassName() === 'BatchNormalization')!.name;
       const sketch = { layer: bnLayer, mean: [0.5, 0.1, -0.4, 0.2], variance: [0.3, 0.6, 0.9, 1.2], sampleCount: 4096 };
