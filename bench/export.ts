@@ -249,7 +249,7 @@ async function main(): Promise<void> {
     const cifar = loadCifar10();
     const cTest = evenSubset(cifar.test, cfg.evalLimit);
     const cTrain = quick ? evenSubset(cifar.train, 10_000) : cifar.train;
-    const cTeacherDir = join(root, 'models/teachers/cifar10-resnet8/checkpoint');
+    const cTeacherDir = join(root, 'models/teachers/cifar10-resnet8');
     const t1 = Date.now();
     const cSynthetic = invertTeacher(await loadModel(cTeacherDir), { count: cfg.calibCount, steps: cfg.inversionSteps, range: inputRange(cifar.info.normalization) });
     cifarNote = `CIFAR-10 students (${cifarArchs.join(', ')}, 32×32×3): trained ${cfg.zooTrainSteps} real-label steps on CIFAR-10 here, calibrated on pixel inversion of the committed CIFAR-10 teacher ${relative(root, cTeacherDir)} (${cfg.calibCount} samples × ${cfg.inversionSteps} Adam steps, ${((Date.now() - t1) / 1000).toFixed(0)} s), scored on ${cTest.count} CIFAR-10 test images.`;
