@@ -29,7 +29,10 @@
  * - `imitate-<teacher>-f<F>`: the degradation fitted from the change of the input statistics
  *   (field window against a clean field baseline: a third disjoint slice of the training split,
  *   as the devices' baseline reports) is applied to a fraction F of each KD batch; the teacher
- *   labels the clean sample (`clean`) or the degraded one (`same`).
+ *   labels the clean sample (`clean`) or the degraded one (`same`); a third field `:S` trains on
+ *   the amounts a·(1 − S), a, a·(1 + S) around the fitted amount a (`-sS` in the name);
+ * - `--oracle`: the same candidates with the injected shift itself instead of the fit (`-oracle`):
+ *   what a perfect fit would give, separating the fit's errors from the retrain's.
  * `--no-bn` skips the BatchNorm candidates; `--retrain --no-bn` writes `adapt-candidates-retrain`
  * (bench/results and its BENCHMARKS.md section) and leaves the BatchNorm results in place;
  * `--report-name` names the report otherwise (one student per run).
@@ -45,7 +48,8 @@ import { loadFashionMnist } from '../cloud/data';
 import { initCompute } from '../cloud/compute';
 import { loadModel } from '../cloud/zoo';
 import { createRandom } from '../shared/random/seeded-random';
-import { applyImageShift, type ImageShiftKind } from '../shared/drift/shifts';
+import { applyImageShift, imageShiftParameter, type ImageShiftKind } from '../shared/drift/shifts';
+import { checkDegradation, type Degradation } from '../cloud/retrain/degradation';
 import { applyFieldBatchNormStatistics, studentBatchNormLayers, type FieldLayerStatistics } from '../cloud/retrain/field-batchnorm';
 import { writeBenchReport, markdownTable } from './report';
 import { loadBuffer } from '../cloud/distill/buffer-file';
@@ -54,7 +58,7 @@ import { fitDegradation, signature, type DegradationFit } from '../cloud/retrain
 import { fieldImitationInputs } from '../cloud/retrain/field-imitation';
 import { FIELD_IMITATION_FIT_SAMPLES } from '../cloud/retrain/field-imitation-step';
 
-const HELP = 'node bin/run-ts.mjs bench/adapt-candidates.ts --student-tfjs DIR[,DIR…] [--teacher DIR] [--seed N] [--shifts contrast,blur,noise] [--severity 3] [--field 2000] [--score 3000] [--probe-batch 64] [--retrain] [--no-bn] [--retrain-epochs 6] [--retrain-kd-steps 100] [--imitations clean:0.5,same:0.5] [--report-name NAME]';
+const HELP = 'node bin/run-ts.mjs bench/adapt-candidates.ts --student-tfjs DIR[,DIR…] [--teacher DIR] [--seed N] [--shifts contrast,blur,noise] [--severity 3] [--field 2000] [--score 3000] [--probe-batch 64] [--retrain] [--no-bn] [--retrain-epochs 6] [--retrain-kd-steps 100] [--imitations clean:0.5,same:0.5[:SPREAD]] [--oracle] [--report-name NAME]';
 const H = 28;
 const W = 28;
 const PIXELS = H * W;
@@ -63,7 +67,7 @@ const GEOMETRY = { height: H, width: W, channels: 1, range: [-1, 1] as const };
 async function main(): Promise<number> {
   const { values, help } = parseCommandArgs(
     process.argv.slice(2),
-    { 'student-tfjs': { type: 'string' }, teacher: { type: 'string' }, seed: { type: 'string' }, shifts: { type: 'string' }, severity: { type: 'string' }, field: { type: 'string' }, score: { type: 'string' }, 'probe-batch': { type: 'string' }, retrain: { type: 'boolean' }, 'no-bn': { type: 'boolean' }, 'retrain-epochs': { type: 'string' }, 'retrain-kd-steps': { type: 'string' }, imitations: { type: 'string' }, 'report-name': { type: 'string' } },
+    { 'student-tfjs': { type: 'string' }, teacher: { type: 'string' }, seed: { type: 'string' }, shifts: { type: 'string' }, severity: { type: 'string' }, field: { type: 'string' }, score: { type: 'string' }, 'probe-batch': { type: 'string' }, retrain: { type: 'boolean' }, 'no-bn': { type: 'boolean' }, 'retrain-epochs': { type: 'string' }, 'retrain-kd-steps': { type: 'string' }, imitations: { type: 'string' }, oracle: { type: 'boolean' }, 'report-name': { type: 'string' } },
     HELP,
   );
   if (help) return 0;
@@ -76,9 +80,12 @@ async function main(): Promise<number> {
   const retrain = values.retrain === true;
   const bn = values['no-bn'] !== true;
   const retrainSchedule = { budget: 0.1, epochs: numberFlag(values['retrain-epochs'], 'retrain-epochs', 6), warmupEpochs: 0, kdStepsPerEpoch: numberFlag(values['retrain-kd-steps'], 'retrain-kd-steps', 100), synthesis: { kind: 'none' as const } };
+  const oracle = values.oracle === true;
   const imitations = (values.imitations ?? 'clean:0.5,same:0.5').split(',').map((x) => {
-    const [on, f] = x.split(':');
-    return { teacherOn: on === 'same' ? ('degraded' as const) : ('clean' as const), fraction: Number(f ?? 0.5), name: `imitate-${on === 'same' ? 'same' : 'clean'}-f${Number(f ?? 0.5)}` };
+    const [on, f, sp] = x.split(':');
+    const spread = Number(sp ?? 0);
+    if (!(spread >= 0 && spread < 1)) throw new Error(`--imitations: spread ${sp} outside [0, 1)`);
+    return { teacherOn: on === 'same' ? ('degraded' as const) : ('clean' as const), fraction: Number(f ?? 0.5), spread, name: `imitate-${on === 'same' ? 'same' : 'clean'}-f${Number(f ?? 0.5)}${spread ? `-s${spread}` : ''}${oracle ? '-oracle' : ''}` };
   });
   const shifts = (values.shifts ?? 'contrast,blur,noise,brightness,occlusion').split(',') as ImageShiftKind[];
   const studentDirs = values['student-tfjs'].split(',').map((d) => resolve(d));
@@ -155,10 +162,12 @@ async function main(): Promise<number> {
         const fit = fitDegradation({ samples: fitSamples!, count: fitSamples!.length / PIXELS, geometry: GEOMETRY, baseline: baselineStats, field: signature(field, fieldIdx.length, GEOMETRY, { kind: 'none', amount: 0 }, 1) });
         fits.push({ student, shift: `${kind}/${severity}`, fit: { ...fit, ranking: fit.ranking.slice(0, 3).map((x) => `${x.kind} ${x.amount} (${x.distance.toFixed(2)})`) } });
         log(`${student} ${kind}/${severity}: fitted ${fit.degradation.kind} ${fit.degradation.amount} (distance ${fit.distance.toFixed(2)}, none ${fit.noneDistance.toFixed(2)})`);
+        // --oracle: the injected shift itself instead of the fit (what a perfect fit would give).
+        const chosen: Degradation = oracle ? { kind, amount: imageShiftParameter(kind, severity) } : fit.degradation;
         for (const im of imitations) {
-          if (fit.degradation.kind === 'none') continue;
-          const m = await retrained(fieldImitationInputs({ degradations: [fit.degradation], fraction: im.fraction, teacherOn: im.teacherOn, geometry: GEOMETRY }));
-          push(im.name, m, `${fit.degradation.kind} ${fit.degradation.amount}`);
+          if (chosen.kind === 'none') continue;
+          const m = await retrained(fieldImitationInputs({ degradations: spreadAmounts(chosen, im.spread), fraction: im.fraction, teacherOn: im.teacherOn, geometry: GEOMETRY }));
+          push(im.name, m, `${chosen.kind} ${chosen.amount}`);
           m.dispose();
         }
       }
@@ -252,6 +261,23 @@ async function main(): Promise<number> {
   console.log(md);
   writeBenchReport({ name: values['report-name'] ?? (retrain && !bn ? 'adapt-candidates-retrain' : 'adapt-candidates'), command: `node bin/run-ts.mjs bench/adapt-candidates.ts ${process.argv.slice(2).join(' ')}`.trimEnd(), rows, markdown: md, extra: { seed, severity, cleanOf, teacherClean, studentDirs, teacherDir, probeBatch, summary, fits, ...(retrain ? { retrainSchedule } : {}) } });
   return 0;
+}
+
+/**
+ * The degradation at amounts a·(1 − s), a, a·(1 + s) (each clipped into the family's bounds), or
+ * just `d` for s = 0: training on a band of amounts around the fit instead of one point.
+ */
+function spreadAmounts(d: Degradation, s: number): Degradation[] {
+  if (s === 0) return [d];
+  return [1 - s, 1, 1 + s].map((f) => {
+    const candidate = { kind: d.kind, amount: Number((d.amount * f).toFixed(4)) };
+    try {
+      checkDegradation(candidate);
+      return candidate;
+    } catch {
+      return d;
+    }
+  });
 }
 
 interface Row {

@@ -17,6 +17,8 @@ const haveFashion = existsSync(join(DEBIAN_FASHION_MNIST_DIR, 'train-images-idx3
 const teachers = [
   { dir: 'official-fashion-mnist-lenet5-bn', dataset: 'fashion-mnist', min: 0.89, available: haveFashion },
   { dir: 'official-mnist-lenet5-bn', dataset: 'mnist', min: 0.98, available: true },
+  // The CIFAR-10 teacher is below the 85 % goal (README); the floor pins what was committed.
+  { dir: 'cifar10-resnet8', dataset: 'cifar10', min: 0.82, available: true },
 ].filter((t) => existsSync(join(ROOT, 'models/teachers', t.dir, 'model.json')));
 
 describe.each(teachers)('the committed benchmark teacher $dir', (t) => {
@@ -29,7 +31,7 @@ describe.each(teachers)('the committed benchmark teacher $dir', (t) => {
     expect(card.accuracy!.samples).toBe(10_000);
     expect(card.accuracy!.test).toBeGreaterThanOrEqual(t.min);
     expect(card.params).toEqual(countParams(model));
-    // Binomial standard error at p ≈ 0.9 on 1,000 images ≈ 0.0095: within ±0.03 is 3σ.
+    // Binomial standard error on 1,000 images: ≈ 0.0095 at p ≈ 0.9, ≈ 0.012 at p ≈ 0.82; ±0.03 is 2.5–3σ.
     const r = evaluateModel(model, evenSubset(loadBuiltinDataset(t.dataset).test, 1000));
     expect(Math.abs(r.accuracy - card.accuracy!.test)).toBeLessThan(0.03);
     model.dispose();

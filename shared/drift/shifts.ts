@@ -31,6 +31,18 @@ export function isShiftKind(s: string): s is ShiftKind {
   return (SHIFT_KINDS as readonly string[]).includes(s);
 }
 
+/**
+ * The one parameter of an image shift at a severity, in the [0, 1] pixel scale: noise σ, blur σ
+ * (pixels), brightness offset, contrast factor, occlusion side fraction. The retrain's degradation
+ * family (cloud/retrain/degradation.ts) uses the same parameters, so a benchmark can name the
+ * degradation that is exactly the injected shift (its oracle candidate).
+ */
+export function imageShiftParameter(kind: ImageShiftKind, severity: number): number {
+  const s = Math.min(5, Math.max(1, Math.round(severity))) - 1;
+  const table = { noise: NOISE_SIGMA, blur: BLUR_SIGMA, brightness: BRIGHTNESS, contrast: CONTRAST, occlusion: OCCLUSION_SIDE_FRACTION }[kind];
+  return table[s]!;
+}
+
 /** Applies an image shift; returns a new array (the input is not modified). */
 export function applyImageShift(x: ArrayLike<number>, kind: ImageShiftKind, severity: number, g: ImageGeometry, random: Random): Float32Array {
   const s = Math.min(5, Math.max(1, Math.round(severity))) - 1;
