@@ -1,8 +1,8 @@
 import type { DriftReportEnvelope } from '../../shared/protocol';
 import type { DriftReport } from '../../shared/drift/reference';
 
-/** A drift report envelope for tests: `p` is the last window's p-value, `alarm` the device verdict. */
-export function fakeDriftEnvelope(o: { deviceId: string; key: string; p: number; alarm: boolean; at: number; features?: DriftReport['featureStatistics']; sketches?: DriftReport['layerSketches']; inputMeans?: Record<'mean' | 'std' | 'gradient' | 'saturation', number>; modelVersion?: number }): DriftReportEnvelope {
+/** A drift report envelope for tests: `p` is the last window's p-value, `alarm` the device verdict; `inputMeans.flat` only when given (older agents do not report it). */
+export function fakeDriftEnvelope(o: { deviceId: string; key: string; p: number; alarm: boolean; at: number; features?: DriftReport['featureStatistics']; sketches?: DriftReport['layerSketches']; inputMeans?: Record<'mean' | 'std' | 'gradient' | 'saturation', number> & { flat?: number }; modelVersion?: number }): DriftReportEnvelope {
   const stats: DriftReport = {
     version: 1,
     modelId: 'fm-student',
@@ -21,7 +21,7 @@ export function fakeDriftEnvelope(o: { deviceId: string; key: string; p: number;
     alarm: { active: o.alarm, detectors: o.alarm ? ['max-softmax-ks'] : [], breachedWindows: o.alarm ? 4 : 0 },
     ...(o.features ? { featureStatistics: o.features } : {}),
     ...(o.sketches ? { layerSketches: o.sketches } : {}),
-    ...(o.inputMeans ? { inputStatistics: Object.entries(o.inputMeans).map(([name, mean]) => ({ name: name as 'mean', counts: [1000], mean })) } : {}),
+    ...(o.inputMeans ? { inputStatistics: Object.entries(o.inputMeans).filter(([, mean]) => mean !== undefined).map(([name, mean]) => ({ name: name as 'mean', counts: [1000], mean })) } : {}),
   };
   return {
     schema: 'edgekd.drift/1',

@@ -98,7 +98,7 @@ export async function adaptStudent(o: {
         result,
         buffer: result.buffer,
         note: `imitating the teacher under the fitted field degradation ${d.kind} ${d.amount}`,
-        summary: { adaptation: 'field-imitation', degradation: d, fitDistance: plan.fit.distance, changeDistance: plan.fit.noneDistance, runnerUp: plan.fit.ranking[1] ?? null, epochs: result.epochsCompleted, studentSteps: result.studentSteps, totalSeconds: result.totalSeconds },
+        summary: { adaptation: 'field-imitation', degradation: d, fitDistance: plan.fit.distance, changeDistance: plan.fit.noneDistance, ...(plan.fit.stage ? { fitStage: plan.fit.stage } : {}), runnerUp: plan.fit.ranking[1] ?? null, epochs: result.epochsCompleted, studentSteps: result.studentSteps, totalSeconds: result.totalSeconds },
       };
     }
     if (method === 'field-imitation') throw new EdgekdError('EDGEKD_JOB_FAILED', `field imitation not possible: ${plan.reason}`);

@@ -23,7 +23,9 @@ export const DEGRADATION_GRID: Record<Exclude<DegradationKind, 'none'>, readonly
  * How a change of the statistics is compared, each term divided by a scale so one unit is a change
  * the family distinguishes: the mean moves additively (in range units), spread and sharpness
  * multiplicatively (log ratio), saturation relative to its own baseline (the synthetic samples
- * saturate less than camera images do, so only the relative change is comparable).
+ * saturate less than camera images do, so only the relative change is comparable). `flat` is not
+ * a term: the synthetic samples answer brightness and noise with other changes of it than camera
+ * images do; it has its own stage for occlusion (fit-occlusion-from-flat.ts).
  */
 const SCALES = { mean: 0.02, std: 0.04, gradient: 0.04, saturation: 0.5 } as const;
 
@@ -37,6 +39,11 @@ export interface DegradationFit {
   fieldChange: number[];
   /** The best amount of every kind, best first. */
   ranking: Array<{ kind: DegradationKind; amount: number; distance: number }>;
+  /**
+   * Set only on a fit of the second stage (`fitOcclusionFromFlat`), whose distances are in units
+   * of the rise of `flat`, not of the four statistics above.
+   */
+  stage?: 'flat-rise';
 }
 
 /**
@@ -70,11 +77,11 @@ export function fitDegradation(o: { samples: Float32Array; count: number; geomet
   return { degradation: { kind: top.kind, amount: top.amount }, distance: top.distance, noneDistance, fieldChange, ranking };
 }
 
-/** Mean input statistics of D(samples). */
-export function signature(samples: Float32Array, count: number, g: ImageGeometry, d: Degradation, seed: number): InputStatisticMeans {
+/** Mean input statistics of D(samples), `flat` included (the primary fit does not compare it). */
+export function signature(samples: Float32Array, count: number, g: ImageGeometry, d: Degradation, seed: number): InputStatisticMeans & { flat: number } {
   const size = g.height * g.width * g.channels;
   const random = createRandom(seed);
-  const acc = { mean: 0, std: 0, gradient: 0, saturation: 0 };
+  const acc = { mean: 0, std: 0, gradient: 0, saturation: 0, flat: 0 };
   for (let i = 0; i < count; i++) {
     const x = samples.subarray(i * size, (i + 1) * size);
     const s = inputStatistics(d.kind === 'none' ? x : degradeImage(x, d, g, random), g);
@@ -82,6 +89,7 @@ export function signature(samples: Float32Array, count: number, g: ImageGeometry
     acc.std += s.std / count;
     acc.gradient += s.gradient / count;
     acc.saturation += s.saturation / count;
+    acc.flat += s.flat / count;
   }
   return acc;
 }

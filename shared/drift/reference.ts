@@ -53,6 +53,9 @@ export const InputStatisticName = Type.Union([
   Type.Literal('std'), // pixel standard deviation (contrast)
   Type.Literal('gradient'), // mean absolute horizontal+vertical difference (sharpness / blur / noise)
   Type.Literal('saturation'), // fraction of pixels at the input range's ends (occlusion, clipping)
+  // Fraction of unsaturated values whose right and lower neighbours are within 1% of the range
+  // (uniform regions: an occluder, a sticker, a covered lens). Absent from older reports.
+  Type.Literal('flat'),
   // Per-channel mean for colour inputs (channel 0, 1, 2, 3 in the model's channel order): a colour
   // cast or white-balance change moves one channel against another and can leave the pooled mean flat.
   Type.Literal('mean_c0'),
