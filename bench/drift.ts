@@ -50,8 +50,7 @@ import { EdgekdError } from '../shared/errors';
 import { deployStudentPackage, type DeployedPackage } from './drift-deploy';
 import { LOOP_SHIFTS, loopsMarkdown, measureLoops, type LoopRow } from './drift-loops';
 import { DEFAULT_LOOP_CONFIG, effectivePolicy, retrainSchedule, runRetrainLoop, type LoopConfig, type LoopRun } from './drift-loop';
-import { DEFAULT_FIELD_ADAPTATION } from '../cloud/retrain/engine-steps';
-import { DEFAULT_FIELD_IMITATION } from '../cloud/retrain/field-imitation-step';
+import { DEFAULT_FIELD_ADAPTATION, DEFAULT_FIELD_IMITATION } from '../cloud/retrain/adaptation-settings';
 
 const HELP = `npm run bench:drift -- [--quick] [--student-tfjs DIR | --student FILE.onnx] [--teacher DIR] [--seed N] [--retrain-config FILE]
 

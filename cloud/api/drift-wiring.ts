@@ -8,6 +8,7 @@ import type { FleetController } from '../fleet/fleet-controller';
 import type { RolloutRequest } from '../fleet/rollout/rollout-spec';
 import type { RetrainPolicy } from '../retrain/policy';
 import type { DriftPort, RetrainPort } from './ports';
+import { retrainPortOf } from './retrain-port';
 
 export interface DriftWiring {
   readonly drift: DriftPort;
@@ -64,32 +65,7 @@ export async function wireDrift(o: {
         return (await drift.cohortAlarms()).map((a) => ({ ...a, reason: `${a.lastVerdict.devicesInAlarm} of ${a.lastVerdict.devices} devices drifted (quorum ${a.lastVerdict.quorum})`, raisedAt: a.openedAt }));
       },
     },
-    retrain: {
-      async getPolicy() {
-        return { ...(await retrain.getPolicy()), paused: (await retrain.paused()).paused };
-      },
-      async setPolicy(policy, by) {
-        const { paused, ...rest } = policy;
-        if (paused === true) await retrain.pause('paused through the API', by);
-        if (paused === false) await retrain.resume('resumed through the API', by);
-        if (Object.keys(rest).length) await retrain.setPolicy(rest as never, by);
-        return { ...(await retrain.getPolicy()), paused: (await retrain.paused()).paused };
-      },
-      async history() {
-        return (await retrain.runs(100)).map((r) => {
-          const distillStep = r.steps.find((s) => s.name === 'distill');
-          const rolloutStepRec = r.steps.find((s) => s.name === 'rollout');
-          return {
-            ...r,
-            alarmId: r.cohortAlarmId ?? r.id,
-            runId: (distillStep?.summary?.jobId as string | undefined) ?? null,
-            packageId: r.packageRef ? `${r.packageRef.name}@${r.packageRef.version}` : null,
-            rolloutId: (rolloutStepRec?.summary?.rolloutId as string | undefined) ?? null,
-            reason: r.outcome ?? r.error ?? r.state,
-          };
-        });
-      },
-    },
+    retrain: retrainPortOf(retrain),
     close: () => loop.close(),
   };
 }

@@ -1,7 +1,7 @@
 import type { JobRunner } from '../jobs/job-runner';
 import type { ApiToken } from './auth';
 import type { DeviceAdmin } from '../fleet/registry/device-admin';
-import type { Device, DriftRecord, ModelPackage, Rollout, RolloutCreate, Teacher, TeacherUpload } from './schemas';
+import type { Device, DriftRecord, ModelPackage, RetrainPolicyUpdate, Rollout, RolloutCreate, Teacher, TeacherUpload } from './schemas';
 
 /**
  * What the API needs from the rest of the cloud, as small interfaces. `startCloud`
@@ -43,7 +43,7 @@ export interface DriftPort {
 
 export interface RetrainPort {
   getPolicy(): Promise<Record<string, unknown>>;
-  setPolicy(policy: Record<string, unknown>, by: string): Promise<Record<string, unknown>>;
+  setPolicy(policy: RetrainPolicyUpdate, by: string): Promise<Record<string, unknown>>;
   /** Automatic retrains: which alarm triggered which run and which package, with reasons. */
   history(): Promise<DriftRecord[]>;
 }

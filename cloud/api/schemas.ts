@@ -2,6 +2,8 @@ import { Type, type Static } from 'typebox';
 import { UPLOAD_NAME_PATTERN } from './upload-names';
 import { RolloutRequest } from '../fleet/rollout/rollout-spec';
 import { JobError, JobState } from '../jobs/job-types';
+import { AdaptationSettings } from '../retrain/adaptation-settings';
+import { RetrainPolicyChanges } from '../retrain/policy-changes';
 
 /**
  * Response and request shapes of the HTTP API. Records that other components own (devices,
@@ -207,7 +209,30 @@ export const AbortBody = Type.Object({ reason: Type.Optional(Type.String({ maxLe
 export const DriftRecord = Type.Object({ id: Type.String() }, Open);
 export type DriftRecord = Static<typeof DriftRecord> & Record<string, unknown>;
 
-export const RetrainPolicy = Type.Record(Type.String(), Type.Unknown(), { description: 'checked by the retrain component' });
+/**
+ * A change of the automatic retrain policy: the fields of the retrain component's own schema
+ * (cloud/retrain/policy-changes.ts), every one optional, plus the pause switch. Unknown fields and
+ * out-of-range values are refused (400, nothing stored).
+ */
+export const RetrainPolicyUpdate = Type.Object(
+  { ...RetrainPolicyChanges.properties, paused: Type.Optional(Type.Boolean({ description: 'pause (true) or resume (false) automatic retraining' })) },
+  { additionalProperties: false },
+);
+export type RetrainPolicyUpdate = Static<typeof RetrainPolicyUpdate>;
+
+/** The retrain policy in force: every field, `adaptation` with its defaults filled, and the pause switch. */
+export const RetrainPolicy = Type.Object(
+  {
+    minAlarmDurationMs: Type.Number(),
+    cooldownMs: Type.Number(),
+    computeBudgetMsPerDay: Type.Number(),
+    estimatedRunMs: Type.Number(),
+    maxConcurrentRuns: Type.Number(),
+    adaptation: AdaptationSettings,
+    paused: Type.Boolean(),
+  },
+  Open,
+);
 
 export const Health = Type.Object({
   status: Type.Literal('ok'),

@@ -4,6 +4,7 @@ import { EdgekdError } from '../../shared/errors';
 import { RolloutRequest } from '../fleet/rollout/rollout-spec';
 import { LayerSketch } from '../../shared/drift/reference';
 import { InputStatisticMeans } from '../../shared/drift/pool-input-statistics';
+import { AdaptationSettings } from '../retrain/adaptation-settings';
 import type { JobRecord } from './job-types';
 
 /**
@@ -48,13 +49,9 @@ export const DistillJobParams = Type.Object(
     adaptation: Type.Optional(
       Type.Object(
         {
-          method: Type.Optional(Type.Union([Type.Literal('auto'), Type.Literal('field-imitation'), Type.Literal('field-batchnorm'), Type.Literal('redistill')])),
-          layers: Type.Optional(Type.Union([Type.Literal('first'), Type.Literal('all')])),
-          fieldWeight: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+          // The settings of the retrain policy in force when the run started (method, layers, fieldWeight, imitation).
+          ...AdaptationSettings.properties,
           useFieldTargets: Type.Optional(Type.Boolean()),
-          imitation: Type.Optional(
-            Type.Object({ fraction: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })), teacherOn: Type.Optional(Type.Union([Type.Literal('clean'), Type.Literal('degraded')])) }),
-          ),
           /** Pooled input statistics of the drifted reports and of the clean reports before them. */
           inputShift: Type.Optional(Type.Union([Type.Object({ field: InputStatisticMeans, baseline: InputStatisticMeans }), Type.Null()])),
           /** Pooled layer sketches of the served student (BatchNorm inputs). */

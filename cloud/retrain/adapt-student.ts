@@ -8,6 +8,7 @@ import type { ReplayBuffer } from '../distill/replay-buffer';
 import type { BnTarget } from '../distill/teacher';
 import { planFieldImitation } from './field-imitation-step';
 import { applyFieldBatchNormStatistics, studentBatchNormLayers } from './field-batchnorm';
+import { effectiveAdaptation, type AdaptationSettings } from './adaptation-settings';
 
 /**
  * How a retrain adapts the student. `field-imitation`: fit the degradation of the family
@@ -19,26 +20,12 @@ import { applyFieldBatchNormStatistics, studentBatchNormLayers } from './field-b
  * training first would invalidate them). `redistill`: the data-free re-distillation with field BN
  * targets. `auto` (default): `field-imitation` when a degradation is fitted from the reports'
  * input statistics, else `field-batchnorm` when the reports carry sketches, else `redistill`.
- * `useFieldTargets: false` uses no field information at all (`redistill` with no BN targets: a
- * warm-start continuation on the student's own buffer, the benchmark's control).
+ * The settings and their defaults are `adaptation-settings.ts` (in `edgekd cloud`, the retrain
+ * policy's `adaptation`). `useFieldTargets: false` uses no field information at all (`redistill`
+ * with no BN targets: a warm-start continuation on the student's own buffer, the benchmark's
+ * control); it is no operator setting.
  */
-export interface AdaptationOptions {
-  method?: 'auto' | 'field-imitation' | 'field-batchnorm' | 'redistill';
-  layers?: 'first' | 'all';
-  fieldWeight?: number;
-  useFieldTargets?: boolean;
-  /** Field imitation: fraction of each KD batch degraded, and what the teacher labels (defaults: DEFAULT_FIELD_IMITATION). */
-  imitation?: { fraction?: number; teacherOn?: 'clean' | 'degraded' };
-}
-
-/**
- * The statistics-only adaptation when the caller names none: every sketched BatchNorm, field
- * statistics mixed half and half with the student's own. Chosen on the validation stream of
- * `bench/adapt-candidates.ts` (cut from the training split): best mean gap closed over the five
- * shifts for both students among the candidates the devices' sketches support; full replacement
- * (weight 1) cost up to 38–47 clean-accuracy points on every layer. See docs/drift.md.
- */
-export const DEFAULT_FIELD_ADAPTATION = { layers: 'all', fieldWeight: 0.5 } as const;
+export type AdaptationOptions = AdaptationSettings & { useFieldTargets?: boolean };
 
 /** What the drift service measured in the field, as a retrain receives it (RetrainContext or a distill job's payload). */
 export interface FieldEvidence {
@@ -77,7 +64,8 @@ export async function adaptStudent(o: {
   distill: (warmStart: WarmStart, override?: DistillConfigInput) => Promise<DistillResult>;
 }): Promise<StudentAdaptation> {
   const { teacher, student, buffer, field } = o;
-  const method = o.adaptation?.useFieldTargets === false ? 'redistill' : (o.adaptation?.method ?? 'auto');
+  const settings = effectiveAdaptation(o.adaptation);
+  const method = o.adaptation?.useFieldTargets === false ? 'redistill' : settings.method;
   let imitationSkipped: string | undefined;
   if (method === 'field-imitation' || method === 'auto') {
     const [h, w, c] = student.inputs[0]!.shape.slice(1) as number[];
@@ -85,8 +73,8 @@ export async function adaptStudent(o: {
       buffer,
       geometry: { height: h!, width: w!, channels: c!, range: [o.inputRange.low, o.inputRange.high] },
       inputShift: field.inputShift ?? undefined,
-      ...(o.adaptation?.imitation?.fraction !== undefined ? { fraction: o.adaptation.imitation.fraction } : {}),
-      ...(o.adaptation?.imitation?.teacherOn ? { teacherOn: o.adaptation.imitation.teacherOn } : {}),
+      fraction: settings.imitation.fraction,
+      teacherOn: settings.imitation.teacherOn,
     });
     if (plan.use) {
       // The line's schedule of student steps on the deployed student's own buffer, without new
@@ -107,8 +95,8 @@ export async function adaptStudent(o: {
   if (method === 'field-batchnorm' || (method === 'auto' && (field.layerSketches?.length ?? 0) > 0)) {
     const sketches = field.layerSketches ?? [];
     const order = studentBatchNormLayers(student).map((b) => b.layer);
-    const picked = (o.adaptation?.layers ?? DEFAULT_FIELD_ADAPTATION.layers) === 'all' ? sketches : sketches.filter((k) => k.layer === order[0]);
-    const r = applyFieldBatchNormStatistics(student, picked, { fieldWeight: o.adaptation?.fieldWeight ?? DEFAULT_FIELD_ADAPTATION.fieldWeight });
+    const picked = settings.layers === 'all' ? sketches : sketches.filter((k) => k.layer === order[0]);
+    const r = applyFieldBatchNormStatistics(student, picked, { fieldWeight: settings.fieldWeight });
     if (r.adapted.length === 0) {
       throw new EdgekdError('EDGEKD_JOB_FAILED', `no BatchNorm of the student could be re-estimated from the field (${r.skipped.map((x) => `${x.layer}: ${x.reason}`).join('; ') || 'the reports carry no layer sketches'})`);
     }

@@ -43,14 +43,17 @@ export interface EngineStepsDeps {
   calibrationCount?: number;
   /** Registers the package with the fleet and runs the canary rollout to its end (promote or roll back); `target` is the alarming cohort's. */
   rollout: (pkg: ModelPackage, ctx: RetrainContext, target: RolloutTarget) => Promise<RolloutOutcome>;
-  /** How the run adapts the student (adapt-student.ts; default `auto`). */
+  /**
+   * How the run adapts the student (adapt-student.ts), over the run's own (`RetrainContext.adaptation`,
+   * the retrain policy's): the benchmark's flags and its no-field-information control.
+   */
   adaptation?: AdaptationOptions;
   /** Injected for tests and the benchmark: the engine call itself. */
   distillImpl?: (o: DataFreeDistillOptions) => ReturnType<typeof distillDataFree>;
 }
 
 // Re-exported: callers of the in-process engines (bench, tests) name the default from here.
-export { DEFAULT_FIELD_ADAPTATION } from './adapt-student';
+export { DEFAULT_FIELD_ADAPTATION } from './adaptation-settings';
 
 /**
  * The retrain pipeline (`retrain-pipeline.ts`) on the in-process engines, for the benchmark and
@@ -104,7 +107,7 @@ export function createInProcessEngines(deps: Omit<EngineStepsDeps, 'rollout'>): 
         buffer: loadBuffer(current.bufferDir),
         inputRange: current.inputRange,
         field: ctx,
-        adaptation: deps.adaptation,
+        adaptation: { ...ctx.adaptation, ...deps.adaptation },
         distill: (warmStart, override) => runDistill(ctx, teacher, student, current, warmStart, override),
       });
       // The new folder carries the previous student's card (accuracy unknown: the retrain sees no

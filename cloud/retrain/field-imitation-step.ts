@@ -3,7 +3,8 @@ import type { ImageGeometry } from '../../shared/drift/shifts';
 import type { InputStatisticMeans } from '../../shared/drift/pool-input-statistics';
 import { fitDegradation, type DegradationFit } from './fit-degradation';
 import { fitOcclusionFromFlat } from './fit-occlusion-from-flat';
-import { fieldImitationInputs, type FieldImitationOptions } from './field-imitation';
+import { fieldImitationInputs } from './field-imitation';
+import { DEFAULT_FIELD_IMITATION } from './adaptation-settings';
 
 /** Synthetic buffer samples the degradation is fitted on (a few hundred are enough; ~1 s). */
 export const FIELD_IMITATION_FIT_SAMPLES = 300;
@@ -14,13 +15,6 @@ export const FIELD_IMITATION_FIT_SAMPLES = 300;
  * mildest benchmark shift, brightness 1, 4.7), and nothing is fitted.
  */
 export const MIN_FIELD_CHANGE = 2.5;
-
-/**
- * The imitation settings when the caller names none: half of each KD batch degraded, the teacher
- * labelling the clean sample. Chosen on the validation stream of `bench/adapt-candidates.ts
- * --retrain` (training split; docs/drift.md).
- */
-export const DEFAULT_FIELD_IMITATION = { fraction: 0.5, teacherOn: 'clean' } as const satisfies Partial<FieldImitationOptions>;
 
 export type FieldImitationPlan =
   | { use: true; fit: DegradationFit; kdInputs: ReturnType<typeof fieldImitationInputs> }

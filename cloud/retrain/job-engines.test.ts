@@ -49,6 +49,41 @@ describe('retrain job engines', () => {
     }
   });
 
+  it('submits the distill job with the adaptation the retrain policy set for the run, beside the field evidence', async () => {
+    const db = openSqlite(join(dir, 'policy-adaptation.db'));
+    // A runner that runs nothing here: the distill job stays queued, its parameters are what is checked.
+    const real = createJobRunner({ db, kinds: { distill: { module: 'unused' }, export: { module: 'unused' } }, concurrency: 0, pollMs: 20, dataDir: join(dir, 'policy-jobs'), owner: 'test' });
+    await real.start();
+    try {
+      const stamp = { error: null, progress: null, attempt: 1, resume: false, cancelRequested: false, owner: null, createdAt: 0, updatedAt: 0, startedAt: 0, finishedAt: 0 };
+      const history: Record<string, JobRecord> = {
+        'prev-distill': { ...stamp, id: 'prev-distill', kind: 'distill', state: 'succeeded', params: { teacherPath: '/t', student: 'tiny', method: 'ssdkd' }, result: { studentDir: '/deployed-student', method: 'ssdkd', teacherId: null, finalAccuracy: null, bestAccuracy: null, teacherAccuracy: null, teacherSha256: null, samplesGenerated: 1, bufferCapacity: 1, epochs: 1, totalSeconds: 1, backend: 'wasm' } },
+        'prev-export': { ...stamp, id: 'prev-export', kind: 'export', state: 'succeeded', params: { studentDir: '/deployed-student', keyFile: '/k', runId: 'prev-distill', name: 'fm-student', version: 3 }, result: { packageDir: '/p', name: 'fm-student', version: 3, sha256: SHA, bytes: 1, metrics: {}, runId: 'prev-distill', seconds: 1 } },
+      };
+      const jobs: JobRunner = { ...real, get: async (id) => history[id] ?? real.get(id), note: async (id, e) => (history[id] ? undefined : real.note(id, e)) };
+      const pkg = { packageId: 'p3', name: 'fm-student', version: 3, manifest: { lineage: { exportJobId: 'prev-export' }, model: { sha256: SHA } } } as unknown as PackageRecord;
+      const engines = createJobEngines({ jobs, fleet: { listPackages: async () => [pkg] }, keyFile: '/k', pollMs: 20 });
+      const adaptation = { method: 'field-batchnorm', layers: 'first', fieldWeight: 0.25, imitation: { fraction: 0.5, teacherOn: 'clean' } } as const;
+      const sketch = { layer: 'bn1', mean: [0.5], variance: [0.3], sampleCount: 512 };
+      const abort = new AbortController();
+      const run = engines.adapt({ runId: 'run-p', cohort: 'site', model: { name: 'fm-student', version: '3' }, triggerReports: ['r1'], featureTargets: [], layerSketches: [sketch], inputShift: null, adaptation, signal: abort.signal });
+      let queued: JobRecord[] = [];
+      for (let i = 0; i < 200 && queued.length === 0; i++) {
+        queued = await real.list({ kind: 'distill', state: 'queued' });
+        if (queued.length === 0) await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(queued).toHaveLength(1);
+      expect(jobParams(queued[0]!, 'distill')).toMatchObject({ warmStartFrom: '/deployed-student', retrainRunId: 'run-p', adaptation: { ...adaptation, layerSketches: [sketch] } });
+      // A pause of the loop cancels the queued job.
+      abort.abort();
+      await expect(run).rejects.toMatchObject({ code: 'EDGEKD_RUN_CANCELLED' });
+      expect((await real.get(queued[0]!.id)).state).toBe('cancelled');
+    } finally {
+      await real.stop();
+      await db.close();
+    }
+  });
+
   it('adapts the deployed student in the distill job as the in-process engines do: field imitation with a field input shift, the fallback without, and says which ran and why', async () => {
     // The deployed line: a teacher with BatchNorm and a distilled student folder with its buffer.
     const { teacherDir, studentDir, buffer, baseline, field } = await deployedLineWithContrastShift(dir);

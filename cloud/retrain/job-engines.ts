@@ -6,7 +6,6 @@ import type { JobRunner } from '../jobs/job-runner';
 import type { JobRecord } from '../jobs/job-types';
 import type { FleetController } from '../fleet/fleet-controller';
 import type { RetrainEngines } from './retrain-pipeline';
-import type { AdaptationOptions } from './adapt-student';
 
 const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
 
@@ -20,8 +19,6 @@ export interface JobEnginesOptions {
   pollMs?: number;
   /** Where job outputs live (students, packages): a step on another machine restores them from it. */
   artifacts?: ArtifactStore;
-  /** How the distill job adapts the student (adapt-student.ts; default `auto`, as the in-process engines). */
-  adaptation?: AdaptationOptions;
 }
 
 /** Waits for a job to end; an abort cancels it. Throws unless it succeeded. */
@@ -44,9 +41,10 @@ async function awaitJob(jobs: JobRunner, id: string, signal: AbortSignal, pollMs
  * The retrain engines of `edgekd cloud`: each step is a job on the cloud's job runner (its own
  * child process, so a retrain never blocks the API), typed by the job-kind table. `adapt` is a
  * `distill` job warm-started from the student and buffer of the run behind the line's newest
- * package that adapts it to the field as the in-process engines do (adapt-student.ts: field
- * imitation when a degradation is fitted from the input statistics, else BatchNorm re-estimation
- * from the layer sketches, else re-distillation with the field's BN targets); `package` is an `export` job (int8, signed) of the
+ * package that adapts it to the field as the in-process engines do (adapt-student.ts, with the
+ * retrain policy's `adaptation` the run carries; `auto`: field imitation when a degradation is
+ * fitted from the input statistics, else BatchNorm re-estimation from the layer sketches, else
+ * re-distillation with the field's BN targets); `package` is an `export` job (int8, signed) of the
  * next version with lineage to that package.
  */
 export function createJobEngines(o: JobEnginesOptions): RetrainEngines {
@@ -87,8 +85,10 @@ export function createJobEngines(o: JobEnginesOptions): RetrainEngines {
         warmStartFrom: studentDir,
         ...(previous?.studentArtifact ? { warmStartArtifact: previous.studentArtifact } : {}),
         bnTargets: ctx.featureTargets.map((t) => ({ layer: t.layer, mean: t.mean, variance: t.variance })),
-        // The field evidence the job's adaptation decides on (the same decision as in process).
-        adaptation: { ...o.adaptation, ...(ctx.inputShift ? { inputShift: ctx.inputShift } : {}), ...(ctx.layerSketches?.length ? { layerSketches: ctx.layerSketches } : {}) },
+        // The adaptation the retrain policy set for this run (the operator's choice, defaults
+        // filled: the job record says what was in force) and the field evidence it decides on
+        // (the same decision as in process).
+        adaptation: { ...ctx.adaptation, ...(ctx.inputShift ? { inputShift: ctx.inputShift } : {}), ...(ctx.layerSketches?.length ? { layerSketches: ctx.layerSketches } : {}) },
         retrainOf: cur.run.id,
         retrainRunId: ctx.runId,
         triggerReports: ctx.triggerReports.slice(0, 50),

@@ -1,3 +1,5 @@
+import { effectiveAdaptation, type EffectiveAdaptation } from './adaptation-settings';
+
 /**
  * When the cloud retrains on its own. Pure: the controller feeds it the facts and records the
  * decision with its reason. Modelled on Sedna's triggers (a persistence condition, a time budget)
@@ -14,6 +16,11 @@ export interface RetrainPolicy {
   estimatedRunMs: number;
   /** Runs at the same time (all cohorts). */
   maxConcurrentRuns: number;
+  /**
+   * How a run adapts the student (adaptation-settings.ts), every field in force; not part of the
+   * decision: the controller hands it to each run it starts.
+   */
+  adaptation: EffectiveAdaptation;
 }
 
 export const DEFAULT_RETRAIN_POLICY: RetrainPolicy = {
@@ -22,6 +29,7 @@ export const DEFAULT_RETRAIN_POLICY: RetrainPolicy = {
   computeBudgetMsPerDay: 4 * 3_600_000,
   estimatedRunMs: 30 * 60_000,
   maxConcurrentRuns: 1,
+  adaptation: effectiveAdaptation(undefined),
 };
 
 export interface RetrainFacts {

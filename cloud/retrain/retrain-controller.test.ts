@@ -137,6 +137,50 @@ async function suite(name: string, open: () => Promise<SqlDb>, d: typeof plainDe
       expect((await drift.actions()).find((a) => a.kind === 'retrain-policy-changed')).toMatchObject({ actor: 'bob' });
     });
 
+    it('hands the adaptation set in the policy, defaults filled, to the next run it starts and names it in the start action', async () => {
+      const seen: RetrainContext[] = [];
+      const ctl = createRetrainController({ db, clock: () => now, drift, steps: fakeSteps('promoted', seen), policy: { minAlarmDurationMs: 0 } });
+      const set = await ctl.setPolicy({ adaptation: { method: 'field-batchnorm', layers: 'first', fieldWeight: 0.3 } }, 'bob');
+      const inForce = { method: 'field-batchnorm', layers: 'first', fieldWeight: 0.3, imitation: { fraction: 0.5, teacherOn: 'clean' } };
+      expect(set.adaptation).toEqual(inForce);
+      await feedCohort(5, 10, 'a');
+      expect((await ctl.tick())[0]!.decision.action).toBe('start');
+      await ctl.idle();
+      expect(seen[0]!.adaptation).toEqual(inForce);
+      expect((await drift.actions()).find((a) => a.kind === 'retrain-started')!.details).toMatchObject({ adaptation: inForce });
+      // A later change is replaced as a whole: what it leaves out is back at its default.
+      expect((await ctl.setPolicy({ adaptation: { imitation: { teacherOn: 'degraded' } } }, 'bob')).adaptation).toEqual({ method: 'auto', layers: 'all', fieldWeight: 0.5, imitation: { fraction: 0.5, teacherOn: 'degraded' } });
+    });
+
+    it('refuses a bad adaptation with a typed error and keeps the stored policy as it was', async () => {
+      const ctl = createRetrainController({ db, clock: () => now, drift, steps: fakeSteps('promoted', []) });
+      const before = await ctl.setPolicy({ cooldownMs: 1000, adaptation: { method: 'field-imitation', imitation: { fraction: 0.25 } } }, 'bob');
+      for (const bad of [
+        { method: 'retrain-harder' },
+        { fieldWeight: 1.5 },
+        { layers: 'some' },
+        { imitation: { fraction: -0.1 } },
+        { imitation: { teacherOn: 'teacher' } },
+        { useFieldTargets: false },
+      ]) {
+        await expect(ctl.setPolicy({ cooldownMs: 5, adaptation: bad } as never, 'mallory')).rejects.toMatchObject({ code: 'EDGEKD_INVALID_ARGUMENT' });
+      }
+      await expect(ctl.setPolicy({ maxConcurrentRuns: 1.5 }, 'mallory')).rejects.toMatchObject({ code: 'EDGEKD_INVALID_ARGUMENT' });
+      expect(await ctl.getPolicy()).toEqual(before);
+      expect((await drift.actions()).filter((a) => a.kind === 'retrain-policy-changed').map((a) => a.actor)).toEqual(['bob']);
+    });
+
+    it('reads a policy stored before the adaptation setting existed with the default adaptation', async () => {
+      const ctl = createRetrainController({ db, clock: () => now, drift, steps: fakeSteps('promoted', []) });
+      await ctl.getPolicy(); // creates the controller's tables
+      await db.exec('INSERT INTO drift_retrain_policy (scope, policy, actor, updated_at) VALUES (?, ?, ?, ?)', ['retrain', JSON.stringify({ cooldownMs: 60_000 }), 'old-cloud', now]);
+      const p = await ctl.getPolicy();
+      expect(p.cooldownMs).toBe(60_000);
+      expect(p.adaptation).toEqual({ method: 'auto', layers: 'all', fieldWeight: 0.5, imitation: { fraction: 0.5, teacherOn: 'clean' } });
+      // Changing another field keeps the old row's fields and still no stored adaptation.
+      expect(await ctl.setPolicy({ minAlarmDurationMs: 0 }, 'bob')).toMatchObject({ cooldownMs: 60_000, minAlarmDurationMs: 0, adaptation: { method: 'auto' } });
+    });
+
     it('records a rolled-back canary and a failing step', async () => {
       const ctl = createRetrainController({ db, clock: () => now, drift, steps: fakeSteps('rolled-back', []), policy: { minAlarmDurationMs: 0 } });
       await feedCohort(5, 10, 'a');

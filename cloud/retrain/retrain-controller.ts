@@ -6,6 +6,8 @@ import { createLogger, type Logger } from '../../shared/log/logger';
 import { EdgekdError, toEdgekdError } from '../../shared/errors';
 import type { DriftService, CohortAlarm } from '../drift/drift-service';
 import { decideRetrain, DEFAULT_RETRAIN_POLICY, type RetrainDecision, type RetrainPolicy } from './policy';
+import { parseRetrainPolicyChanges, type RetrainPolicyChanges } from './policy-changes';
+import { effectiveAdaptation, type EffectiveAdaptation } from './adaptation-settings';
 import type { PackageRef, RetrainContext, RetrainSteps } from './steps';
 import { fencedWrite } from '../scale/fenced-write';
 import type { Fence } from '../scale/leader-lease';
@@ -69,10 +71,14 @@ export interface RetrainController {
   pause(reason: string, actor: string): Promise<void>;
   resume(reason: string, actor: string): Promise<void>;
   paused(): Promise<{ paused: boolean; reason?: string; actor?: string; at?: number }>;
-  /** The policy in force (defaults ← constructor options ← last `setPolicy`). */
+  /** The policy in force (defaults ← constructor options ← last `setPolicy`), `adaptation` with every field filled. */
   getPolicy(): Promise<RetrainPolicy>;
-  /** Changes policy fields (validated, persisted, logged with the actor). */
-  setPolicy(changes: Partial<RetrainPolicy>, actor: string): Promise<RetrainPolicy>;
+  /**
+   * Changes policy fields (validated against `RetrainPolicyChanges`, persisted, logged with the
+   * actor; a change that fails validation stores nothing). `adaptation` is replaced as a whole;
+   * the next run started uses it.
+   */
+  setPolicy(changes: RetrainPolicyChanges, actor: string): Promise<RetrainPolicy>;
   runs(limit?: number): Promise<RetrainRun[]>;
   run(id: string): Promise<RetrainRun | null>;
   /** Which reports triggered a run and which package it produced. */
@@ -94,9 +100,16 @@ export function createRetrainController(deps: RetrainControllerDeps): RetrainCon
   const db = migratedOnFirstUse(deps.db, retrainMigrations);
   const basePolicy: RetrainPolicy = { ...DEFAULT_RETRAIN_POLICY, ...deps.policy };
 
-  async function currentPolicy(): Promise<RetrainPolicy> {
+  /** What operators changed, as stored (a policy stored before a field existed lacks it: the field keeps its default). */
+  async function storedChanges(): Promise<RetrainPolicyChanges> {
     const rows = await db.query('SELECT policy FROM drift_retrain_policy WHERE scope = ?', [SCOPE]);
-    return rows[0] ? { ...basePolicy, ...(JSON.parse(String(rows[0].policy)) as Partial<RetrainPolicy>) } : basePolicy;
+    return rows[0] ? (JSON.parse(String(rows[0].policy)) as RetrainPolicyChanges) : {};
+  }
+  async function currentPolicy(): Promise<RetrainPolicy> {
+    const stored = await storedChanges();
+    // The stored adaptation holds only what the operator set, so the rest follows the defaults of
+    // this version (adaptation-settings.ts), and it is filled here for the API and the run.
+    return { ...basePolicy, ...stored, adaptation: stored.adaptation ? effectiveAdaptation(stored.adaptation) : basePolicy.adaptation };
   }
   const log = deps.logger ?? createLogger('retrain');
   const newId = deps.newId ?? randomUUID;
@@ -218,7 +231,7 @@ export function createRetrainController(deps: RetrainControllerDeps): RetrainCon
     }
   }
 
-  async function start(alarm: CohortAlarm, decision: RetrainDecision): Promise<string> {
+  async function start(alarm: CohortAlarm, decision: RetrainDecision, adaptation: EffectiveAdaptation): Promise<string> {
     const id = newId();
     const triggerReports = alarm.evidence.slice();
     const featureTargets = await drift.fieldFeatureTargets(triggerReports);
@@ -246,9 +259,9 @@ export function createRetrainController(deps: RetrainControllerDeps): RetrainCon
       [id, run.cohort, run.modelName, run.modelVersion, run.cohortAlarmId, run.state, run.startedAt, JSON.stringify(triggerReports)],
     );
     await (deps.fence ? fencedWrite(db, deps.fence, insert) : insert(db));
-    await drift.recordAction({ actor: 'auto', kind: 'retrain-started', reason: decision.reason, details: { runId: id, cohort: run.cohort, model: `${run.modelName}@${run.modelVersion}`, triggerReports, featureTargets: featureTargets.map((f) => f.layer), layerSketches: layerSketches.map((l) => `${l.layer} (n ${l.sampleCount})`), inputStatistics: inputShift ? `field n ${inputShift.field.sampleCount}, baseline n ${inputShift.baseline.sampleCount}` : 'none' } });
+    await drift.recordAction({ actor: 'auto', kind: 'retrain-started', reason: decision.reason, details: { runId: id, cohort: run.cohort, model: `${run.modelName}@${run.modelVersion}`, triggerReports, featureTargets: featureTargets.map((f) => f.layer), layerSketches: layerSketches.map((l) => `${l.layer} (n ${l.sampleCount})`), inputStatistics: inputShift ? `field n ${inputShift.field.sampleCount}, baseline n ${inputShift.baseline.sampleCount}` : 'none', adaptation } });
     const abort = new AbortController();
-    const ctx: RetrainContext = { runId: id, cohort: run.cohort, model: { name: run.modelName, version: run.modelVersion }, triggerReports, featureTargets, layerSketches, inputShift, signal: abort.signal };
+    const ctx: RetrainContext = { runId: id, cohort: run.cohort, model: { name: run.modelName, version: run.modelVersion }, triggerReports, featureTargets, layerSketches, inputShift, adaptation, signal: abort.signal };
     const promise = execute(run, ctx)
       .catch((e) => log.error({ err: e, runId: id }, 'retrain run crashed'))
       .finally(() => inFlight.delete(id));
@@ -286,7 +299,7 @@ export function createRetrainController(deps: RetrainControllerDeps): RetrainCon
         const key = `${alarm.cohort}\u0000${alarm.modelName}`;
         const entry: { cohort: string; modelName: string; decision: RetrainDecision; runId?: string } = { cohort: alarm.cohort, modelName: alarm.modelName, decision };
         if (decision.action === 'start') {
-          entry.runId = await start(alarm, decision);
+          entry.runId = await start(alarm, decision, policy.adaptation);
           computeUsed += policy.estimatedRunMs;
           lastReason.delete(key);
         } else if (lastReason.get(key) !== decision.reason) {
@@ -306,15 +319,9 @@ export function createRetrainController(deps: RetrainControllerDeps): RetrainCon
     getPolicy: currentPolicy,
 
     async setPolicy(changes, actor) {
-      const next: Partial<RetrainPolicy> = {};
-      for (const [k, v] of Object.entries(changes)) {
-        if (!(k in DEFAULT_RETRAIN_POLICY)) throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', `unknown retrain policy field '${k}'; known: ${Object.keys(DEFAULT_RETRAIN_POLICY).join(', ')}`);
-        if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', `retrain policy '${k}' must be a number ≥ 0, got ${JSON.stringify(v)}`);
-        (next as Record<string, number>)[k] = v;
-      }
-      if (next.maxConcurrentRuns !== undefined && next.maxConcurrentRuns < 1) throw new EdgekdError('EDGEKD_INVALID_ARGUMENT', 'maxConcurrentRuns must be ≥ 1');
-      const stored = await db.query('SELECT policy FROM drift_retrain_policy WHERE scope = ?', [SCOPE]);
-      const merged = { ...(stored[0] ? (JSON.parse(String(stored[0].policy)) as Partial<RetrainPolicy>) : {}), ...next };
+      // Checked before anything is written: a refused change leaves the stored policy as it was.
+      const next = parseRetrainPolicyChanges(changes);
+      const merged = { ...(await storedChanges()), ...next };
       await db.exec(
         `INSERT INTO drift_retrain_policy (scope, policy, actor, updated_at) VALUES (?, ?, ?, ?)
          ON CONFLICT (scope) DO UPDATE SET policy = excluded.policy, actor = excluded.actor, updated_at = excluded.updated_at`,

@@ -1,5 +1,6 @@
 import type { LayerSketch } from '../../shared/drift/reference';
 import type { InputStatisticMeans } from '../../shared/drift/pool-input-statistics';
+import type { AdaptationSettings } from './adaptation-settings';
 
 /**
  * The retrain pipeline's steps as small interfaces, so the orchestration is testable with fakes.
@@ -32,6 +33,8 @@ export interface RetrainContext {
   layerSketches?: LayerSketch[];
   /** Pooled input statistics of the drifted reports and of the clean reports before them: fits the field's degradation. */
   inputShift?: { field: InputStatisticMeans; baseline: InputStatisticMeans } | null;
+  /** How to adapt the student: the retrain policy's `adaptation` when the run started (the controller fills every field). */
+  adaptation?: AdaptationSettings;
   signal: AbortSignal;
 }
 

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { RouteContext } from '../route-context';
 import { caller } from '../route-access';
 import { errorResponses, unavailable } from '../errors';
-import { DriftRecord, IdParams, RetrainPolicy } from '../schemas';
+import { DriftRecord, IdParams, RetrainPolicy, RetrainPolicyUpdate } from '../schemas';
 import type { DriftPort, RetrainPort } from '../ports';
 
 export function registerDriftRoutes(app: FastifyInstance, { deps }: RouteContext): void {
@@ -35,9 +35,14 @@ export function registerDriftRoutes(app: FastifyInstance, { deps }: RouteContext
     schema: { tags: ['retrain'], summary: 'The automatic retrain policy', response: { 200: RetrainPolicy, ...errorResponses } },
   }, async () => retrain().getPolicy());
 
-  app.put<{ Body: Record<string, unknown> }>('/api/retrain/policy', {
+  app.put<{ Body: RetrainPolicyUpdate }>('/api/retrain/policy', {
     config: { access: 'admin' },
-    schema: { tags: ['retrain'], summary: 'Replace the retrain policy (thresholds, cool-down, budget, pause)', body: RetrainPolicy, response: { 200: RetrainPolicy, ...errorResponses } },
+    schema: {
+      tags: ['retrain'],
+      summary: 'Change the retrain policy (thresholds, cool-down, budget, adaptation of the next runs, pause); fields left out keep their value, `adaptation` is replaced as a whole',
+      body: RetrainPolicyUpdate,
+      response: { 200: RetrainPolicy, ...errorResponses },
+    },
   }, async (req) => retrain().setPolicy(req.body, caller(req).name));
 
   app.get('/api/retrain/history', {
