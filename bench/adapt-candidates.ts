@@ -31,6 +31,8 @@
  *   as the devices' baseline reports) is applied to a fraction F of each KD batch; the teacher
  *   labels the clean sample (`clean`) or the degraded one (`same`); a third field `:S` trains on
  *   the amounts a·(1 − S), a, a·(1 + S) around the fitted amount a (`-sS` in the name);
+ * - `--with-synthesis`: every retrain keeps the schedule's synthesis (new samples join the buffer
+ *   each epoch, as in the loop's control) instead of none;
  * - `--oracle`: the same candidates with the injected shift itself instead of the fit (`-oracle`):
  *   what a perfect fit would give, separating the fit's errors from the retrain's.
  * `--no-bn` skips the BatchNorm candidates; `--retrain --no-bn` writes `adapt-candidates-retrain`
@@ -58,7 +60,7 @@ import { fitDegradation, signature, type DegradationFit } from '../cloud/retrain
 import { fieldImitationInputs } from '../cloud/retrain/field-imitation';
 import { FIELD_IMITATION_FIT_SAMPLES } from '../cloud/retrain/field-imitation-step';
 
-const HELP = 'node bin/run-ts.mjs bench/adapt-candidates.ts --student-tfjs DIR[,DIR…] [--teacher DIR] [--seed N] [--shifts contrast,blur,noise] [--severity 3] [--field 2000] [--score 3000] [--probe-batch 64] [--retrain] [--no-bn] [--retrain-epochs 6] [--retrain-kd-steps 100] [--imitations clean:0.5,same:0.5[:SPREAD]] [--oracle] [--report-name NAME]';
+const HELP = 'node bin/run-ts.mjs bench/adapt-candidates.ts --student-tfjs DIR[,DIR…] [--teacher DIR] [--seed N] [--shifts contrast,blur,noise] [--severity 3] [--field 2000] [--score 3000] [--probe-batch 64] [--retrain] [--no-bn] [--retrain-epochs 6] [--retrain-kd-steps 100] [--imitations clean:0.5,same:0.5[:SPREAD]] [--oracle] [--with-synthesis] [--report-name NAME]';
 const H = 28;
 const W = 28;
 const PIXELS = H * W;
@@ -67,7 +69,7 @@ const GEOMETRY = { height: H, width: W, channels: 1, range: [-1, 1] as const };
 async function main(): Promise<number> {
   const { values, help } = parseCommandArgs(
     process.argv.slice(2),
-    { 'student-tfjs': { type: 'string' }, teacher: { type: 'string' }, seed: { type: 'string' }, shifts: { type: 'string' }, severity: { type: 'string' }, field: { type: 'string' }, score: { type: 'string' }, 'probe-batch': { type: 'string' }, retrain: { type: 'boolean' }, 'no-bn': { type: 'boolean' }, 'retrain-epochs': { type: 'string' }, 'retrain-kd-steps': { type: 'string' }, imitations: { type: 'string' }, oracle: { type: 'boolean' }, 'report-name': { type: 'string' } },
+    { 'student-tfjs': { type: 'string' }, teacher: { type: 'string' }, seed: { type: 'string' }, shifts: { type: 'string' }, severity: { type: 'string' }, field: { type: 'string' }, score: { type: 'string' }, 'probe-batch': { type: 'string' }, retrain: { type: 'boolean' }, 'no-bn': { type: 'boolean' }, 'retrain-epochs': { type: 'string' }, 'retrain-kd-steps': { type: 'string' }, imitations: { type: 'string' }, oracle: { type: 'boolean' }, 'with-synthesis': { type: 'boolean' }, 'report-name': { type: 'string' } },
     HELP,
   );
   if (help) return 0;
@@ -79,7 +81,10 @@ async function main(): Promise<number> {
   const probeBatch = numberFlag(values['probe-batch'], 'probe-batch', 64);
   const retrain = values.retrain === true;
   const bn = values['no-bn'] !== true;
-  const retrainSchedule = { budget: 0.1, epochs: numberFlag(values['retrain-epochs'], 'retrain-epochs', 6), warmupEpochs: 0, kdStepsPerEpoch: numberFlag(values['retrain-kd-steps'], 'retrain-kd-steps', 100), synthesis: { kind: 'none' as const } };
+  // --with-synthesis: every retrain (control and imitations) keeps the schedule's synthesis, as the
+  // loop's control does (new samples join the buffer each epoch); otherwise none for all.
+  const withSynthesis = values['with-synthesis'] === true;
+  const retrainSchedule = { budget: 0.1, epochs: numberFlag(values['retrain-epochs'], 'retrain-epochs', 6), warmupEpochs: 0, kdStepsPerEpoch: numberFlag(values['retrain-kd-steps'], 'retrain-kd-steps', 100), ...(withSynthesis ? {} : { synthesis: { kind: 'none' as const } }) };
   const oracle = values.oracle === true;
   const imitations = (values.imitations ?? 'clean:0.5,same:0.5').split(',').map((x) => {
     const [on, f, sp] = x.split(':');

@@ -11,18 +11,22 @@ import type { JobRunner } from '../jobs/job-runner';
 
 /**
  * The demo's first model: a data-free student distilled ahead of time with `edgekd distill`
- * (ssdkd from the official-split Fashion-MNIST teacher) and committed with its run record, so the
+ * (a data-free method from the official-split Fashion-MNIST teacher; which one is in its README) and committed with its run record, so the
  * fleet serves a student worth looking at within a couple of minutes of `npm start` while a live
  * run distils the next version. The committed folder holds the student, its model card, its run
  * record and a class-balanced slice of its final replay buffer (synthetic samples only) for the
  * export's int8 calibration and drift reference; the full buffer's hash is in student-summary.json.
  */
-export const FIRST_STUDENT_DIR = join(REPO_ROOT, 'models/students/official-fashion-mnist-ssdkd-lenet5-half');
+export const FIRST_STUDENT_DIR = join(REPO_ROOT, 'models/students/official-fashion-mnist-fbe-lenet5-bn');
 /** The teacher it was distilled from; the demo's live run distils from the same one. */
 export const FIRST_STUDENT_TEACHER_DIR = join(REPO_ROOT, 'models/teachers/official-fashion-mnist-lenet5-bn');
 
 export interface FirstStudentSummary {
   dir: string;
+  /** Zoo architecture (from its model card): names the package. */
+  arch: string;
+  /** Distillation method (data-free). */
+  method: string;
   command: string;
   seed: number;
   validationAccuracy: number;
@@ -42,9 +46,14 @@ export function findFirstStudent(dir = FIRST_STUDENT_DIR): { summary: FirstStude
     if (typeof v !== 'number' || !Number.isFinite(v)) throw new EdgekdError('EDGEKD_CONFIG_INVALID', `${recordPath}: ${what} is not a number`);
     return v;
   };
+  const cardPath = join(dir, 'model-card.json');
+  const card = existsSync(cardPath) ? (parseJson(readFileSync(cardPath), cardPath) as { architecture?: unknown }) : {};
+  if (typeof card.architecture !== 'string' || card.architecture.length === 0) throw new EdgekdError('EDGEKD_CONFIG_INVALID', `${cardPath}: no architecture`);
   return {
     summary: {
       dir,
+      arch: card.architecture,
+      method: String(r.method ?? ''),
       command: String(r.command ?? ''),
       seed: num(r.seed, 'seed'),
       validationAccuracy: num(r.validationAccuracy, 'validationAccuracy'),

@@ -17,7 +17,7 @@ const WINDOW = 2000;
 // The field: Fashion-MNIST training images (a test stands in for the devices); the fit only ever
 // sees the committed student's synthetic buffer, as the retrain does.
 const train = loadFashionMnist().train;
-const buffer = loadBuffer(join(__dirname, '../../models/students/official-fashion-mnist-ssdkd-lenet5-half'));
+const buffer = loadBuffer(join(__dirname, '../../models/students/official-fashion-mnist-fbe-lenet5-bn'));
 const order = Array.from({ length: train.count }, (_, i) => i);
 const shuffle = createRandom(7);
 for (let i = order.length - 1; i > 0; i--) {
@@ -53,7 +53,9 @@ describe('occlusion fitted from the rise of flat', () => {
     expect(plan.use).toBe(true);
     expect(plan.fit).toMatchObject({ degradation: { kind: 'occlusion', amount: SIDE[severity - 1] }, stage: 'flat-rise' });
     expect(plan.fit!.noneDistance).toBeCloseTo((field.flat - baseline.flat) / FLAT_RISE_UNIT, 9);
-    expect(plan.fit!.distance).toBeLessThan(1);
+    // Within 1.5 units (0.0045 of flat fraction) of the field's rise: neighbouring sides of the grid
+    // differ by 0.019 or more, so the fit is not a near tie.
+    expect(plan.fit!.distance).toBeLessThan(1.5);
   }, 60_000);
 
   it.each([4, 5])('a larger occluder (severity %i), which the four statistics already see, is fitted by them as before', (severity) => {
